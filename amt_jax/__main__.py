@@ -1,0 +1,56 @@
+"""Command-line entry point: ``python -m amt_jax <command> [--help]``.
+
+The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Library errors
+(``ValueError``, missing files) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+# Order is the order shown by --help; modules that do not exist yet are skipped.
+COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "sweep", "figures")
+
+
+def _load(name: str):
+    modname = f"amt_jax.commands.{name}"
+    if importlib.util.find_spec(modname) is None:
+        return None
+    return importlib.import_module(modname)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m amt_jax",
+        description="Permutation importance of spectral features for automatic music transcription.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        mod = _load(name)
+        if mod is None:
+            continue
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"amt_jax {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"amt_jax {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

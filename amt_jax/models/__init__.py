@@ -1,0 +1,1 @@
+"""Flax AMT models: Basic Pitch (pretrained port) and trainable variants."""

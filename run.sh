@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# amt_jax — the two commands a researcher needs:
+#   ./run.sh demo    the main job (builds data, loads Basic Pitch, sweeps, figures) -> outputs/demo/
+#   ./run.sh test    the test suite
+# Both run `setup` first: an idempotent .venv with the pinned requirements.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV="${AMT_JAX_VENV:-.venv}"
+PY="$VENV/bin/python"
+# Installed with --no-deps: basic-pitch would pull TensorFlow (we only read its nmp.onnx and
+# reference decoding code); tinysoundfont's pyaudio dependency does not build.
+NODEPS=("basic-pitch==0.4.0" "tinysoundfont==0.3.7")
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+setup() {
+  command -v python3 >/dev/null || die "python3 not found (need Python >= 3.11)"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "python3 is $(python3 -V 2>&1); amt_jax needs Python >= 3.11"
+  if [ ! -x "$PY" ]; then
+    echo "run.sh: creating $VENV" >&2
+    python3 -m venv "$VENV"
+  fi
+  local want have
+  want="$( (cat requirements.txt; printf '%s\n' "${NODEPS[@]}") | sha256sum | cut -d' ' -f1)"
+  have="$(cat "$VENV/.amt_jax_requirements" 2>/dev/null || true)"
+  if [ "$want" != "$have" ]; then
+    echo "run.sh: installing pinned requirements into $VENV" >&2
+    "$PY" -m pip install --disable-pip-version-check -q --upgrade pip
+    "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
+    "$PY" -m pip install --disable-pip-version-check -q --no-deps "${NODEPS[@]}"
+    echo "$want" > "$VENV/.amt_jax_requirements"
+  fi
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  demo)  setup; exec "$PY" -m amt_jax demo "$@" ;;
+  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider tests "$@" ;;
+  bench) setup; exec "$PY" -m amt_jax.bench "$@" ;;
+  *) echo "usage: ./run.sh {setup|demo|test|bench} [args...]" >&2; exit 2 ;;
+esac
