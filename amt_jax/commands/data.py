@@ -1,0 +1,48 @@
+"""``python -m amt_jax data build NAME --data-dir DIR [--n-pieces N]``: build a tfds dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from amt_jax.data import DATASETS, build
+from amt_jax.data.render import RENDERERS, TIMEOUT_S
+
+HELP = "Build a dataset (chorales: rendered Bach chorales; maestro: a local MAESTRO v3 download)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="build NAME into --data-dir (replacing an earlier build)")
+    b.add_argument("name", help=f"dataset: {', '.join(DATASETS)}")
+    b.add_argument("--data-dir", type=Path, required=True, help="tfds data directory to write")
+    b.add_argument("--n-pieces", type=int, default=None, help="pieces to build, >= 3 (default: all)")
+    b.add_argument("--manual-dir", type=Path, default=None, help="maestro: folder holding maestro-v3.0.0.zip or maestro-v3.0.0/")
+    b.add_argument("--renderer", choices=RENDERERS, default="tinysoundfont", help="chorales: synthesiser (default %(default)s)")
+    b.add_argument("--soundfont", type=Path, default=None, help="chorales: .sf2 file (default: TimGM6mb, or FluidR3_GM for fluidsynth)")
+    b.add_argument("--timeout", type=float, default=TIMEOUT_S, metavar="SECONDS", help="chorales: wall-clock bound per render (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name not in DATASETS:
+        raise ValueError(f"unknown dataset {args.name!r}; valid datasets: {', '.join(DATASETS)}")
+    kwargs = {}
+    if args.name == "chorales":
+        if args.manual_dir is not None:
+            raise ValueError("--manual-dir is for maestro; chorales come with music21")
+        kwargs = {"soundfont": None if args.soundfont is None else str(args.soundfont), "timeout_s": args.timeout}
+        name = f"chorales/{args.renderer}"
+    else:
+        if args.manual_dir is None:
+            raise ValueError("maestro needs --manual-dir (the folder holding maestro-v3.0.0.zip or maestro-v3.0.0/)")
+        name = "maestro"
+    report = build(
+        name, data_dir=args.data_dir, n_pieces=args.n_pieces, manual_dir=args.manual_dir,
+        progress=lambda line: print(line, file=sys.stderr, flush=True), **kwargs,
+    )
+    counts = ", ".join(f"{split} {n}" for split, n in report.examples.items())
+    print(f"built {report.name} in {report.seconds:.1f} s at {report.path}: {counts}; skipped {len(report.skipped)}")
+    for piece, reason in report.skipped:
+        print(f"  skipped {piece}: {reason}")
+    return 0

@@ -1,0 +1,146 @@
+"""Datasets for training and evaluation: tfds builders written as ``array_record`` and read
+back with ``tfds.data_source`` (random access, no TensorFlow).
+
+- ``chorales``: Bach chorales from the music21 corpus rendered with a SoundFont
+  (configs ``chorales/tinysoundfont``, the default, and ``chorales/fluidsynth``).
+- ``maestro``: MAESTRO v3 from a local download (zip or extracted folder).
+
+``build(name, data_dir=..., ...)`` makes a dataset; ``load(name, split, data_dir=...)`` returns
+a random-access :class:`Source` whose examples hand out labels pitch-major: ``frames`` and
+``onsets`` ``bool [88, n_frames]`` (stored time-major ``[n_frames, 88]``), ``audio`` float32
+``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``.
+tfds is imported only when a builder is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+
+from amt_jax.data.examples import SPLITS
+from amt_jax.data.labels import Notes
+
+DATASETS = ("chorales", "maestro")
+
+
+def builder_class(name: str):
+    """The tfds builder class of dataset ``name`` (``"chorales"`` or ``"maestro"``, config allowed)."""
+    base = name.split("/")[0]
+    if base not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    module = importlib.import_module(f"amt_jax.data.{base}")
+    return getattr(module, base.capitalize())
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildReport:
+    """What :func:`build` made: examples per split, skipped pieces ``(piece, reason)``, wall time (s)."""
+
+    name: str
+    path: str
+    examples: dict
+    skipped: tuple
+    seconds: float
+
+
+def build(
+    name: str,
+    *,
+    data_dir: str | os.PathLike,
+    n_pieces: int | None = None,
+    manual_dir: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+    **builder_kwargs,
+) -> BuildReport:
+    """Build dataset ``name`` (e.g. ``"chorales"``, ``"chorales/fluidsynth"``, ``"maestro"``) into
+    ``data_dir``, replacing an earlier build of the same config.
+
+    ``n_pieces``: pieces to build (None = all); ``manual_dir``: the MAESTRO download (zip or
+    folder); ``progress``: called with one line per piece; other keyword arguments go to the
+    builder (``soundfont``, ``timeout_s``). Skipped pieces are logged as warnings and listed
+    in the report; ``ValueError`` when nothing usable remains.
+    """
+    import tensorflow_datasets as tfds
+
+    cls = builder_class(name)
+    config = name.split("/", 1)[1] if "/" in name else None
+    if manual_dir is not None and not os.path.exists(manual_dir):
+        raise FileNotFoundError(f"manual_dir {manual_dir} does not exist")
+    start = time.perf_counter()
+
+    def make():
+        return cls(data_dir=os.fspath(data_dir), config=config, n_pieces=n_pieces, progress=progress, **builder_kwargs)
+
+    builder = make()
+    if os.path.exists(builder.data_dir):  # an earlier build of this config and version: replace it
+        shutil.rmtree(builder.data_dir)
+        builder = make()  # a builder made over existing files keeps their (frozen) DatasetInfo
+    builder.download_and_prepare(
+        file_format="array_record",
+        download_config=tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir)),
+    )
+    return BuildReport(
+        name=f"{builder.name}/{builder.builder_config.name}" if builder.builder_config else builder.name,
+        path=os.fspath(builder.data_dir),
+        examples=dict(builder.counts),
+        skipped=tuple(builder.skips.skipped),
+        seconds=time.perf_counter() - start,
+    )
+
+
+class Source:
+    """Random access to one split: ``len(source)``, ``source[i]`` → example dict (see module doc)."""
+
+    def __init__(self, data_source, name: str, split: str):
+        self._source = data_source
+        self.name = name
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> dict:
+        ex = self._source[index]
+        n = ex["notes"]
+        return {
+            "audio": ex["audio"],
+            "frames": ex["frames"].T,
+            "onsets": ex["onsets"].T,
+            "notes": Notes(n["onset_s"], n["offset_s"], n["pitch"], n["velocity"]),
+            "program": int(ex["program"]),
+            "id": ex["id"].decode() if isinstance(ex["id"], bytes) else str(ex["id"]),
+        }
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
+    """Open split ``split`` of the built dataset ``name`` (config optional) in ``data_dir``."""
+    import tensorflow_datasets as tfds
+
+    cls = builder_class(name)  # validates the name and registers the builder with tfds
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    config = name.split("/", 1)[1] if "/" in name else None
+    probe = cls(data_dir=os.fspath(data_dir), config=config)
+    if not os.path.isfile(os.path.join(probe.data_dir, "dataset_info.json")):
+        raise FileNotFoundError(
+            f"dataset {name!r} is not built in {data_dir}; "
+            f"build it with: python -m amt_jax data build {name.split('/')[0]} --data-dir {data_dir}"
+        )
+    return Source(tfds.data_source(name, split=split, data_dir=os.fspath(data_dir), download=False), name, split)
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"chorales:test"`` → ``("chorales", "test")``; the split defaults to ``test``."""
+    name, _, split = spec.partition(":")
+    builder_class(name)
+    split = split or "test"
+    if split not in SPLITS:
+        raise ValueError(f"split in {spec!r} must be one of {', '.join(SPLITS)}, got {split!r}")
+    return name, split
