@@ -1,0 +1,95 @@
+"""Pretrained models, ready to call::
+
+    from amt_jax import pretrained
+    bp = pretrained.basic_pitch()
+    x = bp.frontend(audio)      # audio [B, 43844] float32 at 22,050 Hz -> X [B, 309, 172]
+    y = bp.apply(bp.params, x)  # {"note": [B, 88, 172], "onset": [B, 88, 172], "contour": [B, 264, 172]}
+
+``frontend`` and ``apply`` are pure and safe under ``jax.jit`` / ``vmap``; they accept any
+leading batch shape.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import onnx_weights
+from amt_jax.cqt2010 import CQT2010Config, cqt2010
+from amt_jax.features import normalized_log
+from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
+
+
+class Pretrained(NamedTuple):
+    """A pretrained model: ``frontend(audio) -> X``, ``apply(params, X) -> dict of Y[..., P, T]``."""
+
+    frontend: Callable[[jax.Array], jax.Array]
+    apply: Callable[[Any, jax.Array], dict[str, jax.Array]]
+    params: Any  # Flax variables {"params": ..., "batch_stats": ...}
+    config: BasicPitchConfig
+    frontend_config: CQT2010Config
+
+
+def basic_pitch_frontend(audio, *, config: CQT2010Config = CQT2010Config()) -> jax.Array:
+    """Basic Pitch's input features: NormalizedLog of the CQT2010v2 magnitude.
+
+    Args:
+        audio: [..., n_samples] float32 at ``config.sr`` Hz (one model window = 43,844 samples).
+
+    Returns:
+        X [..., n_bins, n_frames] in [0, 1] (309 × 172 for one window).
+    """
+    return normalized_log(
+        cqt2010(
+            audio,
+            sr=config.sr,
+            hop_length=config.hop_length,
+            fmin=config.fmin,
+            n_bins=config.n_bins,
+            bins_per_octave=config.bins_per_octave,
+            filter_scale=config.filter_scale,
+        )
+    )
+
+
+def _identity_stats(n: int, epsilon: float) -> dict[str, np.ndarray]:
+    """Running statistics for which BatchNorm is exactly the identity: mean 0, var + eps == 1."""
+    return {"mean": np.zeros(n, np.float32), "var": np.full(n, np.float32(1.0) - np.float32(epsilon), np.float32)}
+
+
+def basic_pitch_variables(weights: dict[str, np.ndarray], config: BasicPitchConfig = BasicPitchConfig()) -> dict:
+    """Flax variables of ``BasicPitch(config)`` from ``onnx_weights.load()`` arrays (folded BNs).
+
+    Each BN gets identity statistics and the ONNX affine: the input BN scale/bias carry the
+    folded input normalisation, the later BNs are identities (their affine is in the conv).
+    """
+    eps = config.bn_epsilon
+    params = {
+        name: {"kernel": weights[f"{name}_kernel"], "bias": weights[f"{name}_bias"]}
+        for name, _ in onnx_weights.CONV_LAYOUT
+    }
+    params["input_bn"] = {"scale": weights["input_bn_scale"], "bias": weights["input_bn_bias"]}
+    stats = {"input_bn": _identity_stats(1, eps)}
+    for name, n in (("contour_bn", config.n_filters_contour), ("onset_bn", config.n_filters_onsets)):
+        params[name] = {"scale": np.ones(n, np.float32), "bias": np.zeros(n, np.float32)}
+        stats[name] = _identity_stats(n, eps)
+    return {"params": params, "batch_stats": stats}
+
+
+@functools.lru_cache(maxsize=1)
+def basic_pitch() -> Pretrained:
+    """Basic Pitch ICASSP 2022 (basic-pitch 0.4.0's nmp.onnx), offline; weights cached after first use."""
+    config = BasicPitchConfig()
+    variables = jax.tree.map(jnp.asarray, basic_pitch_variables(onnx_weights.load(), config))
+    model = BasicPitch(config)
+    return Pretrained(
+        frontend=basic_pitch_frontend,
+        apply=model.apply,
+        params=variables,
+        config=config,
+        frontend_config=CQT2010Config(),
+    )
