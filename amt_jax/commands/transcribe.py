@@ -1,0 +1,91 @@
+"""``python -m amt_jax transcribe IN -o OUT.mid``: whole-file transcription with Basic Pitch."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from pathlib import Path
+
+from amt_jax import notes, validate
+from amt_jax.constants import SAMPLE_RATE
+
+HELP = "Transcribe an audio file (wav/flac/mp3/..., any rate, mono or stereo) to MIDI with Basic Pitch."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="audio file (anything librosa reads)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write (replaced atomically)")
+    parser.add_argument(
+        "--onset-threshold",
+        type=float,
+        default=notes.ONSET_THRESHOLD,
+        help="minimum onset peak that starts a note (default %(default)s)",
+    )
+    parser.add_argument(
+        "--frame-threshold",
+        type=float,
+        default=notes.FRAME_THRESHOLD,
+        help="minimum note activation that sustains a note (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-note-length",
+        type=float,
+        default=notes.MIN_NOTE_LENGTH_S,
+        metavar="SECONDS",
+        help=f"drop notes not longer than this (default %(default)s s = {notes.MIN_NOTE_FRAMES} frames)",
+    )
+    parser.add_argument("--no-melodia-trick", action="store_true", help="skip notes grown from leftover activation")
+    parser.add_argument("--no-pitch-bends", action="store_true", help="write no pitch-bend events")
+    parser.add_argument("--batch-size", type=int, default=8, help="model windows per batch (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output.parent.is_dir():
+        raise FileNotFoundError(f"output directory does not exist: {args.output.parent}")
+    if args.output.is_dir():
+        raise IsADirectoryError(f"output must be a file path, got a directory: {args.output}")
+    notes.check_options(  # options are checked before the slow part
+        onset_threshold=args.onset_threshold,
+        frame_threshold=args.frame_threshold,
+        min_note_frames=notes.min_note_frames(args.min_note_length),
+    )
+    validate.positive_int("--batch-size", args.batch_size)
+    from amt_jax import audio, inference, pretrained  # heavy (librosa, JAX): imported only when run
+
+    with _quiet_stderr():  # some decoders (mpg123) print to the C-level stderr
+        samples = audio.load_audio(args.input)
+    posteriorgrams = inference.transcribe_audio(samples, model=pretrained.basic_pitch(), batch_size=args.batch_size)
+    events = notes.decode_notes(
+        posteriorgrams["note"],
+        posteriorgrams["onset"],
+        onset_threshold=args.onset_threshold,
+        frame_threshold=args.frame_threshold,
+        min_note_length_s=args.min_note_length,
+        melodia_trick=not args.no_melodia_trick,
+        contour=None if args.no_pitch_bends else posteriorgrams["contour"],
+    )
+    midi = notes.notes_to_midi(events)
+    tmp = args.output.with_name(f".{args.output.name}.{os.getpid()}.tmp")  # same filesystem as the output
+    try:
+        midi.write(str(tmp))
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    duration_s = samples.shape[0] / SAMPLE_RATE
+    print(f"wrote {len(events)} notes ({duration_s:.2f} s of audio) to {args.output}")
+    return 0
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C libraries' messages) for the duration of the block."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
