@@ -35,6 +35,16 @@ def synth_music(seed: int, noise_floor_db: float) -> np.ndarray:
     return out / np.abs(out).max() + 10 ** (noise_floor_db / 20) * rng.standard_normal(WINDOW_SAMPLES)
 
 
+def rendered_chorale(program: int, start_s: float) -> np.ndarray:
+    """A window of a real Bach chorale (music21 corpus) rendered with the default SoundFont."""
+    from amt_jax.data import render
+    from amt_jax.data.chorales.chorales_dataset_builder import export_notes
+
+    audio = render.render(export_notes("bach/bwv66.6"), program=program)
+    start = int(start_s * SAMPLE_RATE)
+    return audio[start : start + WINDOW_SAMPLES]
+
+
 # (name, audio, max abs output difference allowed)
 def _windows():
     rng = np.random.default_rng(0)
@@ -47,6 +57,8 @@ def _windows():
         ("music -70 dB floor", 0.5 * synth_music(1, -70), 1e-4),
         ("music -60 dB floor", 0.9 * synth_music(2, -60), 1e-4),
         ("silence", np.zeros(WINDOW_SAMPLES), 1e-4),
+        ("rendered chorale, piano", rendered_chorale(0, 4.0), 1e-4),
+        ("rendered chorale, strings", rendered_chorale(48, 10.0), 1e-4),
     ]
 
 
