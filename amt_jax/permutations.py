@@ -1,0 +1,327 @@
+"""Permutation families over the frequency axis of a feature ``X[..., F, T]``.
+
+Each constructor returns a frozen, hashable family (usable as a static ``jit`` argument)
+whose ``sample(key)`` returns ``(idx, group)``:
+
+- ``idx``: int32 ``[F]``, a permutation of ``arange(F)`` applied as a gather along the
+  frequency axis, ``X[..., idx, :]`` (the same permutation for every frame);
+- ``group``: int32 scalar, the id of the group the draw targeted (``family.groups`` lists
+  the possible ids; single-group families always return 0).
+
+``sample`` is pure and vmappable over keys. Bin ranges are half-open ``(lo, hi)``: bins
+``lo .. hi - 1``.
+
+Internally a draw shuffles "slots": ``members [..., K]`` bin indices of which the first
+``n_valid`` (a prefix, flagged by ``valid``) are shuffled among themselves, the rest ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import validate
+
+FREQUENCY_SCALES = ("log", "linear")
+MICROTONAL_SCOPES = ("all", "one")
+
+
+_LAST = 0xFFFFFFFF  # sort key of invalid slots: after every valid one (stable sort keeps their order)
+
+
+def _order(bits: jax.Array, valid: jax.Array) -> jax.Array:
+    """Random order ``[..., K]`` of each row's valid prefix from random uint32 ``bits [..., K]``;
+    invalid slots map to themselves. Uniform up to ties of 32-bit keys (probability < K²/2³³)."""
+    return jnp.argsort(jnp.where(valid, bits, jnp.uint32(_LAST)), axis=-1, stable=True)
+
+
+def _derangement_order(key: jax.Array, bits: jax.Array, valid: jax.Array) -> jax.Array:
+    """Uniform random derangement of the valid prefix (needs >= 2 valid slots), by rejection:
+    the first attempt uses ``bits``, attempt a >= 1 ``bits(fold_in(key, a))``; expected attempts ≈ e."""
+    slots = jnp.arange(valid.shape[-1])
+
+    def has_fixed_point(state):
+        _, order = state
+        return jnp.any(valid & (order == slots))
+
+    def redraw(state):
+        attempt, _ = state
+        return attempt + 1, _order(jax.random.bits(jax.random.fold_in(key, attempt), valid.shape), valid)
+
+    _, order = jax.lax.while_loop(has_fixed_point, redraw, (1, _order(bits, valid)))
+    return order
+
+
+def _shuffle_slots(
+    key: jax.Array, bits: jax.Array, members: jax.Array, valid: jax.Array, *, n_bins: int, derangement: bool
+) -> jax.Array:
+    """Permutation ``idx [F]`` shuffling the values at ``members[valid]`` within each row.
+
+    ``bits``/``members``/``valid``: ``[..., K]`` (random uint32, bins, validity: a prefix per
+    row); rows must not share bins. ``key`` (not the one ``bits`` came from) feeds derangement redraws.
+    """
+    order = _derangement_order(key, bits, valid) if derangement else _order(bits, valid)
+    src = jnp.take_along_axis(members, order, axis=-1)
+    dst = jnp.where(valid, members, n_bins)  # out of range -> dropped
+    idx = jnp.arange(n_bins, dtype=jnp.int32)
+    return idx.at[dst.ravel()].set(src.ravel().astype(jnp.int32), mode="drop")
+
+
+def _random_bits(key: jax.Array, n: int) -> jax.Array:
+    """All the randomness of one draw: ``n`` uint32 from one call (one threefry, fast to compile)."""
+    return jax.random.bits(key, (n,), jnp.uint32)
+
+
+def _uniform_int(bits: jax.Array, lo: int, hi: int) -> jax.Array:
+    """Integer in ``[lo, hi)`` from uint32 ``bits`` (modulo bias below (hi − lo)/2³²)."""
+    return (lo + bits % jnp.uint32(hi - lo)).astype(jnp.int32)
+
+
+def _bin_range(name: str, value, n_bins: int) -> tuple[int, int]:
+    """Validate a half-open bin range ``(lo, hi)`` with ``0 <= lo < hi <= n_bins``."""
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] < value[1] <= n_bins
+    )
+    if not ok:
+        raise ValueError(f"{name} must be a bin range (lo, hi) of ints with 0 <= lo < hi <= {n_bins}, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+@dataclass(frozen=True)
+class RandomSpectral:
+    """Shuffle every bin in ``[lo, hi)`` (the whole axis by default). One group, id 0."""
+
+    n_bins: int
+    lo: int
+    hi: int
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return (0,)
+
+    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        members = jnp.arange(self.lo, self.hi, dtype=jnp.int32)
+        bits = _random_bits(key, members.shape[0])
+        idx = _shuffle_slots(key, bits, members, jnp.ones(members.shape, bool), n_bins=self.n_bins, derangement=False)
+        return idx, jnp.int32(0)
+
+
+def random_spectral(*, n_bins: int, band: tuple[int, int] | None = None) -> RandomSpectral:
+    """Shuffle all ``n_bins`` bins, or only those in ``band = (lo, hi)`` (half-open)."""
+    validate.positive_int("n_bins", n_bins)
+    lo, hi = (0, n_bins) if band is None else _bin_range("band", band, n_bins)
+    return RandomSpectral(n_bins=int(n_bins), lo=lo, hi=hi)
+
+
+@dataclass(frozen=True)
+class Harmonic:
+    """Harmonic series of a random fundamental bin ``f`` in ``[f0_lo, f0_hi)``; group = f.
+
+    Log scale: harmonic k sits at ``f + offsets[k-1]`` with ``offsets = round(bpo·log2 k)``
+    (duplicates from rounding removed). Linear scale (bin index ∝ frequency, bin 0 = 0 Hz):
+    harmonic k sits at ``k·f``. Harmonics at or beyond ``n_bins`` are dropped.
+    """
+
+    n_bins: int
+    f0_lo: int
+    f0_hi: int
+    offsets: tuple[int, ...]  # log scale: bin offsets; linear scale: multipliers 1..h
+    frequency_scale: str
+    derangement: bool
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return tuple(range(self.f0_lo, self.f0_hi))
+
+    def draw_f0(self, bits: jax.Array) -> jax.Array:
+        """The fundamental bin of a draw (int32 scalar) from one uint32."""
+        return _uniform_int(bits, self.f0_lo, self.f0_hi)
+
+    def members(self, f0: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Bins ``[K]`` of the harmonics of ``f0`` and their validity (a prefix: bins < n_bins)."""
+        offsets = jnp.asarray(self.offsets, jnp.int32)
+        bins = f0 * offsets if self.frequency_scale == "linear" else f0 + offsets
+        return bins, bins < self.n_bins
+
+    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        bits = _random_bits(key, 1 + len(self.offsets))
+        f0 = self.draw_f0(bits[0])
+        members, valid = self.members(f0)
+        return _shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.derangement), f0
+
+
+def _harmonic_family(
+    n_bins: int,
+    bins_per_octave: int | None,
+    n_harmonics: int,
+    f0_range: tuple[int, int] | None,
+    frequency_scale: str,
+    derangement: bool,
+) -> Harmonic:
+    validate.positive_int("n_bins", n_bins)
+    validate.positive_int("n_harmonics", n_harmonics)
+    validate.one_of("frequency_scale", frequency_scale, FREQUENCY_SCALES)
+    lo, hi = (0, n_bins) if f0_range is None else _bin_range("f0_range", f0_range, n_bins)
+    ks = range(1, n_harmonics + 1)
+    if frequency_scale == "log":
+        validate.positive_int("bins_per_octave", bins_per_octave)
+        offsets = tuple(sorted({int(round(bins_per_octave * math.log2(k))) for k in ks}))
+    else:
+        if lo < 1:
+            raise ValueError(f"f0_range must start at bin >= 1 on a linear axis (bin 0 is 0 Hz), got {f0_range!r}")
+        offsets = tuple(ks)
+    family = Harmonic(
+        n_bins=int(n_bins), f0_lo=lo, f0_hi=hi, offsets=offsets, frequency_scale=frequency_scale, derangement=bool(derangement)
+    )
+    if derangement:
+        top = hi - 1  # the highest fundamental has the fewest harmonics inside the axis
+        n_top = int(np.sum(np.asarray(family.members(jnp.int32(top))[1])))
+        if n_top < 2:
+            raise ValueError(
+                f"f0_range={f0_range!r}: fundamental bin {top} has {n_top} harmonic(s) below n_bins={n_bins}; "
+                "derangement needs >= 2 — lower f0_range's upper end"
+            )
+    return family
+
+
+def harmonic(
+    *,
+    n_bins: int,
+    bins_per_octave: int | None = None,
+    n_harmonics: int,
+    f0_range: tuple[int, int] | None = None,
+    frequency_scale: str = "log",
+    derangement: bool = False,
+) -> Harmonic:
+    """Shuffle the bins of a random fundamental's first ``n_harmonics`` harmonics among themselves.
+
+    Args:
+      n_bins: F, bins on the frequency axis.
+      bins_per_octave: bins per octave of a log-frequency axis (required when
+        ``frequency_scale="log"``, ignored for ``"linear"``).
+      n_harmonics: h >= 1; harmonics k = 1..h (k = 1 is the fundamental).
+      f0_range: half-open range ``(lo, hi)`` of fundamental bins, sampled uniformly; the whole axis by default.
+      frequency_scale: ``"log"`` (f + round(bpo·log2 k)) or ``"linear"`` (k·f).
+      derangement: draw only derangements, so every member moves (needs >= 2 harmonics for every f0).
+
+    Returns:
+      A family whose ``sample(key)`` returns ``(idx [F] int32, group = f0)``.
+    """
+    return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement)
+
+
+@dataclass(frozen=True)
+class HarmonicControl:
+    """Size-matched null of a :class:`Harmonic` family: as many bins as the harmonic draw of
+    the same key would move, at uniformly random positions on the whole axis; group = that f0.
+
+    With the same key, ``harmonic`` and its control draw the same f0 and shuffle their slots in
+    the same order, so their importances pair up draw for draw.
+    """
+
+    target: Harmonic
+
+    @property
+    def n_bins(self) -> int:
+        return self.target.n_bins
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return self.target.groups
+
+    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        n_members = len(self.target.offsets)
+        bits = _random_bits(key, 1 + n_members)  # exactly the harmonic draw's: same f0, same slot order
+        f0 = self.target.draw_f0(bits[0])
+        count = jnp.sum(self.target.members(f0)[1])
+        position_bits = _random_bits(jax.random.fold_in(key, 0), self.n_bins)  # derangement redraws use tags >= 1
+        members = jnp.argsort(position_bits)[:n_members].astype(jnp.int32)  # distinct random bins
+        valid = jnp.arange(n_members) < count
+        return _shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.target.derangement), f0
+
+
+def harmonic_control(
+    *,
+    n_bins: int,
+    bins_per_octave: int | None = None,
+    n_harmonics: int,
+    f0_range: tuple[int, int] | None = None,
+    frequency_scale: str = "log",
+    derangement: bool = False,
+) -> HarmonicControl:
+    """The size-matched control of :func:`harmonic` (same arguments): per draw, the same number
+    of bins as the harmonic draw with that key, at random positions, shuffled the same way."""
+    return HarmonicControl(_harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement))
+
+
+@dataclass(frozen=True)
+class Microtonal:
+    """Shuffle within semitone groups of ``bins_per_semitone`` consecutive bins.
+
+    Semitone p covers bins ``p·B + center_offset − B//2 ..`` (B bins, clipped to the axis),
+    for p = 0 .. n_groups − 1 (every p >= 0 whose group starts inside the axis).
+    Bins in no group never move.
+    """
+
+    n_bins: int
+    bins_per_semitone: int
+    center_offset: int
+    scope: str
+
+    @property
+    def n_groups(self) -> int:
+        b = self.bins_per_semitone
+        return -(-(self.n_bins - self.center_offset + b // 2) // b)
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return tuple(range(self.n_groups)) if self.scope == "one" else (0,)
+
+    def _members(self) -> tuple[jax.Array, jax.Array]:
+        """Members ``[n_groups, B]`` and validity (inside the axis; a prefix of each row)."""
+        b = self.bins_per_semitone
+        start = np.arange(self.n_groups) * b + self.center_offset - b // 2
+        lo, hi = np.maximum(start, 0), np.minimum(start + b, self.n_bins)
+        members = lo[:, None] + np.arange(b)[None, :]
+        return jnp.asarray(members, jnp.int32), jnp.asarray(members < hi[:, None])
+
+    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        members, valid = self._members()
+        if self.scope == "all":
+            bits = _random_bits(key, members.size).reshape(members.shape)
+            return _shuffle_slots(key, bits, members, valid, n_bins=self.n_bins, derangement=False), jnp.int32(0)
+        bits = _random_bits(key, 1 + self.bins_per_semitone)
+        p = _uniform_int(bits[0], 0, self.n_groups)
+        return _shuffle_slots(key, bits[1:], members[p], valid[p], n_bins=self.n_bins, derangement=False), p
+
+
+def microtonal(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0, scope: str = "all") -> Microtonal:
+    """Shuffle bins within each semitone (``scope="all"``, group 0) or within one random
+    semitone per draw (``scope="one"``, group = p).
+
+    Args:
+      n_bins: F.
+      bins_per_semitone: B >= 1; semitone p's group is the B bins starting at
+        ``p·B + center_offset − B//2`` (centred on ``p·B + center_offset`` for odd B), clipped.
+      center_offset: bin of semitone 0's centre; semitone 0's group must overlap the axis.
+      scope: ``"all"`` or ``"one"``.
+    """
+    validate.positive_int("n_bins", n_bins)
+    validate.positive_int("bins_per_semitone", bins_per_semitone)
+    validate.one_of("scope", scope, MICROTONAL_SCOPES)
+    b = bins_per_semitone
+    if isinstance(center_offset, bool) or not isinstance(center_offset, (int, np.integer)):
+        raise ValueError(f"center_offset must be an int, got {center_offset!r}")
+    if not (b // 2 - b < center_offset < n_bins + b // 2):
+        raise ValueError(
+            f"center_offset must put semitone 0's bins inside the axis ({b // 2 - b} < center_offset < {n_bins + b // 2}), "
+            f"got {center_offset!r}"
+        )
+    return Microtonal(n_bins=int(n_bins), bins_per_semitone=int(b), center_offset=int(center_offset), scope=scope)

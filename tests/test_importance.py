@@ -1,0 +1,308 @@
+"""The estimator on planted models whose truth is known, against mir_eval/scipy per draw,
+invariance to chunking and device count, no retracing, CI coverage, noise response."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import mir_eval
+import numpy as np
+import pytest
+import scipy.stats
+
+from amt_jax import importance, permutations, stats
+
+B = 3  # bins per semitone
+P = 8  # pitches
+F = B * P + 3  # with headroom
+T = 6
+N_CLIPS = 4
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def features():
+    return np.random.default_rng(0).normal(size=(N_CLIPS, F, T)).astype(np.float32)
+
+
+def semitone_matrix():
+    """[F, P] 0/1: bin j belongs to semitone p iff (j + 1) // 3 == p (microtonal, offset 0)."""
+    m = np.zeros((F, P), np.float32)
+    for j in range(F):
+        if (j + 1) // B < P:
+            m[j, (j + 1) // B] = 1
+    return m
+
+
+def linear_apply(w, x):
+    return jnp.einsum("fp,bft->bpt", w, x)
+
+
+def tanh_apply(w, x):
+    return jnp.tanh(jnp.einsum("fp,bft->bpt", w, x))
+
+
+def sigmoid_apply(w, x):
+    return jax.nn.sigmoid(jnp.einsum("fp,bft->bpt", w, x))
+
+
+def centre_apply(scale, x):
+    """Reads only the centre bin 3p of each semitone."""
+    return jax.nn.sigmoid(scale * x[:, 0 : B * P : B, :])
+
+
+W = np.random.default_rng(1).normal(size=(F, P)).astype(np.float32) / np.sqrt(F)
+MICRO = permutations.microtonal(n_bins=F, bins_per_semitone=B)
+HARM = permutations.harmonic(n_bins=F, bins_per_octave=12, n_harmonics=4, f0_range=(0, 12))
+
+
+def run(apply_fn, params, x, family, n=64, chunk_size=8, **kw):
+    """Chunks of 8 unless told: equal configurations share one compilation across tests."""
+    return importance.permutation_importance(
+        apply_fn, params, x, family=family, n_permutations=n, key=jax.random.key(0), chunk_size=chunk_size, **kw
+    )
+
+
+def test_semitone_summing_model_has_zero_microtonal_importance(features):
+    res = run(sigmoid_apply, semitone_matrix(), features, MICRO)
+    assert np.max(np.abs(res.importances)) < 1e-6  # float rounding of reordered sums only
+    assert res.ci_high < 1e-6
+
+
+def test_centre_reading_model_has_microtonal_importance_above_zero(features):
+    for scope in ("all", "one"):
+        res = run(centre_apply, 2.0, features, permutations.microtonal(n_bins=F, bins_per_semitone=B, scope=scope))
+        assert res.ci_low > 0.0, scope
+        assert res.clip_ci_low > 0.0  # every clip is affected too
+
+
+def test_model_blind_to_band_has_zero_importance_inside_it(features):
+    w = W.copy()
+    w[10:16] = 0
+    inside = run(tanh_apply, w, features, permutations.random_spectral(n_bins=F, band=(10, 16)))
+    np.testing.assert_array_equal(inside.importances, 0.0)
+    outside = run(tanh_apply, w, features, permutations.random_spectral(n_bins=F, band=(0, 6)))
+    assert outside.ci_low > 0.0
+
+
+def test_importances_match_mir_eval_and_scipy_per_draw(features):
+    """Draw i = family.sample(fold_in(key, i)); F1 from mir_eval, BCE from scipy; signs."""
+    rng = np.random.default_rng(2)
+    targets = (rng.random((N_CLIPS, P, T)) < 0.4).astype(np.float32)
+    f1 = run(centre_apply, 3.0, features, MICRO, n=5, metric="frame_f1", targets=targets, threshold=0.5)
+    bce = run(centre_apply, 3.0, features, MICRO, n=5, metric="bce", targets=targets)
+    times = np.arange(T) / 100.0
+
+    def lists(roll):
+        return times, [mir_eval.util.midi_to_hz(21 + np.flatnonzero(roll[:, t] >= 0.5)) for t in range(T)]
+
+    def f1_of(y, ref):
+        s = mir_eval.multipitch.evaluate(*lists(ref), *lists(y))
+        p, r = s["Precision"], s["Recall"]
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    y0 = np.asarray(centre_apply(3.0, features), np.float64)
+    for i in range(5):
+        idx, _ = MICRO.sample(jax.random.fold_in(jax.random.key(0), i))
+        y = np.asarray(centre_apply(3.0, features[:, np.asarray(idx), :]), np.float64)
+        want_f1 = np.mean([f1_of(y0[c], targets[c]) - f1_of(y[c], targets[c]) for c in range(N_CLIPS)])
+        nll = lambda yy: -scipy.stats.bernoulli.logpmf(targets, np.clip(yy, 1e-7, 1 - 1e-7)).mean(axis=(1, 2))  # noqa: E731
+        want_bce = np.mean(nll(y) - nll(y0))
+        np.testing.assert_allclose(f1.importances[i], want_f1, atol=1e-6)
+        np.testing.assert_allclose(bce.importances[i], want_bce, rtol=1e-4, atol=1e-6)
+
+
+def test_same_draws_for_any_chunk_size(features):
+    results = [run(tanh_apply, W, features, HARM, n=70, chunk_size=c) for c in (1, 7, 64)]
+    for r in results[1:]:
+        np.testing.assert_array_equal(r.group_ids, results[0].group_ids)
+        np.testing.assert_allclose(r.importances, results[0].importances, rtol=1e-5, atol=1e-7)
+    assert results[0].config["n_permutations"] == 70
+
+
+_MULTI_DEVICE = """
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh
+sys.path.insert(0, {tests!r})
+from test_importance import HARM, W, tanh_apply
+from amt_jax import importance
+assert len(jax.devices()) == 4, jax.devices()
+x = np.load({path!r})
+mesh = Mesh(np.array(jax.devices()), ("draws",))
+r = importance.permutation_importance(tanh_apply, W, x, family=HARM, n_permutations=70, key=jax.random.key(0),
+                                      chunk_size=8, mesh=mesh)
+print(json.dumps({{"importances": r.importances.tolist(), "groups": r.group_ids.tolist(), "n_devices": r.config["n_devices"]}}))
+"""
+
+
+def test_same_draws_on_four_devices(features, tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, features)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    code = _MULTI_DEVICE.format(tests=str(REPO / "tests"), path=str(path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    multi = json.loads(out.stdout.strip().splitlines()[-1])
+    single = run(tanh_apply, W, features, HARM, n=70, chunk_size=8)
+    assert multi["n_devices"] == 4
+    np.testing.assert_array_equal(multi["groups"], single.group_ids)
+    np.testing.assert_allclose(multi["importances"], single.importances, rtol=1e-5, atol=1e-7)
+
+
+def test_compiles_once_for_all_chunks_and_calls(features):
+    traces = []
+
+    def counting_apply(w, x):
+        traces.append(x.shape)
+        return tanh_apply(w, x)
+
+    run(counting_apply, W, features, HARM, n=10)  # 2 chunks of 8, the last one padded
+    assert len(traces) == 2  # the reference pass and the chunk
+    run(counting_apply, W, features, HARM, n=29)
+    assert len(traces) == 2
+
+
+def test_normal_ci_coverage_of_known_expectation():
+    """Linear model, mean-difference metric, uniform shuffle of a band: the expected
+    importance is known in closed form. Normal CIs of 2,000 replications of 100 draws each."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, F, T)).astype(np.float32)
+    w = rng.normal(size=(F, 2)).astype(np.float32)
+    lo, hi = 4, 14
+    # E[x[π(f)]] = band mean for f in the band, so E[imp] = mean_{c,p,t} Σ_f w[f,p] (x̄_band − x[f])
+    dev = x[:, lo:hi, :].mean(axis=1, keepdims=True) - x[:, lo:hi, :]  # [c, band, t]
+    expected = np.einsum("fp,cft->cpt", w[lo:hi].astype(np.float64), dev).mean()
+
+    def mean_shift(y, y_ref, targets):
+        return jnp.mean(y - y_ref, axis=(1, 2))
+
+    reps, n = 2000, 100
+    res = importance.permutation_importance(
+        linear_apply, w, x, family=permutations.random_spectral(n_bins=F, band=(lo, hi)), n_permutations=reps * n,
+        key=jax.random.key(1), metric=mean_shift, chunk_size=4000, greater_is_better=False,
+    )
+    low, high = stats.normal_ci(res.importances.reshape(reps, n).T)  # replication r = draws r·n .. r·n + n − 1
+    coverage = np.mean((low <= expected) & (expected <= high))
+    assert 0.93 <= coverage <= 0.97, coverage
+    np.testing.assert_allclose(res.importances_mean, expected, atol=4 * res.standard_error)
+
+
+def test_per_pitch_and_dict_output(features):
+    scalar = run(tanh_apply, W, features, HARM, n=20)
+    pitches = run(tanh_apply, W, features, HARM, n=20, per_pitch=True)
+    assert pitches.importances.shape == (20, P)
+    np.testing.assert_allclose(pitches.importances.mean(axis=1), scalar.importances, rtol=1e-5)
+    assert pitches.ci_low.shape == (P,)
+
+    def dict_apply(w, x):
+        y = tanh_apply(w, x)
+        return {"note": y, "onset": 2 * y}
+
+    note = run(dict_apply, W, features, HARM, n=20, output="note")
+    np.testing.assert_allclose(note.importances, scalar.importances, rtol=1e-6)
+    with pytest.raises(ValueError, match="output"):
+        run(dict_apply, W, features, HARM, n=20)
+
+
+def test_paired_contrast_of_harmonic_against_control():
+    """Model reads bin 0 only; the harmonic family always deranges f0 = 0's harmonics (bin 0
+    included), its size-matched control hits bin 0 rarely: the contrast is positive."""
+    x = np.random.default_rng(4).normal(size=(N_CLIPS, 60, T)).astype(np.float32)
+    kw = dict(n_bins=60, bins_per_octave=12, n_harmonics=4, f0_range=(0, 1), derangement=True)
+    apply = lambda s, x: jax.nn.sigmoid(s * x[:, :1, :])  # noqa: E731
+    res = run(apply, 1.0, x, permutations.harmonic(**kw), n=100)
+    ctl = run(apply, 1.0, x, permutations.harmonic_control(**kw), n=100)
+    out = importance.paired_contrast(res, ctl)
+    assert out["group"].tolist() == [0] and out["n"].tolist() == [100]
+    assert out["mean"][0] > 0 and out["p"][0] < 1e-6 and out["q"][0] < 1e-6
+    short = run(apply, 1.0, x, permutations.harmonic_control(**kw), n=50)
+    with pytest.raises(ValueError, match="control"):
+        importance.paired_contrast(res, short)
+
+
+def test_adaptive_stopping_reaches_target_and_keeps_draws(features):
+    fixed = run(tanh_apply, W, features, HARM, n=16)
+    target = (fixed.ci_high - fixed.ci_low) / 2 / 2  # needs ≈ 4x the draws
+    res = run(tanh_apply, W, features, HARM, n=16, target_halfwidth=float(target))
+    n = res.config["n_permutations"]
+    assert n > 16 and (res.ci_high - res.ci_low) / 2 <= target
+    np.testing.assert_allclose(res.importances[:16], fixed.importances, rtol=1e-6)
+    capped = run(tanh_apply, W, features, HARM, n=16, target_halfwidth=1e-9, max_permutations=44)
+    assert capped.config["n_permutations"] == 44  # 16, 24, 32, 40, then capped
+
+
+def test_result_summary_and_serialisation(features):
+    res = run(tanh_apply, W, features, HARM, n=40, ci_method="percentile", n_bootstrap=200)
+    np.testing.assert_allclose(res.clip_importances.mean(axis=0), res.importances_mean, rtol=1e-9)
+    assert res.ci_low < res.importances_mean < res.ci_high
+    assert res.clip_ci_low < res.importances_mean < res.clip_ci_high
+    groups = res.by_group()
+    assert groups["n"].sum() == 40 and set(groups["group"]) <= set(range(12))
+    text = json.dumps(res.to_dict())
+    assert json.loads(text)["family"]["name"] == "Harmonic"
+    assert set(res.arrays()) == {"importances", "group_ids", "clip_importances"}
+
+
+def test_noise_response_recovers_linear_weights_and_silent_pitches():
+    lin = importance.noise_response(linear_apply, W, shape=(F, T), n_samples=200, key=jax.random.key(0))
+    assert lin.weights.shape == (F, P)
+    assert np.corrcoef(lin.weights.ravel(), W.ravel())[0, 1] >= 0.95
+    inside = (lin.weights_ci_low <= W) & (W <= lin.weights_ci_high)
+    assert inside.mean() > 0.85  # jackknife CIs: roughly nominal
+
+    def biased(w, x):  # pitch 0 is never activated
+        return jax.nn.sigmoid(jnp.einsum("fp,bft->bpt", w, x) - 30.0 * (jnp.arange(P) == 0)[:, None])
+
+    silent = importance.noise_response(
+        biased, W, shape=(F, T), n_samples=100, key=jax.random.key(1), mean=0.5, std=0.2, value_range=(0.0, 1.0)
+    )
+    assert silent.output_power[0] < 1e-6
+    assert silent.output_power_ci_high[0] < silent.output_power_ci_low[1:].min()
+    json.dumps(silent.to_dict())
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        (dict(n_permutations=0), "n_permutations"),
+        (dict(features=np.zeros((F, T), np.float32)), "features"),
+        (dict(features=np.full((1, F, T), np.nan, np.float32)), "features"),
+        (dict(features=np.zeros((1, F + 1, T), np.float32)), "features"),
+        (dict(metric="frame_f1"), "targets"),
+        (dict(metric="accuracy"), "metric"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(ci_method="bca"), "ci_method"),
+        (dict(target_halfwidth=-1.0), "target_halfwidth"),
+        (dict(key=0), "key"),
+        (dict(targets=np.zeros((1, P + 1, T), np.float32), metric="bce"), "targets"),
+    ],
+)
+def test_validation_names_the_argument(features, kwargs, arg):
+    call = {"features": features[:1], "n_permutations": 4, "key": jax.random.key(0), **kwargs}
+    x = call.pop("features")
+    with pytest.raises(ValueError, match=arg):
+        importance.permutation_importance(tanh_apply, W, x, family=HARM, **call)
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        (dict(shape=(F,)), "shape"),
+        (dict(n_samples=0), "n_samples"),
+        (dict(n_batches=1), "n_batches"),
+        (dict(mean=np.zeros(F + 1)), "mean"),
+        (dict(std=0.0), "std"),
+        (dict(value_range=(1.0, 0.0)), "value_range"),
+        (dict(key=None), "key"),
+    ],
+)
+def test_noise_response_validation(kwargs, arg):
+    call = {"shape": (F, T), "n_samples": 40, "key": jax.random.key(0), **kwargs}
+    with pytest.raises(ValueError, match=arg):
+        importance.noise_response(linear_apply, W, **call)

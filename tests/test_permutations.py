@@ -1,0 +1,168 @@
+"""Permutation families: valid permutations, the right members, uniform shuffles, validation."""
+
+import itertools
+import math
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from amt_jax import permutations
+
+N_DRAWS = 1200
+
+
+def draws(family, n=N_DRAWS, seed=0):
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(np.arange(n))
+    idx, group = jax.jit(jax.vmap(family.sample))(keys)
+    return np.asarray(idx), np.asarray(group)
+
+
+def assert_permutations(idx, n_bins):
+    assert idx.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(idx, axis=1), np.broadcast_to(np.arange(n_bins), idx.shape))
+
+
+def moved(row):
+    return set(np.flatnonzero(row != np.arange(row.size)).tolist())
+
+
+def uniformity(orderings):
+    """Chi-square test that the observed orderings (tuples) are uniform over all of them."""
+    labels, counts = np.unique(np.asarray(orderings), axis=0, return_counts=True)
+    return labels, scipy.stats.chisquare(counts).pvalue
+
+
+def test_random_spectral_band_only_moves_band_and_is_uniform():
+    fam = permutations.random_spectral(n_bins=20, band=(5, 8))
+    idx, group = draws(fam)
+    assert_permutations(idx, 20)
+    assert np.all(group == 0)
+    np.testing.assert_array_equal(idx[:, :5], np.broadcast_to(np.arange(5), (N_DRAWS, 5)))
+    np.testing.assert_array_equal(idx[:, 8:], np.broadcast_to(np.arange(8, 20), (N_DRAWS, 12)))
+    labels, p = uniformity([tuple(r[5:8]) for r in idx])
+    assert len(labels) == 6 and p > 1e-3
+
+
+def test_random_spectral_whole_axis_by_default():
+    idx, _ = draws(permutations.random_spectral(n_bins=16), n=200)
+    assert_permutations(idx, 16)
+    # each bin lands everywhere: position 0 takes every value over 200 draws
+    assert len(np.unique(idx[:, 0])) == 16
+
+
+@pytest.mark.parametrize("bpo,h,f0_range", [(12, 5, (0, 30)), (36, 8, (10, 40)), (4, 6, (0, 12))])
+def test_harmonic_members_follow_log_axis(bpo, h, f0_range):
+    n_bins = 40
+    fam = permutations.harmonic(n_bins=n_bins, bins_per_octave=bpo, n_harmonics=h, f0_range=f0_range)
+    idx, group = draws(fam, n=400)
+    assert_permutations(idx, n_bins)
+    assert group.min() >= f0_range[0] and group.max() < f0_range[1]
+    assert set(group.tolist()) == set(fam.groups) == set(range(*f0_range))  # every fundamental drawn
+    for row, f in zip(idx, group):
+        expected = {f + round(bpo * math.log2(k)) for k in range(1, h + 1)} - set(range(n_bins, 10 * n_bins))
+        assert moved(row) <= expected
+        # values only come from member bins
+        assert set(row[list(expected)].tolist()) == expected
+
+
+def test_harmonic_linear_axis_uses_integer_multiples():
+    fam = permutations.harmonic(n_bins=50, n_harmonics=4, f0_range=(3, 20), frequency_scale="linear", derangement=True)
+    idx, group = draws(fam, n=300)
+    assert_permutations(idx, 50)
+    for row, f in zip(idx, group):
+        assert moved(row) == {k * f for k in range(1, 5) if k * f < 50}
+
+
+def test_harmonic_shuffle_is_uniform_and_derangement_moves_every_member():
+    # f0 fixed at 2 with bpo=12, h=3: members 2, 14, 21
+    kw = dict(n_bins=30, bins_per_octave=12, n_harmonics=3, f0_range=(2, 3))
+    idx, group = draws(permutations.harmonic(**kw))
+    assert np.all(group == 2)
+    members = [2, 14, 21]
+    labels, p = uniformity([tuple(r[members]) for r in idx])
+    assert len(labels) == 6 and p > 1e-3
+    idx, _ = draws(permutations.harmonic(**kw, derangement=True))
+    derangements = {perm for perm in itertools.permutations(members) if all(a != b for a, b in zip(perm, members))}
+    labels, p = uniformity([tuple(r[members]) for r in idx])
+    assert {tuple(lab) for lab in labels} == derangements and p > 1e-3
+
+
+def test_harmonic_drops_harmonics_beyond_axis():
+    fam = permutations.harmonic(n_bins=20, bins_per_octave=12, n_harmonics=4, f0_range=(15, 20))
+    idx, group = draws(fam, n=200)
+    assert_permutations(idx, 20)
+    for row, f in zip(idx, group):
+        assert moved(row) <= {f, f + 12} & set(range(20))
+
+
+def test_control_pairs_with_harmonic_group_and_size():
+    kw = dict(n_bins=60, bins_per_octave=12, n_harmonics=5, f0_range=(0, 40), derangement=True)
+    h_idx, h_group = draws(permutations.harmonic(**kw), n=300)
+    c_idx, c_group = draws(permutations.harmonic_control(**kw), n=300)
+    assert_permutations(c_idx, 60)
+    np.testing.assert_array_equal(h_group, c_group)
+    h_size = np.array([len(moved(r)) for r in h_idx])
+    c_size = np.array([len(moved(r)) for r in c_idx])
+    np.testing.assert_array_equal(h_size, c_size)  # derangements move every member
+    assert set(h_size.tolist()) == {3, 4, 5}  # harmonics dropped near the top of the axis
+    # positions are spread over the whole axis, not the harmonic series
+    assert len(set().union(*(moved(r) for r in c_idx))) > 55
+
+
+@pytest.mark.parametrize("b,offset", [(3, 0), (3, 1), (4, 1), (5, -2), (1, 0)])
+def test_microtonal_all_shuffles_within_semitones(b, offset):
+    n_bins = 26
+    fam = permutations.microtonal(n_bins=n_bins, bins_per_semitone=b, center_offset=offset)
+    idx, group = draws(fam, n=300)
+    assert_permutations(idx, n_bins)
+    assert np.all(group == 0)
+    semitone = (np.arange(n_bins) - offset + b // 2) // b  # p·B + offset − B//2 <= j < ... + B
+    semitone = np.where(semitone >= 0, semitone, -1 - np.arange(n_bins))  # bins in no group: their own
+    np.testing.assert_array_equal(semitone[idx], np.broadcast_to(semitone, idx.shape))
+    if b > 1:  # every bin of a full group moves sometimes
+        assert len(set().union(*(moved(r) for r in idx))) >= n_bins - 2 * b
+
+
+def test_microtonal_group_uniform_and_one_scope():
+    fam = permutations.microtonal(n_bins=30, bins_per_semitone=3, scope="all")
+    idx, _ = draws(fam)
+    labels, p = uniformity([tuple(r[[5, 6, 7]]) for r in idx])  # semitone 2: bins 5, 6, 7
+    assert len(labels) == 6 and p > 1e-3
+    one = permutations.microtonal(n_bins=30, bins_per_semitone=3, scope="one")
+    idx, group = draws(one, n=600)
+    assert one.n_groups == 11 and set(group.tolist()) == set(one.groups) == set(range(11))  # group 10 = {29}, clipped
+    for row, p_ in zip(idx, group):
+        assert moved(row) <= set(range(3 * p_ - 1, 3 * p_ + 2))
+
+
+def test_families_are_hashable_static_config():
+    a = permutations.harmonic(n_bins=30, bins_per_octave=12, n_harmonics=3)
+    b = permutations.harmonic(n_bins=30, bins_per_octave=12, n_harmonics=3)
+    assert a == b and hash(a) == hash(b)
+    assert hash(permutations.harmonic_control(n_bins=30, bins_per_octave=12, n_harmonics=3)) is not None
+    assert hash(permutations.microtonal(n_bins=30, bins_per_semitone=3)) is not None
+
+
+@pytest.mark.parametrize(
+    "make,arg",
+    [
+        (lambda: permutations.random_spectral(n_bins=10, band=(5, 11)), "band"),
+        (lambda: permutations.random_spectral(n_bins=10, band=(-1, 3)), "band"),
+        (lambda: permutations.random_spectral(n_bins=10, band=(4, 4)), "band"),
+        (lambda: permutations.random_spectral(n_bins=0), "n_bins"),
+        (lambda: permutations.harmonic(n_bins=10, bins_per_octave=12, n_harmonics=0), "n_harmonics"),
+        (lambda: permutations.harmonic(n_bins=10, n_harmonics=2), "bins_per_octave"),
+        (lambda: permutations.harmonic(n_bins=10, bins_per_octave=12, n_harmonics=2, f0_range=(0, 11)), "f0_range"),
+        (lambda: permutations.harmonic(n_bins=20, bins_per_octave=12, n_harmonics=2, derangement=True), "f0_range"),
+        (lambda: permutations.harmonic(n_bins=20, n_harmonics=2, frequency_scale="mel"), "frequency_scale"),
+        (lambda: permutations.harmonic(n_bins=20, n_harmonics=2, frequency_scale="linear"), "f0_range"),
+        (lambda: permutations.microtonal(n_bins=10, bins_per_semitone=0), "bins_per_semitone"),
+        (lambda: permutations.microtonal(n_bins=10, bins_per_semitone=3, scope="some"), "scope"),
+        (lambda: permutations.microtonal(n_bins=10, bins_per_semitone=3, center_offset=-2), "center_offset"),
+    ],
+)
+def test_validation_names_the_argument(make, arg):
+    with pytest.raises(ValueError, match=arg):
+        make()
