@@ -1,0 +1,116 @@
+"""Plot functions of the study. Each takes arrays (already read from saved results), draws on
+``ax`` (the current axes when None) and returns ``ax``; none reads files or computes results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from amt_jax.constants import MIDI_OFFSET
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def _yerr(mean, ci_low, ci_high) -> np.ndarray:
+    mean = np.asarray(mean, float)
+    return np.stack([mean - np.asarray(ci_low, float), np.asarray(ci_high, float) - mean])
+
+
+def harmonic_vs_control(
+    h, mean, ci_low, ci_high, *, control_mean, control_ci_low, control_ci_high, label: str = "", ax=None
+):
+    """Importance vs number of harmonics ``h`` (error bars = CI), beside the size-matched control."""
+    ax = _axes(ax)
+    h = np.asarray(h, float)
+    line = ax.errorbar(h - 0.08, mean, yerr=_yerr(mean, ci_low, ci_high), fmt="o-", capsize=3,
+                       label=f"harmonic {label}".strip())
+    ax.errorbar(h + 0.08, control_mean, yerr=_yerr(control_mean, control_ci_low, control_ci_high), fmt="s--",
+                capsize=3, color=line[0].get_color(), alpha=0.6, label=f"size-matched control {label}".strip())
+    ax.set_xlabel("number of harmonics h")
+    ax.set_ylabel("permutation importance")
+    ax.set_xticks(np.unique(h))
+    ax.legend(fontsize="small")
+    return ax
+
+
+def importance_per_semitone(semitone, mean, ci_low, ci_high, *, label: str = "", ax=None):
+    """Importance per semitone group across the keyboard (x = MIDI note, A0 = 21), CI band."""
+    ax = _axes(ax)
+    midi = np.asarray(semitone) + MIDI_OFFSET
+    (line,) = ax.plot(midi, mean, ".-", label=label or None)
+    ax.fill_between(midi, ci_low, ci_high, color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_xlabel("semitone (MIDI note; A0 = 21)")
+    ax.set_ylabel("microtonal importance")
+    if label:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def importance_bars(labels, mean, ci_low, ci_high, *, xlabel: str, ylabel: str = "permutation importance", ax=None):
+    """One bar per condition (e.g. per band, per B) with CI error bars."""
+    ax = _axes(ax)
+    x = np.arange(len(labels))
+    ax.bar(x, mean, yerr=_yerr(mean, ci_low, ci_high), capsize=3, color="tab:blue", alpha=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(v) for v in labels], rotation=30 if len(labels) > 6 else 0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def output_power(power, ci_low, ci_high, *, ax=None):
+    """Mean output per pitch under noise input (x = MIDI note), CI band."""
+    ax = _axes(ax)
+    midi = np.arange(len(power)) + MIDI_OFFSET
+    ax.plot(midi, power, color="tab:red")
+    ax.fill_between(midi, ci_low, ci_high, color="tab:red", alpha=0.25, linewidth=0)
+    ax.set_xlabel("pitch (MIDI note)")
+    ax.set_ylabel("mean output under noise")
+    return ax
+
+
+def weight_map(weights, *, bins_per_semitone: int, ax=None):
+    """Reverse-correlation weights ``[F, P]`` (bins × pitches), diverging colour map around 0."""
+    ax = _axes(ax)
+    w = np.asarray(weights, float)
+    lim = float(np.nanmax(np.abs(w))) or 1.0
+    n_bins, n_pitches = w.shape
+    image = ax.imshow(w, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                      extent=(MIDI_OFFSET - 0.5, MIDI_OFFSET + n_pitches - 0.5, -0.5, n_bins - 0.5))
+    ax.plot([MIDI_OFFSET, MIDI_OFFSET + n_pitches - 1], [0, (n_pitches - 1) * bins_per_semitone], "k:", lw=0.8,
+            label="fundamental")
+    ax.figure.colorbar(image, ax=ax, label="weight Cov(x_f, y_p) / Var(x_f)")
+    ax.set_xlabel("pitch (MIDI note)")
+    ax.set_ylabel("frequency bin f")
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def spectrogram(x, *, title: str, marked_bins=None, ax=None):
+    """Features ``[F, T]`` as an image; ``marked_bins`` are ticked on the right edge."""
+    ax = _axes(ax)
+    ax.imshow(np.asarray(x), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+    if marked_bins is not None and len(marked_bins):
+        ax.plot(np.full(len(marked_bins), np.shape(x)[1] - 0.5), marked_bins, "c<", ms=5, clip_on=False)
+    ax.set_title(title)
+    ax.set_xlabel("frame t")
+    ax.set_ylabel("frequency bin f")
+    return ax
+
+
+def piano_roll(y, *, title: str, ax=None):
+    """Model output ``[P, T]`` (x = frame, y = MIDI note), values in [0, 1]."""
+    ax = _axes(ax)
+    y = np.asarray(y)
+    ax.imshow(y, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+              extent=(-0.5, y.shape[1] - 0.5, MIDI_OFFSET - 0.5, MIDI_OFFSET + y.shape[0] - 0.5))
+    ax.set_title(title)
+    ax.set_xlabel("frame t")
+    ax.set_ylabel("pitch (MIDI note)")
+    return ax

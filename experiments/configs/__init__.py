@@ -1,0 +1,1 @@
+"""One module per sweep config, each defining ``get_config()`` (see ``experiments/__init__.py``)."""

@@ -1,0 +1,124 @@
+"""Figures and summary tables from a ``tiny`` sweep (run through the CLI), and the plot
+functions' contract (``ax=None`` → current axes; the axes drawn on is returned)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from amt_jax import plots, report, sweep  # noqa: E402
+from amt_jax.__main__ import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = ("harmonic", "microtonal", "random_spectral", "edge_frequencies_planted-b3", "edge_frequencies_planted-b1", "example")
+
+
+@pytest.fixture(scope="module")
+def tiny_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("plots") / "tiny"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO),
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "jax-cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    out = subprocess.run([sys.executable, "-m", "amt_jax", "sweep", "tiny", "--workdir", str(workdir), "--no-progress"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return workdir
+
+
+def test_figures_command_writes_every_figure_and_summary(tiny_workdir, capsys):
+    assert main(["figures", "--workdir", str(tiny_workdir)]) == 0
+    assert "not drawn" not in capsys.readouterr().out
+    for name in FIGURES:
+        pdf, png = tiny_workdir / "figures" / f"{name}.pdf", tiny_workdir / "figures" / f"{name}.png"
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, name
+        image = plt.imread(png)
+        assert image.shape[0] > 200 and image.shape[1] > 300, name
+        assert np.std(image[..., :3]) > 0.05, f"{name}.png is (nearly) blank"
+    assert not [p for p in (tiny_workdir / "figures").iterdir() if p.name.startswith(".")]
+
+
+def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
+    report.write_report(tiny_workdir)
+    with open(tiny_workdir / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    cells = [c for c in sweep.expand(sweep.load_config("tiny")) if c.kind in report.IMPORTANCE_KINDS]
+    assert [r["cell"] for r in rows] == [c.id for c in cells]
+    by_cell = {r["cell"]: r for r in rows}
+    harmonic = by_cell["planted-b3__harmonic_h4"]
+    assert harmonic["control"] == "planted-b3__harmonic_control_h4"
+    assert float(harmonic["ci_low"]) <= float(harmonic["mean"]) <= float(harmonic["ci_high"])
+    assert 0 <= float(harmonic["p"]) <= 1 and float(harmonic["p"]) <= float(harmonic["q"]) <= 1
+    # B = 1: a one-bin semitone cannot be shuffled, so microtonal importance is exactly 0 (p = 1)
+    assert float(by_cell["planted-b1__microtonal_all"]["mean"]) == 0.0
+    assert float(by_cell["planted-b3__microtonal_all"]["mean"]) > 0 and float(by_cell["planted-b3__microtonal_all"]["p"]) < 1e-3
+    md = (tiny_workdir / "summary.md").read_text()
+    assert md.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
+
+
+def test_report_skips_figures_of_unfinished_cells(tiny_workdir, tmp_path):
+    partial = tmp_path / "partial"
+    (partial / "cells").mkdir(parents=True)
+    (partial / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
+    for cell in sweep.expand(sweep.load_config("tiny")):
+        if cell.kind == "random_spectral":
+            for path in sweep.cell_paths(tiny_workdir, cell.id):
+                (partial / "cells" / path.name).write_bytes(path.read_bytes())
+    result = report.write_report(partial)
+    assert result.figures == ["random_spectral"] and "harmonic" in result.missing
+    assert len(result.rows) == 4
+
+
+def test_summary_warns_when_cells_come_from_different_sources(tiny_workdir, tmp_path):
+    mixed = tmp_path / "mixed"
+    (mixed / "cells").mkdir(parents=True)
+    (mixed / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
+    for path in (tiny_workdir / "cells").iterdir():
+        (mixed / "cells" / path.name).write_bytes(path.read_bytes())
+    assert "Warning" not in report.summary_markdown(*_summary_inputs(mixed))
+    edited = mixed / "cells" / "planted-b1__noise.json"
+    record = json.loads(edited.read_text())
+    record["environment"]["versions"]["amt_jax_source"] = "0000000000000000"
+    edited.write_text(json.dumps(record))
+    assert "computed by 2 versions" in report.summary_markdown(*_summary_inputs(mixed))
+
+
+def _summary_inputs(workdir):
+    results = report.load_results(workdir)
+    return report.summary_rows(results), results, [], []
+
+
+def test_figures_on_a_workdir_without_sweep_is_one_line_error(tmp_path, capsys):
+    assert main(["figures", "--workdir", str(tmp_path)]) == 2
+    assert "holds no sweep" in capsys.readouterr().err
+
+
+def test_plot_functions_return_the_axes_they_draw_on():
+    rng = np.random.default_rng(0)
+    m = rng.random(4)
+    calls = [
+        lambda ax: plots.harmonic_vs_control([2, 3, 4, 8], m, m - 0.1, m + 0.1, control_mean=m / 2,
+                                             control_ci_low=m / 2 - 0.1, control_ci_high=m / 2 + 0.1, ax=ax),
+        lambda ax: plots.importance_per_semitone(np.arange(4), m, m - 0.1, m + 0.1, label="x", ax=ax),
+        lambda ax: plots.importance_bars(["a", "b", "c", "d"], m, m - 0.1, m + 0.1, xlabel="band", ax=ax),
+        lambda ax: plots.output_power(m, m - 0.1, m + 0.1, ax=ax),
+        lambda ax: plots.weight_map(rng.standard_normal((12, 4)), bins_per_semitone=3, ax=ax),
+        lambda ax: plots.spectrogram(rng.random((12, 5)), title="X", marked_bins=[1, 4], ax=ax),
+        lambda ax: plots.piano_roll(rng.random((4, 5)), title="Y", ax=ax),
+    ]
+    for call in calls:
+        fig, ax = plt.subplots()
+        assert call(ax) is ax and ax.has_data()
+        plt.close(fig)
+        fig = plt.figure()
+        ax = call(None)
+        assert ax is plt.gca() and ax.figure is fig and ax.has_data()
+        plt.close(fig)
