@@ -64,12 +64,7 @@ class CQTConfig:
     filter_scale: float = 1.0
 
     def __post_init__(self):
-        validate.positive("sr", self.sr)
-        validate.positive_int("hop_length", self.hop_length)
-        validate.positive("fmin", self.fmin)
-        validate.positive_int("n_bins", self.n_bins)
-        validate.positive_int("bins_per_octave", self.bins_per_octave)
-        validate.positive("filter_scale", self.filter_scale)
+        validate.spectrogram_settings(**dataclasses.asdict(self))
         top, cutoff = self.frequencies[-1], self.filter_cutoff
         if cutoff > self.sr / 2:
             raise ValueError(

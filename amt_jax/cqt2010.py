@@ -56,12 +56,7 @@ class CQT2010Config:
     filter_scale: float = 1.0
 
     def __post_init__(self):
-        validate.positive("sr", self.sr)
-        validate.positive_int("hop_length", self.hop_length)
-        validate.positive("fmin", self.fmin)
-        validate.positive_int("n_bins", self.n_bins)
-        validate.positive_int("bins_per_octave", self.bins_per_octave)
-        validate.positive("filter_scale", self.filter_scale)
+        validate.spectrogram_settings(**dataclasses.asdict(self))
         top_hz = self.fmin * 2.0 ** ((self.n_bins - 1) / self.bins_per_octave)
         if top_hz > self.sr / 2:
             raise ValueError(

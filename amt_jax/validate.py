@@ -62,3 +62,13 @@ def one_of(name: str, value: Any, allowed) -> None:
     """``value in allowed``."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")
+
+
+def spectrogram_settings(*, sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale) -> None:
+    """The shared settings of a constant-Q transform: all positive, counts integral."""
+    positive("sr", sr)
+    positive_int("hop_length", hop_length)
+    positive("fmin", fmin)
+    positive_int("n_bins", n_bins)
+    positive_int("bins_per_octave", bins_per_octave)
+    positive("filter_scale", filter_scale)
