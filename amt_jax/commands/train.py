@@ -1,0 +1,85 @@
+"""``python -m amt_jax train --config NAME --workdir DIR [--data-dir DIR] [--steps N] [--bins-per-semitone B]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HELP = "Train a Basic Pitch variant (resumes from DIR), then score it and the CQT-energy baseline on held-out frames."
+
+EVAL_FILE = "eval.json"
+DEFAULT_DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()  # tfds' default
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True,
+                        help="named config: tiny (a few minutes on 2 CPU cores) or default (Basic Pitch's recipe)")
+    parser.add_argument("--workdir", type=Path, required=True,
+                        help="checkpoints, metrics.jsonl and eval.json go here; an earlier run there is resumed")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="tfds data directory holding the built dataset (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None, help="total training steps (default: the config's)")
+    parser.add_argument("--bins-per-semitone", type=int, choices=(1, 3, 5), default=None,
+                        help="CQT bins per semitone B (default: the config's)")
+
+
+def _print_record(record: dict) -> None:
+    if "resumed_from" in record:
+        print(f"resumed from step {record['resumed_from']}", file=sys.stderr, flush=True)
+        return
+    losses = " ".join(f"{k[5:]} {record[k]:.4f}" for k in ("loss_contour", "loss_note", "loss_onset"))
+    print(f"step {record['step']:>6}  loss {record['loss']:.4f} ({losses})  |g| {record['grad_norm']:.3f}  "
+          f"lr {record['learning_rate']:.2e}  {record['steps_per_second']:.2f} steps/s", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax
+
+    from amt_jax import data, train
+
+    config = train.get_config(args.config, bins_per_semitone=args.bins_per_semitone, steps=args.steps)
+    splits = {split: data.load(config.dataset, split, data_dir=args.data_dir) for split in data.SPLITS}
+    start = time.perf_counter()
+    state = train.train(config, workdir=args.workdir, examples=splits["train"], log=_print_record)
+    train_s = time.perf_counter() - start
+    scores = train.evaluate(train.model_of(config, state), validation=splits["validation"], test=splits["test"])
+    for name, s in scores.items():
+        print(f"{name:<9} test frame P/R/F1 {s['precision']:.3f}/{s['recall']:.3f}/{s['f1']:.3f} "
+              f"(threshold {s['threshold']:.2f} chosen on validation, F1 there {s['validation_f1']:.3f})")
+    result = {
+        "step": int(state.step),
+        "scores": scores,
+        "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s},
+        "config": config.to_dict(),
+        "data": {"dataset": config.dataset, "data_dir": str(args.data_dir),
+                 "pieces": {split: len(source) for split, source in splits.items()}},
+        "versions": _versions(),
+        "device": jax.devices()[0].device_kind,
+    }
+    path = args.workdir / EVAL_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(result, indent=2))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("jax", "flax", "optax", "orbax-checkpoint", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out

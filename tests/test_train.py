@@ -1,0 +1,223 @@
+"""Training: a toy config on synthetic harmonic tones with known rolls (loss falls, resume is exact,
+NaN stops, one compile, donation), planted truths for the frontend layout, loss, held-out windowing
+and threshold choice, and the CLI's config errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from amt_jax import __main__ as cli
+from amt_jax import baseline, train
+from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES
+from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
+
+# One config for every training test, so the train step compiles once per session.
+TOY = train.TrainConfig(
+    model=BasicPitchConfig(bins_per_semitone=1, harmonics=(1, 2, 3), n_filters_contour=4, n_filters_notes=4,
+                           n_filters_onsets=4),
+    window_samples=31 * HOP_LENGTH,  # 32 frames
+    batch_size=4, steps=16, learning_rate=1e-2, warmup_steps=2, log_every=1, checkpoint_every=6, eval_batch_size=4,
+)
+
+
+def synthetic_piece(rng: np.random.Generator, *, seconds: float, n_notes: int) -> dict:
+    """Random notes (MIDI 48–72) rendered as decaying 4-partial harmonic tones, with their rolls [88, T]."""
+    n = int(seconds * SAMPLE_RATE)
+    n_frames = n // HOP_LENGTH + 1
+    audio = np.zeros(n)
+    frames = np.zeros((N_PITCHES, n_frames), bool)
+    onsets = np.zeros((N_PITCHES, n_frames), bool)
+    for _ in range(n_notes):
+        pitch = int(rng.integers(48, 73))
+        start = int(rng.integers(0, n_frames - 10))
+        stop = min(start + int(rng.integers(10, 40)), n_frames)
+        t = np.arange(start * HOP_LENGTH, min(stop * HOP_LENGTH, n)) / SAMPLE_RATE - start * HOP_LENGTH / SAMPLE_RATE
+        f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+        partials = sum(0.5**k * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(4))
+        audio[start * HOP_LENGTH : start * HOP_LENGTH + len(t)] += 0.2 * np.exp(-2 * t) * np.minimum(1, t / 0.01) * partials
+        frames[pitch - MIDI_OFFSET, start:stop] = True
+        onsets[pitch - MIDI_OFFSET, start] = True
+    return {"audio": audio.astype(np.float32), "frames": frames, "onsets": onsets}
+
+
+@pytest.fixture(scope="module")
+def pieces():
+    rng = np.random.default_rng(0)
+    return [synthetic_piece(rng, seconds=3.0, n_notes=12) for _ in range(8)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(pieces, tmp_path_factory):
+    """A full toy run: (workdir, final state, logged records, executables the train step gained)."""
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    records = []
+    compiled = train.train_step._cache_size()
+    state = train.train(TOY, workdir=workdir, examples=pieces[:6], log=records.append)
+    return workdir, state, records, train.train_step._cache_size() - compiled
+
+
+def _steps(workdir) -> list[int]:
+    return [json.loads(line)["step"] for line in (workdir / train.METRICS_FILE).read_text().splitlines()]
+
+
+def test_tone_lands_on_its_pitch_bin_for_every_bins_per_semitone():
+    """The frontend puts pitch p on bin p·B + B//2: each tone's peak bin is its pitch's centre bin."""
+    midis = np.array([45, 69, 90])
+    t = np.arange(8192) / SAMPLE_RATE
+    tones = np.sin(2 * np.pi * 440.0 * 2 ** ((midis[:, None] - 69) / 12) * t).astype(np.float32)
+    for B in (1, 3, 5):
+        x = np.asarray(train.frontend(tones, bins_per_semitone=B))[..., 16]  # [3, F], a frame mid-signal
+        assert x.shape == (3, 103 * B)
+        np.testing.assert_array_equal(np.argmax(x, axis=-1), (midis - MIDI_OFFSET) * B + B // 2)
+        energy = np.asarray(baseline.fundamental_energy(x[..., None], bins_per_semitone=B))[..., 0]
+        np.testing.assert_array_equal(np.argmax(energy, axis=-1), midis - MIDI_OFFSET)
+
+
+def test_shapes_for_bins_per_semitone():
+    for B in (1, 3, 5):
+        config = train.get_config("default", bins_per_semitone=B)
+        assert train.TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+        audio = jax.ShapeDtypeStruct((2, WINDOW_SAMPLES), np.float32)
+        x = jax.eval_shape(lambda a: train.frontend(a, bins_per_semitone=B), audio)
+        assert x.shape == (2, 103 * B, WINDOW_FRAMES)
+        state = jax.eval_shape(lambda: train.init_state(config))
+        y = jax.eval_shape(lambda v, x: BasicPitch(config.model).apply(v, x),
+                           {"params": state.params, "batch_stats": state.batch_stats}, x)
+        assert {k: v.shape for k, v in y.items()} == {
+            "note": (2, 88, WINDOW_FRAMES), "onset": (2, 88, WINDOW_FRAMES), "contour": (2, 88 * B, WINDOW_FRAMES)}
+        frames = np.zeros((2, 88, WINDOW_FRAMES), bool)
+        frames[1, 40, 7] = True
+        targets = train.make_targets(frames, frames, bins_per_semitone=B)
+        assert targets["contour"].shape == (2, 88 * B, WINDOW_FRAMES)
+        assert np.argwhere(np.asarray(targets["contour"])).tolist() == [[1, 40 * B + B // 2, 7]]
+
+
+def test_weighted_bce_matches_a_reference():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.01, 0.99, (3, 88, 20)).astype(np.float32)
+    y = (rng.uniform(size=p.shape) < 0.1).astype(np.float32)
+    w, s = 0.95, 0.2
+    t = y * (1 - s) + s / 2
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    expected = w * bce[y == 1].mean() + (1 - w) * bce[y == 0].mean()
+    got = train.weighted_bce(p, y, positive_weight=w, label_smoothing=s)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+    # no positive labels: only the negative term remains
+    got = train.weighted_bce(p, np.zeros_like(y), positive_weight=w, label_smoothing=0.0)
+    np.testing.assert_allclose(float(got), (1 - w) * -np.log(1 - p).mean(), rtol=1e-5)
+    # unweighted: the plain mean (Keras' binary_crossentropy)
+    got = train.weighted_bce(p, y, positive_weight=None, label_smoothing=s)
+    np.testing.assert_allclose(float(got), bce.mean(), rtol=1e-5)
+
+
+def test_loss_decreases_and_metrics_are_logged(uninterrupted):
+    workdir, state, records, _ = uninterrupted
+    assert int(state.step) == TOY.steps
+    assert _steps(workdir) == list(range(1, TOY.steps + 1))
+    losses = [r["loss"] for r in records]
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])  # 1.46 vs 1.75 here; an untrained model stays flat
+    assert {"loss", "loss_contour", "loss_note", "loss_onset", "grad_norm", "learning_rate"} <= set(records[0])
+
+
+def test_resume_continues_at_the_checkpoint_and_matches_uninterrupted(pieces, uninterrupted, tmp_path):
+    class Preempted(Exception):
+        pass
+
+    def preempt_at_step_9(record):
+        if record.get("step") == 9:
+            raise Preempted
+
+    with pytest.raises(Preempted):
+        train.train(TOY, workdir=tmp_path, examples=pieces[:6], log=preempt_at_step_9)
+    with open(tmp_path / train.METRICS_FILE, "a") as f:
+        f.write('{"step": 10, "lo')  # a line cut short by the crash
+    records = []
+    state = train.train(TOY, workdir=tmp_path, examples=pieces[:6], log=records.append)
+    assert records[0] == {"resumed_from": 6}  # the last checkpoint before step 9
+    assert records[1]["step"] == 7
+    assert _steps(tmp_path) == list(range(1, TOY.steps + 1))  # steps 7..9 logged once, not twice
+    reference = uninterrupted[1]
+    for a, b in zip(jax.tree.leaves((state.params, state.batch_stats, state.opt_state)),
+                    jax.tree.leaves((reference.params, reference.batch_stats, reference.opt_state))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    # a finished run resumes to nothing; another config is refused
+    assert int(train.train(TOY, workdir=tmp_path, examples=pieces[:6]).step) == TOY.steps
+    with pytest.raises(ValueError, match="another config.*learning_rate"):
+        train.train(dataclasses.replace(TOY, learning_rate=1e-3), workdir=tmp_path, examples=pieces)
+
+
+def test_non_finite_loss_stops_with_a_clear_error(pieces, tmp_path):
+    exploding = dataclasses.replace(TOY, learning_rate=1e30, warmup_steps=0)  # step 1 sends weights to ±1e30
+    match = r"diverged at step 2: non-finite loss .*last good checkpoint: none"
+    with pytest.raises(train.TrainingDiverged, match=match):
+        train.train(exploding, workdir=tmp_path, examples=pieces[:6])
+    assert not list((tmp_path / train.CHECKPOINT_DIR).glob("[0-9]*"))
+
+
+def test_train_step_compiles_once_and_donates_state(pieces, uninterrupted):
+    assert uninterrupted[3] == 1  # all steps of the toy run reused one executable
+    state = train.init_state(TOY)
+    batch = train.WindowSampler(pieces, window_samples=TOY.window_samples).batch(train.root_key(0), TOY.batch_size)
+    compiled = train.train_step._cache_size()
+    new_state, _ = train.train_step(state, batch, config=TOY)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(state.params))
+    assert int(new_state.step) == 1
+    assert train.train_step._cache_size() == compiled
+
+
+def test_load_trained_and_held_out_evaluation(pieces, uninterrupted):
+    workdir, state, _, _ = uninterrupted
+    model = train.load_trained(workdir)
+    assert model.config == TOY
+    for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves((state.batch_stats, state.params))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    y = model.apply(model.params, model.frontend(pieces[0]["audio"][: TOY.window_samples]))
+    assert y["note"].shape == (88, TOY.window_frames)
+    scores = train.evaluate(model, validation=pieces[6:7], test=pieces[7:])
+    for name in ("model", "baseline"):
+        assert scores[name]["threshold"] in train.THRESHOLDS
+        assert 0 <= scores[name]["f1"] <= 1
+    # pure harmonic tones: the fundamental's energy alone finds most frames
+    assert scores["baseline"]["f1"] > 0.5
+
+
+def test_posteriorgram_keeps_frames_on_the_label_grid():
+    """Audio whose sample i holds i/256: a forward that reads each frame's centre sample returns
+    the frame index, so the joined output must be 0, 1, ..., n_frames − 1 exactly."""
+    def forward(windows):
+        return windows[:, None, ::HOP_LENGTH]
+
+    for n_samples in (100, 31 * HOP_LENGTH, 12_345, 40_000):
+        audio = np.arange(n_samples, dtype=np.float32) / HOP_LENGTH
+        for batch_size in (1, 3):
+            out = train.posteriorgram(audio, forward, window_samples=31 * HOP_LENGTH, batch_size=batch_size)
+            frames = np.arange(n_samples // HOP_LENGTH + 1)
+            assert out.shape == (1, len(frames))
+            np.testing.assert_array_equal(out[0], np.where(frames * HOP_LENGTH < n_samples, frames, 0))
+
+
+def test_threshold_choice_and_scores_on_planted_rolls():
+    rng = np.random.default_rng(2)
+    ref = rng.uniform(size=(88, 50)) < 0.1
+    est = np.where(ref, 0.7, np.where(rng.uniform(size=ref.shape) < 0.1, 0.41, 0.0))
+    threshold, f1 = baseline.best_threshold([(est, ref)], train.THRESHOLDS)
+    assert threshold == 0.42 and f1 == 1.0  # the first grid value above the false positives
+    scores = baseline.frame_scores([(est, ref)], 0.3)  # false positives in: precision n_ref / (n_ref + n_fp)
+    n_fp = int(np.sum(est == 0.41))
+    np.testing.assert_allclose(scores["precision"], ref.sum() / (ref.sum() + n_fp), rtol=1e-6)
+    assert scores["recall"] == 1.0
+    x = np.arange(12 * 3 * 20, dtype=np.float32).reshape(12 * 3 * 20, 1)
+    np.testing.assert_array_equal(baseline.fundamental_energy(x, bins_per_semitone=3, n_pitches=10)[:, 0],
+                                  np.arange(10) * 3 + 1)
+
+
+def test_cli_rejects_an_unknown_config(tmp_path, capsys):
+    assert cli.main(["train", "--config", "huge", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown config 'huge'; valid configs: default, tiny" in err
