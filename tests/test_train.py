@@ -221,3 +221,35 @@ def test_cli_rejects_an_unknown_config(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "unknown config 'huge'; valid configs: default, tiny" in err
+
+
+def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninterrupted, tmp_path):
+    """``evaluate --model DIR`` loads the workdir's latest checkpoint and thresholds at the value its
+    eval.json records; its frame scores equal mir_eval.multipitch on that model's posteriorgram."""
+    import mir_eval
+
+    from amt_jax import data, inference, notes
+
+    workdir, *_ = uninterrupted
+    corpus = tmp_path / "data"
+    data.build("chorales", data_dir=corpus, n_pieces=3)
+    example = data.load("chorales", "test", data_dir=corpus)[0]
+    post = inference.transcribe_audio(example["audio"], model=train.load_trained(workdir), batch_size=8)
+    threshold = float(np.quantile(post["note"], 0.95))  # some frames on, most off
+    (workdir / "eval.json").write_text(json.dumps({"scores": {"model": {"threshold": threshold}}}))
+    out = tmp_path / "scores.json"
+    args = ["evaluate", "--model", str(workdir), "--data", "chorales:test", "--data-dir", str(corpus), "--json", str(out)]
+    assert cli.main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["frame_threshold"] == threshold
+
+    def hz(roll):
+        return [440.0 * 2 ** ((np.flatnonzero(column) + MIDI_OFFSET - 69) / 12) for column in np.asarray(roll).T]
+
+    ref_times = np.arange(example["frames"].shape[1]) * HOP_LENGTH / SAMPLE_RATE
+    expected = mir_eval.multipitch.evaluate(
+        ref_times, hz(example["frames"]), notes.frame_times(post["note"].shape[1]), hz(post["note"] > threshold)
+    )
+    assert expected["Precision"] > 0
+    assert result["frame"]["precision"] == pytest.approx(expected["Precision"], abs=1e-6)
+    assert result["frame"]["recall"] == pytest.approx(expected["Recall"], abs=1e-6)
