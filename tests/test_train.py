@@ -223,7 +223,16 @@ def test_cli_rejects_an_unknown_config(tmp_path, capsys):
     assert "unknown config 'huge'; valid configs: default, tiny" in err
 
 
-def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninterrupted, tmp_path):
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from amt_jax import data
+
+    directory = tmp_path_factory.mktemp("chorales")
+    data.build("chorales", data_dir=directory, n_pieces=3)
+    return directory
+
+
+def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninterrupted, corpus, tmp_path):
     """``evaluate --model DIR`` loads the workdir's latest checkpoint and thresholds at the value its
     eval.json records; its frame scores equal mir_eval.multipitch on that model's posteriorgram."""
     import mir_eval
@@ -231,8 +240,6 @@ def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninte
     from amt_jax import data, inference, notes
 
     workdir, *_ = uninterrupted
-    corpus = tmp_path / "data"
-    data.build("chorales", data_dir=corpus, n_pieces=3)
     example = data.load("chorales", "test", data_dir=corpus)[0]
     post = inference.transcribe_audio(example["audio"], model=train.load_trained(workdir), batch_size=8)
     threshold = float(np.quantile(post["note"], 0.95))  # some frames on, most off
@@ -253,3 +260,32 @@ def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninte
     assert expected["Precision"] > 0
     assert result["frame"]["precision"] == pytest.approx(expected["Precision"], abs=1e-6)
     assert result["frame"]["recall"] == pytest.approx(expected["Recall"], abs=1e-6)
+
+
+def test_sweep_runs_a_trained_variant_with_its_semitone_layout(uninterrupted, corpus, tmp_path):
+    """A ``trained:<dir>`` sweep model: loaded from its checkpoint, fed windows of the corpus, and
+    its microtonal groups follow train.cqt_kwargs (pitch p on bin p·B + B//2)."""
+    from amt_jax import sweep
+
+    workdir, *_ = uninterrupted
+    config_file = tmp_path / "trained_sweep.py"
+    config_file.write_text(
+        "from amt_jax.sweep import SweepConfig\n"
+        "def get_config():\n"
+        f"    return SweepConfig(name='trained', models=('trained:{workdir}',), data='chorales:test', n_clips=1,\n"
+        "                       families=('microtonal',), n_permutations=4, n_permutations_semitone=4,\n"
+        "                       chunk_size=4, example=False)\n"
+    )
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", str(config_file), "--workdir", str(out), "--data-dir", str(corpus), "--no-progress"]) == 0
+    config = sweep.load_config(str(config_file))
+    cells = sweep.expand(config)
+    assert cells and all(sweep.is_done(out, c.id) for c in cells)
+    inputs = sweep.load_inputs(config.models[0], config, data_dir=corpus)
+    assert inputs.features.shape[1] == 103 * TOY.model.bins_per_semitone
+    assert inputs.center_offset == TOY.model.bins_per_semitone // 2
+    for cell in cells:
+        record, arrays = sweep.load_cell(out, cell.id)
+        assert arrays["importances"].shape == (4,)
+        # B = 1: a semitone is a single bin, so shuffling inside semitones changes nothing
+        np.testing.assert_allclose(arrays["importances"], 0.0, atol=1e-7)
