@@ -1,0 +1,29 @@
+"""The thin CLI: every command is registered and documents itself; the bench dispatcher's errors."""
+
+import pytest
+
+from amt_jax import __main__ as cli
+from amt_jax.bench import __main__ as bench
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS)
+def test_every_command_is_registered_and_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: python -m amt_jax {command}")
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["frobnicate"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_bench_rejects_an_unknown_benchmark_in_one_line(capsys):
+    assert bench.main(["nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'nope'" in err and "cqt, model, importance" in err
+    assert bench.main(["--help"]) == 0
