@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -89,11 +90,23 @@ class _Metric:
         return base - value if self.greater_is_better else value - base
 
 
-def _make_metric(metric, *, per_pitch: bool, threshold: float, greater_is_better: bool, targets) -> _Metric:
+def _make_metric(metric, *, per_pitch: bool, threshold: float, greater_is_better: bool | None, targets) -> _Metric:
+    if not isinstance(per_pitch, (bool, np.bool_)):
+        raise ValueError(f"per_pitch must be a bool, got {per_pitch!r}")
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and np.isfinite(threshold) and 0 < threshold < 1):
+        raise ValueError(f"threshold must be a finite number in (0, 1), got {threshold!r}")
     if callable(metric):
-        return _Metric(getattr(metric, "__name__", "callable"), metric, bool(greater_is_better), builtin=False)
+        if greater_is_better is not None and not isinstance(greater_is_better, (bool, np.bool_)):
+            raise ValueError(f"greater_is_better must be a bool or None, got {greater_is_better!r}")
+        name = getattr(metric, "__name__", "callable")
+        return _Metric(name, metric, bool(greater_is_better), builtin=False, per_pitch=bool(per_pitch))
     validate.one_of("metric", metric, METRICS)
     fn, score = _BUILTIN[metric]
+    if greater_is_better is not None:
+        raise ValueError(
+            f"greater_is_better applies to callable metrics only; metric={metric!r} has a fixed direction "
+            f"({'a score, greater is better' if score else 'a loss, smaller is better'}), got greater_is_better={greater_is_better!r}"
+        )
     if metric != "output_l1" and targets is None:
         raise ValueError(f"metric={metric!r} needs targets [n_clips, P, T], got targets=None")
     return _Metric(metric, fn, score, builtin=True, per_pitch=bool(per_pitch), threshold=float(threshold))
@@ -112,9 +125,10 @@ def _select(y, output: str | None):
 
 def _replicated(mesh: Mesh | None, tree):
     """``tree``'s arrays replicated on every device of ``mesh`` (built from each process's
-    own copy, so it also works multi-host); unchanged without a mesh."""
+    own copy, so it also works multi-host); without a mesh, put once on the default device
+    (so jitted calls in a loop do not copy host arrays again on every call)."""
     if mesh is None:
-        return tree
+        return jax.device_put(tree)
     sharding = NamedSharding(mesh, P())
 
     def put(leaf):
@@ -130,10 +144,25 @@ def _forward(params, features, *, apply_fn, output):
     return _select(apply_fn(params, features), output)
 
 
+def _check_metric_output(value, y_ref, metric: _Metric) -> None:
+    """At trace time: a callable metric returns ``[n_clips]`` (``per_pitch=False``) or
+    ``[n_clips, P]`` (``per_pitch=True``)."""
+    n_clips = y_ref.shape[0]
+    want = (n_clips, y_ref.shape[1]) if metric.per_pitch else (n_clips,)
+    if tuple(np.shape(value)) != want:
+        doc = "[n_clips, P]" if metric.per_pitch else "[n_clips]"
+        raise ValueError(
+            f"metric {metric.name!r} must return {doc} = {want} with per_pitch={metric.per_pitch} "
+            f"(model output {tuple(y_ref.shape)}), got shape {tuple(np.shape(value))}"
+        )
+
+
 @partial(jax.jit, static_argnames=("metric",))
 def _base_value(y_ref, targets, *, metric: _Metric):
     """Metric of the unpermuted outputs, ``[n_clips(, P)]``."""
-    return metric.value(y_ref, y_ref, targets)
+    value = metric.value(y_ref, y_ref, targets)
+    _check_metric_output(value, y_ref, metric)
+    return value
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "family", "metric", "output", "chunk_size", "mesh"))
@@ -254,8 +283,22 @@ def _summarize(draws, groups, clip_means, *, key, confidence, ci_method, n_boots
     )
 
 
+def _check_family(family) -> None:
+    """A permutation family: ``sample(key)``, ``n_bins`` and hashable (a static jit argument)."""
+    if not callable(getattr(family, "sample", None)) or not isinstance(getattr(family, "n_bins", None), (int, np.integer)):
+        raise ValueError(
+            f"family must be a permutation family from amt_jax.permutations (with sample(key) and n_bins), got {family!r}"
+        )
+    try:
+        hash(family)
+    except TypeError as e:
+        raise ValueError(f"family must be hashable (a frozen dataclass), got {family!r}") from e
+
+
 def _validate_features(features, family) -> np.ndarray:
     validate.exact_rank("features", features, 3, "[n_clips, F, T]")
+    if np.shape(features)[0] == 0:
+        raise ValueError(f"features must hold at least one clip (axis 0), got shape {np.shape(features)}")
     if np.shape(features)[1] != family.n_bins:
         raise ValueError(f"features must have F = family.n_bins = {family.n_bins} bins (axis 1), got shape {np.shape(features)}")
     validate.finite("features", features)
@@ -277,7 +320,7 @@ def permutation_importance(
     output: str | None = None,
     per_pitch: bool = False,
     threshold: float = 0.5,
-    greater_is_better: bool = False,
+    greater_is_better: bool | None = None,
     confidence: float = 0.95,
     ci_method: str = "normal",
     n_bootstrap: int = 1000,
@@ -293,31 +336,38 @@ def permutation_importance(
       family: a family from :mod:`amt_jax.permutations`.
       n_permutations: draws (the minimum, with adaptive stopping).
       key: root PRNG key; draw i uses ``fold_in(key, i)``.
-      metric: ``"output_l1"`` (label-free mean |Y(πX) − Y(X)|), ``"bce"`` or ``"frame_f1"``
-        (against ``targets``), or ``metric(y, y_ref, targets) -> [n_clips] or [n_clips, P]``
-        (jit-able; a loss unless ``greater_is_better``).
+      metric: ``"output_l1"`` (label-free mean |Y(πX) − Y(X)|, a loss), ``"bce"`` (a loss) or
+        ``"frame_f1"`` (a score; both against ``targets``), or a jit-able
+        ``metric(y, y_ref, targets)`` returning ``[n_clips]`` (``[n_clips, P]`` with
+        ``per_pitch=True``; checked when traced), a loss unless ``greater_is_better``.
       targets: ``[n_clips, P, T]`` reference rolls (for ``bce``/``frame_f1``).
       chunk_size: draws per jitted call (default 8; rounded up to a multiple of the mesh size).
       mesh: shard draws over ``mesh``'s devices (all axes); None = default device.
       output: key of ``apply_fn``'s dict output to score (e.g. ``"note"``).
-      per_pitch: built-in metrics per pitch: importances ``[n_permutations, P]``.
-      threshold: binarisation threshold of ``frame_f1``.
+      per_pitch: importances per pitch, ``[n_permutations, P]``: built-in metrics compute them,
+        a callable metric must then return ``[n_clips, P]``.
+      threshold: binarisation threshold of ``frame_f1``, in (0, 1).
+      greater_is_better: callable metrics only (None = False, a loss); built-in metrics have a
+        fixed direction and passing it with one is an error.
       confidence: CI level (0.95).
       ci_method: Monte Carlo CI, ``"normal"`` (mean ± z·SE) or ``"percentile"`` (bootstrap over draws).
       n_bootstrap: resamples of the bootstrap CIs (percentile over draws, cluster over clips).
       target_halfwidth: adaptive stopping: after ``n_permutations``, keep drawing a chunk at a
         time until the normal CI half-width (largest over pitches) is ``<= target_halfwidth``
         or ``max_permutations`` draws are reached.
-      max_permutations: cap for adaptive stopping (default ``100 · n_permutations``).
+      max_permutations: cap for adaptive stopping, ``>= n_permutations`` (default
+        ``100 · n_permutations``); only with ``target_halfwidth``.
 
     Returns:
       :class:`ImportanceResult`.
     """
     validate.positive_int("n_permutations", n_permutations)
     _check_key(key)
+    _check_family(family)
     x = _validate_features(features, family)
     validate.one_of("ci_method", ci_method, CI_METHODS)
     validate.positive_int("n_bootstrap", n_bootstrap)
+    stats.normal_interval(0.0, 1.0, confidence=confidence)  # validates confidence before any compute
     if mesh is not None and not isinstance(mesh, Mesh):
         raise ValueError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
     n_devices = 1 if mesh is None else mesh.size
@@ -327,14 +377,25 @@ def permutation_importance(
     chunk = -(-chunk // n_devices) * n_devices
     if target_halfwidth is not None:
         validate.positive("target_halfwidth", target_halfwidth)
-    cap = n_permutations if target_halfwidth is None else (max_permutations or 100 * n_permutations)
-    validate.positive_int("max_permutations", cap)
-    if cap < n_permutations:
-        raise ValueError(f"max_permutations must be >= n_permutations = {n_permutations}, got {max_permutations!r}")
+    if max_permutations is not None:
+        validate.positive_int("max_permutations", max_permutations)
+        if target_halfwidth is None:
+            raise ValueError(
+                f"max_permutations caps adaptive stopping and needs target_halfwidth; got max_permutations={max_permutations!r} "
+                "with target_halfwidth=None"
+            )
+        if max_permutations < n_permutations:
+            raise ValueError(f"max_permutations must be >= n_permutations = {n_permutations}, got {max_permutations!r}")
+    if target_halfwidth is None:
+        cap = n_permutations
+    else:
+        cap = 100 * n_permutations if max_permutations is None else int(max_permutations)
     if targets is not None:
         validate.exact_rank("targets", targets, 3, "[n_clips, P, T]")
         validate.finite("targets", targets)
         targets = np.asarray(targets, np.float32)
+        if targets.shape[0] != x.shape[0]:
+            raise ValueError(f"targets must have one roll per clip ({x.shape[0]}), got shape {targets.shape}")
     m = _make_metric(metric, per_pitch=per_pitch, threshold=threshold, greater_is_better=greater_is_better, targets=targets)
 
     params, x, targets = (_replicated(mesh, a) for a in (params, x, targets))
@@ -350,7 +411,7 @@ def permutation_importance(
     in_flight = collections.deque()  # one chunk computes while the host reads the previous one
     while done < goal:
         while launched < goal and len(in_flight) < 2:
-            in_flight.append(run(params, x, y_ref, base, targets, key, jnp.int32(launched)))
+            in_flight.append(run(params, x, y_ref, base, targets, key, jax.device_put(np.int32(launched))))
             launched += chunk
         imp, grp = in_flight.popleft()
         k = min(chunk, goal - done)
@@ -390,14 +451,41 @@ def permutation_importance(
     )
 
 
+def _is_control_of(control: dict, family: dict) -> bool:
+    """Whether family config ``control`` is the size-matched control of family config ``family``
+    (e.g. ``HarmonicControl(target=harmonic)`` for ``harmonic``)."""
+    control, family = json.loads(json.dumps(control)), json.loads(json.dumps(family))  # tuples == lists
+    target = control.get("target")
+    if control.get("name") != f"{family.get('name')}Control" or not isinstance(target, dict):
+        return False
+    strip = lambda d: {k: v for k, v in d.items() if k != "name"}  # noqa: E731
+    return strip(target) == strip(family)
+
+
 def paired_contrast(result: ImportanceResult, control: ImportanceResult) -> dict[str, np.ndarray]:
     """Paired contrast of a family against its size-matched control, per group.
 
-    Both results must come from the same key, clips and number of draws (e.g. ``harmonic``
-    and ``harmonic_control``), so draw i of each targets the same group. Returns
+    ``control`` must be the size-matched control of ``result``'s family (e.g. ``harmonic`` and
+    ``harmonic_control`` with the same arguments), run with the same key, metric and number of
+    draws on the same clips, so draw i of each targets the same group (a ``ValueError`` names
+    what differs; the clips' contents are not compared, only their count and shape). Returns
     :func:`amt_jax.stats.paired_contrast` of ``result − control``: per group n, mean
     difference, SE, CI, t, p, and Benjamini–Hochberg q across groups.
     """
+    for name, value in (("result", result), ("control", control)):
+        if not isinstance(value, ImportanceResult):
+            raise ValueError(f"{name} must be an ImportanceResult, got {type(value).__name__}")
+    a, b = result.config, control.config
+    if not _is_control_of(b.get("family", {}), a.get("family", {})):
+        raise ValueError(
+            f"control must be the size-matched control of result's family {a.get('family')}, "
+            f"got control family {b.get('family')}"
+        )
+    for field in ("key", "n_clips", "feature_shape", "metric", "greater_is_better", "per_pitch", "output", "n_permutations"):
+        if a.get(field) != b.get(field):
+            raise ValueError(
+                f"control must pair with result draw for draw: {field} differs (result {a.get(field)!r}, control {b.get(field)!r})"
+            )
     if result.importances.shape != control.importances.shape or not np.array_equal(result.group_ids, control.group_ids):
         raise ValueError(
             "control must pair with result draw for draw (same key, n_permutations, clips and group ids); "
@@ -502,6 +590,7 @@ def noise_response(
     validate.positive_int("n_batches", n_batches)
     if n_batches < 2 or n_samples < n_batches:
         raise ValueError(f"n_batches must be in [2, n_samples={n_samples}], got {n_batches}")
+    stats.normal_interval(0.0, 1.0, confidence=confidence)  # validates confidence before any compute
     n_bins = shape[0]
     mean_f, std_f = _per_bin("mean", mean, n_bins), _per_bin("std", std, n_bins)
     if np.any(std_f <= 0):
@@ -514,9 +603,10 @@ def noise_response(
         lo, hi = np.full(n_bins, value_range[0], np.float32), np.full(n_bins, value_range[1], np.float32)
 
     run = partial(_noise_chunk, apply_fn=apply_fn, output=output, shape=tuple(shape), chunk_size=chunk_size, n_batches=n_batches)
+    params, n_samples_d, mean_d, std_d, lo_d, hi_d = jax.device_put((params, np.int32(n_samples), mean_f, std_f, lo, hi))  # once
     sums = None
     for start in range(0, n_samples, chunk_size):
-        part = [np.asarray(s, np.float64) for s in run(params, key, jnp.int32(start), n_samples, mean_f, std_f, lo, hi)]
+        part = [np.asarray(s, np.float64) for s in run(params, key, jax.device_put(np.int32(start)), n_samples_d, mean_d, std_d, lo_d, hi_d)]
         sums = part if sums is None else [a + b for a, b in zip(sums, part)]
     n_k, sx_k, sxx_k, sy_k, sxy_k = sums  # per batch: [K], [K, F], [K, F], [K, P], [K, F, P]
 

@@ -64,7 +64,7 @@ def _resample_means(x: jax.Array, key: jax.Array, ids: jax.Array) -> jax.Array:
 
 def _bootstrap_means(x: np.ndarray, key: jax.Array, n_resamples: int, batch_size: int) -> np.ndarray:
     """Means ``[n_resamples, ...]`` of bootstrap resamples of the rows of ``x``."""
-    xj = jnp.asarray(x, jnp.float32)
+    xj = jax.device_put(np.asarray(x, np.float32))  # explicit: once, not per batch
     out = [
         np.asarray(_resample_means(xj, key, jnp.arange(start, start + batch_size)), np.float64)
         for start in range(0, n_resamples, batch_size)

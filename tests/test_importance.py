@@ -136,7 +136,10 @@ x = np.load({path!r})
 mesh = Mesh(np.array(jax.devices()), ("draws",))
 r = importance.permutation_importance(tanh_apply, W, x, family=HARM, n_permutations=70, key=jax.random.key(0),
                                       chunk_size=8, mesh=mesh)
-print(json.dumps({{"importances": r.importances.tolist(), "groups": r.group_ids.tolist(), "n_devices": r.config["n_devices"]}}))
+a = importance.permutation_importance(tanh_apply, W, x, family=HARM, n_permutations=16, key=jax.random.key(0),
+                                      chunk_size=8, mesh=mesh, target_halfwidth={target!r})
+print(json.dumps({{"importances": r.importances.tolist(), "groups": r.group_ids.tolist(), "n_devices": r.config["n_devices"],
+                   "adaptive": a.importances.tolist(), "adaptive_groups": a.group_ids.tolist()}}))
 """
 
 
@@ -145,7 +148,9 @@ def test_same_draws_on_four_devices(features, tmp_path):
     np.save(path, features)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    code = _MULTI_DEVICE.format(tests=str(REPO / "tests"), path=str(path))
+    fixed = run(tanh_apply, W, features, HARM, n=16)
+    target = float((fixed.ci_high - fixed.ci_low) / 2 / 2)  # adaptive stopping: needs ≈ 4x the draws
+    code = _MULTI_DEVICE.format(tests=str(REPO / "tests"), path=str(path), target=target)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     multi = json.loads(out.stdout.strip().splitlines()[-1])
@@ -153,6 +158,32 @@ def test_same_draws_on_four_devices(features, tmp_path):
     assert multi["n_devices"] == 4
     np.testing.assert_array_equal(multi["groups"], single.group_ids)
     np.testing.assert_allclose(multi["importances"], single.importances, rtol=1e-5, atol=1e-7)
+    adaptive = run(tanh_apply, W, features, HARM, n=16, target_halfwidth=target)
+    assert adaptive.config["n_permutations"] > 16
+    np.testing.assert_array_equal(multi["adaptive_groups"], adaptive.group_ids)  # same stopping point, same draws
+    np.testing.assert_allclose(multi["adaptive"], adaptive.importances, rtol=1e-5, atol=1e-7)
+
+
+def test_inputs_are_put_on_the_device_once(features, monkeypatch):
+    """Without a mesh, params, features and targets reach every chunk call as the same device
+    arrays (not host numpy arrays copied again on each call)."""
+    seen = []
+    chunk = importance._chunk
+
+    def spy(params, x, y_ref, base, targets, *args, **kwargs):
+        seen.append((params, x, targets))
+        return chunk(params, x, y_ref, base, targets, *args, **kwargs)
+
+    monkeypatch.setattr(importance, "_chunk", spy)
+    targets = (np.random.default_rng(6).random((N_CLIPS, P, T)) < 0.5).astype(np.float32)
+    res = run(sigmoid_apply, W, features, HARM, n=24, metric="bce", targets=targets)
+    assert len(seen) == 3
+    for params, x, t in seen:
+        assert all(isinstance(a, jax.Array) for a in (params, x, t))
+        assert x is seen[0][1] and t is seen[0][2] and params is seen[0][0]
+    monkeypatch.undo()
+    np.testing.assert_allclose(run(sigmoid_apply, W, features, HARM, n=24, metric="bce", targets=targets).importances,
+                               res.importances, rtol=1e-6)
 
 
 def test_compiles_once_for_all_chunks_and_calls(features):
@@ -226,6 +257,40 @@ def test_paired_contrast_of_harmonic_against_control():
         importance.paired_contrast(res, short)
 
 
+def test_paired_contrast_rejects_results_that_do_not_pair():
+    """Single-group families give equal shapes and group ids for unrelated runs: the contrast must
+    still refuse another key, other clips, another family or a control of other arguments."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 60, T)).astype(np.float32)
+    kw = dict(n_bins=60, bins_per_octave=12, n_harmonics=4, f0_range=(0, 1), derangement=True)
+    apply = lambda s, x: jax.nn.sigmoid(s * x[:, :1, :])  # noqa: E731
+
+    def go(family, features=x, seed=0, **extra):
+        return importance.permutation_importance(
+            apply, 1.0, features, family=family, n_permutations=8, key=jax.random.key(seed), chunk_size=8, **extra
+        )
+
+    res = go(permutations.harmonic(**kw))
+    importance.paired_contrast(res, go(permutations.harmonic_control(**kw)))  # pairs
+    bad = {
+        "key": go(permutations.harmonic_control(**kw), seed=99),
+        "n_clips": go(permutations.harmonic_control(**kw), features=x[:1]),
+        "feature_shape": go(permutations.harmonic_control(**kw), features=rng.normal(size=(2, 60, T + 2)).astype(np.float32)),
+        "metric": go(permutations.harmonic_control(**kw), metric="bce", targets=np.zeros((2, 1, T), np.float32)),
+        "family": go(permutations.harmonic_control(**{**kw, "n_harmonics": 3})),
+    }
+    for field, control in bad.items():
+        assert control.group_ids.tolist() == res.group_ids.tolist() and control.importances.shape == res.importances.shape
+        with pytest.raises(ValueError, match=f"^control must .*{field}"):
+            importance.paired_contrast(res, control)
+    with pytest.raises(ValueError, match="^control must be the size-matched control"):
+        importance.paired_contrast(res, res)  # a family is not its own control
+    spectral = go(permutations.random_spectral(n_bins=60))
+    micro = go(permutations.microtonal(n_bins=60, bins_per_semitone=3), seed=99)
+    with pytest.raises(ValueError, match="^control must be the size-matched control"):
+        importance.paired_contrast(spectral, micro)
+
+
 def test_adaptive_stopping_reaches_target_and_keeps_draws(features):
     fixed = run(tanh_apply, W, features, HARM, n=16)
     target = (fixed.ci_high - fixed.ci_low) / 2 / 2  # needs ≈ 4x the draws
@@ -242,6 +307,18 @@ def test_result_summary_and_serialisation(features):
     np.testing.assert_allclose(res.clip_importances.mean(axis=0), res.importances_mean, rtol=1e-9)
     assert res.ci_low < res.importances_mean < res.ci_high
     assert res.clip_ci_low < res.importances_mean < res.clip_ci_high
+    # the CIs are the stats module's: percentile bootstrap over draws, cluster bootstrap over clips,
+    # keyed by fold_in(fold_in(key, 0xFFFFFFFF), 0 or 1) (both compared against scipy/numpy in test_stats)
+    stats_key = jax.random.fold_in(jax.random.key(0), 0xFFFFFFFF)
+    want = stats.percentile_bootstrap_ci(res.importances, key=jax.random.fold_in(stats_key, 0), n_resamples=200)
+    np.testing.assert_allclose((res.ci_low, res.ci_high), want, rtol=1e-12)
+    want = stats.cluster_bootstrap_ci(res.clip_importances, key=jax.random.fold_in(stats_key, 1), n_resamples=200)
+    np.testing.assert_allclose((res.clip_ci_low, res.clip_ci_high), want, rtol=1e-12)
+    # and within Monte Carlo error of scipy's percentile bootstrap of the same draws
+    ref = scipy.stats.bootstrap((res.importances,), np.mean, method="percentile", n_resamples=20000, random_state=0)
+    se = res.standard_error
+    assert abs(res.ci_low - ref.confidence_interval.low) < 0.35 * se
+    assert abs(res.ci_high - ref.confidence_interval.high) < 0.35 * se
     groups = res.by_group()
     assert groups["n"].sum() == 40 and set(groups["group"]) <= set(range(12))
     text = json.dumps(res.to_dict())
@@ -267,6 +344,24 @@ def test_noise_response_recovers_linear_weights_and_silent_pitches():
     json.dumps(silent.to_dict())
 
 
+def test_noise_response_uses_per_bin_mean_and_std():
+    """Per-bin [F] mean and std: a model echoing x and x² reads back mean_f and mean_f² + std_f² per bin."""
+    mean = np.linspace(-1.0, 1.0, F).astype(np.float32)
+    std = np.linspace(0.5, 2.0, F).astype(np.float32)
+
+    def echo(_, x):
+        return jnp.concatenate([x, x * x], axis=-2)  # [B, 2F, T]
+
+    n = 200
+    resp = importance.noise_response(echo, None, shape=(F, T), n_samples=n, key=jax.random.key(2), mean=mean, std=std)
+    se = std / np.sqrt(n * T)
+    np.testing.assert_allclose(resp.output_power[:F], mean, atol=5 * se.max())
+    second = mean.astype(np.float64) ** 2 + std.astype(np.float64) ** 2
+    np.testing.assert_allclose(resp.output_power[F:], second, rtol=0.15)
+    np.testing.assert_allclose(np.diag(resp.weights[:, :F]), 1.0, atol=1e-4)  # x_f against y_f = x_f
+    assert np.all(np.abs(resp.output_power[:F] - mean) <= 5 * se)  # each bin near its own mean
+
+
 @pytest.mark.parametrize(
     "kwargs,arg",
     [
@@ -288,6 +383,61 @@ def test_validation_names_the_argument(features, kwargs, arg):
     x = call.pop("features")
     with pytest.raises(ValueError, match=arg):
         importance.permutation_importance(tanh_apply, W, x, family=HARM, **call)
+
+
+def untouchable_apply(w, x):
+    raise AssertionError("apply_fn ran before the arguments were validated")
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        (dict(features=np.zeros((0, F, T), np.float32)), "features"),
+        (dict(target_halfwidth=1.0, max_permutations=0), "max_permutations"),
+        (dict(max_permutations=10), "max_permutations"),  # a cap without adaptive stopping
+        (dict(target_halfwidth=1.0, max_permutations=3), "max_permutations"),  # < n_permutations = 4
+        (dict(threshold=float("nan")), "threshold"),
+        (dict(threshold=0.0), "threshold"),
+        (dict(threshold=1.5), "threshold"),
+        (dict(family=None), "family"),
+        (dict(family=permutations.random_spectral), "family"),
+        (dict(metric="frame_f1", targets=np.zeros((1, P, T), np.float32), greater_is_better=True), "greater_is_better"),
+        (dict(greater_is_better=False), "greater_is_better"),  # output_l1 is a loss already
+        (dict(per_pitch="yes"), "per_pitch"),
+        (dict(confidence=1.5), "confidence"),
+        (dict(confidence=0.0), "confidence"),
+        (dict(targets=np.zeros((2, P, T), np.float32), metric="bce"), "targets"),  # 2 rolls for 1 clip
+    ],
+)
+def test_validation_before_any_compute(features, kwargs, arg):
+    call = {"features": features[:1], "n_permutations": 4, "key": jax.random.key(0), "family": HARM, **kwargs}
+    x = call.pop("features")
+    with pytest.raises(ValueError, match=arg):
+        importance.permutation_importance(untouchable_apply, W, x, **call)
+
+
+def test_callable_metric_output_must_match_per_pitch(features):
+    """per_pitch=True asks a callable for [n_clips, P], per_pitch=False for [n_clips]; checked when traced."""
+
+    def l1_per_clip(y, y_ref, targets):
+        return jnp.mean(jnp.abs(y - y_ref), axis=(1, 2))
+
+    def l1_per_pitch(y, y_ref, targets):
+        return jnp.mean(jnp.abs(y - y_ref), axis=2)
+
+    with pytest.raises(ValueError, match=r"must return \[n_clips, P\] = \(4, 8\) with per_pitch=True.*got shape \(4,\)"):
+        run(tanh_apply, W, features, HARM, n=8, metric=l1_per_clip, per_pitch=True)
+    with pytest.raises(ValueError, match=r"must return \[n_clips\] = \(4,\) with per_pitch=False.*got shape \(4, 8\)"):
+        run(tanh_apply, W, features, HARM, n=8, metric=l1_per_pitch)
+    res = run(tanh_apply, W, features, HARM, n=8, metric=l1_per_pitch, per_pitch=True)
+    builtin = run(tanh_apply, W, features, HARM, n=8, per_pitch=True)
+    assert res.config["per_pitch"] and res.importances.shape == (8, P)
+    np.testing.assert_allclose(res.importances, builtin.importances, rtol=1e-6)
+
+
+def test_noise_response_checks_confidence_before_any_compute():
+    with pytest.raises(ValueError, match="confidence"):
+        importance.noise_response(untouchable_apply, W, shape=(F, T), n_samples=40, key=jax.random.key(0), confidence=1.2)
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,25 @@ def moved(row):
     return set(np.flatnonzero(row != np.arange(row.size)).tolist())
 
 
+def assert_groups_shuffle_their_members(idx, group, members_of):
+    """Every draw moves only its group's members; over the draws, every group with >= 2 members
+    has a draw moving >= 2 of them and moves each of them at some point (an identity "shuffle"
+    fails); groups with one member never move."""
+    moved_by = {}
+    for row, g in zip(idx, group):
+        m = moved(row)
+        assert m <= members_of(int(g)), (int(g), m)
+        moved_by.setdefault(int(g), []).append(m)
+    for g, sets in moved_by.items():
+        expected = members_of(g)
+        if len(expected) >= 2:
+            assert max(len(m) for m in sets) >= 2, g
+            assert set().union(*sets) == expected, (g, expected)
+        else:
+            assert all(not m for m in sets), g
+    assert any(len(members_of(g)) >= 2 for g in moved_by)  # not a degenerate case
+
+
 def uniformity(orderings):
     """Chi-square test that the observed orderings (tuples) are uniform over all of them."""
     labels, counts = np.unique(np.asarray(orderings), axis=0, return_counts=True)
@@ -52,19 +71,22 @@ def test_random_spectral_whole_axis_by_default():
     assert len(np.unique(idx[:, 0])) == 16
 
 
-@pytest.mark.parametrize("bpo,h,f0_range", [(12, 5, (0, 30)), (36, 8, (10, 40)), (4, 6, (0, 12))])
-def test_harmonic_members_follow_log_axis(bpo, h, f0_range):
-    n_bins = 40
+@pytest.mark.parametrize("bpo,h,f0_range,n_bins", [(12, 5, (0, 30), 40), (36, 8, (10, 40), 150), (4, 6, (0, 12), 40)])
+def test_harmonic_members_follow_log_axis(bpo, h, f0_range, n_bins):
     fam = permutations.harmonic(n_bins=n_bins, bins_per_octave=bpo, n_harmonics=h, f0_range=f0_range)
     idx, group = draws(fam, n=400)
     assert_permutations(idx, n_bins)
     assert group.min() >= f0_range[0] and group.max() < f0_range[1]
     assert set(group.tolist()) == set(fam.groups) == set(range(*f0_range))  # every fundamental drawn
+
+    def members_of(f):
+        return {f + round(bpo * math.log2(k)) for k in range(1, h + 1)} - set(range(n_bins, 10 * n_bins))
+
     for row, f in zip(idx, group):
-        expected = {f + round(bpo * math.log2(k)) for k in range(1, h + 1)} - set(range(n_bins, 10 * n_bins))
-        assert moved(row) <= expected
+        expected = members_of(int(f))
         # values only come from member bins
         assert set(row[list(expected)].tolist()) == expected
+    assert_groups_shuffle_their_members(idx, group, members_of)
 
 
 def test_harmonic_linear_axis_uses_integer_multiples():
@@ -90,11 +112,12 @@ def test_harmonic_shuffle_is_uniform_and_derangement_moves_every_member():
 
 
 def test_harmonic_drops_harmonics_beyond_axis():
-    fam = permutations.harmonic(n_bins=20, bins_per_octave=12, n_harmonics=4, f0_range=(15, 20))
+    # harmonics 1..4 at f, f + 12, f + 19, f + 24: f = 4..7 keep two (f, f + 12), f = 8, 9 keep one
+    fam = permutations.harmonic(n_bins=20, bins_per_octave=12, n_harmonics=4, f0_range=(4, 10))
     idx, group = draws(fam, n=200)
     assert_permutations(idx, 20)
-    for row, f in zip(idx, group):
-        assert moved(row) <= {f, f + 12} & set(range(20))
+    assert set(group.tolist()) == set(range(4, 10))
+    assert_groups_shuffle_their_members(idx, group, lambda f: {f, f + 12, f + 19, f + 24} & set(range(20)))
 
 
 def test_control_pairs_with_harmonic_group_and_size():
@@ -109,6 +132,22 @@ def test_control_pairs_with_harmonic_group_and_size():
     assert set(h_size.tolist()) == {3, 4, 5}  # harmonics dropped near the top of the axis
     # positions are spread over the whole axis, not the harmonic series
     assert len(set().union(*(moved(r) for r in c_idx))) > 55
+
+
+def test_linear_control_pairs_with_linear_harmonic():
+    kw = dict(n_bins=50, n_harmonics=4, f0_range=(3, 20), frequency_scale="linear", derangement=True)
+    h_idx, h_group = draws(permutations.harmonic(**kw), n=300)
+    control = permutations.harmonic_control(**kw)
+    assert control.target == permutations.harmonic(**kw) and control.groups == tuple(range(3, 20))
+    c_idx, c_group = draws(control, n=300)
+    assert_permutations(c_idx, 50)
+    np.testing.assert_array_equal(h_group, c_group)
+    c_size = np.array([len(moved(r)) for r in c_idx])
+    want = np.array([sum(k * f < 50 for k in range(1, 5)) for f in h_group])  # k·f inside the axis
+    np.testing.assert_array_equal(c_size, want)
+    np.testing.assert_array_equal(np.array([len(moved(r)) for r in h_idx]), want)
+    assert set(want.tolist()) == {2, 3, 4}
+    assert len(set().union(*(moved(r) for r in c_idx))) > 45  # random positions, not multiples of f0
 
 
 @pytest.mark.parametrize("b,offset", [(3, 0), (3, 1), (4, 1), (5, -2), (1, 0)])
@@ -133,8 +172,7 @@ def test_microtonal_group_uniform_and_one_scope():
     one = permutations.microtonal(n_bins=30, bins_per_semitone=3, scope="one")
     idx, group = draws(one, n=600)
     assert one.n_groups == 11 and set(group.tolist()) == set(one.groups) == set(range(11))  # group 10 = {29}, clipped
-    for row, p_ in zip(idx, group):
-        assert moved(row) <= set(range(3 * p_ - 1, 3 * p_ + 2))
+    assert_groups_shuffle_their_members(idx, group, lambda p_: set(range(3 * p_ - 1, 3 * p_ + 2)) & set(range(30)))
 
 
 def test_families_are_hashable_static_config():

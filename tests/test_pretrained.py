@@ -188,7 +188,13 @@ def test_freq_blocked_conv_equals_lax_same_conv(n_bins, kernel, stride, block):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: jax.eval_shape(BasicPitch().init, jax.random.key(0), np.zeros((1, 200, 8))), "at least 264 frequency"),
+        (lambda: jax.eval_shape(BasicPitch().init, jax.random.key(0), np.zeros((1, 200, 8))), r"F = 309 frequency"),
+        # more than P·B = 264 bins but not the CQT's 309: the harmonic stack would zero-fill silently
+        (lambda: jax.eval_shape(BasicPitch().init, jax.random.key(0), np.zeros((1, 300, 8))), r"F = 309 .*\(1, 300, 8\)"),
+        (lambda: jax.eval_shape(BasicPitch().init, jax.random.key(0), np.zeros((1, 310, 8))), r"F = 309 .*\(1, 310, 8\)"),
+        (lambda: jax.eval_shape(BasicPitch(BasicPitchConfig(bins_per_semitone=1)).init, jax.random.key(0),
+                                np.zeros((1, 309, 8))), r"F = 103 "),
+        (lambda: BasicPitchConfig(n_input_semitones=80), "n_input_semitones"),
         (lambda: jax.eval_shape(BasicPitch().init, jax.random.key(0), np.zeros(8)), r"x must have shape \[..., F, T\]"),
         (lambda: BasicPitchConfig(bins_per_semitone=0), "bins_per_semitone"),
         (lambda: BasicPitchConfig(harmonics=(1, -2)), r"harmonics\[1\]"),

@@ -75,6 +75,28 @@ def test_cluster_bootstrap_needs_two_clusters():
     assert low < 4.5 < high
 
 
+def test_cluster_bootstrap_matches_numpy_resampling_of_clip_means():
+    """Resample whole clips (their mean importances, [n_clips, P]) with replacement, take the
+    percentile interval of the resample means: exactly, with the resamples' own indices, and
+    within Monte Carlo error of an independent numpy bootstrap."""
+    rng = np.random.default_rng(5)
+    clip_means = rng.gamma(2.0, size=(12, 3)) * np.array([1.0, 2.0, 0.5])
+    key, n_res = jax.random.key(7), 4000
+    low, high = stats.cluster_bootstrap_ci(clip_means, key=key, n_resamples=n_res, confidence=0.9)
+    assert low.shape == high.shape == (3,)
+    # the same resamples: resample b draws clips from fold_in(key, b)
+    rows = np.stack([np.asarray(jax.random.randint(jax.random.fold_in(key, b), (12,), 0, 12)) for b in range(n_res)])
+    means = clip_means.astype(np.float32)[rows].mean(axis=1)  # [n_res, 3]
+    np.testing.assert_allclose(low, np.quantile(means, 0.05, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(high, np.quantile(means, 0.95, axis=0), rtol=1e-5)
+    # an independent bootstrap with numpy's generator and many resamples
+    ref_rows = np.random.default_rng(0).integers(0, 12, size=(50000, 12))
+    ref = clip_means[ref_rows].mean(axis=1)
+    se = clip_means.std(axis=0, ddof=1) / np.sqrt(12)
+    assert np.all(np.abs(low - np.quantile(ref, 0.05, axis=0)) < 0.1 * se)
+    assert np.all(np.abs(high - np.quantile(ref, 0.95, axis=0)) < 0.1 * se)
+
+
 def test_validation():
     with pytest.raises(ValueError, match="samples"):
         stats.normal_ci(np.array([1.0, np.inf]))

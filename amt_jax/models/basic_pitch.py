@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import features, validate
-from amt_jax.constants import BP_BINS_PER_SEMITONE, BP_HARMONICS, N_PITCHES, SEMITONES_PER_OCTAVE
+from amt_jax.constants import BP_BINS_PER_SEMITONE, BP_HARMONICS, BP_N_SEMITONES, N_PITCHES, SEMITONES_PER_OCTAVE
 
 CONV_LAYERS = ("contour_conv", "contour_out", "note_conv", "note_out", "onset_conv", "onset_out")
 
@@ -48,6 +48,9 @@ class BasicPitchConfig:
         bn_momentum: running-average momentum (Keras default 0.99).
         conv_blocks: (layer name, frequency block) pairs for ``FreqBlockedConv``; a speed knob only
             (results equal up to float rounding), layers not listed use block 1 (a plain conv).
+        n_input_semitones: semitones of the input CQT (103 for Basic Pitch's frontend, A0 up to
+            just below Nyquist at 22,050 Hz); the input must have exactly ``n_input_bins`` =
+            n_input_semitones·B frequency bins, >= P·B.
     """
 
     bins_per_semitone: int = BP_BINS_PER_SEMITONE
@@ -60,13 +63,19 @@ class BasicPitchConfig:
     bn_epsilon: float = 1e-3
     bn_momentum: float = 0.99
     conv_blocks: tuple[tuple[str, int], ...] = (("contour_conv", 4), ("contour_out", 8), ("note_conv", 2))
+    n_input_semitones: int = BP_N_SEMITONES
 
     def __post_init__(self):
         object.__setattr__(self, "harmonics", tuple(self.harmonics))  # hashable even if given a list
         object.__setattr__(self, "conv_blocks", tuple((str(n), b) for n, b in self.conv_blocks))
         for name in ("bins_per_semitone", "n_pitches", "n_filters_contour", "contour_span_semitones",
-                     "n_filters_notes", "n_filters_onsets"):
+                     "n_filters_notes", "n_filters_onsets", "n_input_semitones"):
             validate.positive_int(name, getattr(self, name))
+        if self.n_input_semitones < self.n_pitches:
+            raise ValueError(
+                f"n_input_semitones must be >= n_pitches = {self.n_pitches} (the input covers every output pitch), "
+                f"got {self.n_input_semitones!r}"
+            )
         features.harmonic_shifts(self.harmonics, self.bins_per_octave)
         for name, block in self.conv_blocks:
             validate.one_of("conv_blocks layer name", name, CONV_LAYERS)
@@ -78,6 +87,11 @@ class BasicPitchConfig:
     @property
     def bins_per_octave(self) -> int:
         return SEMITONES_PER_OCTAVE * self.bins_per_semitone
+
+    @property
+    def n_input_bins(self) -> int:
+        """F = n_input_semitones·B, frequency bins of the input CQT (309 for the defaults)."""
+        return self.n_input_semitones * self.bins_per_semitone
 
     @property
     def n_contour_bins(self) -> int:
@@ -148,8 +162,8 @@ class FreqBlockedConv(nn.Module):
 class BasicPitch(nn.Module):
     """Basic Pitch posteriorgram model.
 
-    ``__call__(x, train=False)``: x [..., F, T] NormalizedLog CQT with F ≥ P·B bins at
-    B bins per semitone from the lowest pitch; returns {"note": [..., P, T], "onset": [..., P, T],
+    ``__call__(x, train=False)``: x [..., F, T] NormalizedLog CQT with F = ``config.n_input_bins``
+    bins (103·B by default) at B bins per semitone from the lowest pitch; returns {"note": [..., P, T], "onset": [..., P, T],
     "contour": [..., P·B, T]}.
     """
 
@@ -159,9 +173,10 @@ class BasicPitch(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         cfg = self.config
         validate.min_rank("x", x, 2, "[..., F, T]")
-        if np.shape(x)[-2] < cfg.n_contour_bins:
+        if np.shape(x)[-2] != cfg.n_input_bins:  # a shorter axis would be zero-filled by the harmonic stack
             raise ValueError(
-                f"x must have at least {cfg.n_contour_bins} frequency bins (axis -2), got shape {np.shape(x)}"
+                f"x must have F = {cfg.n_input_bins} frequency bins (axis -2; {cfg.n_input_semitones} semitones × "
+                f"{cfg.bins_per_semitone} bins), got shape {np.shape(x)}"
             )
         batch_shape, (n_bins, n_frames) = np.shape(x)[:-2], np.shape(x)[-2:]
         x = jnp.asarray(x, jnp.float32).reshape(-1, n_bins, n_frames)
