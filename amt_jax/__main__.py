@@ -2,7 +2,12 @@
 
 The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and defines
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Library errors
-(``ValueError``, missing files) become one line on stderr and exit status 2.
+(``ValueError``, missing files, a missing optional package such as gcsfs for ``gs://``) become
+one line on stderr and exit status 2.
+
+Unless ``JAX_DEFAULT_MATMUL_PRECISION`` is set, commands run at ``"highest"`` matmul precision
+(float32-exact; the CPU's default anyway, so accelerators give results comparable to CPU);
+results record the precision in effect.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 # Order is the order shown by --help; modules that do not exist yet are skipped.
@@ -39,12 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def set_matmul_precision() -> None:
+    """``jax_default_matmul_precision = "highest"`` unless the user set JAX_DEFAULT_MATMUL_PRECISION."""
+    if "JAX_DEFAULT_MATMUL_PRECISION" not in os.environ:
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_matmul_precision()
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as exc:
         print(f"amt_jax {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

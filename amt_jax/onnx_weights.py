@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from amt_jax.io import atomic_write
 
 ONNX_RESOURCE = ("saved_models", "icassp_2022", "nmp.onnx")
 ONNX_INPUT = "serving_default_input_2:0"  # [N, 43844, 1] audio
@@ -171,22 +173,22 @@ def load(onnx_path: str | os.PathLike | None = None, *, cache: bool = True) -> d
     path = pathlib.Path(onnx_path) if onnx_path is not None else onnx_model_path()
     if not cache:
         return convert(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    target = cache_dir() / f"basic_pitch_icassp2022_{digest}.npz"
+    target = cache_dir() / f"basic_pitch_icassp2022_{onnx_digest(path)}.npz"
     if target.is_file():
         with np.load(target) as data:
             return {k: data[k] for k in data.files}
     weights = convert(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **weights)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        buf = io.BytesIO()
+        np.savez(buf, **weights)
+        atomic_write(target, buf.getvalue())
     except OSError:
         pass
     return weights
+
+
+def onnx_digest(onnx_path: str | os.PathLike | None = None) -> str:
+    """SHA-256 (16 hex digits) of the ONNX file (default: the wheel's nmp.onnx); keys the cache."""
+    path = pathlib.Path(onnx_path) if onnx_path is not None else onnx_model_path()
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -75,16 +75,27 @@ def output_power(power, ci_low, ci_high, *, ax=None):
     return ax
 
 
-def weight_map(weights, *, bins_per_semitone: int, ax=None):
-    """Reverse-correlation weights ``[F, P]`` (bins × pitches), diverging colour map around 0."""
+def fundamental_line(n_pitches: int, *, bins_per_semitone: int, center_offset: int = 0, n_bins: int) -> np.ndarray:
+    """Per key p, the centre (in bins) of its semitone group ``sweep.semitone_bins(p, p + 1)``:
+    ``p·B + center_offset`` (minus ½ for even B), inside the clipped group at the axis edges."""
+    from amt_jax.sweep import semitone_bins
+
+    bounds = [semitone_bins(p, p + 1, bins_per_semitone=bins_per_semitone, center_offset=center_offset, n_bins=n_bins)
+              for p in range(n_pitches)]
+    return np.array([(lo + hi - 1) / 2 if hi > lo else np.nan for lo, hi in bounds])
+
+
+def weight_map(weights, *, bins_per_semitone: int, center_offset: int = 0, ax=None):
+    """Reverse-correlation weights ``[F, P]`` (bins × pitches), diverging colour map around 0;
+    the dotted line marks each key's fundamental (the centre of its semitone group)."""
     ax = _axes(ax)
     w = np.asarray(weights, float)
     lim = float(np.nanmax(np.abs(w))) or 1.0
     n_bins, n_pitches = w.shape
     image = ax.imshow(w, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
                       extent=(MIDI_OFFSET - 0.5, MIDI_OFFSET + n_pitches - 0.5, -0.5, n_bins - 0.5))
-    ax.plot([MIDI_OFFSET, MIDI_OFFSET + n_pitches - 1], [0, (n_pitches - 1) * bins_per_semitone], "k:", lw=0.8,
-            label="fundamental")
+    centre = fundamental_line(n_pitches, bins_per_semitone=bins_per_semitone, center_offset=center_offset, n_bins=n_bins)
+    ax.plot(MIDI_OFFSET + np.arange(n_pitches), centre, "k:", lw=0.8, label="fundamental")
     ax.figure.colorbar(image, ax=ax, label="weight Cov(x_f, y_p) / Var(x_f)")
     ax.set_xlabel("pitch (MIDI note)")
     ax.set_ylabel("frequency bin f")

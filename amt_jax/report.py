@@ -5,10 +5,13 @@
 Figures whose cells are missing (a family not in the sweep, an unfinished shard) are left
 out and named in the returned report.
 
-summary: one row per importance cell with the mean over draws and its Monte Carlo CI, and a
-two-sided paired t-test against the cell's control: a harmonic cell against its size-matched
-control (same key, so draw i of each targets the same fundamental), every other cell against
-0 (the identity permutation). ``q`` is the Benjamini–Hochberg adjustment over all rows.
+summary: one row per importance cell with the mean over draws, its Monte Carlo CI, the
+cluster-bootstrap CI over clips (the data's uncertainty; blank with one clip), and a two-sided
+paired t-test against the cell's control: a harmonic cell against its size-matched control (same
+key, so draw i of each targets the same fundamental), every other cell against 0 (the identity
+permutation). A harmonic cell whose control is not finished is marked ``control pending`` (no
+test, left out of the adjustment). ``q`` is the Benjamini–Hochberg adjustment over the tested rows.
+The tests are over draws for the given clips (they condition on the clips).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any
 import numpy as np
 from etils import epath
 
+from amt_jax import io as amt_io
 from amt_jax import plots, stats, sweep
 
 IMPORTANCE_KINDS = ("harmonic", "harmonic_control", "microtonal_one", "microtonal_all", "random_spectral")
-SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "n_draws", "mean", "ci_low", "ci_high", "control",
-                   "difference", "p", "q")
+SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "n_draws", "mean", "ci_low", "ci_high", "clip_ci_low",
+                   "clip_ci_high", "control", "difference", "p", "q")
+CONTROL_PENDING = "control pending"
 FIGURE_FORMATS = ("pdf", "png")
 
 
@@ -68,26 +73,42 @@ def summary_rows(results: Results) -> list[dict[str, Any]]:
         record, arrays = results.finished[cell["id"]]
         draws = arrays["importances"]
         control_id = cell["id"].replace("__harmonic_", "__harmonic_control_") if cell["kind"] == "harmonic" else None
-        if control_id is not None and control_id in results.finished:
-            reference, control = results.finished[control_id][1]["importances"], control_id
-            contrast = stats.paired_contrast(draws, reference, groups=None)
+        difference = p = None
+        if control_id is not None and control_id not in results.finished:
+            control = CONTROL_PENDING  # not tested against 0: that is not this cell's question
         else:
-            control = "0 (identity)"
-            contrast = stats.paired_contrast(draws, np.zeros_like(draws), groups=None)
+            if control_id is not None:
+                reference, control = results.finished[control_id][1]["importances"], control_id
+            else:
+                reference, control = np.zeros_like(draws), "0 (identity)"
+            contrast = stats.paired_contrast(draws, reference, groups=None)
+            difference, p = float(contrast["mean"][0]), float(contrast["p"][0])
         r = record["result"]
         rows.append({
             "cell": cell["id"], "model": cell["model"], "family": cell["kind"], "setting": _setting(cell),
-            "n_draws": int(draws.shape[0]), "mean": float(r["importances_mean"]), "ci_low": float(r["ci_low"]),
-            "ci_high": float(r["ci_high"]), "control": control, "difference": float(contrast["mean"][0]),
-            "p": float(contrast["p"][0]),
+            "n_draws": int(draws.shape[0]), "mean": _num(r["importances_mean"]), "ci_low": _num(r["ci_low"]),
+            "ci_high": _num(r["ci_high"]), "clip_ci_low": _num(r.get("clip_ci_low")),
+            "clip_ci_high": _num(r.get("clip_ci_high")), "control": control, "difference": difference, "p": p,
+            "q": None,
         })
-    q = stats.benjamini_hochberg(np.array([row["p"] for row in rows])) if rows else []
-    for row, qv in zip(rows, q):
+    tested = [row for row in rows if row["p"] is not None]
+    q = stats.benjamini_hochberg(np.array([row["p"] for row in tested])) if tested else []
+    for row, qv in zip(tested, q):
         row["q"] = float(qv)
     return rows
 
 
+def _num(value) -> float | None:
+    """A recorded scalar as float; None for a missing, null (NaN/inf saved as null) or NaN value."""
+    if value is None:
+        return None
+    value = float(np.asarray(value, float))
+    return value if np.isfinite(value) else None
+
+
 def _fmt(value) -> str:
+    if value is None:
+        return ""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -107,9 +128,16 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
         f"Models: {', '.join(config['models'])}; data: {config['data']} ({config['n_clips']} clips); seed {config['seed']}; "
         f"{len(results.finished)} of {len(results.cells)} cells finished.",
         "",
-        "Importance = mean increase of the output L1 change over draws (95 % Monte Carlo CI). `p`: two-sided paired "
-        "t-test against `control` (harmonic cells: their size-matched control, same keys; others: 0, the identity "
-        "permutation); `q`: Benjamini–Hochberg over all rows.",
+        "Importance = mean increase of the output L1 change over draws; `ci_low`/`ci_high`: 95 % Monte Carlo CI "
+        "(which draws were taken); `clip_ci_low`/`clip_ci_high`: 95 % cluster-bootstrap CI over clips (which clips "
+        "were taken; blank with one clip). `p`: two-sided paired t-test over draws against `control` (harmonic cells: "
+        "their size-matched control, same keys; others: 0, the identity permutation); `q`: Benjamini–Hochberg over "
+        f"the tested rows. A harmonic cell whose control is not finished is marked `{CONTROL_PENDING}` and not tested.",
+        "",
+        "Caveats: output_l1 is a non-negative divergence, so the test against 0 only says that the permutation "
+        "changes the output at all, not that the model relies on those bins more than on others (the harmonic vs "
+        "control contrast asks that). The p-values condition on the clips: they cover the Monte Carlo uncertainty of "
+        "the draws, not the sampling of the data (see the clip CI).",
         "",
         "| " + " | ".join(SUMMARY_COLUMNS) + " |",
         "|" + "---|" * len(SUMMARY_COLUMNS),
@@ -137,7 +165,7 @@ def _new_figure(n_rows: int = 1, n_cols: int = 1, *, size=(6.4, 4.0)):
 
 def _mean_ci(record: dict) -> tuple[float, float, float]:
     r = record["result"]
-    return float(r["importances_mean"]), float(r["ci_low"]), float(r["ci_high"])
+    return tuple(float(np.asarray(r[k], float)) for k in ("importances_mean", "ci_low", "ci_high"))  # null -> nan
 
 
 def figure_harmonic(results: Results):
@@ -195,7 +223,7 @@ def figure_random_spectral(results: Results):
     for ax, (model, cells) in zip(axes[0], models):
         labels = [f"{c['params']['band'][0]}–{c['params']['band'][1]}" for c, _, _ in cells]
         m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in cells]).T
-        plots.importance_bars(labels, m, lo, hi, xlabel="band (semitones above the lowest bin)", ax=ax)
+        plots.importance_bars(labels, m, lo, hi, xlabel="band (semitones above the lowest key)", ax=ax)
         ax.set_title(f"Random spectral permutation per band — {model}")
     return fig
 
@@ -209,7 +237,8 @@ def figure_edge(results: Results, model: str):
     fig, axes = _new_figure(1, 2)
     plots.output_power(arrays["output_power"], arrays["output_power_ci_low"], arrays["output_power_ci_high"], ax=axes[0, 0])
     axes[0, 0].set_title(f"Output under noise input — {model}")
-    plots.weight_map(arrays["weights"], bins_per_semitone=rec["result"]["bins_per_semitone"], ax=axes[0, 1])
+    plots.weight_map(arrays["weights"], bins_per_semitone=rec["result"]["bins_per_semitone"],
+                     center_offset=rec["result"].get("center_offset", 0), ax=axes[0, 1])
     axes[0, 1].set_title("Reverse-correlation weights [F × P]")
     return fig
 
@@ -237,7 +266,7 @@ def _save_figure(fig, directory: epath.Path, name: str) -> None:
     for fmt in FIGURE_FORMATS:
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=120)
-        sweep.atomic_write(directory / f"{name}.{fmt}", buf.getvalue())
+        amt_io.atomic_write(directory / f"{name}.{fmt}", buf.getvalue())
 
 
 @dataclass(frozen=True)
@@ -275,6 +304,6 @@ def write_report(workdir: epath.PathLike) -> Report:
         drawn.append(name)
     rows = summary_rows(results)
     md, cs = workdir / "summary.md", workdir / "summary.csv"
-    sweep.atomic_write(cs, summary_csv(rows).encode())
-    sweep.atomic_write(md, summary_markdown(rows, results, drawn, missing).encode())
+    amt_io.atomic_write(cs, summary_csv(rows).encode())
+    amt_io.atomic_write(md, summary_markdown(rows, results, drawn, missing).encode())
     return Report(drawn, missing, rows, md, cs)

@@ -13,7 +13,20 @@ finished cells and recomputes the others from their own key: cell ``c`` uses
 ``fold_in(PRNGKey(seed), tag(c))`` and draw ``i`` inside it ``fold_in(cell_key, i)``, so a
 resumed sweep gives the same per-draw results as an uninterrupted one. ``shard=(i, n)``
 runs cells ``i, i + n, ...``. Temporaries left by a killed run (``.<name>.<uuid>.tmp``) are
-never read and are removed when the shard owning them starts again.
+never read and are removed when the shard owning them starts again, once older than
+:data:`STALE_TEMPORARY_SECONDS` (a live twin of the same shard may be writing younger ones).
+
+A finished cell is reused only if it was computed under what this run would compute: its
+recorded cell (model, kind, parameters, draws, seed, key tag), the sweep seed, and the inputs
+fingerprint (the model's weights digest and the exact data: the synthetic features, or the
+chosen audio windows) must equal this run's; otherwise the runner raises a ValueError naming
+the cell and what differs (use a fresh workdir). The paths (``data_dir``, a trained model's
+directory) and the feature digest are recorded but not compared: moving the same data is
+fine, and features computed on other hardware may differ in the last bits.
+
+Multi-host (``jax.distributed.initialize()`` first): every process runs every cell of its
+shard (an importance cell's draws are sharded over all hosts' devices) and only process 0
+writes files; the workdir must be one shared path (a bucket) all hosts see alike.
 
 Models (``SweepConfig.models``): ``planted-b<B>`` (a fixed linear map + sigmoid planted on
 the first harmonics of each key, ``B`` bins per semitone, features synthetic), ``basic-pitch``
@@ -30,25 +43,26 @@ import dataclasses
 import hashlib
 import io
 import json
-import platform
+import math
+import os
 import re
 import time
-import uuid
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import numpy as np
 from etils import epath
 
+from amt_jax import io as amt_io
 from amt_jax import validate
 
 FAMILIES = ("harmonic", "microtonal", "random_spectral", "noise")
 MANIFEST = "sweep.json"
 CELLS_DIR = "cells"
-VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "numpy", "scipy", "etils", "ml-collections")
+VERSIONED_PACKAGES = amt_io.PACKAGES
+STALE_TEMPORARY_SECONDS = 3600  # a temporary older than this is a killed run's, not a live twin's
 EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the output most is shown
-OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the axis bottom
+OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the lowest key
 
 
 # --------------------------------------------------------------------------- config and cells
@@ -66,8 +80,9 @@ class SweepConfig:
       seed: root PRNG seed of the sweep.
       families: subset of :data:`FAMILIES` to run.
       harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.
-      bands: random-spectral bands as half-open semitone ranges above the axis bottom
-        (clipped to the model's axis; bands wholly above it are skipped).
+      bands: random-spectral bands as half-open ranges of semitones (0 = the lowest key), in bins
+        :func:`semitone_bins` (the semitone groups of ``permutations.microtonal``), clipped to the
+        model's axis; bands wholly outside it are skipped.
       n_permutations: draws of the harmonic, control, random-spectral and microtonal-all cells.
       n_permutations_semitone: draws of the microtonal-one cell (spread over all semitones).
       n_noise_samples: noise inputs of the edge-case (noise response) cell.
@@ -265,6 +280,48 @@ class Inputs:
     bins_per_semitone: int
     n_pitches: int
     center_offset: int  # bin of the lowest key's centre (pitch p sits on bin p·B + center_offset)
+    provenance: dict = field(default_factory=dict)  # model, data, digests; "fingerprint" is compared on resume
+
+
+def semitone_bins(p_lo: int, p_hi: int, *, bins_per_semitone: int, center_offset: int, n_bins: int) -> tuple[int, int]:
+    """Half-open bin range ``(lo, hi)`` of semitones ``p_lo .. p_hi − 1``, clipped to ``[0, n_bins]``.
+
+    Semitone p covers the B bins from ``p·B + center_offset − B//2`` (the rule of
+    ``permutations.microtonal``'s groups; Basic Pitch, c = 0, B = 3: semitone p = bins 3p−1..3p+1).
+    ``lo >= hi`` when the range lies wholly outside the axis.
+    """
+    b = bins_per_semitone
+    start = center_offset - b // 2
+    lo = min(max(p_lo * b + start, 0), n_bins)
+    hi = min(max(p_hi * b + start, 0), n_bins)
+    return lo, hi
+
+
+def array_digest(*arrays) -> str:
+    """SHA-256 (16 hex digits) of arrays' dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        digest.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def params_digest(params) -> str:
+    """SHA-256 (16 hex digits) of a parameter tree: every leaf's path, dtype, shape and bytes."""
+    import jax
+
+    digest = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        digest.update(jax.tree_util.keystr(path).encode() + array_digest(leaf).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(model: dict, data: dict) -> str:
+    """Digest of what a cell's numbers depend on besides its own config: the model's weights and
+    the exact data (not paths, not the feature digest; see the module docstring)."""
+    content = {"model": {k: v for k, v in model.items() if k not in ("dir",)},
+               "data": {k: v for k, v in data.items() if k not in ("data_dir", "features_sha256")}}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 PLANTED_OCTAVES = 4
@@ -313,11 +370,11 @@ def synthetic_features(*, n_clips: int, bins_per_semitone: int, seed: int = 0) -
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
-def _audio_features(frontend: Callable, data: str, *, data_dir, n_clips: int) -> np.ndarray:
-    """``n_clips`` model windows evenly spaced over the non-silent windows of a dataset split
-    (RMS at least half the median), through ``frontend``."""
-    import jax
+def _audio_windows(data: str, *, data_dir, n_clips: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """``n_clips`` model windows ``[n_clips, S]`` evenly spaced over the non-silent windows of a
+    dataset split (RMS at least half the median), and their ``(example id, window index)``.
 
+    Streams the split: one example's windows at a time for the RMS, then only the chosen ones."""
     from amt_jax import data as data_lib
     from amt_jax import inference
 
@@ -325,13 +382,33 @@ def _audio_features(frontend: Callable, data: str, *, data_dir, n_clips: int) ->
         raise ValueError(f"data {data!r} needs a data directory (--data-dir)")
     name, split = data_lib.parse_spec(data)
     source = data_lib.load(name, split, data_dir=data_dir)
-    windows = np.concatenate([inference.window_audio(ex["audio"]) for ex in source])
-    rms = np.sqrt(np.mean(windows**2, axis=1))
-    windows = windows[rms >= 0.5 * np.median(rms)]  # drop near-silent windows (ends, padding)
-    if len(windows) < n_clips:
-        raise ValueError(f"n_clips={n_clips} but {data} has only {len(windows)} non-silent model windows")
-    chosen = windows[np.round(np.linspace(0, len(windows) - 1, n_clips)).astype(int)]
-    return np.asarray(jax.jit(frontend)(chosen), np.float32)
+    where, rms = [], []
+    for i in range(len(source)):
+        windows = inference.window_audio(source[i]["audio"])
+        rms.append(np.sqrt(np.mean(windows**2, axis=1)))
+        where += [(i, j) for j in range(len(windows))]
+    rms = np.concatenate(rms) if rms else np.zeros(0, np.float32)
+    kept = np.flatnonzero(rms >= 0.5 * np.median(rms)) if len(rms) else rms.astype(int)  # drop near-silent windows
+    if len(kept) < n_clips:
+        raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
+    chosen = [where[k] for k in kept[np.round(np.linspace(0, len(kept) - 1, n_clips)).astype(int)]]
+    out, ids, cache = [], [], {}
+    for i, j in chosen:
+        if i not in cache:  # chosen windows come in example order: keep only the current example
+            example = source[i]
+            cache = {i: (inference.window_audio(example["audio"]), example.get("id", str(i)))}
+        windows, example_id = cache[i]
+        out.append(windows[j])
+        ids.append((example_id, j))
+    return np.stack(out), ids
+
+
+def _audio_features(frontend: Callable, data: str, *, data_dir, n_clips: int) -> np.ndarray:
+    """:func:`_audio_windows` through ``frontend``."""
+    import jax
+
+    windows, _ = _audio_windows(data, data_dir=data_dir, n_clips=n_clips)
+    return np.asarray(jax.jit(frontend)(windows), np.float32)
 
 
 def load_inputs(model: str, config: SweepConfig, *, data_dir=None) -> Inputs:
@@ -344,23 +421,40 @@ def load_inputs(model: str, config: SweepConfig, *, data_dir=None) -> Inputs:
             raise ValueError(f"model {model!r} reads synthetic features only, got data={config.data!r}")
         params = planted_model(bins_per_semitone=arg, seed=config.seed)
         features = synthetic_features(n_clips=config.n_clips, bins_per_semitone=arg, seed=config.seed)
-        return Inputs(planted_apply, params, features, None, arg, params["w"].shape[0], 0)
+        model_id = {"kind": "planted", "bins_per_semitone": arg, "seed": config.seed, "params_sha256": params_digest(params)}
+        data_id = {"data": "synthetic", "seed": config.seed, "n_clips": config.n_clips,
+                   "features_sha256": array_digest(features), "synthetic_sha256": array_digest(features)}
+        return Inputs(planted_apply, params, features, None, arg, params["w"].shape[0], 0,
+                      _provenance(model_id, data_id, features))
     if config.data == "synthetic":
         raise ValueError(f"model {model!r} needs an audio dataset (data='NAME:SPLIT'), got data='synthetic'")
     if kind == "basic-pitch":
-        from amt_jax import pretrained
+        from amt_jax import onnx_weights, pretrained
 
         m = pretrained.basic_pitch()
         bins_per_semitone, center_offset = m.frontend_config.bins_per_octave // 12, 0  # bin 0 = A0
+        model_id = {"kind": "basic-pitch", "onnx_sha256": onnx_weights.onnx_digest()}
     else:
         from amt_jax import train
 
         m = train.load_trained(arg)
         bins_per_semitone = m.config.model.bins_per_semitone
         center_offset = bins_per_semitone // 2  # train.cqt_kwargs puts pitch p on bin p·B + B // 2
-    features = _audio_features(m.frontend, config.data, data_dir=data_dir, n_clips=config.n_clips)
+        model_id = {"kind": "trained", "dir": os.path.abspath(arg), "step": getattr(m, "step", None)}
+    model_id["params_sha256"] = params_digest(m.params)
+    windows, where = _audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips)
+    features = np.asarray(jax.jit(m.frontend)(windows), np.float32)
     n_pitches = int(jax.eval_shape(m.apply, m.params, features[:1])["note"].shape[1])
-    return Inputs(m.apply, m.params, features, "note", bins_per_semitone, n_pitches, center_offset)
+    data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,
+               "windows": [list(w) for w in where], "audio_sha256": array_digest(windows),
+               "features_sha256": array_digest(features)}
+    return Inputs(m.apply, m.params, features, "note", bins_per_semitone, n_pitches, center_offset,
+                  _provenance(model_id, data_id, features))
+
+
+def _provenance(model_id: dict, data_id: dict, features: np.ndarray) -> dict:
+    return {"model": model_id, "data": data_id, "features_shape": list(features.shape),
+            "fingerprint": _fingerprint(model_id, data_id)}
 
 
 # --------------------------------------------------------------------------- computing a cell
@@ -373,18 +467,25 @@ def _family(cell: Cell, inputs: Inputs):
     b, f = inputs.bins_per_semitone, inputs.features.shape[1]
     if cell.kind in ("harmonic", "harmonic_control", "example"):
         make = permutations.harmonic_control if cell.kind == "harmonic_control" else permutations.harmonic
-        f0_hi = min(f, inputs.n_pitches * b + inputs.center_offset)
-        return make(n_bins=f, bins_per_octave=12 * b, n_harmonics=params["n_harmonics"], f0_range=(0, f0_hi))
+        f0_range = _bins(inputs, 0, inputs.n_pitches)  # first bin of the lowest key's group .. end of the last key's
+        return make(n_bins=f, bins_per_octave=12 * b, n_harmonics=params["n_harmonics"], f0_range=f0_range)
     if cell.kind in ("microtonal_one", "microtonal_all"):
         return permutations.microtonal(n_bins=f, bins_per_semitone=b, center_offset=inputs.center_offset,
                                        scope=cell.kind.split("_")[1])
-    lo, hi = params["band"]
-    return permutations.random_spectral(n_bins=f, band=(lo * b, min(hi * b, f)))
+    return permutations.random_spectral(n_bins=f, band=_bins(inputs, *params["band"]))
+
+
+def _bins(inputs: Inputs, p_lo: int, p_hi: int) -> tuple[int, int]:
+    return semitone_bins(p_lo, p_hi, bins_per_semitone=inputs.bins_per_semitone, center_offset=inputs.center_offset,
+                         n_bins=inputs.features.shape[1])
 
 
 def band_in_axis(cell: Cell, inputs: Inputs) -> bool:
-    """False for a random-spectral band wholly above the model's frequency axis."""
-    return cell.kind != "random_spectral" or dict(cell.params)["band"][0] * inputs.bins_per_semitone < inputs.features.shape[1]
+    """False for a random-spectral band wholly outside the model's frequency axis."""
+    if cell.kind != "random_spectral":
+        return True
+    lo, hi = _bins(inputs, *dict(cell.params)["band"])
+    return lo < hi
 
 
 def _example(family, inputs: Inputs, key, *, n_draws: int) -> tuple[dict, dict[str, np.ndarray]]:
@@ -408,7 +509,7 @@ def _example(family, inputs: Inputs, key, *, n_draws: int) -> tuple[dict, dict[s
     best = int(np.argmax(change))
     arrays = {"x": x, "x_perm": x[idx[best]], "y": y, "y_perm": y_perm[best], "idx": idx[best], "output_l1": change}
     summary = {"family": importance._family_config(family), "draw": best, "n_draws": n_draws,
-               "group": int(groups[best]), "output_l1": float(change[best]), "bins_per_semitone": inputs.bins_per_semitone}
+               "group": int(groups[best]), "output_l1": float(change[best]), **_layout(inputs)}
     return summary, arrays
 
 
@@ -431,7 +532,7 @@ def compute_cell(cell: Cell, inputs: Inputs, *, chunk_size: int) -> tuple[dict, 
         )
         arrays = {f.name: np.asarray(getattr(resp, f.name)) for f in dataclasses.fields(resp) if f.name != "config"}
         power = arrays["output_power"]
-        summary = {**resp.config, "bins_per_semitone": inputs.bins_per_semitone, "output_power_mean": float(power.mean()),
+        summary = {**resp.config, **_layout(inputs), "output_power_mean": float(power.mean()),
                    "output_power_max": float(power.max()), "output_power_argmax": int(power.argmax())}
         return summary, arrays
     family = _family(cell, inputs)
@@ -442,7 +543,13 @@ def compute_cell(cell: Cell, inputs: Inputs, *, chunk_size: int) -> tuple[dict, 
         inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=cell.n, key=key,
         chunk_size=min(chunk_size, cell.n), output=inputs.output, mesh=mesh,
     )
-    return {**result.summary(), "bins_per_semitone": inputs.bins_per_semitone}, result.arrays()
+    return {**result.summary(), **_layout(inputs)}, result.arrays()
+
+
+def _layout(inputs: Inputs) -> dict[str, int]:
+    """The frequency layout a cell's result is read with (plots, per-semitone tables)."""
+    return {"bins_per_semitone": inputs.bins_per_semitone, "center_offset": inputs.center_offset,
+            "n_bins": int(inputs.features.shape[1]), "n_pitches": inputs.n_pitches}
 
 
 # --------------------------------------------------------------------------- files
@@ -464,32 +571,27 @@ def source_digest() -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Package versions, source digest, Python, and the JAX device kind/platform/count."""
-    import jax
-
-    import amt_jax
-
-    versions = {"amt_jax": amt_jax.__version__, "amt_jax_source": source_digest(), "python": platform.python_version()}
-    for pkg in VERSIONED_PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    device = jax.devices()[0]
-    return {"versions": versions, "device_kind": device.device_kind, "platform": device.platform,
-            "device_count": jax.device_count(), "host": platform.node()}
+    """:func:`amt_jax.io.environment` (versions, device kind/platform/count, matmul precision, host)
+    with the source digest among the versions."""
+    env = amt_io.environment(VERSIONED_PACKAGES)
+    env["versions"]["amt_jax_source"] = source_digest()
+    return env
 
 
-def atomic_write(path: epath.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = epath.Path(path)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+atomic_write = amt_io.atomic_write
+
+
+def _finite(value):
+    """``value`` with every NaN/inf float replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -514,7 +616,12 @@ def save_cell(workdir: epath.PathLike, cell: Cell, record: dict, arrays: dict[st
     """NPZ, then JSON (the commit marker), each atomically."""
     js, npz = cell_paths(workdir, cell.id)
     atomic_write(npz, _npz_bytes(arrays))
-    atomic_write(js, json.dumps(record, indent=1, allow_nan=True).encode())
+    atomic_write(js, json.dumps(_finite(record), indent=1, allow_nan=False).encode())
+
+
+def read_record(workdir: epath.PathLike, cell_id: str) -> dict:
+    """The JSON record of a finished cell (NaN/inf stored as null)."""
+    return json.loads(cell_paths(workdir, cell_id)[0].read_text())
 
 
 def load_cell(workdir: epath.PathLike, cell_id: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -534,25 +641,65 @@ def read_manifest(workdir: epath.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def _write_manifest(workdir: epath.Path, config: SweepConfig, cells: list[Cell]) -> None:
-    manifest = {"config": config.to_dict(), "cells": [c.to_dict() for c in cells]}
+def _check_manifest(workdir: epath.Path, config: SweepConfig) -> bool:
+    """True if ``workdir`` holds this config's manifest, False if none; ValueError if another."""
     path = workdir / MANIFEST
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("config") != manifest["config"]:
-            raise ValueError(
-                f"{workdir} holds sweep {old.get('config', {}).get('name')!r} with a different config; "
-                "use another --workdir (or delete this one)"
-            )
-        return
-    atomic_write(path, json.dumps(manifest, indent=1).encode())
+    if not path.exists():
+        return False
+    old = json.loads(path.read_text())
+    if old.get("config") != config.to_dict():
+        raise ValueError(
+            f"{workdir} holds sweep {old.get('config', {}).get('name')!r} with a different config; "
+            "use another --workdir (or delete this one)"
+        )
+    return True
 
 
-def _remove_stale_temporaries(workdir: epath.Path, cells: Iterable[Cell]) -> None:
-    """Delete temporaries of this shard's cells left by a killed run."""
+def _write_manifest(workdir: epath.Path, config: SweepConfig, cells: list[Cell]) -> None:
+    if not _check_manifest(workdir, config):
+        manifest = {"config": config.to_dict(), "cells": [c.to_dict() for c in cells]}
+        atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+
+def _remove_stale_temporaries(workdir: epath.Path, cells: Iterable[Cell], *,
+                              older_than: float = STALE_TEMPORARY_SECONDS) -> list[epath.Path]:
+    """Delete temporaries of this shard's cells left by a killed run: those last modified more
+    than ``older_than`` seconds ago (a live twin instance of the shard may be writing newer ones).
+    Returns the deleted paths."""
+    removed, now = [], time.time()
     for cell in cells:
         for tmp in (workdir / CELLS_DIR).glob(f".{cell.id}.*.tmp"):
-            tmp.unlink()
+            try:
+                if now - tmp.stat().mtime > older_than:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except FileNotFoundError:  # renamed or removed meanwhile by its writer
+                pass
+    return removed
+
+
+def _differences(record: dict, cell: Cell, seed: int, fingerprint: str | None) -> list[str]:
+    """What differs between a finished cell's record and what this run would compute for it
+    (``fingerprint`` None: not compared)."""
+    diffs = []
+    recorded, now = record.get("cell", {}), json.loads(json.dumps(cell.to_dict()))  # as saved (tuples as lists)
+    for k in now:
+        if recorded.get(k) != now[k]:
+            diffs.append(f"{k}: recorded {recorded.get(k)!r}, now {now[k]!r}")
+    if record.get("seed") != seed:
+        diffs.append(f"sweep seed: recorded {record.get('seed')!r}, now {seed!r}")
+    if fingerprint is not None:
+        old = record.get("inputs", {}).get("fingerprint")
+        if old is None:
+            diffs.append("no inputs fingerprint recorded (computed by an older amt_jax)")
+        elif old != fingerprint:
+            diffs.append(f"inputs fingerprint (model weights or data): recorded {old!r}, now {fingerprint!r}")
+    return diffs
+
+
+def _refuse(workdir, cell: Cell, diffs: list[str]) -> ValueError:
+    return ValueError(f"finished cell {cell.id} in {workdir} was computed under a different config "
+                      f"({'; '.join(diffs)}); run in a fresh --workdir (or delete {workdir})")
 
 
 # --------------------------------------------------------------------------- runner
@@ -576,7 +723,7 @@ def summary_line(cell: Cell, record: dict) -> str:
         return f"mean output {r['output_power_mean']:.4g}, max {r['output_power_max']:.4g} at pitch {r['output_power_argmax']}"
     if cell.kind == "example":
         return f"f0 bin {r['group']}, mean |Y(πX) − Y(X)| = {r['output_l1']:.4g}"
-    m, lo, hi = (float(np.asarray(r[k])) for k in ("importances_mean", "ci_low", "ci_high"))
+    m, lo, hi = (float(np.asarray(r[k], float)) for k in ("importances_mean", "ci_low", "ci_high"))  # null (NaN) -> nan
     return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] over {r['n_permutations']} draws"
 
 
@@ -591,40 +738,62 @@ def run_sweep(
 ) -> list[CellStatus]:
     """Run (or resume) this shard's cells of ``config`` into ``workdir``; returns their statuses.
 
-    Models and data are loaded only if some cell of theirs is unfinished.
+    Models and data are loaded only for models with cells in this shard (a finished cell's
+    inputs fingerprint is checked against them before it is reused; ValueError if it differs).
+    Only process 0 writes files (multi-host: see the module docstring).
     """
+    import jax
     from tqdm.auto import tqdm
 
     workdir = epath.Path(workdir)
     cells = expand(config)
     mine = shard_cells(cells, shard)
-    (workdir / CELLS_DIR).mkdir(parents=True, exist_ok=True)
-    _write_manifest(workdir, config, cells)
-    _remove_stale_temporaries(workdir, mine)
-    env = environment()
+    writer = jax.process_index() == 0
+    _check_manifest(workdir, config)
     inputs: dict[str, Inputs] = {}
+
+    def inputs_of(model: str) -> Inputs:
+        if model not in inputs:
+            inputs[model] = load_inputs(model, config, data_dir=data_dir)
+        return inputs[model]
+
+    # Finished cells, decided once up front (the same on every host), each checked against this run.
+    finished = {}
+    for cell in mine:
+        if is_done(workdir, cell.id):
+            finished[cell.id] = read_record(workdir, cell.id)
+            diffs = _differences(finished[cell.id], cell, config.seed, None)  # cheap checks before loading anything
+            if diffs:
+                raise _refuse(workdir, cell, diffs)
+    for cell in mine:
+        if cell.id in finished:
+            diffs = _differences(finished[cell.id], cell, config.seed, inputs_of(cell.model).provenance["fingerprint"])
+            if diffs:
+                raise _refuse(workdir, cell, diffs)
+    if writer:
+        (workdir / CELLS_DIR).mkdir(parents=True, exist_ok=True)
+        _write_manifest(workdir, config, cells)
+        _remove_stale_temporaries(workdir, mine)
+    env = environment()
     statuses = []
     bar = tqdm(mine, desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
     for n, cell in enumerate(bar, 1):
         bar.set_postfix_str(cell.id, refresh=True)
         prefix = f"[{n}/{len(mine)}] {cell.id}:"
-        if is_done(workdir, cell.id):
-            record, _ = load_cell(workdir, cell.id)
-            statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, record)}"))
+        if cell.id in finished:
+            statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
+        elif not band_in_axis(cell, inputs_of(cell.model)):
+            statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} band outside the model's axis, skipped"))
         else:
-            if cell.model not in inputs:
-                inputs[cell.model] = load_inputs(cell.model, config, data_dir=data_dir)
-            if not band_in_axis(cell, inputs[cell.model]):
-                statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} band above the model's axis, skipped"))
-            else:
-                start = time.perf_counter()
-                result, arrays = compute_cell(cell, inputs[cell.model], chunk_size=config.chunk_size)
-                seconds = time.perf_counter() - start
-                record = {"sweep": config.name, "cell": cell.to_dict(), "seed": config.seed, "result": result,
-                          "config": config.to_dict(), "environment": env, "seconds": seconds,
-                          "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            start = time.perf_counter()
+            result, arrays = compute_cell(cell, inputs[cell.model], chunk_size=config.chunk_size)
+            seconds = time.perf_counter() - start
+            record = {"sweep": config.name, "cell": cell.to_dict(), "seed": config.seed, "result": result,
+                      "inputs": inputs[cell.model].provenance, "config": config.to_dict(), "environment": env,
+                      "seconds": seconds, "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            if writer:
                 save_cell(workdir, cell, record, arrays)
-                statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))
+            statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))
         (bar.write if progress else log)(statuses[-1].line)
     bar.close()
     return statuses

@@ -38,6 +38,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from amt_jax import baseline, cqt, features, validate
+from amt_jax.io import atomic_write
 from amt_jax.constants import (
     BP_N_SEMITONES,
     FMIN_HZ,
@@ -406,10 +407,7 @@ def _truncate_jsonl(path: str, step: int) -> None:
 
     with open(path) as f:
         kept = [line for line in f if keep(line)]
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.writelines(kept)
-    os.replace(tmp, path)
+    atomic_write(path, "".join(kept))
 
 
 def train(
@@ -501,6 +499,7 @@ class Trained(NamedTuple):
     apply: Callable[[Any, jax.Array], dict[str, jax.Array]]  # (params, X) -> {"note", "onset", "contour"}
     params: Any  # Flax variables {"params": ..., "batch_stats": ...}
     config: TrainConfig
+    step: int | None = None  # training step of the state (the checkpoint's, from load_trained)
 
 
 def model_of(config: TrainConfig, state: TrainState) -> Trained:
@@ -510,6 +509,7 @@ def model_of(config: TrainConfig, state: TrainState) -> Trained:
         apply=BasicPitch(config.model).apply,
         params={"params": state.params, "batch_stats": state.batch_stats},
         config=config,
+        step=int(state.step),
     )
 
 

@@ -132,6 +132,10 @@ def test_cli_oracle_json_and_errors(corpus, tmp_path, capsys):
         assert result[level] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
     ids = [ex["id"] for ex in data.load("chorales", "validation", data_dir=corpus)]
     assert sorted(result["per_piece"]) == sorted(ids)
+    env = result["environment"]  # what the scores depend on: device and the full version set
+    assert env["device_kind"] and "jax_default_matmul_precision" in env
+    assert {"jax", "mir_eval", "librosa", "tensorflow-datasets", "basic-pitch"} <= set(env["versions"])
+    assert result["config"]["versions"] == env["versions"]
     assert "mean of 1 pieces" in capsys.readouterr().out
 
     assert cli.main(["evaluate", "--model", "nope", "--data", "chorales:test", "--data-dir", str(corpus)]) == 2

@@ -122,3 +122,38 @@ def test_plot_functions_return_the_axes_they_draw_on():
         ax = call(None)
         assert ax is plt.gca() and ax.figure is fig and ax.has_data()
         plt.close(fig)
+
+
+def test_summary_marks_a_harmonic_cell_without_its_control_as_pending(tiny_workdir, tmp_path):
+    partial = tmp_path / "no_control"
+    (partial / "cells").mkdir(parents=True)
+    (partial / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
+    for path in (tiny_workdir / "cells").iterdir():
+        if "harmonic_control_h4" not in path.name:
+            (partial / "cells" / path.name).write_bytes(path.read_bytes())
+    results = report.load_results(partial)
+    rows = {r["cell"]: r for r in report.summary_rows(results)}
+    pending = rows["planted-b3__harmonic_h4"]
+    assert pending["control"] == report.CONTROL_PENDING and pending["p"] is None and pending["q"] is None
+    tested = [r for r in rows.values() if r["p"] is not None]
+    assert sorted(set(rows) - {r["cell"] for r in tested}) == ["planted-b1__harmonic_h4", "planted-b3__harmonic_h4"]
+    np.testing.assert_allclose([r["q"] for r in tested], report.stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
+    for r in rows.values():  # the clip (cluster-bootstrap) CI is reported beside the Monte Carlo CI
+        assert r["clip_ci_low"] is not None and r["clip_ci_low"] <= r["clip_ci_high"]
+    csv_rows = list(csv.DictReader(report.summary_csv(list(rows.values())).splitlines()))
+    assert {"clip_ci_low", "clip_ci_high"} <= set(csv_rows[0])
+    assert next(r for r in csv_rows if r["cell"] == "planted-b3__harmonic_h4")["p"] == ""
+    md = report.summary_markdown(list(rows.values()), results, [], [])
+    assert "control pending" in md and "condition on the clips" in md and "changes the output at all" in md
+
+
+def test_weight_map_fundamental_follows_the_semitone_groups():
+    # Basic Pitch (c = 0, B = 3): key p's group is bins 3p-1..3p+1 (centre 3p), key 0's is clipped to 0..1
+    np.testing.assert_allclose(plots.fundamental_line(4, bins_per_semitone=3, center_offset=0, n_bins=12), [0.5, 3, 6, 9])
+    # a trained variant (c = B // 2 = 1): centre 3p + 1
+    np.testing.assert_allclose(plots.fundamental_line(3, bins_per_semitone=3, center_offset=1, n_bins=9), [1, 4, 7])
+    fig, ax = plt.subplots()
+    plots.weight_map(np.random.default_rng(0).standard_normal((12, 4)), bins_per_semitone=3, center_offset=0, ax=ax)
+    line = next(l for l in ax.get_lines() if l.get_label() == "fundamental")
+    np.testing.assert_allclose(line.get_ydata(), [0.5, 3, 6, 9])
+    plt.close(fig)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 from amt_jax import data, evaluate
+from amt_jax.io import atomic_write, environment
 
 HELP = "Score a model on a dataset split with mir_eval (frame, note-onset and note level)."
 
@@ -102,32 +102,17 @@ def run(args: argparse.Namespace) -> int:
     )
     row(f"mean of {n} pieces", result)
     if args.json is not None:
+        env = environment()  # versions, device kind/platform/count, matmul precision, host
         result = {
             **result,
             "config": {
                 "model": args.model, "data": f"{name}:{split}", "data_dir": str(args.data_dir),
                 "n_pieces": n, "frame_threshold": threshold,
                 "onset_tolerance_s": evaluate.ONSET_TOLERANCE_S, "offset_ratio": evaluate.OFFSET_RATIO,
-                "aggregate": "mean over pieces", "versions": _versions(),
+                "aggregate": "mean over pieces", "versions": env["versions"],
             },
+            "environment": env,
         }
-        tmp = args.json.with_name(f".{args.json.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(result, indent=2))
-            os.replace(tmp, args.json)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(args.json, json.dumps(result, indent=2))
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    import amt_jax
-
-    return {
-        "python": platform.python_version(), "amt_jax": amt_jax.__version__,
-        **{pkg: metadata.version(pkg) for pkg in ("jax", "mir_eval", "numpy", "tensorflow-datasets")},
-    }

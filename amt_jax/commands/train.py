@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from amt_jax.io import atomic_write, environment
 
 HELP = "Train a Basic Pitch variant (resumes from DIR), then score it and the CQT-energy baseline on held-out frames."
 
@@ -58,28 +59,10 @@ def run(args: argparse.Namespace) -> int:
         "config": config.to_dict(),
         "data": {"dataset": config.dataset, "data_dir": str(args.data_dir),
                  "pieces": {split: len(source) for split, source in splits.items()}},
-        "versions": _versions(),
+        **environment(),  # versions, device_kind, platform, device_count, jax_default_matmul_precision, host
         "device": jax.devices()[0].device_kind,
     }
     path = args.workdir / EVAL_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, json.dumps(result, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("jax", "flax", "optax", "orbax-checkpoint", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out

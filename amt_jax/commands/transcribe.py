@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 from pathlib import Path
 
 from amt_jax import notes, validate
+from amt_jax.io import atomic_write
 from amt_jax.constants import SAMPLE_RATE
 
 HELP = "Transcribe an audio file (wav/flac/mp3/..., any rate, mono or stereo) to MIDI with Basic Pitch."
@@ -66,13 +68,9 @@ def run(args: argparse.Namespace) -> int:
         contour=None if args.no_pitch_bends else posteriorgrams["contour"],
     )
     midi = notes.notes_to_midi(events)
-    tmp = args.output.with_name(f".{args.output.name}.{os.getpid()}.tmp")  # same filesystem as the output
-    try:
-        midi.write(str(tmp))
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.BytesIO()
+    midi.write(buf)
+    atomic_write(args.output, buf.getvalue())
     duration_s = samples.shape[0] / SAMPLE_RATE
     print(f"wrote {len(events)} notes ({duration_s:.2f} s of audio) to {args.output}")
     return 0

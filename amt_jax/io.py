@@ -1,0 +1,76 @@
+"""Result files: one atomic write and one record of the environment, used by every command.
+
+``atomic_write(path, data)`` writes through a temporary file in the same folder
+(``.<name>.<uuid>.tmp``) and a rename, on any path ``etils.epath`` opens (local or a bucket);
+the temporary is removed when the write fails. ``environment()`` records what numbers depend
+on: Python and package versions, the JAX device kind/platform/count and the default matmul
+precision.
+"""
+
+from __future__ import annotations
+
+import platform
+import uuid
+from importlib import metadata
+from typing import Any, Iterable
+
+from etils import epath
+
+# Packages recorded by default (absent ones are recorded as None).
+PACKAGES = (
+    "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy", "etils", "ml-collections",
+    "librosa", "tensorflow-datasets", "music21", "mir_eval", "onnx", "onnxruntime", "basic-pitch",
+)
+TEMP_SUFFIX = ".tmp"
+
+
+def temporary_path(path: epath.PathLike) -> epath.Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<uuid>.tmp``."""
+    path = epath.Path(path)
+    return path.parent / f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+
+
+def atomic_write(path: epath.PathLike, data: bytes | str) -> None:
+    """Write ``data`` (str as UTF-8) to ``path`` through a temporary in the same folder and a
+    rename, so readers see the old file or the new one, never a part; the temporary is removed
+    on failure (including KeyboardInterrupt)."""
+    path = epath.Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    tmp = temporary_path(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    """``{"python": ..., "amt_jax": ..., package: version or None}``."""
+    import amt_jax
+
+    out: dict[str, str | None] = {"python": platform.python_version(), "amt_jax": amt_jax.__version__}
+    for pkg in packages:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def environment(packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
+    """``{"versions", "device_kind", "platform", "device_count", "process_count",
+    "jax_default_matmul_precision", "host"}`` of this process."""
+    import jax
+
+    device = jax.devices()[0]
+    return {
+        "versions": versions(packages),
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+        "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+        "host": platform.node(),
+    }
