@@ -326,6 +326,7 @@ def permutation_importance(
     n_bootstrap: int = 1000,
     target_halfwidth: float | None = None,
     max_permutations: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportanceResult:
     """Permutation importance of a family of frequency permutations.
 
@@ -357,6 +358,8 @@ def permutation_importance(
         or ``max_permutations`` draws are reached.
       max_permutations: cap for adaptive stopping, ``>= n_permutations`` (default
         ``100 · n_permutations``); only with ``target_halfwidth``.
+      progress: called on the host after every chunk as ``progress(draws_done, draws_planned)``
+        (e.g. to drive a progress bar; ``draws_planned`` grows under adaptive stopping).
 
     Returns:
       :class:`ImportanceResult`.
@@ -425,6 +428,8 @@ def permutation_importance(
             variance = np.maximum(sum2 - sum1**2 / done, 0.0) / (done - 1)
             if z * np.sqrt(np.max(variance) / done) > target_halfwidth:  # normal CI half-width
                 goal, launched = min(cap, done + chunk), done  # draw ids stay contiguous
+        if progress is not None:
+            progress(done, goal)
 
     config = {
         "family": _family_config(family),

@@ -513,9 +513,12 @@ def _example(family, inputs: Inputs, key, *, n_draws: int) -> tuple[dict, dict[s
     return summary, arrays
 
 
-def compute_cell(cell: Cell, inputs: Inputs, *, chunk_size: int) -> tuple[dict, dict[str, np.ndarray]]:
+def compute_cell(
+    cell: Cell, inputs: Inputs, *, chunk_size: int, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Run one cell: ``(summary dict, arrays for the NPZ)``. With several devices, the draws of an
-    importance cell are sharded over all of them (results equal up to float rounding)."""
+    importance cell are sharded over all of them (results equal up to float rounding).
+    ``progress(draws_done, draws_planned)`` is called after every chunk of an importance cell."""
     import jax
     from jax.sharding import Mesh
 
@@ -541,7 +544,7 @@ def compute_cell(cell: Cell, inputs: Inputs, *, chunk_size: int) -> tuple[dict, 
     mesh = Mesh(np.array(jax.devices()), ("draws",)) if jax.device_count() > 1 else None
     result = importance.permutation_importance(
         inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=cell.n, key=key,
-        chunk_size=min(chunk_size, cell.n), output=inputs.output, mesh=mesh,
+        chunk_size=min(chunk_size, cell.n), output=inputs.output, mesh=mesh, progress=progress,
     )
     return {**result.summary(), **_layout(inputs)}, result.arrays()
 
@@ -786,7 +789,11 @@ def run_sweep(
             statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} band outside the model's axis, skipped"))
         else:
             start = time.perf_counter()
-            result, arrays = compute_cell(cell, inputs[cell.model], chunk_size=config.chunk_size)
+            with tqdm(total=cell.n, desc=f"  {cell.id}", unit="draw", leave=False, disable=not progress) as draws:
+                result, arrays = compute_cell(
+                    cell, inputs[cell.model], chunk_size=config.chunk_size,
+                    progress=lambda done, planned: (setattr(draws, "total", planned), draws.update(done - draws.n)),
+                )
             seconds = time.perf_counter() - start
             record = {"sweep": config.name, "cell": cell.to_dict(), "seed": config.seed, "result": result,
                       "inputs": inputs[cell.model].provenance, "config": config.to_dict(), "environment": env,

@@ -302,6 +302,16 @@ def test_adaptive_stopping_reaches_target_and_keeps_draws(features):
     assert capped.config["n_permutations"] == 44  # 16, 24, 32, 40, then capped
 
 
+def test_progress_reports_every_chunk(features):
+    calls = []
+    run(tanh_apply, W, features, HARM, n=20, progress=lambda done, planned: calls.append((done, planned)))
+    assert calls == [(8, 20), (16, 20), (20, 20)]
+    calls.clear()
+    res = run(tanh_apply, W, features, HARM, n=16, target_halfwidth=1e-9, max_permutations=24,
+              progress=lambda done, planned: calls.append((done, planned)))
+    assert calls == [(8, 16), (16, 24), (24, 24)] and res.config["n_permutations"] == 24
+
+
 def test_result_summary_and_serialisation(features):
     res = run(tanh_apply, W, features, HARM, n=40, ci_method="percentile", n_bootstrap=200)
     np.testing.assert_allclose(res.clip_importances.mean(axis=0), res.importances_mean, rtol=1e-9)
