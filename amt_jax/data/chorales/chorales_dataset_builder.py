@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
 
 import tensorflow_datasets as tfds
 
 from amt_jax.data import render as render_lib
-from amt_jax.data.examples import SPLITS, BadPiece, SkipLog, features, make_example, read_midi
+from amt_jax.data.builder import MIN_PIECES, TranscriptionBuilder
+from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_midi
 
 # General MIDI programs (0-based) given to pieces in turn; 7 is coprime with the 10-piece split cycle,
 # so every split sees every program once it has 7 pieces.
@@ -32,7 +32,6 @@ PROGRAMS = (
     (73, "Flute"),
     (6, "Harpsichord"),
 )
-MIN_PIECES = 3  # one per split
 
 
 def chorale_names() -> list[str]:
@@ -75,7 +74,7 @@ class ChoralesConfig(tfds.core.BuilderConfig):
         self.renderer = renderer
 
 
-class Chorales(tfds.core.GeneratorBasedBuilder):
+class Chorales(TranscriptionBuilder):
     """Bach chorales rendered with several General MIDI programs; audio, rolls and notes."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -85,36 +84,20 @@ class Chorales(tfds.core.GeneratorBasedBuilder):
         ChoralesConfig(renderer="fluidsynth", description="FluidSynth CLI (FluidR3_GM.sf2 when installed)"),
     ]
 
+    HOMEPAGE = "https://web.mit.edu/music21/"
+
     def __init__(
         self,
         *,
-        n_pieces: int | None = None,
         soundfont: str | None = None,
         timeout_s: float = render_lib.TIMEOUT_S,
-        progress: Callable[[str], None] | None = None,
         **kwargs,
     ):
-        """``n_pieces``: pieces to build (>= 3; None = all); ``soundfont``: overrides the config's
-        default; ``timeout_s``: wall-clock bound per render; ``progress``: called with one line per step.
-        """
-        if n_pieces is not None and (isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < MIN_PIECES):
-            raise ValueError(f"n_pieces must be an integer >= {MIN_PIECES} (one piece per split) or None, got {n_pieces!r}")
+        """``soundfont``: overrides the config's default; ``timeout_s``: wall-clock bound per
+        render; ``n_pieces`` and ``progress``: see :class:`TranscriptionBuilder`."""
         super().__init__(**kwargs)
-        self.n_pieces = n_pieces
         self.soundfont = soundfont
         self.timeout_s = timeout_s
-        self.progress = progress or (lambda line: None)
-        self.skips = SkipLog()
-        self.counts = {s: 0 for s in SPLITS}
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=features(),
-            metadata=tfds.core.MetadataDict(),
-            homepage="https://web.mit.edu/music21/",
-        )
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download: the corpus ships with music21
@@ -164,5 +147,4 @@ class Chorales(tfds.core.GeneratorBasedBuilder):
             self.counts[split] += 1
             self.progress(f"rendered {split} {piece_id} (program {program}, {audio.size / render_lib.SAMPLE_RATE:.1f} s)")
             yield piece_id, example
-        if self.counts[split] == 0:
-            raise ValueError(f"chorales: split {split!r} has no usable piece; skipped: {self.skips.summary()}")
+        self._check_split_not_empty(split)

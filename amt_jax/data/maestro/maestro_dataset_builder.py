@@ -16,14 +16,14 @@ import io
 import math
 import os
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from amt_jax.constants import SAMPLE_RATE
-from amt_jax.data.examples import SPLITS, BadPiece, SkipLog, features, make_example, read_midi
+from amt_jax.data.builder import TranscriptionBuilder
+from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_midi
 
 CSV_GLOB = "maestro-v*.csv"
 ZIP_GLOB = "maestro-v*.zip"
@@ -122,7 +122,7 @@ def load_audio(data: bytes, *, name: str, duration_s: float) -> np.ndarray:
     return mono if sr == SAMPLE_RATE else soxr.resample(mono, sr, SAMPLE_RATE).astype(np.float32)
 
 
-class Maestro(tfds.core.GeneratorBasedBuilder):
+class Maestro(TranscriptionBuilder):
     """MAESTRO v3 solo piano: audio, frame/onset rolls (sustain applied) and notes."""
 
     VERSION = tfds.core.Version("3.0.0")
@@ -132,29 +132,7 @@ class Maestro(tfds.core.GeneratorBasedBuilder):
         "zip, or the extracted maestro-v3.0.0/ folder, in the manual directory (--manual-dir)."
     )
 
-    def __init__(
-        self,
-        *,
-        n_pieces: int | None = None,
-        progress: Callable[[str], None] | None = None,
-        **kwargs,
-    ):
-        """``n_pieces``: about that many pieces, split as in the CSV (>= 3; None = all)."""
-        if n_pieces is not None and (isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < 3):
-            raise ValueError(f"n_pieces must be an integer >= 3 (one piece per split) or None, got {n_pieces!r}")
-        super().__init__(**kwargs)
-        self.n_pieces = n_pieces
-        self.progress = progress or (lambda line: None)
-        self.skips = SkipLog()
-        self.counts = {s: 0 for s in SPLITS}
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=features(),
-            homepage="https://magenta.tensorflow.org/datasets/maestro",
-        )
+    HOMEPAGE = "https://magenta.tensorflow.org/datasets/maestro"
 
     def _split_generators(self, dl_manager):
         download = open_download(dl_manager.manual_dir)
@@ -179,8 +157,7 @@ class Maestro(tfds.core.GeneratorBasedBuilder):
             self.counts[split] += 1
             self.progress(f"{split} {i + 1}/{len(rows)} {piece_id} ({audio.size / SAMPLE_RATE:.1f} s)")
             yield piece_id, example
-        if self.counts[split] == 0:
-            raise ValueError(f"maestro: split {split!r} has no usable piece; skipped: {self.skips.summary()}")
+        self._check_split_not_empty(split)
 
 
 def _read(download, name: str) -> bytes:

@@ -1,0 +1,49 @@
+"""What amt_jax's tfds builders share: the piece-count check, the skip log, split counts, info.
+
+Imported only by the builder packages (it imports tensorflow_datasets).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import tensorflow_datasets as tfds
+
+from amt_jax.data.examples import SPLITS, SkipLog, features
+
+MIN_PIECES = len(SPLITS)  # one piece per split
+
+
+class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the ``chorales`` and ``maestro`` builders (same example schema).
+
+    Subclasses set ``HOMEPAGE``; their module docstring is the dataset description.
+    """
+
+    HOMEPAGE = ""
+
+    def __init__(self, *, n_pieces: int | None = None, progress: Callable[[str], None] | None = None, **kwargs):
+        """``n_pieces``: pieces to build (>= 3, one per split; None = all); ``progress``: called
+        with one line per step."""
+        if n_pieces is not None and (isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < MIN_PIECES):
+            raise ValueError(f"n_pieces must be an integer >= {MIN_PIECES} (one piece per split) or None, got {n_pieces!r}")
+        super().__init__(**kwargs)
+        self.n_pieces = n_pieces
+        self.progress = progress or (lambda line: None)
+        self.skips = SkipLog()
+        self.counts = {s: 0 for s in SPLITS}
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=sys.modules[type(self).__module__].__doc__,
+            features=features(),
+            metadata=tfds.core.MetadataDict(),
+            homepage=self.HOMEPAGE,
+        )
+
+    def _check_split_not_empty(self, split: str) -> None:
+        """Fail clearly when every piece of ``split`` was skipped (never an empty split)."""
+        if self.counts[split] == 0:
+            raise ValueError(f"{self.name}: split {split!r} has no usable piece; skipped: {self.skips.summary()}")
