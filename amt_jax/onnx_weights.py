@@ -7,7 +7,8 @@ tensors are mapped by the structure of the graph: the learned convolutions are t
 whose kernel is not the CQT's [·, 1, 1, 256] bank, taken in graph order and checked by shape.
 
 Converted arrays are cached as an .npz (written atomically) in ``$AMT_JAX_CACHE`` or
-``$XDG_CACHE_HOME/amt_jax`` (default ``~/.cache/amt_jax``), keyed by the ONNX file's hash.
+``$XDG_CACHE_HOME/amt_jax`` (default ``~/.cache/amt_jax``), keyed by the ONNX file's hash and
+:data:`CONVERTER_VERSION` (bump it whenever :func:`convert`'s output changes).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ CONV_LAYOUT = (
     ("note_out", (1, 32, 7, 3)),
     ("onset_out", (1, 33, 3, 3)),
 )
+CONVERTER_VERSION = 1  # part of the cache key: bump when convert() changes what it returns
 
 
 def onnx_model_path() -> pathlib.Path:
@@ -173,7 +175,7 @@ def load(onnx_path: str | os.PathLike | None = None, *, cache: bool = True) -> d
     path = pathlib.Path(onnx_path) if onnx_path is not None else onnx_model_path()
     if not cache:
         return convert(path)
-    target = cache_dir() / f"basic_pitch_icassp2022_{onnx_digest(path)}.npz"
+    target = cache_dir() / f"basic_pitch_icassp2022_v{CONVERTER_VERSION}_{onnx_digest(path)}.npz"
     if target.is_file():
         with np.load(target) as data:
             return {k: data[k] for k in data.files}
