@@ -40,6 +40,7 @@ CONV_LAYOUT = (
     ("note_out", (1, 32, 7, 3)),
     ("onset_out", (1, 33, 3, 3)),
 )
+
 CONVERTER_VERSION = 1  # part of the cache key: bump when convert() changes what it returns
 
 
