@@ -304,6 +304,6 @@ def write_report(workdir: epath.PathLike) -> Report:
         drawn.append(name)
     rows = summary_rows(results)
     md, cs = workdir / "summary.md", workdir / "summary.csv"
-    amt_io.atomic_write(cs, summary_csv(rows).encode())
-    amt_io.atomic_write(md, summary_markdown(rows, results, drawn, missing).encode())
+    amt_io.atomic_write(cs, summary_csv(rows))
+    amt_io.atomic_write(md, summary_markdown(rows, results, drawn, missing))
     return Report(drawn, missing, rows, md, cs)

@@ -59,7 +59,6 @@ from amt_jax import validate
 FAMILIES = ("harmonic", "microtonal", "random_spectral", "noise")
 MANIFEST = "sweep.json"
 CELLS_DIR = "cells"
-VERSIONED_PACKAGES = amt_io.PACKAGES
 STALE_TEMPORARY_SECONDS = 3600  # a temporary older than this is a killed run's, not a live twin's
 EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the output most is shown
 OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the lowest key
@@ -576,12 +575,10 @@ def source_digest() -> str:
 def environment() -> dict[str, Any]:
     """:func:`amt_jax.io.environment` (versions, device kind/platform/count, matmul precision, host)
     with the source digest among the versions."""
-    env = amt_io.environment(VERSIONED_PACKAGES)
+    env = amt_io.environment()
     env["versions"]["amt_jax_source"] = source_digest()
     return env
 
-
-atomic_write = amt_io.atomic_write
 
 
 def _finite(value):
@@ -618,8 +615,8 @@ def is_done(workdir: epath.PathLike, cell_id: str) -> bool:
 def save_cell(workdir: epath.PathLike, cell: Cell, record: dict, arrays: dict[str, np.ndarray]) -> None:
     """NPZ, then JSON (the commit marker), each atomically."""
     js, npz = cell_paths(workdir, cell.id)
-    atomic_write(npz, _npz_bytes(arrays))
-    atomic_write(js, json.dumps(_finite(record), indent=1, allow_nan=False).encode())
+    amt_io.atomic_write(npz, _npz_bytes(arrays))
+    amt_io.atomic_write(js, json.dumps(_finite(record), indent=1, allow_nan=False))
 
 
 def read_record(workdir: epath.PathLike, cell_id: str) -> dict:
@@ -661,7 +658,7 @@ def _check_manifest(workdir: epath.Path, config: SweepConfig) -> bool:
 def _write_manifest(workdir: epath.Path, config: SweepConfig, cells: list[Cell]) -> None:
     if not _check_manifest(workdir, config):
         manifest = {"config": config.to_dict(), "cells": [c.to_dict() for c in cells]}
-        atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1).encode())
+        amt_io.atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1))
 
 
 def _remove_stale_temporaries(workdir: epath.Path, cells: Iterable[Cell], *,

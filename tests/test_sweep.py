@@ -133,16 +133,18 @@ def test_other_config_in_same_workdir_is_refused(tiny_runs):
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    from amt_jax import io as amt_io
+
     target = tmp_path / "cells" / "x.npz"
     target.parent.mkdir()
-    sweep.atomic_write(target, b"old")
+    amt_io.atomic_write(target, b"old")
 
     def die(self, other):
         raise KeyboardInterrupt  # the process dies between writing the temporary and the rename
 
     monkeypatch.setattr(type(sweep.epath.Path(target)), "replace", die)
     with pytest.raises(KeyboardInterrupt):
-        sweep.atomic_write(target, b"new" * 1000)
+        amt_io.atomic_write(target, b"new" * 1000)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.npz"]
 
@@ -336,7 +338,6 @@ def test_audio_windows_stream_and_choose_as_before(monkeypatch):
 def test_one_atomic_write_and_environment_helper(tmp_path):
     from amt_jax import io as amt_io
 
-    assert sweep.atomic_write is amt_io.atomic_write
     amt_io.atomic_write(tmp_path / "a.json", "héllo")  # text is written as UTF-8
     assert (tmp_path / "a.json").read_text(encoding="utf-8") == "héllo"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
