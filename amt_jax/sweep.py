@@ -402,14 +402,6 @@ def _audio_windows(data: str, *, data_dir, n_clips: int) -> tuple[np.ndarray, li
     return np.stack(out), ids
 
 
-def _audio_features(frontend: Callable, data: str, *, data_dir, n_clips: int) -> np.ndarray:
-    """:func:`_audio_windows` through ``frontend``."""
-    import jax
-
-    windows, _ = _audio_windows(data, data_dir=data_dir, n_clips=n_clips)
-    return np.asarray(jax.jit(frontend)(windows), np.float32)
-
-
 def load_inputs(model: str, config: SweepConfig, *, data_dir=None) -> Inputs:
     """The model and features of ``model`` for ``config`` (loads weights and data)."""
     import jax
