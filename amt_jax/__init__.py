@@ -1,11 +1,67 @@
 """amt_jax: which spectral features do automatic music transcription models rely on?
 
-Data flow (one module per stage)::
+The package follows the data flow (one subpackage per stage)::
 
-    audio --cqt--> X[..., F, T] --permutations--> X[..., idx, :] --model--> Y[..., P, T]
-          --metrics--> per-clip score --importance--> ImportanceResult --sweep--> results --plots--> figures
+    audio ─ frontend/ (audio, cqt, cqt2010, features, layout) ─▶ X[..., F, T]
+      ─ engine/permutations (perturb(key, x) -> x', group) ─▶ X'
+      ─ models/ (basic_pitch, pretrained, planted, registry: load(spec) -> Model) ─▶ Y[..., P, T]
+      ─ engine/ (metrics, importance, noise, stats) ─▶ results with Monte Carlo and piece-level intervals
+      ─ sweep/ (config, cells, probes, inputs, store, runner) ─▶ cells on disk
+      ─ report/ (summary, figures, plots) ─▶ summary.md, figures
 
-Submodules are imported lazily (``from amt_jax import cqt``) so the CLI starts fast.
+Around it: ``data/`` (tfds builders), ``transcription/`` (whole-file inference, note decoding,
+mir_eval evaluation, the CQT-energy baseline), ``training/`` (optax + orbax), ``commands/`` (the
+CLI) and ``bench/``.
+
+The stage modules are importable from the top level, lazily (``from amt_jax import cqt,
+importance, permutations, pretrained, stats``), so the CLI starts fast and scripts stay short.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.2.0"
+
+# Short names of the stage modules: ``from amt_jax import cqt`` is ``amt_jax.frontend.cqt``.
+_MODULES = {
+    "audio": "amt_jax.frontend.audio",
+    "cqt": "amt_jax.frontend.cqt",
+    "cqt2010": "amt_jax.frontend.cqt2010",
+    "features": "amt_jax.frontend.features",
+    "layout": "amt_jax.frontend.layout",
+    "pretrained": "amt_jax.models.pretrained",
+    "onnx_weights": "amt_jax.models.onnx_weights",
+    "planted": "amt_jax.models.planted",
+    "registry": "amt_jax.models.registry",
+    "inference": "amt_jax.transcription.inference",
+    "notes": "amt_jax.transcription.notes",
+    "evaluate": "amt_jax.transcription.evaluate",
+    "baseline": "amt_jax.transcription.baseline",
+    "train": "amt_jax.training",
+    "permutations": "amt_jax.engine.permutations",
+    "importance": "amt_jax.engine.importance",
+    "stats": "amt_jax.engine.stats",
+    "metrics": "amt_jax.engine.metrics",
+    "plots": "amt_jax.report.plots",
+}
+_ATTRIBUTES = {"FrequencyLayout": ("amt_jax.frontend.layout", "FrequencyLayout")}
+
+__all__ = sorted([*_MODULES, *_ATTRIBUTES])
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        module = importlib.import_module(_MODULES[name])
+        globals()[name] = module
+        return module
+    if name in _ATTRIBUTES:
+        module_name, attribute = _ATTRIBUTES[name]
+        value = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'amt_jax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

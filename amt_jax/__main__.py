@@ -1,4 +1,5 @@
-"""Command-line entry point: ``python -m amt_jax <command> [--help]``.
+"""Command-line entry point: ``python -m amt_jax <command> [--help]`` (or ``amt-jax <command>``
+once installed with ``pip install -e .``).
 
 The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and defines
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Library errors
@@ -29,9 +30,14 @@ def _load(name: str):
     return importlib.import_module(modname)
 
 
+def program_name() -> str:
+    """``amt-jax`` when run as the installed command (``pip install -e .``), else ``python -m amt_jax``."""
+    return "amt-jax" if os.path.basename(sys.argv[0]) == "amt-jax" else "python -m amt_jax"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m amt_jax",
+        prog=program_name(),
         description="Permutation importance of spectral features for automatic music transcription.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,4 +1,5 @@
-"""Result files: one atomic write and one record of the environment, used by every command.
+"""Result files: one atomic write, one record of the environment and the digests of arrays and
+parameters that identify inputs, used by every command.
 
 ``atomic_write(path, data)`` writes through a temporary file in the same folder
 (``.<name>.<uuid>.tmp``) and a rename, on any path ``etils.epath`` opens (local or a bucket);
@@ -9,11 +10,13 @@ precision.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import uuid
 from importlib import metadata
 from typing import Any, Iterable
 
+import numpy as np
 from etils import epath
 
 # Packages recorded by default (absent ones are recorded as None).
@@ -74,3 +77,22 @@ def environment(packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
         "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
         "host": platform.node(),
     }
+
+
+def array_digest(*arrays) -> str:
+    """SHA-256 (16 hex digits) of arrays' dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        digest.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def params_digest(params) -> str:
+    """SHA-256 (16 hex digits) of a parameter tree: every leaf's path, dtype, shape and bytes."""
+    import jax
+
+    digest = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        digest.update(jax.tree_util.keystr(path).encode() + array_digest(leaf).encode())
+    return digest.hexdigest()[:16]

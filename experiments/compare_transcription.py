@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import soundfile as sf
     from basic_pitch import inference as reference
 
-    from amt_jax import onnx_weights
+    from amt_jax.models import onnx_weights
     from amt_jax.data import labels, render
 
     onnx_model = reference.Model(str(onnx_weights.onnx_model_path()))

@@ -56,3 +56,45 @@ def test_commands_run_at_highest_matmul_precision_unless_the_user_chose(monkeypa
         assert jax.config.jax_default_matmul_precision == "bfloat16"
     finally:
         jax.config.update("jax_default_matmul_precision", before)
+
+
+def test_pip_install_gives_an_amt_jax_command_equal_to_python_m(tmp_path):
+    """``pip install -e .`` (into a prefix, build-isolated: pip fetches setuptools from PyPI) writes an
+    ``amt-jax`` script; run through the editable install it behaves as ``python -m amt_jax``."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    egg_info = repo / "amt_jax.egg-info"  # setuptools writes it into the source tree (git-ignored)
+    had_egg_info = egg_info.exists()
+    prefix = tmp_path / "prefix"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), "-e", str(repo)],
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    if not had_egg_info:
+        shutil.rmtree(egg_info, ignore_errors=True)
+    assert install.returncode == 0, install.stderr[-3000:]
+    script = prefix / "bin" / "amt-jax"
+    assert script.is_file()
+    site_packages = sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)})
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # process the editable install's .pth (as site-packages would), then run the generated script itself
+    runner = f"import runpy, site, sys; site.addsitedir({site_packages!r}); sys.argv[0] = {str(script)!r}; " \
+             f"runpy.run_path({str(script)!r}, run_name='__main__')"
+
+    def run(*argv, installed):
+        cmd = [sys.executable, "-c", runner, *argv] if installed else [sys.executable, "-m", "amt_jax", *argv]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path if installed else repo, env=env)
+
+    def same(text):  # the program name differs, and with it argparse's line wrapping
+        return " ".join(text.replace("amt-jax", "python -m amt_jax").split())
+
+    for argv in (["--help"], ["sweep", "--help"], ["sweep", "no-such-config", "--workdir", str(tmp_path / "w")]):
+        ours, module = run(*argv, installed=True), run(*argv, installed=False)
+        assert ours.returncode == module.returncode, (argv, ours.stderr)
+        assert same(ours.stdout) == same(module.stdout) and same(ours.stderr) == same(module.stderr), argv
+    assert "usage: amt-jax" in run("--help", installed=True).stdout

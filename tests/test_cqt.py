@@ -8,7 +8,7 @@ import librosa
 import numpy as np
 import pytest
 
-from amt_jax import cqt
+from amt_jax.frontend import cqt
 
 SETTINGS = {
     "22k-36bpo": dict(sr=22050, hop_length=256, fmin=27.5, n_bins=264, bins_per_octave=36),

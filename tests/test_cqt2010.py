@@ -7,9 +7,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from amt_jax import cqt2010 as C
+from amt_jax.frontend import cqt2010 as C
 from amt_jax.constants import WINDOW_FRAMES, WINDOW_SAMPLES
-from amt_jax.onnx_weights import onnx_model_path, onnxruntime_reference
+from amt_jax.models.onnx_weights import onnx_model_path, onnxruntime_reference
 
 
 @pytest.fixture(scope="module")

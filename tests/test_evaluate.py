@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from amt_jax import __main__ as cli
-from amt_jax import data, evaluate
-from amt_jax.commands.evaluate import resolve_model
+from amt_jax import data
+from amt_jax.transcription import evaluate
+from amt_jax.models import registry
 from amt_jax.constants import FRAMES_PER_SECOND
 from amt_jax.data import labels
 
@@ -49,7 +50,7 @@ def test_frame_scores_count_overlapping_frames():
     """One note of 100 frames against the same note 10 frames later: 90 of 100 frames agree."""
     ref_notes = labels.make_notes([1.0], [1.0 + 100 / FRAMES_PER_SECOND], [60], [80])
     est_notes = _shift(ref_notes, 10 / FRAMES_PER_SECOND)
-    scores = evaluate.frame_scores(_planted(ref_notes), _planted(est_notes))
+    scores = evaluate.multipitch_scores(_planted(ref_notes), _planted(est_notes))
     assert scores["precision"] == pytest.approx(0.9) and scores["recall"] == pytest.approx(0.9)
     assert scores["f1"] == pytest.approx(0.9)
 
@@ -58,8 +59,8 @@ def test_frame_scores_count_overlapping_frames():
 def test_frame_threshold_applies_to_estimates():
     ref = _planted(NOTES)
     est = dataclasses.replace(ref, roll=ref.roll * 0.4)
-    assert evaluate.frame_scores(ref, est, threshold=0.3)["f1"] == 1.0
-    assert evaluate.frame_scores(ref, est, threshold=0.5)["recall"] == 0.0
+    assert evaluate.multipitch_scores(ref, est, threshold=0.3)["f1"] == 1.0
+    assert evaluate.multipitch_scores(ref, est, threshold=0.5)["recall"] == 0.0
 
 
 def test_note_scores_follow_mir_eval_tolerances():
@@ -140,7 +141,7 @@ def test_cli_oracle_json_and_errors(corpus, tmp_path, capsys):
 
     assert cli.main(["evaluate", "--model", "nope", "--data", "chorales:test", "--data-dir", str(corpus)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "basic-pitch, oracle" in err
+    assert len(err.splitlines()) == 1 and "unknown model 'nope'" in err and "basic-pitch" in err and "oracle" in err
     assert cli.main(["evaluate", "--model", "oracle", "--data", "mnist:test", "--data-dir", str(corpus)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "chorales, maestro" in err
@@ -156,7 +157,7 @@ def test_basic_pitch_transcribes_rendered_chorale_in_time(corpus, tmp_path):
     assert result["frame"]["f1"] > 0.5 and result["note_onset"]["f1"] > 0.5
 
     ex = data.load("chorales", "test", data_dir=corpus)[0]
-    est = resolve_model("basic-pitch")(ex)
+    est = evaluate.transcriber(registry.load("basic-pitch"))(ex)
     late = _shift(ex["notes"], 0.07)
     late_frames, _ = labels.rolls(late, n_frames=ex["frames"].shape[1])
     aligned = evaluate.evaluate_piece(evaluate.reference(ex), est)

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amt_jax import features
+from amt_jax.frontend import features
 from amt_jax.constants import BP_BINS_PER_OCTAVE, BP_CONTOUR_BINS, BP_HARMONICS, WINDOW_SAMPLES
-from amt_jax.onnx_weights import onnxruntime_reference
+from amt_jax.models.onnx_weights import onnxruntime_reference
 
 
 @pytest.fixture(scope="module")

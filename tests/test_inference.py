@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from amt_jax import inference
+from amt_jax.transcription import inference
 
 sys.modules.setdefault("resampy", types.ModuleType("resampy"))  # only for basic_pitch's sonification
 import basic_pitch.inference as bp_inference  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax import metrics
+from amt_jax.engine import metrics
 
 FPS = 100.0
 
@@ -38,7 +38,7 @@ def random_case(rng, density_est, density_ref, p=88, t=60):
 def test_frame_scores_match_mir_eval(density_est, density_ref, threshold):
     rng = np.random.default_rng(int(density_est * 100 + density_ref * 1000 + threshold * 10))
     est, ref = random_case(rng, density_est, density_ref)
-    got = metrics.frame_scores(est, ref, threshold=threshold)
+    got = metrics.clip_frame_scores(est, ref, threshold=threshold)
     want = mir_eval_prf(est, ref, threshold)
     np.testing.assert_allclose([got["precision"], got["recall"], got["f1"]], want, atol=1e-6)
 
@@ -81,8 +81,8 @@ def test_binary_cross_entropy_matches_scipy_bernoulli():
 
 def test_frame_scores_validation():
     with pytest.raises(ValueError, match="y_est"):
-        metrics.frame_scores(np.zeros((3, 4, 5)), np.zeros((4, 5)))
+        metrics.clip_frame_scores(np.zeros((3, 4, 5)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="y_ref"):
-        metrics.frame_scores(np.zeros((4, 5)), np.full((4, 5), np.nan))
+        metrics.clip_frame_scores(np.zeros((4, 5)), np.full((4, 5), np.nan))
     with pytest.raises(ValueError, match="same shape"):
-        metrics.frame_scores(np.zeros((4, 5)), np.zeros((4, 6)))
+        metrics.clip_frame_scores(np.zeros((4, 5)), np.zeros((4, 6)))

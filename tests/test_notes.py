@@ -16,7 +16,7 @@ import pretty_midi
 import pytest
 import scipy.ndimage
 
-from amt_jax import notes
+from amt_jax.transcription import notes
 
 # basic_pitch.note_creation imports resampy only for sonify_salience (unused here, not installed).
 sys.modules.setdefault("resampy", types.ModuleType("resampy"))

@@ -15,7 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from amt_jax import plots, report, sweep  # noqa: E402
+from amt_jax.report import plots  # noqa: E402
+from amt_jax import FrequencyLayout, report, sweep  # noqa: E402
+from amt_jax.engine import stats  # noqa: E402
+from amt_jax.report import summary  # noqa: E402
 from amt_jax.__main__ import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +53,7 @@ def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
     report.write_report(tiny_workdir)
     with open(tiny_workdir / "summary.csv") as f:
         rows = list(csv.DictReader(f))
-    cells = [c for c in sweep.expand(sweep.load_config("tiny")) if c.kind in report.IMPORTANCE_KINDS]
+    cells = [c for c in sweep.expand(sweep.load_config("tiny")) if c.probe.row]
     assert [r["cell"] for r in rows] == [c.id for c in cells]
     by_cell = {r["cell"]: r for r in rows}
     harmonic = by_cell["planted-b3__harmonic_h4"]
@@ -110,7 +113,7 @@ def test_plot_functions_return_the_axes_they_draw_on():
         lambda ax: plots.importance_per_semitone(np.arange(4), m, m - 0.1, m + 0.1, label="x", ax=ax),
         lambda ax: plots.importance_bars(["a", "b", "c", "d"], m, m - 0.1, m + 0.1, xlabel="band", ax=ax),
         lambda ax: plots.output_power(m, m - 0.1, m + 0.1, ax=ax),
-        lambda ax: plots.weight_map(rng.standard_normal((12, 4)), bins_per_semitone=3, ax=ax),
+        lambda ax: plots.weight_map(rng.standard_normal((12, 4)), layout=FrequencyLayout(12, 3, 0, 4), ax=ax),
         lambda ax: plots.spectrogram(rng.random((12, 5)), title="X", marked_bins=[1, 4], ax=ax),
         lambda ax: plots.piano_roll(rng.random((4, 5)), title="Y", ax=ax),
     ]
@@ -134,10 +137,10 @@ def test_summary_marks_a_harmonic_cell_without_its_control_as_pending(tiny_workd
     results = report.load_results(partial)
     rows = {r["cell"]: r for r in report.summary_rows(results)}
     pending = rows["planted-b3__harmonic_h4"]
-    assert pending["control"] == report.CONTROL_PENDING and pending["p"] is None and pending["q"] is None
+    assert pending["control"] == summary.CONTROL_PENDING and pending["p"] is None and pending["q"] is None
     tested = [r for r in rows.values() if r["p"] is not None]
     assert sorted(set(rows) - {r["cell"] for r in tested}) == ["planted-b1__harmonic_h4", "planted-b3__harmonic_h4"]
-    np.testing.assert_allclose([r["q"] for r in tested], report.stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
+    np.testing.assert_allclose([r["q"] for r in tested], stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
     for r in rows.values():  # the clip (cluster-bootstrap) CI is reported beside the Monte Carlo CI
         assert r["clip_ci_low"] is not None and r["clip_ci_low"] <= r["clip_ci_high"]
     csv_rows = list(csv.DictReader(report.summary_csv(list(rows.values())).splitlines()))
@@ -149,11 +152,12 @@ def test_summary_marks_a_harmonic_cell_without_its_control_as_pending(tiny_workd
 
 def test_weight_map_fundamental_follows_the_semitone_groups():
     # Basic Pitch (c = 0, B = 3): key p's group is bins 3p-1..3p+1 (centre 3p), key 0's is clipped to 0..1
-    np.testing.assert_allclose(plots.fundamental_line(4, bins_per_semitone=3, center_offset=0, n_bins=12), [0.5, 3, 6, 9])
+    basic_pitch_like = FrequencyLayout(n_bins=12, bins_per_semitone=3, center_offset=0, n_pitches=4)
+    np.testing.assert_allclose(plots.fundamental_line(basic_pitch_like), [0.5, 3, 6, 9])
     # a trained variant (c = B // 2 = 1): centre 3p + 1
-    np.testing.assert_allclose(plots.fundamental_line(3, bins_per_semitone=3, center_offset=1, n_bins=9), [1, 4, 7])
+    np.testing.assert_allclose(plots.fundamental_line(FrequencyLayout(9, 3, 1, 3)), [1, 4, 7])
     fig, ax = plt.subplots()
-    plots.weight_map(np.random.default_rng(0).standard_normal((12, 4)), bins_per_semitone=3, center_offset=0, ax=ax)
+    plots.weight_map(np.random.default_rng(0).standard_normal((12, 4)), layout=basic_pitch_like, ax=ax)
     line = next(l for l in ax.get_lines() if l.get_label() == "fundamental")
     np.testing.assert_allclose(line.get_ydata(), [0.5, 3, 6, 9])
     plt.close(fig)

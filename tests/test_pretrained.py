@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amt_jax import onnx_weights, pretrained
+from amt_jax.models import onnx_weights, pretrained
 from amt_jax.constants import SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig, freq_blocked_conv
 

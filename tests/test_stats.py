@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax import stats
+from amt_jax.engine import stats
 
 
 def test_standard_error_and_normal_ci_match_scipy():
@@ -31,7 +31,7 @@ def test_paired_contrast_matches_ttest_rel_per_group():
     groups = rng.integers(0, 4, size=400)
     b = rng.normal(size=400)
     a = b + rng.normal(0.1 * groups, 1.0)
-    out = stats.paired_contrast(a, b, groups=groups, confidence=0.95)
+    out = stats.paired_t(a, b, groups=groups, confidence=0.95)
     np.testing.assert_array_equal(out["group"], np.arange(4))
     p_want = []
     for i, g in enumerate(range(4)):
@@ -107,4 +107,4 @@ def test_validation():
     with pytest.raises(ValueError, match="p_values"):
         stats.benjamini_hochberg([0.1, 1.5])
     with pytest.raises(ValueError, match="a and b"):
-        stats.paired_contrast(np.ones(3), np.ones(4))
+        stats.paired_t(np.ones(3), np.ones(4))

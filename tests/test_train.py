@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from amt_jax import __main__ as cli
-from amt_jax import baseline, train
+from amt_jax.transcription import baseline
+from amt_jax import FrequencyLayout
+from amt_jax import training as train
 from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 
@@ -74,7 +76,7 @@ def test_tone_lands_on_its_pitch_bin_for_every_bins_per_semitone():
         x = np.asarray(train.frontend(tones, bins_per_semitone=B))[..., 16]  # [3, F], a frame mid-signal
         assert x.shape == (3, 103 * B)
         np.testing.assert_array_equal(np.argmax(x, axis=-1), (midis - MIDI_OFFSET) * B + B // 2)
-        energy = np.asarray(baseline.fundamental_energy(x[..., None], bins_per_semitone=B))[..., 0]
+        energy = np.asarray(baseline.fundamental_energy(x[..., None], layout=train.layout(B)))[..., 0]
         np.testing.assert_array_equal(np.argmax(energy, axis=-1), midis - MIDI_OFFSET)
 
 
@@ -207,13 +209,13 @@ def test_threshold_choice_and_scores_on_planted_rolls():
     est = np.where(ref, 0.7, np.where(rng.uniform(size=ref.shape) < 0.1, 0.41, 0.0))
     threshold, f1 = baseline.best_threshold([(est, ref)], train.THRESHOLDS)
     assert threshold == 0.42 and f1 == 1.0  # the first grid value above the false positives
-    scores = baseline.frame_scores([(est, ref)], 0.3)  # false positives in: precision n_ref / (n_ref + n_fp)
+    scores = baseline.mean_frame_scores([(est, ref)], 0.3)  # false positives in: precision n_ref / (n_ref + n_fp)
     n_fp = int(np.sum(est == 0.41))
     np.testing.assert_allclose(scores["precision"], ref.sum() / (ref.sum() + n_fp), rtol=1e-6)
     assert scores["recall"] == 1.0
     x = np.arange(12 * 3 * 20, dtype=np.float32).reshape(12 * 3 * 20, 1)
-    np.testing.assert_array_equal(baseline.fundamental_energy(x, bins_per_semitone=3, n_pitches=10)[:, 0],
-                                  np.arange(10) * 3 + 1)
+    layout = FrequencyLayout(n_bins=12 * 3 * 20, bins_per_semitone=3, center_offset=1, n_pitches=10)
+    np.testing.assert_array_equal(baseline.fundamental_energy(x, layout=layout)[:, 0], np.arange(10) * 3 + 1)
 
 
 def test_cli_rejects_an_unknown_config(tmp_path, capsys):
@@ -237,7 +239,8 @@ def test_evaluate_cli_scores_a_training_workdir_at_its_recorded_threshold(uninte
     eval.json records; its frame scores equal mir_eval.multipitch on that model's posteriorgram."""
     import mir_eval
 
-    from amt_jax import data, inference, notes
+    from amt_jax import data
+    from amt_jax.transcription import inference, notes
 
     workdir, *_ = uninterrupted
     example = data.load("chorales", "test", data_dir=corpus)[0]
@@ -283,7 +286,7 @@ def test_sweep_runs_a_trained_variant_with_its_semitone_layout(uninterrupted, co
     assert cells and all(sweep.is_done(out, c.id) for c in cells)
     inputs = sweep.load_inputs(config.models[0], config, data_dir=corpus)
     assert inputs.features.shape[1] == 103 * TOY.model.bins_per_semitone
-    assert inputs.center_offset == TOY.model.bins_per_semitone // 2
+    assert inputs.layout.center_offset == TOY.model.bins_per_semitone // 2
     for cell in cells:
         record, arrays = sweep.load_cell(out, cell.id)
         assert arrays["importances"].shape == (4,)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import librosa
 
-    from amt_jax import cqt
+    from amt_jax.frontend import cqt
 
     sr = 22050
     kw = dict(sr=sr, hop_length=256, fmin=27.5, n_bins=264, bins_per_octave=36)

@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax import constants, importance, permutations
+from amt_jax import constants
+from amt_jax.engine import importance, permutations
 
 N_HARMONICS = 8
 F0_RANGE = (0, constants.BP_CONTOUR_BINS)  # fundamentals on the 88 keys' bins
@@ -73,7 +74,7 @@ def _timed(fn) -> float:
 
 
 def _basic_pitch_figures(n_draws: int, n_naive: int, chunk_size: int, repeats: int) -> dict:
-    from amt_jax import pretrained
+    from amt_jax.models import pretrained
 
     bp = pretrained.basic_pitch()
     x = np.asarray(jax.jit(bp.frontend)(_window_audio()))  # [1, 309, 172]

@@ -17,7 +17,7 @@ import time
 import jax
 import numpy as np
 
-from amt_jax import onnx_weights, pretrained
+from amt_jax.models import onnx_weights, pretrained
 from amt_jax.constants import WINDOW_SAMPLES
 
 

@@ -13,7 +13,6 @@ from amt_jax.io import atomic_write, environment
 
 HELP = "Train a Basic Pitch variant (resumes from DIR), then score it and the CQT-energy baseline on held-out frames."
 
-EVAL_FILE = "eval.json"
 DEFAULT_DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()  # tfds' default
 
 
@@ -41,7 +40,7 @@ def _print_record(record: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     import jax
 
-    from amt_jax import data, train
+    from amt_jax import data, training as train
 
     config = train.get_config(args.config, bins_per_semitone=args.bins_per_semitone, steps=args.steps)
     splits = {split: data.load(config.dataset, split, data_dir=args.data_dir) for split in data.SPLITS}
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         **environment(),  # versions, device_kind, platform, device_count, jax_default_matmul_precision, host
         "device": jax.devices()[0].device_kind,
     }
-    path = args.workdir / EVAL_FILE
+    path = args.workdir / train.EVAL_FILE
     atomic_write(path, json.dumps(result, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -8,11 +8,13 @@ import io
 import os
 from pathlib import Path
 
-from amt_jax import notes, validate
+from amt_jax import validate
+from amt_jax.models import registry
+from amt_jax.transcription import notes
 from amt_jax.io import atomic_write
 from amt_jax.constants import SAMPLE_RATE
 
-HELP = "Transcribe an audio file (wav/flac/mp3/..., any rate, mono or stereo) to MIDI with Basic Pitch."
+HELP = "Transcribe an audio file (wav/flac/mp3/..., any rate, mono or stereo) to MIDI with Basic Pitch (or a trained model)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-melodia-trick", action="store_true", help="skip notes grown from leftover activation")
     parser.add_argument("--no-pitch-bends", action="store_true", help="write no pitch-bend events")
     parser.add_argument("--batch-size", type=int, default=8, help="model windows per batch (default %(default)s)")
+    parser.add_argument("--model", default="basic-pitch",
+                        help="model spec: basic-pitch (default), trained:DIR or a bare training DIR")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,11 +57,17 @@ def run(args: argparse.Namespace) -> int:
         min_note_frames=notes.min_note_frames(args.min_note_length),
     )
     validate.positive_int("--batch-size", args.batch_size)
-    from amt_jax import audio, inference, pretrained  # heavy (librosa, JAX): imported only when run
+    spec = registry.cli_spec(args.model)
+    registry.check(spec)
+    from amt_jax.frontend import audio  # heavy (librosa, JAX): imported only when run
+    from amt_jax.transcription import inference
 
     with _quiet_stderr():  # some decoders (mpg123) print to the C-level stderr
         samples = audio.load_audio(args.input)
-    posteriorgrams = inference.transcribe_audio(samples, model=pretrained.basic_pitch(), batch_size=args.batch_size)
+    model = registry.load(spec)
+    if not model.reads_audio:
+        raise ValueError(f"--model {args.model!r} reads no audio; transcribe needs basic-pitch or a trained model")
+    posteriorgrams = inference.transcribe_audio(samples, model=model, batch_size=args.batch_size)
     events = notes.decode_notes(
         posteriorgrams["note"],
         posteriorgrams["onset"],

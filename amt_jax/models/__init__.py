@@ -1,1 +1,3 @@
-"""Flax AMT models: Basic Pitch (pretrained port) and trainable variants."""
+"""Models: Basic Pitch in Flax (its pretrained weights from the wheel's ONNX), planted models, and
+the registry that turns a spec (``basic-pitch``, ``trained:DIR``, ``planted-b3``, ``oracle``) into
+a :class:`amt_jax.models.registry.Model`."""

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax import features, validate
+from amt_jax.frontend import features
+from amt_jax import validate
 from amt_jax.constants import BP_BINS_PER_SEMITONE, BP_HARMONICS, BP_N_SEMITONES, N_PITCHES, SEMITONES_PER_OCTAVE
 
 CONV_LAYERS = ("contour_conv", "contour_out", "note_conv", "note_out", "onset_conv", "onset_out")

@@ -6,7 +6,7 @@ already (it is thresholded the same way). Frame precision/recall follow
 clip, precision = TP / n_est (0 if nothing is estimated), recall = TP / n_ref (0 if nothing is
 in the reference), F1 = 2PR / (P + R) (0 if P + R = 0). Leading batch axes are kept
 (``frame_prf`` reduces ``[P, T]``, the per-pitch functions reduce ``T``); inside ``jit`` the
-functions return arrays, :func:`frame_scores` returns plain floats for one clip.
+functions return arrays, :func:`clip_frame_scores` returns plain floats for one clip.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def frame_f1_per_pitch(y_est, y_ref, *, threshold: float = 0.5) -> jnp.ndarray:
     return _safe_ratio(2 * tp, n_est + n_ref, 1.0)
 
 
-def frame_scores(y_est, y_ref, *, threshold: float = 0.5) -> dict[str, float]:
+def clip_frame_scores(y_est, y_ref, *, threshold: float = 0.5) -> dict[str, float]:
     """``{"precision", "recall", "f1"}`` as plain floats for one clip ``[P, T]`` (API edge)."""
     validate.exact_rank("y_est", y_est, 2, "[P, T]")
     validate.exact_rank("y_ref", y_ref, 2, "[P, T]")

@@ -1,9 +1,10 @@
 """Pretrained models, ready to call::
 
-    from amt_jax import pretrained
+    from amt_jax.models import pretrained
     bp = pretrained.basic_pitch()
     x = bp.frontend(audio)      # audio [B, 43844] float32 at 22,050 Hz -> X [B, 309, 172]
     y = bp.apply(bp.params, x)  # {"note": [B, 88, 172], "onset": [B, 88, 172], "contour": [B, 264, 172]}
+    bp.layout                   # FrequencyLayout: key p on bin 3p of the 309
 
 ``frontend`` and ``apply`` are pure and safe under ``jax.jit`` / ``vmap``; they accept any
 leading batch shape.
@@ -18,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax import onnx_weights
-from amt_jax.cqt2010 import CQT2010Config, cqt2010
-from amt_jax.features import normalized_log
+from amt_jax.models import onnx_weights
+from amt_jax.frontend.cqt2010 import CQT2010Config, cqt2010
+from amt_jax.frontend.features import normalized_log
+from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 
 
@@ -32,6 +34,7 @@ class Pretrained(NamedTuple):
     params: Any  # Flax variables {"params": ..., "batch_stats": ...}
     config: BasicPitchConfig
     frontend_config: CQT2010Config
+    layout: FrequencyLayout  # key p on bin 3p (the CQT starts at A0 = 27.5 Hz)
 
 
 def basic_pitch_frontend(audio, *, config: CQT2010Config = CQT2010Config()) -> jax.Array:
@@ -92,4 +95,11 @@ def basic_pitch() -> Pretrained:
         params=variables,
         config=config,
         frontend_config=CQT2010Config(),
+        layout=basic_pitch_layout(config),
     )
+
+
+def basic_pitch_layout(config: BasicPitchConfig = BasicPitchConfig()) -> FrequencyLayout:
+    """Basic Pitch's axis: F = 309 bins from A0 (27.5 Hz) at B = 3, key p's centre on bin 3p."""
+    return FrequencyLayout(n_bins=config.n_input_bins, bins_per_semitone=config.bins_per_semitone,
+                           center_offset=0, n_pitches=config.n_pitches)

@@ -76,7 +76,7 @@ def _multipitch(t: Transcription, threshold: float) -> tuple[np.ndarray, list[np
     return np.maximum(t.times, 0.0), [keys_hz[active[:, i]] for i in range(active.shape[1])]
 
 
-def frame_scores(ref: Transcription, est: Transcription, *, threshold: float = FRAME_THRESHOLD) -> dict:
+def multipitch_scores(ref: Transcription, est: Transcription, *, threshold: float = FRAME_THRESHOLD) -> dict:
     """``mir_eval.multipitch`` precision / recall / F1; ``est.roll >= threshold`` is active, ref >= 0.5.
 
     The estimate is resampled onto the reference frame times by mir_eval.
@@ -121,7 +121,7 @@ def note_scores(ref: Transcription, est: Transcription, *, offsets: bool) -> dic
 def evaluate_piece(ref: Transcription, est: Transcription, *, threshold: float = FRAME_THRESHOLD) -> dict:
     """``{"frame": ..., "note_onset": ..., "note": ...}``, each ``{"precision", "recall", "f1"}``."""
     return {
-        "frame": frame_scores(ref, est, threshold=threshold),
+        "frame": multipitch_scores(ref, est, threshold=threshold),
         "note_onset": note_scores(ref, est, offsets=False),
         "note": note_scores(ref, est, offsets=True),
     }
@@ -159,3 +159,28 @@ def evaluate_examples(
         if progress is not None:
             progress(example["id"], scores)
     return summarize(per_piece)
+
+
+def transcriber(model, *, batch_size: int = 8, frame_threshold: float | None = None) -> Callable[[dict], Transcription]:
+    """``transcribe(example) -> Transcription`` for a registry model (``amt_jax.models.registry.load``):
+    the labels themselves for the oracle; else whole-file inference (Basic Pitch's windowing) and
+    Basic Pitch's note decoding at ``frame_threshold`` (default: the model's own)."""
+    if model.identity.get("kind") == "oracle":
+        return reference
+    if model.apply is None or model.frontend is None:
+        raise ValueError(f"model {model.spec!r} reads no audio and cannot transcribe")
+    from amt_jax.data.labels import make_notes
+    from amt_jax.transcription import inference, notes
+
+    threshold = model.frame_threshold if frame_threshold is None else frame_threshold
+
+    def transcribe(example: dict) -> Transcription:
+        post = inference.transcribe_audio(example["audio"], model=model, batch_size=batch_size)
+        events = notes.decode_notes(post["note"], post["onset"], frame_threshold=threshold)
+        est = make_notes(
+            [max(n.start_s, 0.0) for n in events], [max(n.end_s, 0.0) for n in events],
+            [n.pitch for n in events], [min(127, max(1, round(127 * n.amplitude))) for n in events],
+        )
+        return transcription(post["note"], est, times=notes.frame_times(post["note"].shape[1]))
+
+    return transcribe

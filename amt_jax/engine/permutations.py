@@ -1,7 +1,12 @@
-"""Permutation families over the frequency axis of a feature ``X[..., F, T]``.
+"""Perturbation families over the frequency axis of a feature ``X[n_clips, F, T]``.
 
-Each constructor returns a frozen, hashable family (usable as a static ``jit`` argument)
-whose ``sample(key)`` returns ``(idx, group)``:
+A family is a frozen, hashable value (usable as a static ``jit`` argument) with ``n_bins`` and
+``groups``, and one of:
+
+- ``perturb(key, x) -> (x', group)``: any perturbation of ``x [n_clips, F, T]`` (a replacement,
+  say), the same draw for every clip;
+- ``sample(key) -> (idx, group)``: a permutation, applied by :func:`perturb` as the gather
+  ``x[:, idx, :]`` — the seed families below are all of this kind:
 
 - ``idx``: int32 ``[F]``, a permutation of ``arange(F)`` applied as a gather along the
   frequency axis, ``X[..., idx, :]`` (the same permutation for every frame);
@@ -25,9 +30,33 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
+from amt_jax.frontend.layout import FrequencyLayout
 
 FREQUENCY_SCALES = ("log", "linear")
 MICROTONAL_SCOPES = ("all", "one")
+
+
+def check_family(family) -> None:
+    """A family: ``sample(key)`` or ``perturb(key, x)``, an int ``n_bins``, and hashable (a static jit argument)."""
+    kinds = callable(getattr(family, "sample", None)) or callable(getattr(family, "perturb", None))
+    if not kinds or not isinstance(getattr(family, "n_bins", None), (int, np.integer)):
+        raise ValueError(
+            "family must be a perturbation family from amt_jax.permutations (with sample(key) or perturb(key, x), "
+            f"and n_bins), got {family!r}"
+        )
+    try:
+        hash(family)
+    except TypeError as e:
+        raise ValueError(f"family must be hashable (a frozen dataclass), got {family!r}") from e
+
+
+def perturb(family, key: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One draw of ``family`` applied to ``x [n_clips, F, T]``: ``(x', group)``; a permutation
+    family's ``idx`` is applied as the gather ``x[:, idx, :]``."""
+    if hasattr(family, "perturb"):
+        return family.perturb(key, x)
+    idx, group = family.sample(key)
+    return x[:, idx, :], group
 
 
 _LAST = 0xFFFFFFFF  # sort key of invalid slots: after every valid one (stable sort keeps their order)
@@ -263,37 +292,32 @@ def harmonic_control(
 
 @dataclass(frozen=True)
 class Microtonal:
-    """Shuffle within semitone groups of ``bins_per_semitone`` consecutive bins.
+    """Shuffle within the semitones of a :class:`~amt_jax.frontend.layout.FrequencyLayout` (its
+    ``semitone_members``: semitone p covers the B bins from ``p·B + center_offset − B//2``, clipped
+    to the axis, for every p whose bins start on the axis — the keys and the headroom above them).
+    Bins in no semitone never move."""
 
-    Semitone p covers bins ``p·B + center_offset − B//2 ..`` (B bins, clipped to the axis),
-    for p = 0 .. n_groups − 1 (every p >= 0 whose group starts inside the axis).
-    Bins in no group never move.
-    """
-
-    n_bins: int
-    bins_per_semitone: int
-    center_offset: int
+    layout: FrequencyLayout
     scope: str
 
     @property
+    def n_bins(self) -> int:
+        return self.layout.n_bins
+
+    @property
+    def bins_per_semitone(self) -> int:
+        return self.layout.bins_per_semitone
+
+    @property
     def n_groups(self) -> int:
-        b = self.bins_per_semitone
-        return -(-(self.n_bins - self.center_offset + b // 2) // b)
+        return self.layout.n_semitones
 
     @property
     def groups(self) -> tuple[int, ...]:
         return tuple(range(self.n_groups)) if self.scope == "one" else (0,)
 
-    def _members(self) -> tuple[jax.Array, jax.Array]:
-        """Members ``[n_groups, B]`` and validity (inside the axis; a prefix of each row)."""
-        b = self.bins_per_semitone
-        start = np.arange(self.n_groups) * b + self.center_offset - b // 2
-        lo, hi = np.maximum(start, 0), np.minimum(start + b, self.n_bins)
-        members = lo[:, None] + np.arange(b)[None, :]
-        return jnp.asarray(members, jnp.int32), jnp.asarray(members < hi[:, None])
-
     def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        members, valid = self._members()
+        members, valid = (jnp.asarray(a) for a in self.layout.semitone_members())
         if self.scope == "all":
             bits = _random_bits(key, members.size).reshape(members.shape)
             return _shuffle_slots(key, bits, members, valid, n_bins=self.n_bins, derangement=False), jnp.int32(0)
@@ -302,26 +326,36 @@ class Microtonal:
         return _shuffle_slots(key, bits[1:], members[p], valid[p], n_bins=self.n_bins, derangement=False), p
 
 
-def microtonal(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0, scope: str = "all") -> Microtonal:
+def microtonal(*, layout: FrequencyLayout | None = None, n_bins: int | None = None, bins_per_semitone: int | None = None,
+               center_offset: int = 0, scope: str = "all") -> Microtonal:
     """Shuffle bins within each semitone (``scope="all"``, group 0) or within one random
     semitone per draw (``scope="one"``, group = p).
 
     Args:
+      layout: the model's :class:`~amt_jax.frontend.layout.FrequencyLayout` (``model.layout``); or
+        describe the axis with the next three arguments:
       n_bins: F.
       bins_per_semitone: B >= 1; semitone p's group is the B bins starting at
         ``p·B + center_offset − B//2`` (centred on ``p·B + center_offset`` for odd B), clipped.
       center_offset: bin of semitone 0's centre; semitone 0's group must overlap the axis.
       scope: ``"all"`` or ``"one"``.
     """
+    validate.one_of("scope", scope, MICROTONAL_SCOPES)
+    if layout is None:
+        layout = axis_layout(n_bins=n_bins, bins_per_semitone=bins_per_semitone, center_offset=center_offset)
+    elif not isinstance(layout, FrequencyLayout):
+        raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
+    elif n_bins is not None or bins_per_semitone is not None:
+        raise ValueError(f"give layout or n_bins/bins_per_semitone, not both; got layout={layout!r}, n_bins={n_bins!r}")
+    return Microtonal(layout=layout, scope=scope)
+
+
+def axis_layout(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0) -> FrequencyLayout:
+    """The layout of a bare log axis: every semitone whose bins start on it counts as a key."""
     validate.positive_int("n_bins", n_bins)
     validate.positive_int("bins_per_semitone", bins_per_semitone)
-    validate.one_of("scope", scope, MICROTONAL_SCOPES)
     b = bins_per_semitone
     if isinstance(center_offset, bool) or not isinstance(center_offset, (int, np.integer)):
         raise ValueError(f"center_offset must be an int, got {center_offset!r}")
-    if not (b // 2 - b < center_offset < n_bins + b // 2):
-        raise ValueError(
-            f"center_offset must put semitone 0's bins inside the axis ({b // 2 - b} < center_offset < {n_bins + b // 2}), "
-            f"got {center_offset!r}"
-        )
-    return Microtonal(n_bins=int(n_bins), bins_per_semitone=int(b), center_offset=int(center_offset), scope=scope)
+    n_semitones = max(-(-(n_bins - center_offset + b // 2) // b), 1)
+    return FrequencyLayout(n_bins=n_bins, bins_per_semitone=b, center_offset=center_offset, n_pitches=n_semitones)

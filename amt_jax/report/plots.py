@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from amt_jax.constants import MIDI_OFFSET
+from amt_jax.frontend.layout import FrequencyLayout
 
 
 def _axes(ax):
@@ -39,10 +40,11 @@ def harmonic_vs_control(
     return ax
 
 
-def importance_per_semitone(semitone, mean, ci_low, ci_high, *, label: str = "", ax=None):
-    """Importance per semitone group across the keyboard (x = MIDI note, A0 = 21), CI band."""
+def importance_per_semitone(semitone, mean, ci_low, ci_high, *, label: str = "", lowest_midi: int = MIDI_OFFSET, ax=None):
+    """Importance per key's semitone across the keyboard (x = MIDI note, A0 = 21), CI band; pass
+    only the model's keys (semitones above the top key are no keys)."""
     ax = _axes(ax)
-    midi = np.asarray(semitone) + MIDI_OFFSET
+    midi = np.asarray(semitone) + lowest_midi
     (line,) = ax.plot(midi, mean, ".-", label=label or None)
     ax.fill_between(midi, ci_low, ci_high, color=line.get_color(), alpha=0.25, linewidth=0)
     ax.set_xlabel("semitone (MIDI note; A0 = 21)")
@@ -75,27 +77,24 @@ def output_power(power, ci_low, ci_high, *, ax=None):
     return ax
 
 
-def fundamental_line(n_pitches: int, *, bins_per_semitone: int, center_offset: int = 0, n_bins: int) -> np.ndarray:
-    """Per key p, the centre (in bins) of its semitone group ``sweep.semitone_bins(p, p + 1)``:
-    ``p·B + center_offset`` (minus ½ for even B), inside the clipped group at the axis edges."""
-    from amt_jax.sweep import semitone_bins
-
-    bounds = [semitone_bins(p, p + 1, bins_per_semitone=bins_per_semitone, center_offset=center_offset, n_bins=n_bins)
-              for p in range(n_pitches)]
+def fundamental_line(layout: FrequencyLayout) -> np.ndarray:
+    """Per key p, the centre (in bins) of its semitone ``layout.semitone_bins(p)`` (``p·B +
+    center_offset``, minus ½ for even B), inside the clipped semitone at the axis edges."""
+    bounds = [layout.semitone_bins(p) for p in range(layout.n_pitches)]
     return np.array([(lo + hi - 1) / 2 if hi > lo else np.nan for lo, hi in bounds])
 
 
-def weight_map(weights, *, bins_per_semitone: int, center_offset: int = 0, ax=None):
-    """Reverse-correlation weights ``[F, P]`` (bins × pitches), diverging colour map around 0;
-    the dotted line marks each key's fundamental (the centre of its semitone group)."""
+def weight_map(weights, *, layout: FrequencyLayout, ax=None):
+    """Reverse-correlation weights ``[F, P]`` (bins × keys), diverging colour map around 0;
+    the dotted line marks each key's fundamental (the centre of its semitone)."""
     ax = _axes(ax)
     w = np.asarray(weights, float)
     lim = float(np.nanmax(np.abs(w))) or 1.0
     n_bins, n_pitches = w.shape
+    low = layout.lowest_midi
     image = ax.imshow(w, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                      extent=(MIDI_OFFSET - 0.5, MIDI_OFFSET + n_pitches - 0.5, -0.5, n_bins - 0.5))
-    centre = fundamental_line(n_pitches, bins_per_semitone=bins_per_semitone, center_offset=center_offset, n_bins=n_bins)
-    ax.plot(MIDI_OFFSET + np.arange(n_pitches), centre, "k:", lw=0.8, label="fundamental")
+                      extent=(low - 0.5, low + n_pitches - 0.5, -0.5, n_bins - 0.5))
+    ax.plot(low + np.arange(layout.n_pitches), fundamental_line(layout), "k:", lw=0.8, label="fundamental")
     ax.figure.colorbar(image, ax=ax, label="weight Cov(x_f, y_p) / Var(x_f)")
     ax.set_xlabel("pitch (MIDI note)")
     ax.set_ylabel("frequency bin f")

@@ -1,9 +1,9 @@
 """The non-learned baseline: thresholded CQT energy at each pitch's fundamental bin.
 
-``fundamental_energy(X)`` reads the frontend's NormalizedLog CQT X [..., F, T] at the centre bin
-p·B + B // 2 of each of the 88 pitches: a "model" whose posteriorgram is the input itself at the
+``fundamental_energy(X, layout=...)`` reads the frontend's NormalizedLog CQT X [..., F, T] at the
+centre bin of each key (the layout's ``pitch_bin``): a "model" whose posteriorgram is the input itself at the
 fundamentals. Its only parameter, the frame threshold, is chosen on held-out data with
-:func:`best_threshold`; :func:`frame_scores` then scores any posteriorgram on test pieces. Both
+:func:`best_threshold`; :func:`mean_frame_scores` then scores any posteriorgram on test pieces. Both
 helpers also serve the trained models (``amt_jax.train.evaluate``), so model and baseline are
 tuned and scored the same way.
 """
@@ -16,27 +16,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax import metrics, validate
-from amt_jax.constants import N_PITCHES
+from amt_jax.engine import metrics
+from amt_jax import validate
+from amt_jax.frontend.layout import FrequencyLayout
 
 
-def fundamental_energy(x, *, bins_per_semitone: int, n_pitches: int = N_PITCHES) -> jax.Array:
-    """X [..., F, T] at bins p·B + B // 2 for p < n_pitches → [..., n_pitches, T].
+def fundamental_energy(x, *, layout: FrequencyLayout) -> jax.Array:
+    """X [..., F, T] at each key's centre bin ``layout.pitch_bin(p)`` → [..., P, T].
 
     Args:
-        x: features on a log-frequency axis with B bins per semitone whose bin B // 2 is the
-            lowest pitch (``amt_jax.train.frontend``), F ≥ n_pitches·B.
-        bins_per_semitone: B.
-        n_pitches: P, pitches read (88 keys from A0).
+        x: features on the axis ``layout`` describes (F = ``layout.n_bins``), e.g. a trained
+            variant's frontend output (``amt_jax.training.frontend``).
+        layout: the frontend's :class:`~amt_jax.frontend.layout.FrequencyLayout`; every key's centre
+            bin must lie on the axis.
     """
     validate.min_rank("x", x, 2, "[..., F, T]")
-    validate.positive_int("bins_per_semitone", bins_per_semitone)
-    validate.positive_int("n_pitches", n_pitches)
-    if np.shape(x)[-2] < n_pitches * bins_per_semitone:
-        raise ValueError(
-            f"x must have at least {n_pitches * bins_per_semitone} bins (axis -2), got shape {np.shape(x)}"
-        )
-    return jnp.asarray(x)[..., bins_per_semitone // 2 : n_pitches * bins_per_semitone : bins_per_semitone, :]
+    if not isinstance(layout, FrequencyLayout):
+        raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
+    if np.shape(x)[-2] != layout.n_bins:
+        raise ValueError(f"x must have F = layout.n_bins = {layout.n_bins} bins (axis -2), got shape {np.shape(x)}")
+    centres = layout.pitch_bin(np.arange(layout.n_pitches))
+    if centres.min() < 0 or centres.max() >= layout.n_bins:
+        raise ValueError(f"layout puts key centres on bins {centres.min()}..{centres.max()}, off the axis of {layout.n_bins} bins")
+    return jnp.asarray(x)[..., centres, :]
 
 
 def _check_pairs(pairs: Sequence[tuple]) -> None:
@@ -74,7 +76,7 @@ def best_threshold(pairs: Sequence[tuple], thresholds: Sequence[float]) -> tuple
     return float(thresholds[i]), float(f1[i])
 
 
-def frame_scores(pairs: Sequence[tuple], threshold: float) -> dict[str, float]:
+def mean_frame_scores(pairs: Sequence[tuple], threshold: float) -> dict[str, float]:
     """Frame precision, recall and F1 at ``threshold``, each averaged over pieces (as ``amt_jax.evaluate``)."""
     _check_pairs(pairs)
     threshold = np.float32(threshold)  # compared in float32, as in mean_f1_by_threshold

@@ -1,0 +1,1 @@
+"""The estimators: perturbation families, metrics, permutation importance, noise response, statistics."""

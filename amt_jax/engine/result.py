@@ -1,0 +1,127 @@
+"""The result of a permutation-importance run: the draw × clip matrix and its two kinds of interval.
+
+- Monte Carlo (``ci_low``, ``ci_high``): over draws, for the clips measured — how precise the estimate is.
+- Pieces (``clip_ci_low``, ``clip_ci_high``): over clusters of clips (pieces), t with
+  n_clusters − 1 degrees of freedom by default — whether it holds for music like this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from amt_jax.engine import stats
+
+_STATS_TAG = 0xFFFFFFFF  # fold_in tag of the statistics key; draws use tags < 2**31
+PIECE_CI_METHODS = ("t", "bootstrap")
+
+
+@dataclass(frozen=True, eq=False)
+class ImportanceResult:
+    """Permutation importances of one family on one set of clips (numpy arrays; ``[...]`` is
+    ``[]`` for scalar metrics and ``[P]`` for per-pitch ones).
+
+    Attributes:
+      importances: ``[n_draws, ...]`` importance of each draw, the mean over clips.
+      group_ids: ``[n_draws]`` group targeted by each draw.
+      draw_clip_importances: ``[n_draws, n_clips, ...]`` importance of each draw on each clip.
+      input_change: ``[n_draws, n_clips]`` mean |πX − X| of each draw on each clip.
+      clusters: ``[n_clips]`` cluster (piece) id of each clip.
+      importances_mean, importances_std: ``[...]`` over draws (std with ddof=1).
+      standard_error: ``[...]`` Monte Carlo standard error of the mean over draws.
+      ci_low, ci_high: ``[...]`` Monte Carlo CI of the mean (``ci_method``, ``confidence``).
+      clip_importances: ``[n_clips, ...]`` each clip's importance, the mean over draws.
+      piece_mean: ``[...]`` mean of the clusters' means (each piece counts once).
+      piece_standard_error: ``[...]`` its standard error over clusters.
+      clip_ci_low, clip_ci_high: ``[...]`` piece-level CI around ``piece_mean`` (``piece_ci_method``;
+        nan below 2 clusters).
+      n_clusters: number of clusters.
+      config: JSON-able description (family, metric, key, counts, shapes).
+    """
+
+    importances: np.ndarray
+    group_ids: np.ndarray
+    draw_clip_importances: np.ndarray
+    input_change: np.ndarray
+    clusters: np.ndarray
+    importances_mean: np.ndarray
+    importances_std: np.ndarray
+    standard_error: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    clip_importances: np.ndarray
+    piece_mean: np.ndarray
+    piece_standard_error: np.ndarray
+    clip_ci_low: np.ndarray
+    clip_ci_high: np.ndarray
+    n_clusters: int
+    confidence: float
+    ci_method: str
+    piece_ci_method: str
+    config: dict
+
+    def by_group(self) -> dict[str, np.ndarray]:
+        """Per group: ``group, n, mean, standard_error, ci_low, ci_high`` (t CI over the group's draws)."""
+        return stats.group_summary(self.importances, self.group_ids, confidence=self.confidence)
+
+    def summary(self) -> dict[str, Any]:
+        """Config and summary statistics (no per-draw arrays), JSON-able."""
+        fields = ("importances_mean", "importances_std", "standard_error", "ci_low", "ci_high", "piece_mean",
+                  "piece_standard_error", "clip_ci_low", "clip_ci_high")
+        out = {f: np.asarray(getattr(self, f)).tolist() for f in fields}
+        return {**self.config, "confidence": self.confidence, "ci_method": self.ci_method,
+                "piece_ci_method": self.piece_ci_method, "n_clusters": self.n_clusters,
+                "mean_input_change": float(self.input_change.mean()), **out}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-able (arrays as lists); ``np.savez(path, **result.arrays())`` for NPZ."""
+        return {**self.summary(), **{k: v.tolist() for k, v in self.arrays().items()}}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-draw and per-clip arrays, for NPZ storage."""
+        return {"importances": self.importances, "group_ids": self.group_ids, "clip_importances": self.clip_importances,
+                "draw_clip_importances": self.draw_clip_importances, "input_change": self.input_change,
+                "clusters": self.clusters}
+
+
+def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_ci_method: str, n_bootstrap: int,
+              config: dict) -> ImportanceResult:
+    """The :class:`ImportanceResult` of ``draws`` (an ``engine.runner.Draws``) on clips grouped by
+    ``clusters [n_clips]``; bootstrap CIs use ``fold_in(fold_in(key, 0xFFFFFFFF), 0 or 1)``."""
+    values = draws.importances  # [n, ...] float64
+    stats_key = jax.random.fold_in(key, _STATS_TAG)
+    if ci_method == "normal":
+        low, high = stats.normal_ci(values, confidence=confidence)
+    else:
+        low, high = stats.percentile_bootstrap_ci(
+            values, key=jax.random.fold_in(stats_key, 0), n_resamples=n_bootstrap, confidence=confidence
+        )
+    clip_means = draws.draw_clip.astype(np.float64).mean(axis=0)
+    piece = stats.cluster_ci(clip_means, clusters, confidence=confidence, method=piece_ci_method,
+                             key=jax.random.fold_in(stats_key, 1), n_resamples=n_bootstrap)
+    std = values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.full(values.shape[1:], np.nan)
+    return ImportanceResult(
+        importances=values,
+        group_ids=draws.groups,
+        draw_clip_importances=draws.draw_clip,
+        input_change=draws.input_change,
+        clusters=np.asarray(clusters, np.int64),
+        importances_mean=values.mean(axis=0),
+        importances_std=std,
+        standard_error=stats.mc_standard_error(values),
+        ci_low=low,
+        ci_high=high,
+        clip_importances=clip_means,
+        piece_mean=piece["mean"],
+        piece_standard_error=piece["standard_error"],
+        clip_ci_low=piece["ci_low"],
+        clip_ci_high=piece["ci_high"],
+        n_clusters=int(len(np.unique(clusters))),
+        confidence=float(confidence),
+        ci_method=ci_method,
+        piece_ci_method=piece_ci_method,
+        config=config,
+    )

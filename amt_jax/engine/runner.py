@@ -1,0 +1,145 @@
+"""The Monte Carlo engine: draws in jitted, vmapped chunks, streamed, optionally sharded.
+
+Draw ``i`` uses ``jax.random.fold_in(key, i)``. A chunk of draws is one jitted call: vmap the
+family's ``perturb(key, X)`` over the draws' keys, one batched forward pass, the metric, and reduce
+to per-draw per-clip numbers; chunks are streamed (one computes while the host reads the previous
+one) and only those numbers are kept, so memory grows with ``n_draws · n_clips`` numbers, never
+with the model's activations. The last chunk is padded (fixed shapes: one compilation per
+``(chunk_size, shapes)``). With ``mesh`` the draw axis is sharded over the mesh's devices with
+``NamedSharding``; the same draws come out for any chunk size or device count, equal up to float
+rounding (different batch shapes block the model's matmuls differently).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from amt_jax.engine import permutations
+from amt_jax.engine.scoring import Metric, select
+
+
+def replicated(mesh: Mesh | None, tree):
+    """``tree``'s arrays replicated on every device of ``mesh`` (built from each process's own copy,
+    so it also works multi-host); without a mesh, put once on the default device (so jitted calls
+    in a loop do not copy host arrays again on every call)."""
+    if mesh is None:
+        return jax.device_put(tree)
+    sharding = NamedSharding(mesh, P())
+
+    def put(leaf):
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, tree)
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "output"))
+def forward(params, features, *, apply_fn, output):
+    """Unperturbed outputs ``[n_clips, P, T]``."""
+    return select(apply_fn(params, features), output)
+
+
+@partial(jax.jit, static_argnames=("metric",))
+def base_value(y_ref, targets, *, metric: Metric):
+    """Metric of the unperturbed outputs, ``[n_clips(, P)]``."""
+    value = metric.value(y_ref, y_ref, targets)
+    metric.check_output(value, y_ref)
+    return value
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "family", "metric", "output", "chunk_size", "mesh"))
+def chunk(params, features, y_ref, base, targets, key, start, *, apply_fn, family, metric, output, chunk_size, mesh):
+    """Draws ``start .. start + chunk_size − 1``: importances ``[C, n_clips(, P)]``, groups ``[C]``
+    and input change ``[C, n_clips]`` (mean |πX − X| per clip)."""
+    ids = start + jnp.arange(chunk_size, dtype=jnp.int32)
+    if mesh is not None:
+        ids = jax.lax.with_sharding_constraint(ids, NamedSharding(mesh, P(mesh.axis_names)))
+    x, groups = jax.vmap(lambda i: permutations.perturb(family, jax.random.fold_in(key, i), features))(ids)  # [C, n, F, T]
+    change = jnp.mean(jnp.abs(x - features[None]), axis=(2, 3))
+    n_clips = features.shape[0]
+    y = select(apply_fn(params, x.reshape((chunk_size * n_clips,) + features.shape[1:])), output)
+    y = y.reshape((chunk_size, n_clips) + y.shape[1:])
+    imp = jax.vmap(lambda yy: metric.importance(yy, y_ref, targets, base))(y)
+    if mesh is not None:  # gather the small per-draw outputs on every host
+        imp, groups, change = (jax.lax.with_sharding_constraint(a, NamedSharding(mesh, P())) for a in (imp, groups, change))
+    return imp, groups, change
+
+
+@dataclasses.dataclass
+class Draws:
+    """What the engine keeps of ``n`` draws (host numpy): ``draw_clip [n, n_clips(, P)]`` (float32,
+    as computed), ``groups [n]``, ``input_change [n, n_clips]``."""
+
+    draw_clip: np.ndarray
+    groups: np.ndarray
+    input_change: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.groups.shape[0])
+
+    @property
+    def importances(self) -> np.ndarray:
+        """Per-draw importance ``[n(, P)]``: the mean over clips, in float64."""
+        return self.draw_clip.astype(np.float64).mean(axis=1)
+
+
+@dataclasses.dataclass
+class Running:
+    """Running sums over the draws done so far, for stopping rules: ``n``, the per-draw importances'
+    power sums ``s1 .. s4 [...]`` (float64) and the per-clip sums ``clip [n_clips, ...]``."""
+
+    n: int = 0
+    s1: np.ndarray | float = 0.0
+    s2: np.ndarray | float = 0.0
+    s3: np.ndarray | float = 0.0
+    s4: np.ndarray | float = 0.0
+    clip: np.ndarray | float = 0.0
+
+    def add(self, draw_clip: np.ndarray) -> None:
+        d = draw_clip.astype(np.float64)
+        x = d.mean(axis=1)
+        self.n += x.shape[0]
+        self.s1, self.s2 = self.s1 + x.sum(0), self.s2 + (x**2).sum(0)
+        self.s3, self.s4 = self.s3 + (x**3).sum(0), self.s4 + (x**4).sum(0)
+        self.clip = self.clip + d.sum(0)
+
+
+StopRule = Callable[[Running], bool]  # running sums -> keep drawing?
+
+
+def run_draws(run: Callable, n_draws: int, chunk_size: int, *, more: StopRule | None = None, cap: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Draws:
+    """Stream draws ``0 .. n_draws − 1`` through ``run(start) -> (imp, groups, change)`` (a jitted
+    :func:`chunk` with everything else bound). With ``more``, once ``n_draws`` are done, keep adding
+    a chunk at a time while ``more(running)`` says so, up to ``cap`` draws (draw ids stay
+    contiguous). ``progress(done, planned)`` is called after every chunk."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    running = Running()
+    done, launched, goal = 0, 0, n_draws
+    cap = n_draws if cap is None else cap
+    in_flight = collections.deque()  # one chunk computes while the host reads the previous one
+    while done < goal:
+        while launched < goal and len(in_flight) < 2:
+            in_flight.append(run(jax.device_put(np.int32(launched))))
+            launched += chunk_size
+        imp, grp, change = in_flight.popleft()
+        k = min(chunk_size, goal - done)
+        parts.append((np.asarray(imp)[:k], np.asarray(grp)[:k], np.asarray(change)[:k]))
+        running.add(parts[-1][0])
+        done += k
+        if done == goal and more is not None and done < cap and more(running):
+            goal, launched = min(cap, done + chunk_size), done
+        if progress is not None:
+            progress(done, goal)
+    imp, grp, change = (np.concatenate(a) for a in zip(*parts))
+    return Draws(imp, grp.astype(np.int64), change.astype(np.float32))

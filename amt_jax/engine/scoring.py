@@ -1,0 +1,115 @@
+"""How one draw is scored: a metric of the perturbed output ``Y(πX)`` against the unperturbed
+``Y(X)`` or the labels, turned into an importance (bigger = more important)::
+
+    loss / divergence:  metric(Y(πX)) − metric(Y(X))
+    score:              metric(Y(X)) − metric(Y(πX))
+
+Built-in metrics (per clip, a scalar or ``[P]`` with ``per_pitch=True``):
+
+- ``output_l1``: mean |Y(πX) − Y(X)| (label-free, a divergence, >= 0);
+- ``bce``: binary cross-entropy against ``targets`` (a loss);
+- ``frame_f1``: frame F1 against ``targets`` at ``threshold`` (a score).
+
+A callable metric ``fn(y, y_ref, targets) -> [n_clips]`` (or ``[n_clips, P]``) is a loss unless
+``greater_is_better=True``. Metrics are static (hashable) so equal configs share one compilation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import validate
+from amt_jax.engine import metrics
+
+METRICS = ("output_l1", "bce", "frame_f1")
+
+
+def _output_l1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
+    d = jnp.mean(jnp.abs(y - y_ref), axis=-1)
+    return d if per_pitch else jnp.mean(d, axis=-1)
+
+
+def _bce(y, y_ref, targets, *, per_pitch: bool, threshold: float):
+    b = metrics.binary_cross_entropy(y, targets)
+    return b if per_pitch else jnp.mean(b, axis=-1)
+
+
+def _frame_f1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
+    if per_pitch:
+        return metrics.frame_f1_per_pitch(y, targets, threshold=threshold)
+    return metrics.frame_prf(y, targets, threshold=threshold)[2]
+
+
+_BUILTIN = {"output_l1": (_output_l1, False), "bce": (_bce, False), "frame_f1": (_frame_f1, True)}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Static metric config.
+
+    ``value(y, y_ref, targets) -> [n_clips]`` or ``[n_clips, P]``; built-ins also take
+    ``per_pitch`` and ``threshold``.
+    """
+
+    name: str
+    fn: Callable
+    greater_is_better: bool
+    builtin: bool
+    per_pitch: bool = False
+    threshold: float = 0.5
+
+    def value(self, y, y_ref, targets):
+        if self.builtin:
+            return self.fn(y, y_ref, targets, per_pitch=self.per_pitch, threshold=self.threshold)
+        return self.fn(y, y_ref, targets)
+
+    def importance(self, y, y_ref, targets, base):
+        value = self.value(y, y_ref, targets)
+        return base - value if self.greater_is_better else value - base
+
+    def check_output(self, value, y_ref) -> None:
+        """At trace time: ``[n_clips]`` (``per_pitch=False``) or ``[n_clips, P]`` (``per_pitch=True``)."""
+        n_clips = y_ref.shape[0]
+        want = (n_clips, y_ref.shape[1]) if self.per_pitch else (n_clips,)
+        if tuple(np.shape(value)) != want:
+            doc = "[n_clips, P]" if self.per_pitch else "[n_clips]"
+            raise ValueError(
+                f"metric {self.name!r} must return {doc} = {want} with per_pitch={self.per_pitch} "
+                f"(model output {tuple(y_ref.shape)}), got shape {tuple(np.shape(value))}"
+            )
+
+
+def make_metric(metric, *, per_pitch: bool, threshold: float, greater_is_better: bool | None, targets) -> Metric:
+    """A validated :class:`Metric` from a built-in name or a callable (see the module docstring)."""
+    if not isinstance(per_pitch, (bool, np.bool_)):
+        raise ValueError(f"per_pitch must be a bool, got {per_pitch!r}")
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and np.isfinite(threshold) and 0 < threshold < 1):
+        raise ValueError(f"threshold must be a finite number in (0, 1), got {threshold!r}")
+    if callable(metric):
+        if greater_is_better is not None and not isinstance(greater_is_better, (bool, np.bool_)):
+            raise ValueError(f"greater_is_better must be a bool or None, got {greater_is_better!r}")
+        name = getattr(metric, "__name__", "callable")
+        return Metric(name, metric, bool(greater_is_better), builtin=False, per_pitch=bool(per_pitch))
+    validate.one_of("metric", metric, METRICS)
+    fn, score = _BUILTIN[metric]
+    if greater_is_better is not None:
+        raise ValueError(
+            f"greater_is_better applies to callable metrics only; metric={metric!r} has a fixed direction "
+            f"({'a score, greater is better' if score else 'a loss, smaller is better'}), got greater_is_better={greater_is_better!r}"
+        )
+    if metric != "output_l1" and targets is None:
+        raise ValueError(f"metric={metric!r} needs targets [n_clips, P, T], got targets=None")
+    return Metric(metric, fn, score, builtin=True, per_pitch=bool(per_pitch), threshold=float(threshold))
+
+
+def select(y, output: str | None):
+    """The scored output of a model: ``y[output]`` for a dict, ``y`` itself otherwise."""
+    if isinstance(y, dict):
+        if output not in y:
+            raise ValueError(f"apply_fn returns a dict with keys {sorted(y)}; output must name one, got {output!r}")
+        return y[output]
+    return y

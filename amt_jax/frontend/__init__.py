@@ -1,0 +1,1 @@
+"""The frontend: audio loading, constant-Q transforms, feature maps and the frequency layout."""

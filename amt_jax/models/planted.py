@@ -1,0 +1,77 @@
+"""The planted model of the ``tiny`` sweep and its synthetic features, where the truth is known.
+
+Key p of the planted model reads harmonics k = 1..4 of its own fundamental (weight 1/k) through a
+fixed linear map plus a small random map, then a sigmoid: ``y = sigmoid(gain · (W x − bias))``.
+Its features are 4-harmonic combs of 6–10 random keys per clip over noise, in [0, 1], with the
+frame-level labels of the keys that sound. P = 48 keys (4 octaves), F = 48·B bins, key p on bin
+p·B (``center_offset`` 0), T = 32 frames.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import validate
+from amt_jax.frontend.layout import FrequencyLayout
+
+OCTAVES = 4
+HARMONICS = 4
+FRAMES = 32
+
+
+def layout(bins_per_semitone: int) -> FrequencyLayout:
+    """The planted axis: 48·B bins, key p (MIDI 21 + p) on bin p·B, 48 keys."""
+    validate.positive_int("bins_per_semitone", bins_per_semitone)
+    n_pitches = 12 * OCTAVES
+    return FrequencyLayout(n_bins=n_pitches * bins_per_semitone, bins_per_semitone=bins_per_semitone,
+                           center_offset=0, n_pitches=n_pitches)
+
+
+def apply(params: dict, x):
+    """The planted model: ``sigmoid(gain · (W x − bias))``, ``x [..., F, T]`` → ``[..., P, T]``."""
+    return jax.nn.sigmoid(params["gain"] * (jnp.einsum("pf,...ft->...pt", params["w"], x) - params["bias"]))
+
+
+def params(*, bins_per_semitone: int, seed: int = 0) -> dict:
+    """Params of the planted model: key p reads bins ``p·B + round(12B·log2 k)``, k = 1..4, weight
+    1/k, plus a small fixed random map."""
+    lay = layout(bins_per_semitone)
+    rng = np.random.default_rng(seed)
+    w = 0.05 * rng.standard_normal((lay.n_pitches, lay.n_bins)) / np.sqrt(lay.n_bins)
+    for p in range(lay.n_pitches):
+        for k, f in enumerate(lay.pitch_bin(p) + np.asarray(lay.harmonic_offsets(HARMONICS)), start=1):
+            if f < lay.n_bins:
+                w[p, f] += 1.0 / k
+    return {"w": w.astype(np.float32), "gain": np.float32(8.0), "bias": np.float32(0.6)}
+
+
+class Synthetic(NamedTuple):
+    """Synthetic clips: ``features [n_clips, F, T]`` in [0, 1] and ``targets [n_clips, P, T]`` (0/1)."""
+
+    features: np.ndarray
+    targets: np.ndarray
+
+
+def synthetic(*, n_clips: int, bins_per_semitone: int, seed: int = 0) -> Synthetic:
+    """Planted-model clips: 6–10 random keys per clip sounding over random frame spans, each a
+    4-harmonic comb (amplitude 1/k, half spilled to the neighbouring bins) over noise, and the
+    labels of the keys that sound."""
+    validate.positive_int("n_clips", n_clips)
+    lay = layout(bins_per_semitone)
+    offsets = np.asarray(lay.harmonic_offsets(HARMONICS))
+    rng = np.random.default_rng(seed)
+    x = 0.05 * rng.random((n_clips, lay.n_bins, FRAMES))
+    targets = np.zeros((n_clips, lay.n_pitches, FRAMES), np.float32)
+    for c in range(n_clips):
+        for p in rng.integers(0, lay.n_pitches, size=rng.integers(6, 11)):
+            t0, t1 = sorted(rng.integers(0, FRAMES, size=2))
+            targets[c, p, t0 : t1 + 1] = 1.0
+            for k, f in enumerate(lay.pitch_bin(int(p)) + offsets, start=1):
+                for df, a in ((0, 1.0), (-1, 0.5), (1, 0.5)):
+                    if 0 <= f + df < lay.n_bins:
+                        x[c, f + df, t0 : t1 + 1] += a / k
+    return Synthetic(np.clip(x, 0.0, 1.0).astype(np.float32), targets)

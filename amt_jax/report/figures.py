@@ -1,0 +1,175 @@
+"""The sweep's figures, drawn from saved results only (plot primitives in :mod:`amt_jax.report.plots`).
+
+:data:`FIGURES` maps a figure name (a probe's ``figure``) to a function ``make(results) ->
+[(file name, matplotlib Figure), ...]`` (empty when its cells are missing).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import numpy as np
+from etils import epath
+
+from amt_jax import io as amt_io
+from amt_jax.engine import stats
+from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.models import registry
+from amt_jax.report import plots
+from amt_jax.report.results import Results
+
+FIGURE_FORMATS = ("pdf", "png")
+
+
+
+
+def _new_figure(n_rows: int = 1, n_cols: int = 1, *, size=(6.4, 4.0)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * n_cols, size[1] * n_rows), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+
+
+def _mean_ci(record: dict) -> tuple[float, float, float]:
+    r = record["result"]
+    return tuple(float(np.asarray(r[k], float)) for k in ("importances_mean", "ci_low", "ci_high"))  # null -> nan
+
+
+def figure_harmonic(results: Results):
+    """Harmonic importance vs h beside the size-matched control, one line pair per model; None if no cells."""
+    fig, axes = _new_figure()
+    drawn = False
+    for model in results.config["models"]:
+        pairs = [(c, rec, results.finished.get(results.control_id(c))) for c, rec, _ in results.of(model, "harmonic")]
+        pairs = [(c, rec, ctl[0]) for c, rec, ctl in pairs if ctl is not None]
+        if not pairs:
+            continue
+        h = [c["params"]["n_harmonics"] for c, _, _ in pairs]
+        m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in pairs]).T
+        cm, clo, chi = np.array([_mean_ci(ctl) for _, _, ctl in pairs]).T
+        plots.harmonic_vs_control(h, m, lo, hi, control_mean=cm, control_ci_low=clo, control_ci_high=chi,
+                                  label=model if len(results.config["models"]) > 1 else "", ax=axes[0, 0])
+        drawn = True
+    axes[0, 0].set_title("Harmonic permutations vs size-matched control (95 % CI)")
+    return fig if drawn else None
+
+
+def figure_microtonal(results: Results):
+    """Importance per semitone (scope one) and, with several B, the scope-all importance vs B."""
+    per_semitone = [(m, results.of(m, "microtonal_one")) for m in results.config["models"]]
+    per_semitone = [(m, cells[0]) for m, cells in per_semitone if cells]
+    vs_b = {}
+    for model in results.config["models"]:
+        for _, rec, _ in results.of(model, "microtonal_all"):
+            vs_b.setdefault(rec["result"]["bins_per_semitone"], (model, rec))
+    if not per_semitone and not vs_b:
+        return None
+    panels = 1 + (len(vs_b) >= 2)
+    fig, axes = _new_figure(1, panels)
+    for model, (_, rec, arrays) in per_semitone:
+        layout = FrequencyLayout.from_dict(rec["result"])
+        by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
+        keys = layout.is_key(by["group"])  # semitones above the top key are no keys: not drawn
+        plots.importance_per_semitone(by["group"][keys], by["mean"][keys], by["ci_low"][keys], by["ci_high"][keys],
+                                      label=f"{model} (B={layout.bins_per_semitone})", lowest_midi=layout.lowest_midi,
+                                      ax=axes[0, 0])
+    axes[0, 0].set_title("Shuffling the bins of one semitone (95 % CI)")
+    if panels == 2:
+        bs = sorted(vs_b)
+        m, lo, hi = np.array([_mean_ci(vs_b[b][1]) for b in bs]).T
+        plots.importance_bars([f"B={b}\n{vs_b[b][0]}" for b in bs], m, lo, hi, xlabel="bins per semitone", ax=axes[0, 1])
+        axes[0, 1].set_title("All semitones shuffled, vs B")
+    return fig
+
+
+def figure_random_spectral(results: Results):
+    """Random-spectral importance per band, one panel per model."""
+    models = [(m, results.of(m, "random_spectral")) for m in results.config["models"]]
+    models = [(m, cells) for m, cells in models if cells]
+    if not models:
+        return None
+    fig, axes = _new_figure(1, len(models))
+    for ax, (model, cells) in zip(axes[0], models):
+        labels = [f"{c['params']['band'][0]}–{c['params']['band'][1]}" for c, _, _ in cells]
+        m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in cells]).T
+        plots.importance_bars(labels, m, lo, hi, xlabel="band (semitones above the lowest key)", ax=ax)
+        ax.set_title(f"Random spectral permutation per band — {model}")
+    return fig
+
+
+def figure_edge(results: Results, model: str):
+    """Output power per pitch under noise and the reverse-correlation weight map of ``model``."""
+    cells = results.of(model, "noise")
+    if not cells:
+        return None
+    _, rec, arrays = cells[0]
+    fig, axes = _new_figure(1, 2)
+    plots.output_power(arrays["output_power"], arrays["output_power_ci_low"], arrays["output_power_ci_high"], ax=axes[0, 0])
+    axes[0, 0].set_title(f"Output under noise input — {model}")
+    plots.weight_map(arrays["weights"], layout=FrequencyLayout.from_dict(rec["result"]), ax=axes[0, 1])
+    axes[0, 1].set_title("Reverse-correlation weights [F × P]")
+    return fig
+
+
+def figure_example(results: Results):
+    """X, πX of a harmonic draw and the model's output before and after."""
+    cells = [c for c in results.cells if c["kind"] == "example" and c["id"] in results.finished]
+    if not cells:
+        return None
+    rec, a = results.finished[cells[0]["id"]]
+    moved = np.flatnonzero(a["idx"] != np.arange(len(a["idx"])))
+    fig, axes = _new_figure(2, 2, size=(6.0, 3.6))
+    h = cells[0]["params"]["n_harmonics"]
+    plots.spectrogram(a["x"], title="X (features of one clip)", ax=axes[0, 0])
+    r = rec["result"]
+    plots.spectrogram(a["x_perm"], title=f"πX: harmonics 1–{h} of bin {r['group']} shuffled "
+                      f"(largest effect of {r['n_draws']} draws)",
+                      marked_bins=moved, ax=axes[0, 1])
+    plots.piano_roll(a["y"], title=f"model output Y(X) — {cells[0]['model']}", ax=axes[1, 0])
+    plots.piano_roll(a["y_perm"], title=f"Y(πX): mean |ΔY| = {r['output_l1']:.3g}", ax=axes[1, 1])
+    return fig
+
+
+def _save_figure(fig, directory: epath.Path, name: str) -> None:
+    for fmt in FIGURE_FORMATS:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120)
+        amt_io.atomic_write(directory / f"{name}.{fmt}", buf.getvalue())
+
+
+
+
+def _edge_figures(results: Results) -> list:
+    multi = len(results.config["models"]) > 1
+    out = []
+    for model in results.config["models"]:
+        fig = figure_edge(results, model)
+        if fig is not None:
+            out.append((f"edge_frequencies_{registry.slug(model)}" if multi else "edge_frequencies", fig))
+    return out
+
+
+def _single(name: str, make: Callable[[Results], object]) -> Callable[[Results], list]:
+    def figures(results: Results) -> list:
+        fig = make(results)
+        return [] if fig is None else [(name, fig)]
+
+    return figures
+
+
+FIGURES: dict[str, Callable[[Results], list]] = {
+    "harmonic": _single("harmonic", figure_harmonic),
+    "microtonal": _single("microtonal", figure_microtonal),
+    "random_spectral": _single("random_spectral", figure_random_spectral),
+    "edge_frequencies": _edge_figures,
+    "example": _single("example", figure_example),
+}
+
+
+def save_figure(fig, directory: epath.Path, name: str) -> None:
+    """``directory/name.{pdf,png}``, each written atomically."""
+    for fmt in FIGURE_FORMATS:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120)
+        amt_io.atomic_write(directory / f"{name}.{fmt}", buf.getvalue())

@@ -1,0 +1,155 @@
+"""Sweep configs: a :class:`SweepConfig` names the models, the data, the probes and their sizes.
+
+Registered configs live in ``experiments/configs/<name>.py`` (each defines ``get_config()``);
+:func:`load_config` finds that folder without importing it as a package (so it works from any
+working directory and with amt_jax installed): ``$AMT_JAX_EXPERIMENTS``, else the ``experiments``
+folder beside the ``amt_jax`` package (a source checkout or ``pip install -e .``), else
+``./experiments``. A path to any ``.py`` file defining ``get_config()`` works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etils import epath
+
+from amt_jax import validate
+from amt_jax.models import registry
+
+OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the lowest key
+
+
+def _families() -> tuple[str, ...]:
+    from amt_jax.sweep.probes import FAMILIES
+
+    return FAMILIES
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of probe cells (see :mod:`amt_jax.sweep.probes` for what each family measures).
+
+    Attributes:
+      name: the config's name (recorded in results).
+      models: model specs (:mod:`amt_jax.models.registry`); the first one also gets the example cell.
+      data: ``"synthetic"`` (planted models) or ``"NAME:SPLIT"`` (e.g. ``"chorales:test"``).
+      n_clips: clips (model windows) every cell is measured on.
+      seed: root PRNG seed of the sweep.
+      families: the probe families to run (default: all of :data:`amt_jax.sweep.probes.FAMILIES`).
+      harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.
+      bands: random-spectral bands as half-open ranges of semitones (0 = the lowest key), in bins
+        of the model's layout (``FrequencyLayout.semitone_range``), clipped to the model's axis;
+        bands wholly outside it are skipped.
+      n_permutations: draws of the harmonic, control, random-spectral and microtonal-all cells.
+      n_permutations_semitone: draws of the microtonal-one cell (spread over all semitones).
+      n_noise_samples: noise inputs of the edge-case (noise response) cell.
+      chunk_size: draws per jitted call.
+      example: save one example (X, πX of a harmonic draw, outputs) for the first model.
+    """
+
+    name: str
+    models: tuple[str, ...]
+    data: str = "synthetic"
+    n_clips: int = 4
+    seed: int = 0
+    families: tuple[str, ...] | None = None
+    harmonics: tuple[int, ...] = (2, 3, 4, 6, 8)
+    bands: tuple[tuple[int, int], ...] = OCTAVE_BANDS
+    n_permutations: int = 64
+    n_permutations_semitone: int = 256
+    n_noise_samples: int = 256
+    chunk_size: int = 32
+    example: bool = True
+
+    def __post_init__(self):
+        if self.families is None:
+            object.__setattr__(self, "families", _families())
+        if not self.models:
+            raise ValueError("models must name at least one model, got ()")
+        for m in self.models:
+            registry.check(m)
+            if registry.kind(m) == "oracle":
+                raise ValueError(f"models: the oracle has no features to perturb, got {m!r}")
+        for name in ("n_clips", "n_permutations", "n_permutations_semitone", "n_noise_samples", "chunk_size"):
+            validate.positive_int(name, getattr(self, name))
+        for f in self.families:
+            validate.one_of("families", f, _families())
+        for h in self.harmonics:
+            validate.positive_int("harmonics", h)
+        for band in self.bands:
+            if not (len(band) == 2 and 0 <= band[0] < band[1]):
+                raise ValueError(f"bands must be semitone ranges (lo, hi) with 0 <= lo < hi, got {band!r}")
+        if self.data != "synthetic" and ":" not in self.data:
+            raise ValueError(f"data must be 'synthetic' or 'NAME:SPLIT', got {self.data!r}")
+        if not self.harmonics and ("harmonic" in self.families or self.example):
+            raise ValueError("harmonics must hold at least one h when the harmonic family or the example is on, got ()")
+        if "noise" in self.families and self.n_noise_samples < 2:
+            raise ValueError(f"n_noise_samples must be >= 2 for the noise cell, got {self.n_noise_samples}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def experiments_dir() -> Path | None:
+    """The registered configs' ``experiments`` folder (see the module docstring), or None."""
+    candidates = [os.environ.get("AMT_JAX_EXPERIMENTS"), Path(__file__).resolve().parents[2] / "experiments",
+                  Path.cwd() / "experiments"]
+    for c in candidates:
+        if c and (Path(c) / "configs").is_dir():
+            return Path(c)
+    return None
+
+
+def registered_configs() -> tuple[str, ...]:
+    """Names of the configs in ``experiments/configs/`` (empty when the folder is not found)."""
+    root = experiments_dir()
+    if root is None:
+        return ()
+    return tuple(sorted(p.stem for p in (root / "configs").glob("*.py") if not p.stem.startswith("_")))
+
+
+def _load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(f"amt_jax_sweep_config_{name}", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not registered in sys.modules: nothing imports it by name
+    return module
+
+
+def load_config(name: str) -> SweepConfig:
+    """A registered config (``tiny``, ``demo``, ``paper``, ...; see ``experiments/configs/``) or a
+    ``.py`` file defining ``get_config()``."""
+    if name.endswith(".py"):
+        path = epath.Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {name} does not exist")
+        module = _load_module(Path(os.fspath(path)), re.sub(r"\W", "_", path.stem))
+    else:
+        names = registered_configs()
+        if name not in names:
+            where = experiments_dir()
+            raise ValueError(
+                f"unknown sweep config {name!r}; valid configs: {', '.join(names) or 'none'}"
+                f"{'' if where else ' (no experiments/ folder found: set AMT_JAX_EXPERIMENTS)'}"
+                " (or a path to a .py file defining get_config())"
+            )
+        module = _load_module(experiments_dir() / "configs" / f"{name}.py", name)
+    config = module.get_config()
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config {name!r}: get_config() must return an amt_jax.sweep.SweepConfig, got {type(config).__name__}")
+    return config
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` → ``(I, N)`` with ``0 <= I < N``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise ValueError(f"shard must be I/N with 0 <= I < N (e.g. 0/4), got {text!r}")
+    return int(match.group(1)), int(match.group(2))

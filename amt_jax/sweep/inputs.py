@@ -1,0 +1,168 @@
+"""What a sweep's cells measure: a model (from the registry), its features, the labels of the
+frames, and which piece each clip comes from.
+
+Data: ``synthetic`` (planted models: :func:`amt_jax.models.planted.synthetic`, each clip its own
+piece) or ``NAME:SPLIT`` of a built dataset: ``n_clips`` model windows (Basic Pitch's windowing of
+each piece, :func:`amt_jax.transcription.inference.window_audio`) evenly spaced over the split's
+non-silent windows, through the model's own frontend; the labels of each window's frames (the
+nearest label frame), the piece (example) each window comes from, and its program (instrument).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amt_jax.constants import HOP_LENGTH, WINDOW_FRAMES
+from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.io import array_digest
+from amt_jax.models import registry
+from amt_jax.models.registry import Model
+from amt_jax.sweep.config import SweepConfig
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """What a cell needs.
+
+    Attributes:
+      model: the loaded :class:`~amt_jax.models.registry.Model`.
+      features: ``[n_clips, F, T]`` the model's input features.
+      targets: ``[n_clips, P, T]`` 0/1 labels of each clip's frames (None when the data has none).
+      clusters: ``[n_clips]`` piece index of each clip (clips of one piece are not independent).
+      programs: ``[n_clips]`` General MIDI program of each clip (None when the data has none).
+      provenance: model identity, data identity and digests; ``"fingerprint"`` is compared on resume.
+    """
+
+    model: Model
+    features: np.ndarray
+    targets: np.ndarray | None = None
+    clusters: np.ndarray | None = None
+    programs: np.ndarray | None = None
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.clusters is None:
+            object.__setattr__(self, "clusters", np.arange(self.features.shape[0]))
+
+    @property
+    def apply_fn(self):
+        return self.model.apply
+
+    @property
+    def params(self):
+        return self.model.params
+
+    @property
+    def output(self) -> str | None:
+        return self.model.output
+
+    @property
+    def layout(self) -> FrequencyLayout:
+        return self.model.layout
+
+
+def fingerprint(model_id: dict, data_id: dict) -> str:
+    """Digest of what a cell's numbers depend on besides its own config: the model's weights and the
+    exact data (not paths, not the feature digest: features computed on other hardware may differ
+    in the last bits)."""
+    content = {"model": {k: v for k, v in model_id.items() if k not in ("dir",)},
+               "data": {k: v for k, v in data_id.items() if k not in ("data_dir", "features_sha256")}}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _provenance(model_id: dict, data_id: dict, features: np.ndarray) -> dict:
+    return {"model": model_id, "data": data_id, "features_shape": list(features.shape),
+            "fingerprint": fingerprint(model_id, data_id)}
+
+
+def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
+    """The model ``spec`` and its features for ``config`` (loads weights and data)."""
+    import jax
+
+    model = registry.load(spec, seed=config.seed)
+    if not model.reads_audio:
+        if config.data != "synthetic":
+            raise ValueError(f"model {spec!r} reads synthetic features only, got data={config.data!r}")
+        from amt_jax.models import planted
+
+        synthetic = planted.synthetic(n_clips=config.n_clips, bins_per_semitone=model.layout.bins_per_semitone,
+                                      seed=config.seed)
+        data_id = {"data": "synthetic", "seed": config.seed, "n_clips": config.n_clips,
+                   "features_sha256": array_digest(synthetic.features), "synthetic_sha256": array_digest(synthetic.features)}
+        return Inputs(model, synthetic.features, synthetic.targets,
+                      provenance=_provenance(model.identity, data_id, synthetic.features))
+    if config.data == "synthetic":
+        raise ValueError(f"model {spec!r} needs an audio dataset (data='NAME:SPLIT'), got data='synthetic'")
+    clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips)
+    features = np.asarray(jax.jit(model.frontend)(clips.audio), np.float32)
+    data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,
+               "windows": [list(w) for w in clips.where], "audio_sha256": array_digest(clips.audio),
+               "features_sha256": array_digest(features)}
+    return Inputs(model, features, clips.targets, clips.clusters, clips.programs,
+                  _provenance(model.identity, data_id, features))
+
+
+@dataclass(frozen=True)
+class Clips:
+    """Model windows of a dataset split: ``audio [n, S]``, ``targets [n, 88, 172]`` (frame labels),
+    ``clusters [n]`` (piece index), ``programs [n]``, and ``where``: (piece id, window index) per clip."""
+
+    audio: np.ndarray
+    targets: np.ndarray
+    clusters: np.ndarray
+    programs: np.ndarray
+    where: list[tuple[str, int]]
+
+
+def window_targets(frames: np.ndarray, window: int) -> np.ndarray:
+    """Labels ``[88, 172]`` of the frames of Basic Pitch window ``window`` of a piece whose frame
+    labels are ``frames [88, T]``: each window frame takes the nearest label frame (0 outside the piece)."""
+    from amt_jax.transcription import inference
+
+    start = window * inference.WINDOW_HOP_SAMPLES - inference.PAD_SAMPLES  # first sample of the window
+    idx = np.round((start + HOP_LENGTH * np.arange(WINDOW_FRAMES)) / HOP_LENGTH).astype(int)
+    ok = (idx >= 0) & (idx < frames.shape[1])
+    out = np.zeros((frames.shape[0], WINDOW_FRAMES), np.float32)
+    out[:, ok] = frames[:, idx[ok]]
+    return out
+
+
+def audio_windows(data: str, *, data_dir, n_clips: int) -> Clips:
+    """``n_clips`` model windows evenly spaced over the non-silent windows of a dataset split (RMS
+    at least half the median). Streams the split: one example's windows at a time for the RMS,
+    then only the chosen ones."""
+    from amt_jax import data as data_lib
+    from amt_jax.transcription import inference
+
+    if data_dir is None:
+        raise ValueError(f"data {data!r} needs a data directory (--data-dir)")
+    name, split = data_lib.parse_spec(data)
+    source = data_lib.load(name, split, data_dir=data_dir)
+    where, rms = [], []
+    for i in range(len(source)):
+        windows = inference.window_audio(source[i]["audio"])
+        rms.append(np.sqrt(np.mean(windows**2, axis=1)))
+        where += [(i, j) for j in range(len(windows))]
+    rms = np.concatenate(rms) if rms else np.zeros(0, np.float32)
+    kept = np.flatnonzero(rms >= 0.5 * np.median(rms)) if len(rms) else rms.astype(int)  # drop near-silent windows
+    if len(kept) < n_clips:
+        raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
+    chosen = [where[k] for k in kept[np.round(np.linspace(0, len(kept) - 1, n_clips)).astype(int)]]
+    audio, targets, clusters, programs, ids, cache = [], [], [], [], [], {}
+    for i, j in chosen:
+        if i not in cache:  # chosen windows come in example order: keep only the current example
+            example = source[i]
+            cache = {i: (inference.window_audio(example["audio"]), example)}
+        windows, example = cache[i]
+        audio.append(windows[j])
+        frames = example.get("frames")  # [88, T] (amt_jax.data.load)
+        targets.append(None if frames is None else window_targets(np.asarray(frames), j))
+        clusters.append(i)
+        programs.append(int(example.get("program", -1)))
+        ids.append((example.get("id", str(i)), j))
+    targets = np.stack(targets) if all(t is not None for t in targets) else None
+    return Clips(np.stack(audio), targets, np.asarray(clusters), np.asarray(programs), ids)

@@ -1,0 +1,41 @@
+"""Training Basic Pitch variants (any bins per semitone B, harmonics, widths) from audio + rolls.
+
+Data flow of one step (all inside one jitted, state-donating function)::
+
+    audio windows [N, S] ─ CQT (B bins/semitone, librosa-compatible) ─ NormalizedLog ─▶ X [N, 103·B, T]
+    X ─ BasicPitch(config.model) ─▶ {"note", "onset": [N, 88, T], "contour": [N, 88·B, T]}
+    frames, onsets [N, 88, T] ─▶ targets (contour = frames on each semitone's centre bin)
+    (class-weighted) BCE per head, Basic Pitch's loss ─ grad ─ clip ─ Adam (warmup + cosine) ─▶ new state
+
+Windows of ``config.window_samples`` samples (43,844 = 172 frames, Basic Pitch's window) start on
+the label frame grid (multiples of the hop), drawn uniformly over all train frames with key
+``fold_in(fold_in(root_key(seed), 1), step)``, so a resumed run sees the same batches as an
+uninterrupted one.
+
+A run lives in a work directory: ``checkpoints/`` (orbax; every ``checkpoint_every`` steps and at
+the end, each holding the state and the config) and ``metrics.jsonl`` (one JSON object per
+``log_every`` steps). :func:`train` resumes from the latest checkpoint, stops with
+:class:`TrainingDiverged` on a non-finite loss or gradient, and :func:`load_trained` turns a work
+directory into a model with the interface of ``pretrained.basic_pitch()``.
+
+Modules: :mod:`~amt_jax.training.config` (TrainConfig, named configs), :mod:`~amt_jax.training.inputs`
+(frontend, layout, targets, window sampler), :mod:`~amt_jax.training.step` (loss, optimiser, step),
+:mod:`~amt_jax.training.loop` (:func:`train`), :mod:`~amt_jax.training.trained` (:func:`load_trained`),
+:mod:`~amt_jax.training.heldout` (:func:`evaluate`).
+"""
+
+from amt_jax.training.config import CONFIGS, HEADS, THRESHOLDS, TrainConfig, get_config
+from amt_jax.training.heldout import evaluate, posteriorgram, rolls
+from amt_jax.training.inputs import WindowSampler, cqt_kwargs, frontend, layout, make_targets
+from amt_jax.training.loop import CHECKPOINT_DIR, METRICS_FILE, TrainingDiverged, train
+from amt_jax.training.step import (
+    TrainState,
+    init_state,
+    learning_rate,
+    loss_terms,
+    optimizer,
+    root_key,
+    train_step,
+    weighted_bce,
+)
+from amt_jax.training.trained import EVAL_FILE, Trained, load_trained, model_of, recorded_threshold
