@@ -11,6 +11,8 @@ precision.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import platform
 import uuid
 from importlib import metadata
@@ -96,3 +98,24 @@ def params_digest(params) -> str:
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         digest.update(jax.tree_util.keystr(path).encode() + array_digest(leaf).encode())
     return digest.hexdigest()[:16]
+
+
+def finite(value):
+    """``value`` (nested dicts, lists, numpy scalars) with every NaN/inf float replaced by None and
+    numpy scalars as Python numbers, for strict JSON."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return finite(value.tolist())
+    return value
+
+
+def strict_json(value, indent: int = 1) -> str:
+    """Strict JSON (no NaN/Infinity: they become null) of ``value``."""
+    return json.dumps(finite(value), indent=indent, allow_nan=False)

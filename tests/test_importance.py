@@ -58,6 +58,7 @@ def centre_apply(scale, x):
 W = np.random.default_rng(1).normal(size=(F, P)).astype(np.float32) / np.sqrt(F)
 MICRO = permutations.microtonal(n_bins=F, bins_per_semitone=B)
 HARM = permutations.harmonic(n_bins=F, bins_per_octave=12, n_harmonics=4, f0_range=(0, 12))
+HARM_CONTROL = permutations.harmonic_control(n_bins=F, bins_per_octave=12, n_harmonics=4, f0_range=(0, 12))
 
 
 def run(apply_fn, params, x, family, n=64, chunk_size=8, **kw):
@@ -490,3 +491,44 @@ def test_noise_response_validation(kwargs, arg):
     call = {"shape": (F, T), "n_samples": 40, "key": jax.random.key(0), **kwargs}
     with pytest.raises(ValueError, match=arg):
         importance.noise_response(linear_apply, W, **call)
+
+
+def test_duplicating_windows_of_a_piece_never_narrows_the_piece_interval(features):
+    """Clips 0, 1 from piece 0 and 2, 3 from piece 1: the piece-level interval is over the 2 pieces;
+    repeating every window 3 times changes nothing (up to float rounding: other batch shapes), while
+    counting windows as independent (the former window-level view) narrows it."""
+    clusters = np.array([0, 0, 1, 1])
+    res = run(tanh_apply, W, features, HARM, n=16, clusters=clusters)
+    assert res.n_clusters == 2
+    dup_x, dup_c = np.repeat(features, 3, axis=0), np.repeat(clusters, 3)
+    dup = run(tanh_apply, W, dup_x, HARM, n=16, clusters=dup_c)
+    np.testing.assert_allclose((dup.clip_ci_low, dup.clip_ci_high), (res.clip_ci_low, res.clip_ci_high), rtol=1e-5)
+    naive = run(tanh_apply, W, dup_x, HARM, n=16)
+    assert naive.clip_ci_high - naive.clip_ci_low < 0.7 * (res.clip_ci_high - res.clip_ci_low)
+    contrast = importance.paired_contrast(run(tanh_apply, W, features, HARM, n=16, clusters=clusters),
+                                          run(tanh_apply, W, features, HARM_CONTROL, n=16, clusters=clusters))
+    assert contrast["piece"]["n_clusters"] == 2 and np.isfinite(contrast["piece"]["p"])
+
+
+def test_stratified_draws_give_every_group_the_same_count(features):
+    fam = permutations.harmonic(n_bins=F, bins_per_octave=12, n_harmonics=4, f0_range=(0, 12), stratified=True)
+    res = run(tanh_apply, W, features, fam, n=36)
+    np.testing.assert_array_equal(res.group_ids, np.arange(36) % 12)
+    by = res.by_group()
+    assert by["n"].tolist() == [3] * 12
+    ctl = run(tanh_apply, W, features, permutations.harmonic_control(n_bins=F, bins_per_octave=12, n_harmonics=4,
+                                                                     f0_range=(0, 12), stratified=True), n=36)
+    importance.paired_contrast(res, ctl)  # the control targets the same fundamentals draw for draw
+
+
+def test_adaptive_stopping_by_piece_level_precision(features):
+    """mc_fraction: stop once the Monte Carlo SE is a fraction of the piece-level SE; a smaller
+    fraction needs more draws, and the rule holds where it stopped."""
+    # clips that differ (the piece-level SE then has a floor the draws cannot lower; with identical
+    # clips the piece-level SE is Monte Carlo noise itself and the rule never fires)
+    loud = features * np.array([0.3, 1.0, 2.0, 4.0], np.float32)[:, None, None]
+    loose = run(tanh_apply, W, loud, HARM, n=16, mc_fraction=1.0, max_permutations=400)
+    tight = run(tanh_apply, W, loud, HARM, n=16, mc_fraction=0.1, max_permutations=400)
+    assert 16 <= loose.config["n_permutations"] < tight.config["n_permutations"]
+    if tight.config["n_permutations"] < 400:
+        assert tight.standard_error <= 0.1 * tight.piece_standard_error * 1.5  # inflated SE used when stopping

@@ -1,107 +1,14 @@
-"""Figures and summary tables from a ``tiny`` sweep (run through the CLI), and the plot
-functions' contract (``ax=None`` → current axes; the axes drawn on is returned)."""
-
-import csv
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+"""The plot functions' contract: ``ax=None`` → current axes; the axes drawn on is returned; and
+what they mark (each key's fundamental on the weight map)."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
+from amt_jax import FrequencyLayout  # noqa: E402
 from amt_jax.report import plots  # noqa: E402
-from amt_jax import FrequencyLayout, report, sweep  # noqa: E402
-from amt_jax.engine import stats  # noqa: E402
-from amt_jax.report import summary  # noqa: E402
-from amt_jax.__main__ import main  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-FIGURES = ("harmonic", "microtonal", "random_spectral", "edge_frequencies_planted-b3", "edge_frequencies_planted-b1", "example")
-
-
-@pytest.fixture(scope="module")
-def tiny_workdir(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("plots") / "tiny"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO),
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "jax-cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    out = subprocess.run([sys.executable, "-m", "amt_jax", "sweep", "tiny", "--workdir", str(workdir), "--no-progress"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    return workdir
-
-
-def test_figures_command_writes_every_figure_and_summary(tiny_workdir, capsys):
-    assert main(["figures", "--workdir", str(tiny_workdir)]) == 0
-    assert "not drawn" not in capsys.readouterr().out
-    for name in FIGURES:
-        pdf, png = tiny_workdir / "figures" / f"{name}.pdf", tiny_workdir / "figures" / f"{name}.png"
-        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, name
-        image = plt.imread(png)
-        assert image.shape[0] > 200 and image.shape[1] > 300, name
-        assert np.std(image[..., :3]) > 0.05, f"{name}.png is (nearly) blank"
-    assert not [p for p in (tiny_workdir / "figures").iterdir() if p.name.startswith(".")]
-
-
-def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
-    report.write_report(tiny_workdir)
-    with open(tiny_workdir / "summary.csv") as f:
-        rows = list(csv.DictReader(f))
-    cells = [c for c in sweep.expand(sweep.load_config("tiny")) if c.probe.row]
-    assert [r["cell"] for r in rows] == [c.id for c in cells]
-    by_cell = {r["cell"]: r for r in rows}
-    harmonic = by_cell["planted-b3__harmonic_h4"]
-    assert harmonic["control"] == "planted-b3__harmonic_control_h4"
-    assert float(harmonic["ci_low"]) <= float(harmonic["mean"]) <= float(harmonic["ci_high"])
-    assert 0 <= float(harmonic["p"]) <= 1 and float(harmonic["p"]) <= float(harmonic["q"]) <= 1
-    # B = 1: a one-bin semitone cannot be shuffled, so microtonal importance is exactly 0 (p = 1)
-    assert float(by_cell["planted-b1__microtonal_all"]["mean"]) == 0.0
-    assert float(by_cell["planted-b3__microtonal_all"]["mean"]) > 0 and float(by_cell["planted-b3__microtonal_all"]["p"]) < 1e-3
-    md = (tiny_workdir / "summary.md").read_text()
-    assert md.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
-
-
-def test_report_skips_figures_of_unfinished_cells(tiny_workdir, tmp_path):
-    partial = tmp_path / "partial"
-    (partial / "cells").mkdir(parents=True)
-    (partial / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
-    for cell in sweep.expand(sweep.load_config("tiny")):
-        if cell.kind == "random_spectral":
-            for path in sweep.cell_paths(tiny_workdir, cell.id):
-                (partial / "cells" / path.name).write_bytes(path.read_bytes())
-    result = report.write_report(partial)
-    assert result.figures == ["random_spectral"] and "harmonic" in result.missing
-    assert len(result.rows) == 4
-
-
-def test_summary_warns_when_cells_come_from_different_sources(tiny_workdir, tmp_path):
-    mixed = tmp_path / "mixed"
-    (mixed / "cells").mkdir(parents=True)
-    (mixed / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
-    for path in (tiny_workdir / "cells").iterdir():
-        (mixed / "cells" / path.name).write_bytes(path.read_bytes())
-    assert "Warning" not in report.summary_markdown(*_summary_inputs(mixed))
-    edited = mixed / "cells" / "planted-b1__noise.json"
-    record = json.loads(edited.read_text())
-    record["environment"]["versions"]["amt_jax_source"] = "0000000000000000"
-    edited.write_text(json.dumps(record))
-    assert "computed by 2 versions" in report.summary_markdown(*_summary_inputs(mixed))
-
-
-def _summary_inputs(workdir):
-    results = report.load_results(workdir)
-    return report.summary_rows(results), results, [], []
-
-
-def test_figures_on_a_workdir_without_sweep_is_one_line_error(tmp_path, capsys):
-    assert main(["figures", "--workdir", str(tmp_path)]) == 2
-    assert "holds no sweep" in capsys.readouterr().err
 
 
 def test_plot_functions_return_the_axes_they_draw_on():
@@ -125,29 +32,6 @@ def test_plot_functions_return_the_axes_they_draw_on():
         ax = call(None)
         assert ax is plt.gca() and ax.figure is fig and ax.has_data()
         plt.close(fig)
-
-
-def test_summary_marks_a_harmonic_cell_without_its_control_as_pending(tiny_workdir, tmp_path):
-    partial = tmp_path / "no_control"
-    (partial / "cells").mkdir(parents=True)
-    (partial / "sweep.json").write_bytes((tiny_workdir / "sweep.json").read_bytes())
-    for path in (tiny_workdir / "cells").iterdir():
-        if "harmonic_control_h4" not in path.name:
-            (partial / "cells" / path.name).write_bytes(path.read_bytes())
-    results = report.load_results(partial)
-    rows = {r["cell"]: r for r in report.summary_rows(results)}
-    pending = rows["planted-b3__harmonic_h4"]
-    assert pending["control"] == summary.CONTROL_PENDING and pending["p"] is None and pending["q"] is None
-    tested = [r for r in rows.values() if r["p"] is not None]
-    assert sorted(set(rows) - {r["cell"] for r in tested}) == ["planted-b1__harmonic_h4", "planted-b3__harmonic_h4"]
-    np.testing.assert_allclose([r["q"] for r in tested], stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
-    for r in rows.values():  # the clip (cluster-bootstrap) CI is reported beside the Monte Carlo CI
-        assert r["clip_ci_low"] is not None and r["clip_ci_low"] <= r["clip_ci_high"]
-    csv_rows = list(csv.DictReader(report.summary_csv(list(rows.values())).splitlines()))
-    assert {"clip_ci_low", "clip_ci_high"} <= set(csv_rows[0])
-    assert next(r for r in csv_rows if r["cell"] == "planted-b3__harmonic_h4")["p"] == ""
-    md = report.summary_markdown(list(rows.values()), results, [], [])
-    assert "control pending" in md and "condition on the clips" in md and "changes the output at all" in md
 
 
 def test_weight_map_fundamental_follows_the_semitone_groups():

@@ -108,3 +108,91 @@ def test_validation():
         stats.benjamini_hochberg([0.1, 1.5])
     with pytest.raises(ValueError, match="a and b"):
         stats.paired_t(np.ones(3), np.ones(4))
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _hierarchical(rng, n_pieces, clips_per_piece, *, mu=1.0, piece_sd=1.0, clip_sd=0.5):
+    """Clip values = mu + piece effect + clip noise; clusters = piece ids."""
+    piece = rng.normal(0.0, piece_sd, n_pieces).repeat(clips_per_piece)
+    return mu + piece + rng.normal(0.0, clip_sd, piece.size), np.arange(piece.size) // clips_per_piece
+
+
+def test_piece_level_interval_covers_and_the_window_level_one_does_not():
+    """Simulated pieces (8 pieces × 4 windows, piece effects dominate): the t interval over piece
+    means covers the known mean at its nominal 95 % over 2,000 replications; treating windows as
+    independent (each its own cluster, what a window-level interval does) under-covers badly."""
+    rng = np.random.default_rng(11)
+    reps, mu = 2000, 1.0
+    hit_piece = hit_window = hit_bootstrap = 0
+    for r in range(reps):
+        values, clusters = _hierarchical(rng, 8, 4, mu=mu)
+        piece = stats.cluster_ci(values, clusters)
+        window = stats.cluster_ci(values, None)
+        hit_piece += piece["ci_low"] <= mu <= piece["ci_high"]
+        hit_window += window["ci_low"] <= mu <= window["ci_high"]
+        if r < 200:  # the former 4-cluster percentile bootstrap (slow: fewer replications)
+            low, high = stats.cluster_bootstrap_ci(values[::8], key=jax.random.key(r), n_resamples=400)
+            hit_bootstrap += low <= mu <= high
+    coverage = hit_piece / reps
+    assert 0.93 <= coverage <= 0.97, coverage
+    assert hit_window / reps < 0.80, hit_window / reps  # ≈ 0.70 here: the window-level interval is too narrow
+    assert hit_bootstrap / 200 < 0.88, hit_bootstrap / 200  # ≈ 0.8: a 4-cluster percentile bootstrap
+
+
+def test_piece_level_interval_equals_scipy_t_on_piece_means_and_ignores_duplicates():
+    rng = np.random.default_rng(12)
+    values, clusters = _hierarchical(rng, 6, 3)
+    out = stats.cluster_ci(values, clusters, confidence=0.9)
+    means = values.reshape(6, 3).mean(axis=1)
+    want = scipy.stats.t.interval(0.9, 5, loc=means.mean(), scale=scipy.stats.sem(means))
+    np.testing.assert_allclose((out["ci_low"], out["ci_high"]), want, rtol=1e-12)
+    assert out["n_clusters"] == 6
+    # duplicating every window of each piece k times never narrows (here: leaves unchanged) the interval
+    for k in (2, 5):
+        dup = stats.cluster_ci(np.repeat(values, k), np.repeat(clusters, k), confidence=0.9)
+        np.testing.assert_allclose((dup["ci_low"], dup["ci_high"]), want, rtol=1e-12)
+    with pytest.warns(UserWarning, match="2 clusters"):
+        one = stats.cluster_ci(values, np.zeros(values.size, int))
+    assert np.isnan(one["ci_low"]) and np.isnan(one["standard_error"])
+
+
+def test_piece_contrast_is_a_paired_t_test_over_piece_means():
+    rng = np.random.default_rng(13)
+    b, clusters = _hierarchical(rng, 9, 2)
+    a = b + 0.3 + rng.normal(0, 0.2, b.size)
+    out = stats.piece_contrast(a, b, clusters)
+    ref = scipy.stats.ttest_rel(a.reshape(9, 2).mean(1), b.reshape(9, 2).mean(1))
+    np.testing.assert_allclose(out["p"], ref.pvalue, rtol=1e-10)
+    np.testing.assert_allclose(out["t"], ref.statistic, rtol=1e-10)
+
+
+def test_group_summary_uses_t_with_n_minus_one_df():
+    x = np.array([1.0, 2.0, 4.0, 10.0, 11.0])
+    out = stats.group_summary(x, np.array([0, 0, 0, 1, 1]))
+    want = scipy.stats.t.interval(0.95, 2, loc=x[:3].mean(), scale=scipy.stats.sem(x[:3]))
+    np.testing.assert_allclose((out["ci_low"][0], out["ci_high"][0]), want, rtol=1e-12)
+
+
+def test_variance_components_recover_planted_variances_and_predict_the_interval():
+    """Planted draw × clip data with known components: estimates within sampling error, and the
+    predicted piece-level half-width for the pilot's own sizes equals the interval computed from it."""
+    rng = np.random.default_rng(14)
+    p, m, d = 60, 3, 80
+    piece = rng.normal(0, 1.0, p).repeat(m)
+    v = 2.0 + piece[None] + rng.normal(0, 0.5, p * m)[None] + rng.normal(0, 0.3, d)[:, None] + rng.normal(0, 0.8, (d, p * m))
+    clusters = np.arange(p * m) // m
+    comp = stats.variance_components(v, clusters)
+    assert comp["n_pieces"] == p and comp["clips_per_piece"] == pytest.approx(m)
+    np.testing.assert_allclose(comp["between_pieces"], 1.0, rtol=0.35)
+    np.testing.assert_allclose(comp["within_pieces"], 0.25, rtol=0.35)
+    np.testing.assert_allclose(comp["between_draws"], 0.09, rtol=0.5)
+    np.testing.assert_allclose(comp["residual"], 0.64, rtol=0.05)
+    pred = stats.planned_halfwidth(comp, n_pieces=p, clips_per_piece=m, n_draws=d)
+    got = stats.cluster_ci(v.mean(axis=0), clusters)
+    np.testing.assert_allclose(pred["piece"], (got["ci_high"] - got["ci_low"]) / 2, rtol=1e-6)
+    plan = stats.plan_sizes(comp, halfwidth=pred["piece"] / 2, clips_per_piece=m)
+    assert 3.5 * p < plan["n_pieces"] < 4.5 * p  # half the width: ≈ 4 times the pieces
+    assert plan["mc"] <= 0.25 * 1.96 * stats.planned_halfwidth(comp, n_pieces=plan["n_pieces"], clips_per_piece=m,
+                                                               n_draws=plan["n_draws"])["piece_standard_error"] * 1.01

@@ -29,6 +29,7 @@ from jax.sharding import Mesh
 
 from amt_jax.engine import runner, stats
 from amt_jax.engine.noise import NoiseResponse, noise_response  # noqa: F401  (public API)
+from amt_jax.engine.reliance import factorial, harmonic_reliance  # noqa: F401  (public API)
 from amt_jax.engine.result import ImportanceResult  # noqa: F401  (public API)
 from amt_jax.engine.result import summarize
 from amt_jax.engine.scoring import METRICS  # noqa: F401  (public API)

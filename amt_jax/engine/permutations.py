@@ -3,10 +3,14 @@
 A family is a frozen, hashable value (usable as a static ``jit`` argument) with ``n_bins`` and
 ``groups``, and one of:
 
-- ``perturb(key, x) -> (x', group)``: any perturbation of ``x [n_clips, F, T]`` (a replacement,
-  say), the same draw for every clip;
-- ``sample(key) -> (idx, group)``: a permutation, applied by :func:`perturb` as the gather
-  ``x[:, idx, :]`` — the seed families below are all of this kind:
+- ``perturb(key, x, draw=None) -> (x', group)``: any perturbation of ``x [n_clips, F, T]`` (a
+  replacement, say), the same draw for every clip;
+- ``sample(key, draw=None) -> (idx, group)``: a permutation, applied by :func:`perturb` as the
+  gather ``x[:, idx, :]`` — the seed families below are all of this kind.
+
+``draw`` is the draw's index (the engine passes it): families with ``stratified=True`` target group
+``groups[draw % len(groups)]``, so every group gets the same number of draws; other families ignore it.
+
 
 - ``idx``: int32 ``[F]``, a permutation of ``arange(F)`` applied as a gather along the
   frequency axis, ``X[..., idx, :]`` (the same permutation for every frame);
@@ -30,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
+from amt_jax.engine.sampling import draw_group, random_bits, shuffle_slots
 from amt_jax.frontend.layout import FrequencyLayout
 
 FREQUENCY_SCALES = ("log", "linear")
@@ -50,64 +55,13 @@ def check_family(family) -> None:
         raise ValueError(f"family must be hashable (a frozen dataclass), got {family!r}") from e
 
 
-def perturb(family, key: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One draw of ``family`` applied to ``x [n_clips, F, T]``: ``(x', group)``; a permutation
-    family's ``idx`` is applied as the gather ``x[:, idx, :]``."""
+def perturb(family, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+    """Draw number ``draw`` (key ``key``) of ``family`` applied to ``x [n_clips, F, T]``:
+    ``(x', group)``; a permutation family's ``idx`` is applied as the gather ``x[:, idx, :]``."""
     if hasattr(family, "perturb"):
-        return family.perturb(key, x)
-    idx, group = family.sample(key)
+        return family.perturb(key, x, draw)
+    idx, group = family.sample(key, draw)
     return x[:, idx, :], group
-
-
-_LAST = 0xFFFFFFFF  # sort key of invalid slots: after every valid one (stable sort keeps their order)
-
-
-def _order(bits: jax.Array, valid: jax.Array) -> jax.Array:
-    """Random order ``[..., K]`` of each row's valid prefix from random uint32 ``bits [..., K]``;
-    invalid slots map to themselves. Uniform up to ties of 32-bit keys (probability < K²/2³³)."""
-    return jnp.argsort(jnp.where(valid, bits, jnp.uint32(_LAST)), axis=-1, stable=True)
-
-
-def _derangement_order(key: jax.Array, bits: jax.Array, valid: jax.Array) -> jax.Array:
-    """Uniform random derangement of the valid prefix (needs >= 2 valid slots), by rejection:
-    the first attempt uses ``bits``, attempt a >= 1 ``bits(fold_in(key, a))``; expected attempts ≈ e."""
-    slots = jnp.arange(valid.shape[-1])
-
-    def has_fixed_point(state):
-        _, order = state
-        return jnp.any(valid & (order == slots))
-
-    def redraw(state):
-        attempt, _ = state
-        return attempt + 1, _order(jax.random.bits(jax.random.fold_in(key, attempt), valid.shape), valid)
-
-    _, order = jax.lax.while_loop(has_fixed_point, redraw, (1, _order(bits, valid)))
-    return order
-
-
-def _shuffle_slots(
-    key: jax.Array, bits: jax.Array, members: jax.Array, valid: jax.Array, *, n_bins: int, derangement: bool
-) -> jax.Array:
-    """Permutation ``idx [F]`` shuffling the values at ``members[valid]`` within each row.
-
-    ``bits``/``members``/``valid``: ``[..., K]`` (random uint32, bins, validity: a prefix per
-    row); rows must not share bins. ``key`` (not the one ``bits`` came from) feeds derangement redraws.
-    """
-    order = _derangement_order(key, bits, valid) if derangement else _order(bits, valid)
-    src = jnp.take_along_axis(members, order, axis=-1)
-    dst = jnp.where(valid, members, n_bins)  # out of range -> dropped
-    idx = jnp.arange(n_bins, dtype=jnp.int32)
-    return idx.at[dst.ravel()].set(src.ravel().astype(jnp.int32), mode="drop")
-
-
-def _random_bits(key: jax.Array, n: int) -> jax.Array:
-    """All the randomness of one draw: ``n`` uint32 from one call (one threefry, fast to compile)."""
-    return jax.random.bits(key, (n,), jnp.uint32)
-
-
-def _uniform_int(bits: jax.Array, lo: int, hi: int) -> jax.Array:
-    """Integer in ``[lo, hi)`` from uint32 ``bits`` (modulo bias below (hi − lo)/2³²)."""
-    return (lo + bits % jnp.uint32(hi - lo)).astype(jnp.int32)
 
 
 def _bin_range(name: str, value, n_bins: int) -> tuple[int, int]:
@@ -135,10 +89,10 @@ class RandomSpectral:
     def groups(self) -> tuple[int, ...]:
         return (0,)
 
-    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         members = jnp.arange(self.lo, self.hi, dtype=jnp.int32)
-        bits = _random_bits(key, members.shape[0])
-        idx = _shuffle_slots(key, bits, members, jnp.ones(members.shape, bool), n_bins=self.n_bins, derangement=False)
+        bits = random_bits(key, members.shape[0])
+        idx = shuffle_slots(key, bits, members, jnp.ones(members.shape, bool), n_bins=self.n_bins, derangement=False)
         return idx, jnp.int32(0)
 
 
@@ -164,14 +118,15 @@ class Harmonic:
     offsets: tuple[int, ...]  # log scale: bin offsets; linear scale: multipliers 1..h
     frequency_scale: str
     derangement: bool
+    stratified: bool = False
 
     @property
     def groups(self) -> tuple[int, ...]:
         return tuple(range(self.f0_lo, self.f0_hi))
 
-    def draw_f0(self, bits: jax.Array) -> jax.Array:
-        """The fundamental bin of a draw (int32 scalar) from one uint32."""
-        return _uniform_int(bits, self.f0_lo, self.f0_hi)
+    def draw_f0(self, bits: jax.Array, draw=None) -> jax.Array:
+        """The fundamental bin of a draw (int32 scalar) from one uint32 (or the draw index, stratified)."""
+        return draw_group(bits, self.f0_lo, self.f0_hi, stratified=self.stratified, draw=draw)
 
     def members(self, f0: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Bins ``[K]`` of the harmonics of ``f0`` and their validity (a prefix: bins < n_bins)."""
@@ -179,11 +134,11 @@ class Harmonic:
         bins = f0 * offsets if self.frequency_scale == "linear" else f0 + offsets
         return bins, bins < self.n_bins
 
-    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        bits = _random_bits(key, 1 + len(self.offsets))
-        f0 = self.draw_f0(bits[0])
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        bits = random_bits(key, 1 + len(self.offsets))
+        f0 = self.draw_f0(bits[0], draw)
         members, valid = self.members(f0)
-        return _shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.derangement), f0
+        return shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.derangement), f0
 
 
 def _harmonic_family(
@@ -193,6 +148,7 @@ def _harmonic_family(
     f0_range: tuple[int, int] | None,
     frequency_scale: str,
     derangement: bool,
+    stratified: bool = False,
 ) -> Harmonic:
     validate.positive_int("n_bins", n_bins)
     validate.positive_int("n_harmonics", n_harmonics)
@@ -206,9 +162,8 @@ def _harmonic_family(
         if lo < 1:
             raise ValueError(f"f0_range must start at bin >= 1 on a linear axis (bin 0 is 0 Hz), got {f0_range!r}")
         offsets = tuple(ks)
-    family = Harmonic(
-        n_bins=int(n_bins), f0_lo=lo, f0_hi=hi, offsets=offsets, frequency_scale=frequency_scale, derangement=bool(derangement)
-    )
+    family = Harmonic(n_bins=int(n_bins), f0_lo=lo, f0_hi=hi, offsets=offsets, frequency_scale=frequency_scale,
+                      derangement=bool(derangement), stratified=bool(stratified))
     if derangement:
         top = hi - 1  # the highest fundamental has the fewest harmonics inside the axis
         n_top = int(np.sum(np.asarray(family.members(jnp.int32(top))[1])))
@@ -228,6 +183,7 @@ def harmonic(
     f0_range: tuple[int, int] | None = None,
     frequency_scale: str = "log",
     derangement: bool = False,
+    stratified: bool = False,
 ) -> Harmonic:
     """Shuffle the bins of a random fundamental's first ``n_harmonics`` harmonics among themselves.
 
@@ -239,11 +195,13 @@ def harmonic(
       f0_range: half-open range ``(lo, hi)`` of fundamental bins, sampled uniformly; the whole axis by default.
       frequency_scale: ``"log"`` (f + round(bpo·log2 k)) or ``"linear"`` (k·f).
       derangement: draw only derangements, so every member moves (needs >= 2 harmonics for every f0).
+      stratified: draw i targets fundamental ``f0_lo + i mod (f0_hi − f0_lo)`` (every fundamental
+        the same number of draws) instead of a uniform one.
 
     Returns:
-      A family whose ``sample(key)`` returns ``(idx [F] int32, group = f0)``.
+      A family whose ``sample(key, draw)`` returns ``(idx [F] int32, group = f0)``.
     """
-    return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement)
+    return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement, stratified)
 
 
 @dataclass(frozen=True)
@@ -265,15 +223,15 @@ class HarmonicControl:
     def groups(self) -> tuple[int, ...]:
         return self.target.groups
 
-    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         n_members = len(self.target.offsets)
-        bits = _random_bits(key, 1 + n_members)  # exactly the harmonic draw's: same f0, same slot order
-        f0 = self.target.draw_f0(bits[0])
+        bits = random_bits(key, 1 + n_members)  # exactly the harmonic draw's: same f0, same slot order
+        f0 = self.target.draw_f0(bits[0], draw)
         count = jnp.sum(self.target.members(f0)[1])
-        position_bits = _random_bits(jax.random.fold_in(key, 0), self.n_bins)  # derangement redraws use tags >= 1
+        position_bits = random_bits(jax.random.fold_in(key, 0), self.n_bins)  # derangement redraws use tags >= 1
         members = jnp.argsort(position_bits)[:n_members].astype(jnp.int32)  # distinct random bins
         valid = jnp.arange(n_members) < count
-        return _shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.target.derangement), f0
+        return shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.target.derangement), f0
 
 
 def harmonic_control(
@@ -284,10 +242,12 @@ def harmonic_control(
     f0_range: tuple[int, int] | None = None,
     frequency_scale: str = "log",
     derangement: bool = False,
+    stratified: bool = False,
 ) -> HarmonicControl:
     """The size-matched control of :func:`harmonic` (same arguments): per draw, the same number
     of bins as the harmonic draw with that key, at random positions, shuffled the same way."""
-    return HarmonicControl(_harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement))
+    return HarmonicControl(_harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement,
+                                            stratified))
 
 
 @dataclass(frozen=True)
@@ -299,6 +259,7 @@ class Microtonal:
 
     layout: FrequencyLayout
     scope: str
+    stratified: bool = False
 
     @property
     def n_bins(self) -> int:
@@ -316,18 +277,18 @@ class Microtonal:
     def groups(self) -> tuple[int, ...]:
         return tuple(range(self.n_groups)) if self.scope == "one" else (0,)
 
-    def sample(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         members, valid = (jnp.asarray(a) for a in self.layout.semitone_members())
         if self.scope == "all":
-            bits = _random_bits(key, members.size).reshape(members.shape)
-            return _shuffle_slots(key, bits, members, valid, n_bins=self.n_bins, derangement=False), jnp.int32(0)
-        bits = _random_bits(key, 1 + self.bins_per_semitone)
-        p = _uniform_int(bits[0], 0, self.n_groups)
-        return _shuffle_slots(key, bits[1:], members[p], valid[p], n_bins=self.n_bins, derangement=False), p
+            bits = random_bits(key, members.size).reshape(members.shape)
+            return shuffle_slots(key, bits, members, valid, n_bins=self.n_bins, derangement=False), jnp.int32(0)
+        bits = random_bits(key, 1 + self.bins_per_semitone)
+        p = draw_group(bits[0], 0, self.n_groups, stratified=self.stratified, draw=draw)
+        return shuffle_slots(key, bits[1:], members[p], valid[p], n_bins=self.n_bins, derangement=False), p
 
 
 def microtonal(*, layout: FrequencyLayout | None = None, n_bins: int | None = None, bins_per_semitone: int | None = None,
-               center_offset: int = 0, scope: str = "all") -> Microtonal:
+               center_offset: int = 0, scope: str = "all", stratified: bool = False) -> Microtonal:
     """Shuffle bins within each semitone (``scope="all"``, group 0) or within one random
     semitone per draw (``scope="one"``, group = p).
 
@@ -339,6 +300,7 @@ def microtonal(*, layout: FrequencyLayout | None = None, n_bins: int | None = No
         ``p·B + center_offset − B//2`` (centred on ``p·B + center_offset`` for odd B), clipped.
       center_offset: bin of semitone 0's centre; semitone 0's group must overlap the axis.
       scope: ``"all"`` or ``"one"``.
+      stratified: with ``scope="one"``, draw i targets semitone ``i mod n_groups``.
     """
     validate.one_of("scope", scope, MICROTONAL_SCOPES)
     if layout is None:
@@ -347,7 +309,7 @@ def microtonal(*, layout: FrequencyLayout | None = None, n_bins: int | None = No
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     elif n_bins is not None or bins_per_semitone is not None:
         raise ValueError(f"give layout or n_bins/bins_per_semitone, not both; got layout={layout!r}, n_bins={n_bins!r}")
-    return Microtonal(layout=layout, scope=scope)
+    return Microtonal(layout=layout, scope=scope, stratified=bool(stratified))
 
 
 def axis_layout(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0) -> FrequencyLayout:
@@ -359,3 +321,15 @@ def axis_layout(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0) 
         raise ValueError(f"center_offset must be an int, got {center_offset!r}")
     n_semitones = max(-(-(n_bins - center_offset + b // 2) // b), 1)
     return FrequencyLayout(n_bins=n_bins, bins_per_semitone=b, center_offset=center_offset, n_pitches=n_semitones)
+
+
+# Families that target a key the music plays (groups are keys): see amt_jax.engine.key_families.
+from amt_jax.engine.key_families import (  # noqa: E402,F401
+    HarmonicSwap,
+    KeyReplacement,
+    SemitonePooling,
+    harmonic_swap,
+    key_replacement,
+    key_weights_from_targets,
+    semitone_pooling,
+)

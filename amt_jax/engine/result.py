@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ class ImportanceResult:
     Attributes:
       importances: ``[n_draws, ...]`` importance of each draw, the mean over clips.
       group_ids: ``[n_draws]`` group targeted by each draw.
-      draw_clip_importances: ``[n_draws, n_clips, ...]`` importance of each draw on each clip.
+      draw_clip_importances: ``[n_draws, n_clips, ...]`` importance of each draw on each clip (nan
+        where a pooled metric had nothing to pool).
+      draw_clip_weights: ``[n_draws, n_clips, ...]`` a pooled metric's counts (frames pooled), else None.
       input_change: ``[n_draws, n_clips]`` mean |πX − X| of each draw on each clip.
       clusters: ``[n_clips]`` cluster (piece) id of each clip.
       importances_mean, importances_std: ``[...]`` over draws (std with ddof=1).
@@ -45,6 +48,7 @@ class ImportanceResult:
     importances: np.ndarray
     group_ids: np.ndarray
     draw_clip_importances: np.ndarray
+    draw_clip_weights: np.ndarray | None
     input_change: np.ndarray
     clusters: np.ndarray
     importances_mean: np.ndarray
@@ -82,36 +86,43 @@ class ImportanceResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The per-draw and per-clip arrays, for NPZ storage."""
-        return {"importances": self.importances, "group_ids": self.group_ids, "clip_importances": self.clip_importances,
-                "draw_clip_importances": self.draw_clip_importances, "input_change": self.input_change,
-                "clusters": self.clusters}
+        out = {"importances": self.importances, "group_ids": self.group_ids, "clip_importances": self.clip_importances,
+               "draw_clip_importances": self.draw_clip_importances, "input_change": self.input_change,
+               "clusters": self.clusters}
+        if self.draw_clip_weights is not None:
+            out["draw_clip_weights"] = self.draw_clip_weights
+        return out
 
 
 def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_ci_method: str, n_bootstrap: int,
               config: dict) -> ImportanceResult:
     """The :class:`ImportanceResult` of ``draws`` (an ``engine.runner.Draws``) on clips grouped by
     ``clusters [n_clips]``; bootstrap CIs use ``fold_in(fold_in(key, 0xFFFFFFFF), 0 or 1)``."""
-    values = draws.importances  # [n, ...] float64
+    values = draws.importances  # [n, ...] float64 (nan: a pooled metric had nothing to pool in a draw)
     stats_key = jax.random.fold_in(key, _STATS_TAG)
+    mean, std, se = stats.nan_moments(values)
     if ci_method == "normal":
-        low, high = stats.normal_ci(values, confidence=confidence)
+        low, high = stats.normal_interval(mean, se, confidence=confidence)
     else:
         low, high = stats.percentile_bootstrap_ci(
             values, key=jax.random.fold_in(stats_key, 0), n_resamples=n_bootstrap, confidence=confidence
         )
-    clip_means = draws.draw_clip.astype(np.float64).mean(axis=0)
-    piece = stats.cluster_ci(clip_means, clusters, confidence=confidence, method=piece_ci_method,
-                             key=jax.random.fold_in(stats_key, 1), n_resamples=n_bootstrap)
-    std = values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.full(values.shape[1:], np.nan)
+    clip_means = draws.clip_means
+    with warnings.catch_warnings():
+        if draws.weights is not None:  # per-key pooled metrics: keys that sound in < 2 pieces are nan, expectedly
+            warnings.simplefilter("ignore", UserWarning)
+        piece = stats.cluster_ci(clip_means, clusters, confidence=confidence, method=piece_ci_method,
+                                 key=jax.random.fold_in(stats_key, 1), n_resamples=n_bootstrap)
     return ImportanceResult(
         importances=values,
         group_ids=draws.groups,
-        draw_clip_importances=draws.draw_clip,
+        draw_clip_importances=draws.clip_values,
+        draw_clip_weights=draws.weights,
         input_change=draws.input_change,
         clusters=np.asarray(clusters, np.int64),
-        importances_mean=values.mean(axis=0),
+        importances_mean=mean,
         importances_std=std,
-        standard_error=stats.mc_standard_error(values),
+        standard_error=se,
         ci_low=low,
         ci_high=high,
         clip_importances=clip_means,

@@ -50,38 +50,45 @@ def forward(params, features, *, apply_fn, output):
 
 @partial(jax.jit, static_argnames=("metric",))
 def base_value(y_ref, targets, *, metric: Metric):
-    """Metric of the unperturbed outputs, ``[n_clips(, P)]``."""
-    value = metric.value(y_ref, y_ref, targets)
+    """Metric of the unperturbed outputs, ``[n_clips(, P)]`` (a pooled metric needs none: zeros)."""
+    if metric.pooled:
+        return jnp.zeros((y_ref.shape[0],) + ((y_ref.shape[1],) if metric.per_pitch else ()), y_ref.dtype)
+    value = metric.value(y_ref, y_ref, targets, jnp.int32(0))
     metric.check_output(value, y_ref)
     return value
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "family", "metric", "output", "chunk_size", "mesh"))
 def chunk(params, features, y_ref, base, targets, key, start, *, apply_fn, family, metric, output, chunk_size, mesh):
-    """Draws ``start .. start + chunk_size − 1``: importances ``[C, n_clips(, P)]``, groups ``[C]``
-    and input change ``[C, n_clips]`` (mean |πX − X| per clip)."""
+    """Draws ``start .. start + chunk_size − 1``: importances ``[C, n_clips(, P)]`` (for a pooled
+    metric its sums), their weights (a pooled metric's counts; ones otherwise), groups ``[C]`` and
+    input change ``[C, n_clips]`` (mean |πX − X| per clip)."""
     ids = start + jnp.arange(chunk_size, dtype=jnp.int32)
     if mesh is not None:
         ids = jax.lax.with_sharding_constraint(ids, NamedSharding(mesh, P(mesh.axis_names)))
-    x, groups = jax.vmap(lambda i: permutations.perturb(family, jax.random.fold_in(key, i), features))(ids)  # [C, n, F, T]
+    x, groups = jax.vmap(lambda i: permutations.perturb(family, jax.random.fold_in(key, i), features, i))(ids)  # [C, n, F, T]
     change = jnp.mean(jnp.abs(x - features[None]), axis=(2, 3))
     n_clips = features.shape[0]
     y = select(apply_fn(params, x.reshape((chunk_size * n_clips,) + features.shape[1:])), output)
     y = y.reshape((chunk_size, n_clips) + y.shape[1:])
-    imp = jax.vmap(lambda yy: metric.importance(yy, y_ref, targets, base))(y)
+    imp = jax.vmap(lambda yy, g: metric.importance(yy, y_ref, targets, base, g))(y, groups)
+    imp, weight = imp if metric.pooled else (imp, jnp.ones((), imp.dtype))
+    out = (imp, weight, groups, change)
     if mesh is not None:  # gather the small per-draw outputs on every host
-        imp, groups, change = (jax.lax.with_sharding_constraint(a, NamedSharding(mesh, P())) for a in (imp, groups, change))
-    return imp, groups, change
+        out = tuple(jax.lax.with_sharding_constraint(a, NamedSharding(mesh, P())) for a in out)
+    return out
 
 
 @dataclasses.dataclass
 class Draws:
     """What the engine keeps of ``n`` draws (host numpy): ``draw_clip [n, n_clips(, P)]`` (float32,
-    as computed), ``groups [n]``, ``input_change [n, n_clips]``."""
+    as computed: importances, or a pooled metric's sums), ``groups [n]``, ``input_change [n, n_clips]``
+    and, for a pooled metric, ``weights`` (its counts, the shape of ``draw_clip``)."""
 
     draw_clip: np.ndarray
     groups: np.ndarray
     input_change: np.ndarray
+    weights: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -89,8 +96,28 @@ class Draws:
 
     @property
     def importances(self) -> np.ndarray:
-        """Per-draw importance ``[n(, P)]``: the mean over clips, in float64."""
-        return self.draw_clip.astype(np.float64).mean(axis=1)
+        """Per-draw importance ``[n(, P)]``: the mean over clips (a pooled metric: Σ sums / Σ counts
+        over clips, nan where the count is 0), in float64."""
+        if self.weights is None:
+            return self.draw_clip.astype(np.float64).mean(axis=1)
+        return _ratio(self.draw_clip.astype(np.float64).sum(axis=1), self.weights.astype(np.float64).sum(axis=1))
+
+    @property
+    def clip_values(self) -> np.ndarray:
+        """Per draw and clip ``[n, n_clips(, P)]``: the importance (a pooled metric: sums / counts, nan where 0)."""
+        return self.draw_clip if self.weights is None else _ratio(self.draw_clip, self.weights).astype(np.float32)
+
+    @property
+    def clip_means(self) -> np.ndarray:
+        """Per clip ``[n_clips(, P)]`` over draws: the mean (a pooled metric: Σ sums / Σ counts)."""
+        if self.weights is None:
+            return self.draw_clip.astype(np.float64).mean(axis=0)
+        return _ratio(self.draw_clip.astype(np.float64).sum(axis=0), self.weights.astype(np.float64).sum(axis=0))
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
 @dataclasses.dataclass
@@ -119,11 +146,11 @@ StopRule = Callable[[Running], bool]  # running sums -> keep drawing?
 
 def run_draws(run: Callable, n_draws: int, chunk_size: int, *, more: StopRule | None = None, cap: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> Draws:
-    """Stream draws ``0 .. n_draws − 1`` through ``run(start) -> (imp, groups, change)`` (a jitted
+    """Stream draws ``0 .. n_draws − 1`` through ``run(start) -> (imp, weight, groups, change)`` (a jitted
     :func:`chunk` with everything else bound). With ``more``, once ``n_draws`` are done, keep adding
     a chunk at a time while ``more(running)`` says so, up to ``cap`` draws (draw ids stay
     contiguous). ``progress(done, planned)`` is called after every chunk."""
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     running = Running()
     done, launched, goal = 0, 0, n_draws
     cap = n_draws if cap is None else cap
@@ -132,14 +159,18 @@ def run_draws(run: Callable, n_draws: int, chunk_size: int, *, more: StopRule | 
         while launched < goal and len(in_flight) < 2:
             in_flight.append(run(jax.device_put(np.int32(launched))))
             launched += chunk_size
-        imp, grp, change = in_flight.popleft()
+        imp, weight, grp, change = in_flight.popleft()
         k = min(chunk_size, goal - done)
-        parts.append((np.asarray(imp)[:k], np.asarray(grp)[:k], np.asarray(change)[:k]))
-        running.add(parts[-1][0])
+        weight = np.broadcast_to(np.asarray(weight), np.shape(imp))[:k] if np.ndim(weight) else None
+        parts.append((np.asarray(imp)[:k], np.asarray(grp)[:k], np.asarray(change)[:k], weight))
+        if more is not None:
+            running.add(parts[-1][0])
         done += k
         if done == goal and more is not None and done < cap and more(running):
             goal, launched = min(cap, done + chunk_size), done
         if progress is not None:
             progress(done, goal)
-    imp, grp, change = (np.concatenate(a) for a in zip(*parts))
-    return Draws(imp, grp.astype(np.int64), change.astype(np.float32))
+    imp, grp, change, weight = zip(*parts)
+    weights = None if weight[0] is None else np.concatenate(weight)
+    return Draws(np.concatenate(imp), np.concatenate(grp).astype(np.int64), np.concatenate(change).astype(np.float32),
+                 weights)

@@ -8,10 +8,17 @@ Built-in metrics (per clip, a scalar or ``[P]`` with ``per_pitch=True``):
 
 - ``output_l1``: mean |Y(πX) − Y(X)| (label-free, a divergence, >= 0);
 - ``bce``: binary cross-entropy against ``targets`` (a loss);
-- ``frame_f1``: frame F1 against ``targets`` at ``threshold`` (a score).
+- ``frame_f1``: frame F1 against ``targets`` at ``threshold`` (a score);
+- ``key_drop``: the drop of the output, ``Y(X) − Y(πX)``, at each key p over the frames where both p
+  and the draw's key q sound (``targets``), pooled over clips (Σ drop / Σ frames; nan for a key with
+  no such frame, whose count is kept as the draw's weight); ``[P]`` per draw with ``per_pitch=True``,
+  else the drop at q over q's own frames. Needs a family whose group is a key (``key_families``).
 
 A callable metric ``fn(y, y_ref, targets) -> [n_clips]`` (or ``[n_clips, P]``) is a loss unless
-``greater_is_better=True``. Metrics are static (hashable) so equal configs share one compilation.
+``greater_is_better=True``; one with the attribute ``needs_group = True`` is called as
+``fn(y, y_ref, targets, group)`` with the draw's group. Metrics are static (hashable) so equal
+configs share one compilation. *Pooled* metrics (``key_drop``) give per clip a numerator and a
+denominator, and a draw's value is the ratio of their sums over clips.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import numpy as np
 from amt_jax import validate
 from amt_jax.engine import metrics
 
-METRICS = ("output_l1", "bce", "frame_f1")
+METRICS = ("output_l1", "bce", "frame_f1", "key_drop")
 
 
 def _output_l1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
@@ -44,7 +51,21 @@ def _frame_f1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
     return metrics.frame_prf(y, targets, threshold=threshold)[2]
 
 
+def key_drop(y, y_ref, targets, group, *, per_pitch: bool):
+    """``(drop sums, frame counts)`` per clip, ``[n_clips, P]`` each (``[n_clips]`` at key ``group``
+    when not ``per_pitch``): Σ_t (y_ref − y) over the frames where key p and key ``group`` both sound."""
+    sounding = targets > 0  # [n, P, T]
+    both = sounding & sounding[:, group, :][:, None, :]
+    drop = y_ref - y
+    num = jnp.sum(jnp.where(both, drop, 0.0), axis=-1)
+    den = jnp.sum(both, axis=-1).astype(num.dtype)
+    if per_pitch:
+        return num, den
+    return num[:, group], den[:, group]
+
+
 _BUILTIN = {"output_l1": (_output_l1, False), "bce": (_bce, False), "frame_f1": (_frame_f1, True)}
+_POOLED = {"key_drop": key_drop}
 
 
 @dataclass(frozen=True)
@@ -61,14 +82,21 @@ class Metric:
     builtin: bool
     per_pitch: bool = False
     threshold: float = 0.5
+    needs_group: bool = False
+    pooled: bool = False
 
-    def value(self, y, y_ref, targets):
+    def value(self, y, y_ref, targets, group=None):
         if self.builtin:
             return self.fn(y, y_ref, targets, per_pitch=self.per_pitch, threshold=self.threshold)
+        if self.needs_group:
+            return self.fn(y, y_ref, targets, group)
         return self.fn(y, y_ref, targets)
 
-    def importance(self, y, y_ref, targets, base):
-        value = self.value(y, y_ref, targets)
+    def importance(self, y, y_ref, targets, base, group=None):
+        """Per clip: the importance ``[n_clips(, P)]``, or for a pooled metric ``(sums, counts)``."""
+        if self.pooled:
+            return self.fn(y, y_ref, targets, group, per_pitch=self.per_pitch)
+        value = self.value(y, y_ref, targets, group)
         return base - value if self.greater_is_better else value - base
 
     def check_output(self, value, y_ref) -> None:
@@ -93,8 +121,17 @@ def make_metric(metric, *, per_pitch: bool, threshold: float, greater_is_better:
         if greater_is_better is not None and not isinstance(greater_is_better, (bool, np.bool_)):
             raise ValueError(f"greater_is_better must be a bool or None, got {greater_is_better!r}")
         name = getattr(metric, "__name__", "callable")
-        return Metric(name, metric, bool(greater_is_better), builtin=False, per_pitch=bool(per_pitch))
+        return Metric(name, metric, bool(greater_is_better), builtin=False, per_pitch=bool(per_pitch),
+                      needs_group=bool(getattr(metric, "needs_group", False)))
     validate.one_of("metric", metric, METRICS)
+    if metric in _POOLED:
+        if greater_is_better is not None:
+            raise ValueError(f"greater_is_better applies to callable metrics only; metric={metric!r} is a drop "
+                             f"(bigger = more important), got greater_is_better={greater_is_better!r}")
+        if targets is None:
+            raise ValueError(f"metric={metric!r} needs targets [n_clips, P, T] (which keys sound), got targets=None")
+        return Metric(metric, _POOLED[metric], False, builtin=False, per_pitch=bool(per_pitch), needs_group=True,
+                      pooled=True)
     fn, score = _BUILTIN[metric]
     if greater_is_better is not None:
         raise ValueError(

@@ -139,6 +139,13 @@ def build_spec(features, *, family, n_permutations, key, metric, targets, cluste
     chunk = -(-chunk // n_devices) * n_devices
     targets = _targets(targets, x.shape[0])
     m = make_metric(metric, per_pitch=per_pitch, threshold=threshold, greater_is_better=greater_is_better, targets=targets)
+    if m.pooled:
+        if not getattr(family, "groups_are_keys", False):
+            raise ValueError(f"metric={m.name!r} reads the draw's key: family must target keys (amt_jax.permutations."
+                             f"harmonic_swap, key_replacement, ...), got {type(family).__name__}")
+        if stopping.adaptive or ci_method != "normal":
+            raise ValueError(f"metric={m.name!r} (pooled over frames) supports neither adaptive stopping nor "
+                             f"ci_method='percentile'; got ci_method={ci_method!r}, adaptive={stopping.adaptive}")
     clusters = stats.check_clusters("clusters", clusters, x.shape[0])
     return ImportanceSpec(family, m, x, targets, clusters, output, int(chunk), mesh, stopping, float(confidence), ci_method,
                           piece_ci_method, int(n_bootstrap))

@@ -51,6 +51,25 @@ def mc_standard_error(samples) -> np.ndarray:
     return x.std(axis=0, ddof=1) / np.sqrt(n)
 
 
+def nan_moments(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mean, std (ddof=1), standard error)`` over axis 0, each entry over its non-nan samples
+    (nan where fewer than 1 resp. 2). Equal to the plain moments when nothing is nan."""
+    x = np.asarray(samples, np.float64)
+    validate.min_rank("samples", x, 1, "[n, ...]")
+    if np.any(np.isinf(x)):
+        raise ValueError(f"samples contains infinite values (e.g. {x[np.isinf(x)].ravel()[0]})")
+    n = np.sum(~np.isnan(x), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns -> nan
+        if not np.any(np.isnan(x)):
+            mean = x.mean(axis=0)
+            std = x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.full(x.shape[1:], np.nan)
+        else:
+            mean = np.nanmean(x, axis=0)
+            std = np.where(n > 1, np.nanstd(x, axis=0, ddof=1), np.nan)
+    return mean, std, std / np.sqrt(np.maximum(n, 1))
+
+
 def normal_interval(mean, standard_error, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """``mean ± z · standard_error`` with z the two-sided normal quantile of ``confidence``."""
     z = scipy.stats.norm.ppf(0.5 + _confidence(confidence) / 2)
@@ -313,5 +332,50 @@ def variance_components(draw_clip, clusters=None) -> dict[str, float]:
     within = max(within_ss / (n - k) - clip_var, 0.0) if n > k else 0.0
     m = float(k / np.sum(1.0 / sizes))
     between = max(float(np.var(piece, ddof=1)) - (within + clip_var) / m, 0.0) if k >= 2 else float("nan")
-    return {"between_pieces": between, "within_pieces": within, "between_draws": between_draws, "residual": residual,
+    return {"between_pieces": float(between), "within_pieces": float(within), "between_draws": float(between_draws),
+            "residual": float(residual),
             "n_draws": d, "n_clips": n, "n_pieces": k, "clips_per_piece": m}
+
+
+def planned_halfwidth(components: dict, *, n_pieces: int, clips_per_piece: float, n_draws: int,
+                      confidence: float = 0.95) -> dict[str, float]:
+    """Predicted half-widths for a run of ``n_pieces`` pieces × ``clips_per_piece`` clips and
+    ``n_draws`` draws, from :func:`variance_components` of a pilot.
+
+    ``piece``: t half-width (n_pieces − 1 df) of the piece-level interval, from the variance
+    ``between_pieces/P + (within_pieces + residual/D)/(P·m)``; ``mc``: normal half-width of the
+    Monte Carlo interval, from ``(between_draws + residual/(P·m))/D``.
+    """
+    p, m, d = float(n_pieces), float(clips_per_piece), float(n_draws)
+    piece_var = components["between_pieces"] / p + (components["within_pieces"] + components["residual"] / d) / (p * m)
+    mc_var = (components["between_draws"] + components["residual"] / (p * m)) / d
+    t = scipy.stats.t.ppf(0.5 + _confidence(confidence) / 2, p - 1) if p >= 2 else np.nan
+    z = scipy.stats.norm.ppf(0.5 + _confidence(confidence) / 2)
+    return {"piece": float(t * np.sqrt(piece_var)), "mc": float(z * np.sqrt(mc_var)),
+            "piece_standard_error": float(np.sqrt(piece_var)), "mc_standard_error": float(np.sqrt(mc_var))}
+
+
+def plan_sizes(components: dict, *, halfwidth: float, clips_per_piece: float, mc_fraction: float = 0.25,
+               confidence: float = 0.95, max_pieces: int = 100_000) -> dict[str, float]:
+    """The fewest pieces (and the draws that go with them) whose predicted piece-level half-width
+    is <= ``halfwidth``: for each P, D is the fewest draws whose Monte Carlo SE is at most
+    ``mc_fraction`` × the piece-level SE (more draws would not narrow the interval). Returns
+    ``{"n_pieces", "n_draws", "piece", "mc"}`` (nan when the pilot cannot tell: < 2 pieces, or
+    ``max_pieces`` is not enough)."""
+    validate.positive("halfwidth", halfwidth)
+    validate.positive("mc_fraction", mc_fraction)
+    nan = {"n_pieces": np.nan, "n_draws": np.nan, "piece": np.nan, "mc": np.nan}
+    if not np.isfinite(components["between_pieces"]):
+        return nan
+    m = float(clips_per_piece)
+    data_var = components["between_pieces"] + components["within_pieces"] / m
+    p = 2
+    while p <= max_pieces:
+        piece_se2 = data_var / p
+        mc_var1 = components["between_draws"] + components["residual"] / (p * m)  # × 1/D
+        d = max(int(np.ceil(mc_var1 / (mc_fraction**2 * piece_se2))) if piece_se2 > 0 else 1, 2)
+        predicted = planned_halfwidth(components, n_pieces=p, clips_per_piece=m, n_draws=d, confidence=confidence)
+        if predicted["piece"] <= halfwidth:
+            return {"n_pieces": p, "n_draws": d, "piece": predicted["piece"], "mc": predicted["mc"]}
+        p = p + 1 if p < 64 else int(np.ceil(p * 1.1))
+    return nan

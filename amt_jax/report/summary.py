@@ -1,12 +1,23 @@
-"""The summary table of a sweep (``summary.md``, ``summary.csv``), from its saved results.
+"""The summary table of a sweep (``summary.md``, ``summary.csv``) and its findings, from saved results.
 
-One row per finished cell whose probe gives a row (:mod:`amt_jax.sweep.probes`): the mean over
-draws, its Monte Carlo CI, the piece-level CI over clips' pieces, and a two-sided paired t-test
-against the cell's control: a cell whose probe names a control (the harmonic cell's size-matched
-control, same key, so draw i of each targets the same fundamental) against that control, every
-other cell against 0 (the identity permutation). A cell whose control is not finished is marked
-``control pending`` (no test, left out of the adjustment). ``q`` is the Benjamini–Hochberg
-adjustment over the tested rows.
+One row per finished cell whose probe gives a row (:mod:`amt_jax.sweep.probes`). The unit of
+inference is the piece: every row reports the Monte Carlo estimate over draws (``mean``,
+``ci_low``, ``ci_high``: how precise the estimate is for the clips measured) and the piece-level
+estimate (``piece_mean``, ``piece_ci_low``, ``piece_ci_high``: t over the pieces' means, whether it
+holds for music like this).
+
+- A cell whose probe names a control (the harmonic cell's size-matched control: same key, same
+  fundamentals, as many bins) is tested against it at the piece level: ``difference`` is the mean
+  over pieces of the per-piece difference of mean importances, with its t CI and two-sided ``p``
+  (n_pieces − 1 df); ``difference_mc_se`` is the Monte Carlo standard error of the draw-level
+  difference (the precision part). A cell whose control is not finished is marked ``control pending``.
+- Cells without a control measure a non-negative divergence (``output_l1``): they are not tested
+  against 0 (any perturbation changes the output); ``relative`` reports them as an effect size,
+  the fraction of the model's whole-axis random-spectral importance.
+- ``q``: Benjamini–Hochberg within each question (``SweepConfig.questions``; by default the rows
+  of one probe kind for one model, e.g. the harmonic contrasts over h).
+- ``per_input_change``: importance per unit of mean |πX − X|, so families that move different
+  amounts of input can be compared.
 """
 
 from __future__ import annotations
@@ -20,43 +31,92 @@ import numpy as np
 from amt_jax.engine import stats
 from amt_jax.report.results import Results, as_cell
 
-SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "n_draws", "mean", "ci_low", "ci_high", "clip_ci_low",
-                   "clip_ci_high", "control", "difference", "p", "q")
+SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "question", "n_draws", "n_pieces", "mean", "ci_low", "ci_high",
+                   "piece_mean", "piece_ci_low", "piece_ci_high", "relative", "per_input_change", "control",
+                   "difference", "difference_ci_low", "difference_ci_high", "difference_mc_se", "p", "q")
 CONTROL_PENDING = "control pending"
+WHOLE_AXIS = {"kind": "random_spectral", "params": {"band": "all"}}
+
+
+def question_of(cell: dict, config: dict) -> str:
+    """The question a row belongs to: the config's question naming the cell's kind, else the kind;
+    per model."""
+    for name, kinds in config.get("questions") or ():
+        if cell["kind"] in kinds:
+            return f"{cell['model']}: {name}"
+    return f"{cell['model']}: {cell['kind']}"
+
+
+def _whole_axis(results: Results, model: str) -> float | None:
+    for c, rec, _ in results.of(model, WHOLE_AXIS["kind"]):
+        if c["params"] == WHOLE_AXIS["params"]:
+            return _num(rec["result"].get("piece_mean", rec["result"]["importances_mean"]))
+    return None
+
+
+def _contrast(arrays: dict, control: dict) -> dict[str, float | None]:
+    """Piece-level test of ``arrays − control`` (per-clip means over clusters) and the Monte Carlo SE
+    of the draw-level difference."""
+    piece = stats.piece_contrast(arrays["clip_importances"], control["clip_importances"], arrays.get("clusters"))
+    mc = stats.paired_t(arrays["importances"], control["importances"])
+    return {"difference": _num(piece["mean"]), "difference_ci_low": _num(piece["ci_low"]),
+            "difference_ci_high": _num(piece["ci_high"]), "difference_mc_se": _num(mc["standard_error"][0]),
+            "p": _num(piece["p"])}
+
+
+def _row(results: Results, cell: dict) -> dict[str, Any]:
+    record, arrays = results.finished[cell["id"]]
+    r = record["result"]
+    row = {c: None for c in SUMMARY_COLUMNS}
+    change = float(np.mean(arrays["input_change"])) if "input_change" in arrays else None
+    row.update({
+        "cell": cell["id"], "model": cell["model"], "family": cell["kind"],
+        "setting": as_cell(cell).probe.label(cell["params"]), "question": question_of(cell, results.config),
+        "n_draws": int(arrays["importances"].shape[0]), "n_pieces": r.get("n_clusters"),
+        "mean": _num(r["importances_mean"]), "ci_low": _num(r["ci_low"]), "ci_high": _num(r["ci_high"]),
+        "piece_mean": _num(r.get("piece_mean")), "piece_ci_low": _num(r.get("clip_ci_low")),
+        "piece_ci_high": _num(r.get("clip_ci_high")),
+        "per_input_change": _num(r["importances_mean"]) / change if change else None,
+    })
+    control_id = results.control_id(cell)
+    if control_id is None:
+        whole = _whole_axis(results, cell["model"])
+        row["control"] = "none (a divergence: effect size only)"
+        row["relative"] = row["piece_mean"] / whole if whole and row["piece_mean"] is not None else None
+    elif control_id not in results.finished:
+        row["control"] = CONTROL_PENDING
+    else:
+        row["control"] = control_id
+        row.update(_contrast(arrays, results.finished[control_id][1]))
+    return row
 
 
 def summary_rows(results: Results) -> list[dict[str, Any]]:
-    """One row per finished importance cell (see the module docstring)."""
-    rows = []
-    for cell in results.cells:
-        if not as_cell(cell).probe.row or cell["id"] not in results.finished:
-            continue
-        record, arrays = results.finished[cell["id"]]
-        draws = arrays["importances"]
-        control_id = results.control_id(cell)
-        difference = p = None
-        if control_id is not None and control_id not in results.finished:
-            control = CONTROL_PENDING  # not tested against 0: that is not this cell's question
-        else:
-            if control_id is not None:
-                reference, control = results.finished[control_id][1]["importances"], control_id
-            else:
-                reference, control = np.zeros_like(draws), "0 (identity)"
-            contrast = stats.paired_t(draws, reference, groups=None)
-            difference, p = float(contrast["mean"][0]), float(contrast["p"][0])
-        r = record["result"]
-        rows.append({
-            "cell": cell["id"], "model": cell["model"], "family": cell["kind"], "setting": as_cell(cell).probe.label(cell["params"]),
-            "n_draws": int(draws.shape[0]), "mean": _num(r["importances_mean"]), "ci_low": _num(r["ci_low"]),
-            "ci_high": _num(r["ci_high"]), "clip_ci_low": _num(r.get("clip_ci_low")),
-            "clip_ci_high": _num(r.get("clip_ci_high")), "control": control, "difference": difference, "p": p,
-            "q": None,
-        })
-    tested = [row for row in rows if row["p"] is not None]
-    q = stats.benjamini_hochberg(np.array([row["p"] for row in tested])) if tested else []
-    for row, qv in zip(tested, q):
-        row["q"] = float(qv)
+    """One row per finished cell whose probe gives a row (see the module docstring)."""
+    rows = [_row(results, c) for c in results.cells if as_cell(c).probe.row and c["id"] in results.finished]
+    for question in dict.fromkeys(r["question"] for r in rows):
+        tested = [r for r in rows if r["question"] == question and r["p"] is not None]
+        for row, q in zip(tested, stats.benjamini_hochberg(np.array([r["p"] for r in tested]))):
+            row["q"] = float(q)
     return rows
+
+
+def findings(rows: list[dict]) -> list[str]:
+    """One sentence per tested row and per effect-size row, with its piece-level CI."""
+    out = []
+    for r in rows:
+        n = r["n_pieces"]
+        if r["difference"] is not None:
+            verdict = "above" if r["difference_ci_low"] is not None and r["difference_ci_low"] > 0 else \
+                "below" if r["difference_ci_high"] is not None and r["difference_ci_high"] < 0 else "not distinguishable from"
+            out.append(f"{r['model']}, {r['family']} {r['setting']}: {verdict} its control — difference "
+                       f"{_fmt(r['difference'])} [{_fmt(r['difference_ci_low'])}, {_fmt(r['difference_ci_high'])}] "
+                       f"over {n} pieces (p = {_fmt(r['p'])}, q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}).")
+        elif r["control"] != CONTROL_PENDING:
+            rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""
+            out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['piece_mean'])} "
+                       f"[{_fmt(r['piece_ci_low'])}, {_fmt(r['piece_ci_high'])}] over {n} pieces{rel}.")
+    return out
 
 
 def _num(value) -> float | None:
@@ -89,16 +149,20 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
         f"Models: {', '.join(config['models'])}; data: {config['data']} ({config['n_clips']} clips); seed {config['seed']}; "
         f"{len(results.finished)} of {len(results.cells)} cells finished.",
         "",
-        "Importance = mean increase of the output L1 change over draws; `ci_low`/`ci_high`: 95 % Monte Carlo CI "
-        "(which draws were taken); `clip_ci_low`/`clip_ci_high`: 95 % cluster-bootstrap CI over clips (which clips "
-        "were taken; blank with one clip). `p`: two-sided paired t-test over draws against `control` (harmonic cells: "
-        "their size-matched control, same keys; others: 0, the identity permutation); `q`: Benjamini–Hochberg over "
-        f"the tested rows. A harmonic cell whose control is not finished is marked `{CONTROL_PENDING}` and not tested.",
+        "The unit of inference is the piece. `mean`, `ci_low`, `ci_high`: the estimate over draws with its 95 % "
+        "Monte Carlo CI (how precise it is for the clips measured). `piece_mean`, `piece_ci_low`, `piece_ci_high`: "
+        "the mean over pieces with a 95 % t CI over the pieces' means (whether it holds for music like this; blank "
+        "below 2 pieces). Rows with a `control` are tested against it at the piece level (`difference` with its t "
+        "CI, `p`; `difference_mc_se` is the Monte Carlo part); `q`: Benjamini–Hochberg within each `question`. "
+        "Rows without a control measure a non-negative divergence and are not tested against 0; `relative` is their "
+        "fraction of the whole-axis random-spectral importance. `per_input_change`: importance per unit mean "
+        f"|πX − X|. A cell whose control is not finished is marked `{CONTROL_PENDING}`.",
         "",
-        "Caveats: output_l1 is a non-negative divergence, so the test against 0 only says that the permutation "
-        "changes the output at all, not that the model relies on those bins more than on others (the harmonic vs "
-        "control contrast asks that). The p-values condition on the clips: they cover the Monte Carlo uncertainty of "
-        "the draws, not the sampling of the data (see the clip CI).",
+        "## Findings",
+        "",
+        *[f"- {line}" for line in findings(rows)],
+        "",
+        "## Table",
         "",
         "| " + " | ".join(SUMMARY_COLUMNS) + " |",
         "|" + "---|" * len(SUMMARY_COLUMNS),

@@ -82,6 +82,10 @@ def expand(config: SweepConfig) -> list[Cell]:
 
 
 def shard_cells(cells: list[Cell], shard: tuple[int, int]) -> list[Cell]:
-    """Cells ``i, i + n, i + 2n, ...`` of ``cells`` for ``shard = (i, n)``."""
+    """This shard's cells for ``shard = (i, n)``, in order: cells that share a key (a family and
+    its control) form one unit, and units ``i, i + n, i + 2n, ...`` go to shard i (so a control
+    always runs after its target in the same shard)."""
     i, n = shard
-    return cells[i::n]
+    units = list(dict.fromkeys(c.pair_id for c in cells))
+    mine = set(units[i::n])
+    return [c for c in cells if c.pair_id in mine]

@@ -41,6 +41,9 @@ class SweepConfig:
       models: model specs (:mod:`amt_jax.models.registry`); the first one also gets the example cell.
       data: ``"synthetic"`` (planted models) or ``"NAME:SPLIT"`` (e.g. ``"chorales:test"``).
       n_clips: clips (model windows) every cell is measured on.
+      clips_per_piece: None: clips evenly spaced over the split's non-silent windows (as many
+        pieces as that reaches); m: ``n_clips / m`` pieces evenly spaced over the split, m windows
+        each (synthetic data: pieces of m alike clips). The piece-level intervals are over pieces.
       seed: root PRNG seed of the sweep.
       families: the probe families to run (default: all of :data:`amt_jax.sweep.probes.FAMILIES`).
       harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.
@@ -52,12 +55,22 @@ class SweepConfig:
       n_noise_samples: noise inputs of the edge-case (noise response) cell.
       chunk_size: draws per jitted call.
       example: save one example (X, πX of a harmonic draw, outputs) for the first model.
+      stratified: grouped families (harmonic fundamentals, microtonal semitones) give every group
+        the same number of draws (draw i targets group i mod n_groups) instead of uniform draws.
+      mc_fraction: adaptive stopping (None: off): importance cells draw past their minimum, a chunk
+        at a time, until the Monte Carlo SE is at most this fraction of the piece-level SE (e.g.
+        0.25), or ``max_permutations_factor`` × the minimum; a control cell then draws exactly as
+        many draws as its target did (a family and its control stop together).
+      max_permutations_factor: cap of adaptive stopping, as a multiple of the minimum draws.
+      questions: ``((name, (kind, ...)), ...)``: rows of these kinds form one question (per model)
+        for Benjamini–Hochberg in the summary; other kinds form a question each.
     """
 
     name: str
     models: tuple[str, ...]
     data: str = "synthetic"
     n_clips: int = 4
+    clips_per_piece: int | None = None
     seed: int = 0
     families: tuple[str, ...] | None = None
     harmonics: tuple[int, ...] = (2, 3, 4, 6, 8)
@@ -67,6 +80,10 @@ class SweepConfig:
     n_noise_samples: int = 256
     chunk_size: int = 32
     example: bool = True
+    stratified: bool = False
+    mc_fraction: float | None = None
+    max_permutations_factor: int = 8
+    questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         if self.families is None:
@@ -79,6 +96,10 @@ class SweepConfig:
                 raise ValueError(f"models: the oracle has no features to perturb, got {m!r}")
         for name in ("n_clips", "n_permutations", "n_permutations_semitone", "n_noise_samples", "chunk_size"):
             validate.positive_int(name, getattr(self, name))
+        if self.clips_per_piece is not None:
+            validate.positive_int("clips_per_piece", self.clips_per_piece)
+            if self.n_clips % self.clips_per_piece:
+                raise ValueError(f"n_clips={self.n_clips} must be a multiple of clips_per_piece, got {self.clips_per_piece}")
         for f in self.families:
             validate.one_of("families", f, _families())
         for h in self.harmonics:
@@ -92,6 +113,14 @@ class SweepConfig:
             raise ValueError("harmonics must hold at least one h when the harmonic family or the example is on, got ()")
         if "noise" in self.families and self.n_noise_samples < 2:
             raise ValueError(f"n_noise_samples must be >= 2 for the noise cell, got {self.n_noise_samples}")
+        if self.mc_fraction is not None:
+            validate.positive("mc_fraction", self.mc_fraction)
+        validate.positive_int("max_permutations_factor", self.max_permutations_factor)
+        from amt_jax.sweep.probes import PROBES
+
+        for question in self.questions:
+            if not (len(question) == 2 and isinstance(question[0], str) and all(k in PROBES for k in question[1])):
+                raise ValueError(f"questions must be (name, (kind, ...)) pairs of probe kinds {sorted(PROBES)}, got {question!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (tuples as lists)."""

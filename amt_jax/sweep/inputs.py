@@ -89,15 +89,17 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
             raise ValueError(f"model {spec!r} reads synthetic features only, got data={config.data!r}")
         from amt_jax.models import planted
 
+        m = config.clips_per_piece
         synthetic = planted.synthetic(n_clips=config.n_clips, bins_per_semitone=model.layout.bins_per_semitone,
-                                      seed=config.seed)
+                                      seed=config.seed, clips_per_piece=m)
         data_id = {"data": "synthetic", "seed": config.seed, "n_clips": config.n_clips,
                    "features_sha256": array_digest(synthetic.features), "synthetic_sha256": array_digest(synthetic.features)}
-        return Inputs(model, synthetic.features, synthetic.targets,
+        clusters = np.arange(config.n_clips) // (m or 1)
+        return Inputs(model, synthetic.features, synthetic.targets, clusters,
                       provenance=_provenance(model.identity, data_id, synthetic.features))
     if config.data == "synthetic":
         raise ValueError(f"model {spec!r} needs an audio dataset (data='NAME:SPLIT'), got data='synthetic'")
-    clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips)
+    clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips, clips_per_piece=config.clips_per_piece)
     features = np.asarray(jax.jit(model.frontend)(clips.audio), np.float32)
     data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,
                "windows": [list(w) for w in clips.where], "audio_sha256": array_digest(clips.audio),
@@ -131,10 +133,16 @@ def window_targets(frames: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def audio_windows(data: str, *, data_dir, n_clips: int) -> Clips:
-    """``n_clips`` model windows evenly spaced over the non-silent windows of a dataset split (RMS
-    at least half the median). Streams the split: one example's windows at a time for the RMS,
-    then only the chosen ones."""
+def _choose(kept: np.ndarray, n: int) -> np.ndarray:
+    """``n`` entries of ``kept`` evenly spaced (first and last included)."""
+    return kept[np.round(np.linspace(0, len(kept) - 1, n)).astype(int)]
+
+
+def audio_windows(data: str, *, data_dir, n_clips: int, clips_per_piece: int | None = None) -> Clips:
+    """``n_clips`` model windows of a dataset split's non-silent windows (RMS at least half the
+    split's median): evenly spaced over all of them, or (``clips_per_piece`` = m) m evenly spaced
+    windows from each of ``n_clips / m`` pieces evenly spaced over the split. Streams the split:
+    one example's windows at a time for the RMS, then only the chosen ones."""
     from amt_jax import data as data_lib
     from amt_jax.transcription import inference
 
@@ -149,9 +157,32 @@ def audio_windows(data: str, *, data_dir, n_clips: int) -> Clips:
         where += [(i, j) for j in range(len(windows))]
     rms = np.concatenate(rms) if rms else np.zeros(0, np.float32)
     kept = np.flatnonzero(rms >= 0.5 * np.median(rms)) if len(rms) else rms.astype(int)  # drop near-silent windows
-    if len(kept) < n_clips:
-        raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
-    chosen = [where[k] for k in kept[np.round(np.linspace(0, len(kept) - 1, n_clips)).astype(int)]]
+    if clips_per_piece is None:
+        if len(kept) < n_clips:
+            raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
+        chosen = [where[k] for k in _choose(kept, n_clips)]
+    else:
+        chosen = _per_piece(data, [where[k] for k in kept], n_clips // clips_per_piece, clips_per_piece)
+    return _read_clips(source, chosen)
+
+
+def _per_piece(data: str, kept: list[tuple[int, int]], n_pieces: int, m: int) -> list[tuple[int, int]]:
+    """m evenly spaced windows from each of ``n_pieces`` pieces evenly spaced over those with >= m
+    non-silent windows."""
+    by_piece: dict[int, list[int]] = {}
+    for i, j in kept:
+        by_piece.setdefault(i, []).append(j)
+    eligible = np.array([i for i, js in by_piece.items() if len(js) >= m])
+    if len(eligible) < n_pieces:
+        raise ValueError(f"{n_pieces} pieces of {m} non-silent windows each wanted (n_clips / clips_per_piece), but "
+                         f"{data} has only {len(eligible)} such pieces")
+    return [(int(i), int(j)) for i in _choose(eligible, n_pieces) for j in _choose(np.array(by_piece[int(i)]), m)]
+
+
+def _read_clips(source, chosen: list[tuple[int, int]]) -> Clips:
+    """The chosen (example, window) pairs, in example order, reading each example once."""
+    from amt_jax.transcription import inference
+
     audio, targets, clusters, programs, ids, cache = [], [], [], [], [], {}
     for i, j in chosen:
         if i not in cache:  # chosen windows come in example order: keep only the current example

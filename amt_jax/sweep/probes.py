@@ -35,11 +35,25 @@ EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the
 
 @dataclass(frozen=True)
 class Context:
-    """How to compute: draws per jitted call, the device mesh (None: one device), a progress callback."""
+    """How to compute: draws per jitted call, the device mesh (None: one device), a progress
+    callback, adaptive stopping (``mc_fraction``, ``max_factor``; see ``SweepConfig``), and for a
+    control cell under adaptive stopping the exact number of draws its target took (``paired_n``)."""
 
     chunk_size: int
     mesh: Any = None
     progress: Callable[[int, int], None] | None = None
+    stratified: bool = False
+    mc_fraction: float | None = None
+    max_factor: int = 8
+    paired_n: int | None = None
+
+    def stopping(self, n: int) -> dict:
+        """``permutation_importance`` arguments for a cell of ``n`` (minimum) draws."""
+        if self.paired_n is not None:
+            return {"n_permutations": self.paired_n}
+        if self.mc_fraction is None:
+            return {"n_permutations": n}
+        return {"n_permutations": n, "mc_fraction": self.mc_fraction, "max_permutations": self.max_factor * n}
 
 
 Computed = tuple[dict, dict]  # (summary for the cell JSON, arrays for the cell NPZ)
@@ -112,8 +126,8 @@ def layout_record(inputs: Inputs) -> dict[str, int]:
     return inputs.layout.to_dict()
 
 
-def importance_cell(make_family: Callable[[Cell, Inputs], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
-    """``compute`` of a permutation-importance kind: ``make_family(cell, inputs)`` through
+def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
+    """``compute`` of a permutation-importance kind: ``make_family(cell, inputs, context)`` through
     :func:`amt_jax.engine.importance.permutation_importance` on the note output (``output_l1``),
     clustered by piece; the NPZ also gets each clip's piece index and program."""
 
@@ -121,9 +135,9 @@ def importance_cell(make_family: Callable[[Cell, Inputs], Any]) -> Callable[[Cel
         from amt_jax.engine import importance
 
         result = importance.permutation_importance(
-            inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs), n_permutations=cell.n,
+            inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs, ctx),
             key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
-            clusters=inputs.clusters, progress=ctx.progress,
+            clusters=inputs.clusters, progress=ctx.progress, **ctx.stopping(cell.n),
         )
         arrays = result.arrays()
         if inputs.programs is not None:
@@ -133,27 +147,30 @@ def importance_cell(make_family: Callable[[Cell, Inputs], Any]) -> Callable[[Cel
     return compute
 
 
-def _harmonic_family(cell: Cell, inputs: Inputs):
+def _harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     from amt_jax.engine import permutations
 
     lay = inputs.layout
     make = permutations.harmonic_control if cell.kind == "harmonic_control" else permutations.harmonic
     return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
-                f0_range=lay.key_bins)  # fundamentals on the keys' semitones
+                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
 
 
-def _microtonal_family(cell: Cell, inputs: Inputs):
+def _microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     from amt_jax.engine import permutations
 
-    return permutations.microtonal(layout=inputs.layout, scope=cell.kind.split("_")[1])
+    scope = cell.kind.split("_")[1]
+    return permutations.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
 
 
 def band_bins(cell: Cell, inputs: Inputs) -> tuple[int, int]:
-    """Bins ``(lo, hi)`` of a random-spectral cell's band of semitones on the model's axis."""
-    return inputs.layout.semitone_range(*dict(cell.params)["band"])
+    """Bins ``(lo, hi)`` of a random-spectral cell's band of semitones on the model's axis (the
+    whole axis, headroom included, for ``band="all"``)."""
+    band = dict(cell.params)["band"]
+    return (0, inputs.layout.n_bins) if band == "all" else inputs.layout.semitone_range(*band)
 
 
-def _band_family(cell: Cell, inputs: Inputs):
+def _band_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     from amt_jax.engine import permutations
 
     return permutations.random_spectral(n_bins=inputs.layout.n_bins, band=band_bins(cell, inputs))
@@ -228,8 +245,9 @@ _PROBES = (
           label=lambda p: "one", figure="microtonal"),
     Probe("microtonal_all", "microtonal", _one, _draws, importance_cell(_microtonal_family),
           label=lambda p: "all", figure="microtonal"),
-    Probe("random_spectral", "random_spectral", lambda c: [{"band": tuple(b)} for b in c.bands], _draws,
-          importance_cell(_band_family), label=lambda p: f"semitones {p['band'][0]}-{p['band'][1]}",
+    Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands], _draws,
+          importance_cell(_band_family),
+          label=lambda p: "whole axis" if p["band"] == "all" else f"semitones {p['band'][0]}-{p['band'][1]}",
           figure="random_spectral", in_axis=lambda cell, inputs: band_bins(cell, inputs)[0] < band_bins(cell, inputs)[1]),
     Probe("noise", "noise", _one, lambda c: c.n_noise_samples, _noise, row=False, figure="edge_frequencies",
           describe=lambda r: f"mean output {r['output_power_mean']:.4g}, max {r['output_power_max']:.4g} "

@@ -56,7 +56,18 @@ def _finished(workdir: epath.Path, mine: list[Cell], config: SweepConfig, inputs
     return finished
 
 
-def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progress: bool) -> tuple[dict, dict, float]:
+def _paired_n(cell: Cell, config: SweepConfig, records: dict[str, dict]) -> int | None:
+    """Under adaptive stopping, a control cell draws exactly as many draws as its target took (the
+    target comes first in the same shard); None otherwise."""
+    key_kind = cell.probe.key_kind
+    if config.mc_fraction is None or key_kind is None:
+        return None
+    target = records.get(cell.with_kind(key_kind).id)
+    return None if target is None else int(target["result"]["n_permutations"])
+
+
+def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progress: bool,
+             paired_n: int | None = None) -> tuple[dict, dict, float]:
     """``(record, arrays, seconds)`` of one cell, with a draw-level progress bar."""
     import jax
     from jax.sharding import Mesh
@@ -65,8 +76,9 @@ def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progres
     mesh = Mesh(np.array(jax.devices()), ("draws",)) if jax.device_count() > 1 else None
     start = time.perf_counter()
     with tqdm(total=cell.n, desc=f"  {cell.id}", unit="draw", leave=False, disable=not progress) as bar:
-        ctx = Context(config.chunk_size, mesh,
-                      lambda done, planned: (setattr(bar, "total", planned), bar.update(done - bar.n)))
+        ctx = Context(config.chunk_size, mesh, lambda done, planned: (setattr(bar, "total", planned), bar.update(done - bar.n)),
+                      stratified=config.stratified, mc_fraction=config.mc_fraction,
+                      max_factor=config.max_permutations_factor, paired_n=paired_n)
         result, arrays = cell.probe.compute(cell, inputs, ctx)
     seconds = time.perf_counter() - start
     record = {"sweep": config.name, "cell": cell.to_dict(), "seed": config.seed, "result": result,
@@ -121,7 +133,9 @@ def run_sweep(
         elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
             statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
         else:
-            record, arrays, seconds = _compute(cell, inputs_of(cell.model), config, env, progress)
+            record, arrays, seconds = _compute(cell, inputs_of(cell.model), config, env, progress,
+                                               _paired_n(cell, config, finished))
+            finished[cell.id] = record  # a control later in this shard pairs with it
             if writer:
                 store.save_cell(workdir, cell, record, arrays)
             statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import time
 from typing import Any, Iterable
 
@@ -59,19 +58,6 @@ def cell_environment() -> dict[str, Any]:
 
 
 
-def _finite(value):
-    """``value`` with every NaN/inf float replaced by None (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -94,7 +80,7 @@ def save_cell(workdir: epath.PathLike, cell: Cell, record: dict, arrays: dict[st
     """NPZ, then JSON (the commit marker), each atomically."""
     js, npz = cell_paths(workdir, cell.id)
     amt_io.atomic_write(npz, _npz_bytes(arrays))
-    amt_io.atomic_write(js, json.dumps(_finite(record), indent=1, allow_nan=False))
+    amt_io.atomic_write(js, amt_io.strict_json(record))
 
 
 def read_record(workdir: epath.PathLike, cell_id: str) -> dict:

@@ -1,0 +1,283 @@
+"""Perturbation families that target a key the music plays (its group is the key, 0..P−1).
+
+- :func:`harmonic_swap`: harmonics 2..h of key q (and the fundamental, optionally) each swap places
+  with a *mistuned partner*: a block of bins 1–2 semitones away that lies on none of q's
+  harmonics 1..h. The harmonic positions lose their energy; the count, register and span of what
+  moves stay those of the comb.
+- :func:`key_replacement`: the bins of q's fundamental, of its harmonics 2..h, or of both, are
+  replaced by the same bins of other frames of the same clip (one time derangement per draw), so
+  every bin keeps its own distribution: the conditions F, H and F∪H of the factorial design.
+- :func:`semitone_pooling`: each semitone's B bins replaced by their mean (all keys, or one key
+  per draw): what a model loses when it cannot see below a semitone.
+
+Keys are drawn from ``key_weights`` (``[P]``, e.g. :func:`key_weights_from_targets`: the frames
+each key sounds in the clips), so draws target keys that sound; uniformly when None; or in turn
+(``stratified``: draw i targets the (i mod n)-th key with positive weight). A family and its
+partner conditions drawn with the same key target the same key and make the same random choices.
+Positions come from the model's :class:`~amt_jax.frontend.layout.FrequencyLayout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import validate
+from amt_jax.engine.sampling import categorical, derangement_order, random_bits
+from amt_jax.frontend.layout import FrequencyLayout
+
+REPLACED_PARTS = ("fundamental", "harmonics", "both")
+
+
+def key_weights_from_targets(targets) -> np.ndarray:
+    """``[P]`` weights: the active frames of each key, pooled over the clips of ``targets [n_clips, P, T]``."""
+    targets = np.asarray(targets)
+    validate.exact_rank("targets", targets, 3, "[n_clips, P, T]")
+    validate.finite("targets", targets)
+    return (targets > 0).sum(axis=(0, 2)).astype(np.float64)
+
+
+def _check_weights(key_weights, n_pitches: int) -> tuple[float, ...] | None:
+    if key_weights is None:
+        return None
+    w = np.asarray(key_weights, np.float64)
+    if w.shape != (n_pitches,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"key_weights must be [{n_pitches}] finite weights >= 0 with a positive sum (one per key), "
+                         f"got shape {w.shape} and sum {w.sum() if w.size else 0}")
+    return tuple(float(v) for v in w)
+
+
+@dataclass(frozen=True)
+class _KeyDraw:
+    """How a family picks its key: uniform over ``n_pitches``, weighted, or in turn (stratified)."""
+
+    n_pitches: int
+    key_weights: tuple[float, ...] | None
+    stratified: bool
+
+    @property
+    def sounding(self) -> tuple[int, ...]:
+        """Keys a draw can target."""
+        if self.key_weights is None:
+            return tuple(range(self.n_pitches))
+        return tuple(p for p, w in enumerate(self.key_weights) if w > 0)
+
+    def draw(self, bits: jax.Array, draw) -> jax.Array:
+        keys = self.sounding
+        if self.stratified:
+            if draw is None:
+                raise ValueError("a stratified family needs the draw index: sample(key, draw) / perturb(key, x, draw)")
+            return jnp.asarray(keys, jnp.int32)[jnp.asarray(draw, jnp.int32) % len(keys)]
+        if self.key_weights is None:
+            return (bits % jnp.uint32(self.n_pitches)).astype(jnp.int32)
+        w = np.asarray(self.key_weights)
+        cumulative = tuple(float(c) for c in np.cumsum(w) / w.sum())
+        return jnp.minimum(categorical(bits, cumulative), self.n_pitches - 1)
+
+
+def _blocks(layout: FrequencyLayout, q: jax.Array, offsets: tuple[int, ...], width: int) -> jax.Array:
+    """First bins ``[K]`` of the ``width``-bin blocks centred on key q's positions ``pitch_bin(q) + offsets``."""
+    return q * layout.bins_per_semitone + layout.center_offset + jnp.asarray(offsets, jnp.int32) - width // 2
+
+
+@dataclass(frozen=True)
+class HarmonicSwap:
+    """See :func:`harmonic_swap`."""
+
+    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
+
+    layout: FrequencyLayout
+    n_harmonics: int
+    key_weights: tuple[float, ...] | None
+    include_fundamental: bool
+    width: int
+    stratified: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return self.layout.n_bins
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return self._keys.sounding
+
+    @property
+    def _keys(self) -> _KeyDraw:
+        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified)
+
+    @property
+    def comb_offsets(self) -> tuple[int, ...]:
+        """Offsets of harmonics 1..h from the fundamental (distinct)."""
+        return tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
+
+    @property
+    def partner_offsets(self) -> tuple[int, ...]:
+        """Candidate detunings of a partner block: ±(m .. m + B) bins with m = max(B, width): one to
+        two semitones away, never overlapping the block it swaps with."""
+        m = max(self.layout.bins_per_semitone, self.width)
+        steps = range(m, m + self.layout.bins_per_semitone + 1)
+        return tuple(s for d in steps for s in (d, -d))
+
+    def comb_blocks(self, q: jax.Array) -> jax.Array:
+        """First bins ``[h]`` of key q's comb blocks (harmonics 1..h)."""
+        return _blocks(self.layout, q, self.comb_offsets, self.width)
+
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
+        candidates = jnp.asarray(self.partner_offsets, jnp.int32)
+        bits = random_bits(key, 1 + len(members) * len(candidates)).astype(jnp.uint32)
+        q = self._keys.draw(bits[0], draw)
+        comb = self.comb_blocks(q)
+        starts = _blocks(self.layout, q, members, self.width)
+        idx = jnp.arange(self.n_bins, dtype=jnp.int32)
+        chosen = []
+        w, f = self.width, self.n_bins
+        for k, start in enumerate(starts):  # members in turn: a partner may not overlap an earlier one's
+            cand = start + candidates
+            ok = (cand >= 0) & (cand + w <= f) & (start >= 0) & (start + w <= f)
+            ok &= jnp.all(jnp.abs(cand[:, None] - comb[None, :]) >= w, axis=1)
+            for other in chosen:
+                ok &= jnp.abs(cand - other) >= w
+            score = jnp.where(ok, bits[1 + k * len(candidates) : 1 + (k + 1) * len(candidates)], 0)
+            pick = jnp.argmax(score)
+            valid = jnp.any(ok)
+            partner = jnp.where(valid, cand[pick], -10 * f)  # far away: never overlaps a later choice
+            chosen.append(partner)
+            lane = jnp.arange(w)
+            src, dst = start + lane, partner + lane
+            idx = idx.at[jnp.where(valid, src, f)].set(dst, mode="drop")
+            idx = idx.at[jnp.where(valid, dst, f)].set(src, mode="drop")
+        return idx, q
+
+
+def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None, include_fundamental: bool = False,
+                  width: int = 1, stratified: bool = False) -> HarmonicSwap:
+    """Move the harmonics of one key q out: each block of ``width`` bins centred on harmonic k of q
+    (k = 2..h; k = 1 too with ``include_fundamental``) swaps places with a mistuned partner block,
+    detuned by one to two semitones (a random choice among the candidates), lying on none of q's
+    harmonics 1..h and on no other member's partner. Group = q.
+
+    Args:
+      layout: the model's frequency layout.
+      n_harmonics: h >= 2.
+      key_weights: ``[P]`` weights of the keys a draw may target (e.g. :func:`key_weights_from_targets`);
+        None: uniform over the layout's keys.
+      include_fundamental: also move the fundamental.
+      width: bins per block (1: single bins, as the comb's positions; B: the semitone around each).
+      stratified: draw i targets the (i mod n)-th key with positive weight.
+    """
+    if not isinstance(layout, FrequencyLayout):
+        raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
+    validate.positive_int("n_harmonics", n_harmonics)
+    if n_harmonics < 2:
+        raise ValueError(f"n_harmonics must be >= 2 (harmonics 2..h move), got {n_harmonics}")
+    validate.positive_int("width", width)
+    if width > layout.bins_per_semitone:
+        raise ValueError(f"width must be <= bins_per_semitone = {layout.bins_per_semitone}, got {width}")
+    return HarmonicSwap(layout, int(n_harmonics), _check_weights(key_weights, layout.n_pitches),
+                        bool(include_fundamental), int(width), bool(stratified))
+
+
+@dataclass(frozen=True)
+class KeyReplacement:
+    """See :func:`key_replacement`."""
+
+    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
+
+    layout: FrequencyLayout
+    n_harmonics: int
+    part: str
+    key_weights: tuple[float, ...] | None
+    width: int
+    stratified: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return self.layout.n_bins
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).sounding
+
+    def mask(self, q: jax.Array) -> jax.Array:
+        """Bins ``[F]`` (bool) this condition replaces for key q."""
+        offsets = tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
+        chosen = {"fundamental": offsets[:1], "harmonics": offsets[1:], "both": offsets}[self.part]
+        starts = _blocks(self.layout, q, chosen, self.width)
+        bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
+        bins = jnp.where(bins >= 0, bins, self.n_bins)  # below the axis: dropped (not wrapped)
+        return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
+
+    def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        n_frames = x.shape[-1]
+        bits = random_bits(key, 1 + n_frames)
+        q = _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).draw(bits[0], draw)
+        frames = derangement_order(jax.random.fold_in(key, 1), bits[1:], jnp.ones(n_frames, bool))
+        return jnp.where(self.mask(q)[:, None], x[..., frames], x), q
+
+
+def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key_weights=None, width: int | None = None,
+                    stratified: bool = False) -> KeyReplacement:
+    """Replace key q's ``part`` — ``"fundamental"`` (F), ``"harmonics"`` 2..h (H) or ``"both"``
+    (F∪H) — by the same bins of other frames of the same clip (a random derangement of the frames,
+    the same for every clip of a draw), in blocks of ``width`` bins (default B, the semitone around
+    each position). The three parts drawn with the same key target the same key with the same
+    derangement, so they pair draw for draw. Group = q."""
+    if not isinstance(layout, FrequencyLayout):
+        raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
+    validate.positive_int("n_harmonics", n_harmonics)
+    validate.one_of("part", part, REPLACED_PARTS)
+    width = layout.bins_per_semitone if width is None else width
+    validate.positive_int("width", width)
+    return KeyReplacement(layout, int(n_harmonics), part, _check_weights(key_weights, layout.n_pitches), int(width),
+                          bool(stratified))
+
+
+@dataclass(frozen=True)
+class SemitonePooling:
+    """See :func:`semitone_pooling`."""
+
+    layout: FrequencyLayout
+    scope: str
+    key_weights: tuple[float, ...] | None = None
+    stratified: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return self.layout.n_bins
+
+    @property
+    def groups_are_keys(self) -> bool:
+        return self.scope == "one"
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return (0,) if self.scope == "all" else _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).sounding
+
+    def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        members, valid = (jnp.asarray(a) for a in self.layout.semitone_members())
+        members, valid = members[: self.layout.n_pitches], valid[: self.layout.n_pitches]  # the keys' semitones
+        if self.scope == "all":
+            group, rows = jnp.int32(0), jnp.ones(members.shape[0], bool)
+        else:
+            group = _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).draw(random_bits(key, 1)[0], draw)
+            rows = jnp.arange(members.shape[0]) == group
+        vals = x[..., members, :]  # [n, P, B, T]
+        mean = jnp.sum(jnp.where(valid[:, :, None], vals, 0), axis=-2) / jnp.sum(valid, axis=-1)[:, None]
+        pooled = jnp.where(valid[:, :, None], mean[..., None, :], vals)
+        update = jnp.where((rows[:, None] & valid)[:, :, None], pooled, vals)
+        target = jnp.where(valid, members, self.n_bins)  # clipped slots repeat a neighbour's bin: dropped
+        return x.at[..., target, :].set(update, mode="drop"), group
+
+
+def semitone_pooling(*, layout: FrequencyLayout, scope: str = "all", key_weights=None, stratified: bool = False) -> SemitonePooling:
+    """Replace the B bins of each key's semitone by their mean (``scope="all"``: every key, group 0;
+    ``"one"``: one key per draw, group = the key), so only semitone resolution remains. A model with
+    B = 1 already pools: its importance is 0 by construction."""
+    if not isinstance(layout, FrequencyLayout):
+        raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
+    validate.one_of("scope", scope, ("all", "one"))
+    return SemitonePooling(layout, scope, _check_weights(key_weights, layout.n_pitches), bool(stratified))

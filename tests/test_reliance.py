@@ -1,0 +1,170 @@
+"""Harmonic reliance and the factorial design, proven on planted models whose truth is known
+(positive, null and artefact cases), on synthetic comb features with labels."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from amt_jax.engine import importance, permutations
+from amt_jax.engine.key_families import key_weights_from_targets
+from amt_jax.models import planted
+
+B, H = 3, 4
+LAYOUT = planted.layout(B)
+DATA = planted.synthetic(n_clips=8, bins_per_semitone=B, seed=3, clips_per_piece=2)
+CLUSTERS = np.arange(8) // 2
+WEIGHTS = key_weights_from_targets(DATA.targets)
+_COMB = np.asarray([[LAYOUT.pitch_bin(p) + o for o in LAYOUT.harmonic_offsets(H)] for p in range(LAYOUT.n_pitches)])
+ON_AXIS = _COMB < LAYOUT.n_bins  # the top keys' upper harmonics fall off the axis
+COMB = np.minimum(_COMB, LAYOUT.n_bins - 1)
+
+
+def harmonics_mean(x):
+    """Mean of each key's harmonics 2..h on the axis, ``[..., P, T]`` (gathered bins, elementwise: no matmul)."""
+    vals = jnp.where(ON_AXIS[:, 1:, None], x[..., COMB[:, 1:], :], 0.0)
+    return jnp.sum(vals, axis=-2) / np.maximum(ON_AXIS[:, 1:].sum(axis=1), 1)[:, None]
+
+
+def harmonic_reader(scale, x):
+    """Key p fires on the mean of its harmonics 2..h."""
+    return jax.nn.sigmoid(scale * (harmonics_mean(x) - 0.25))
+
+
+def fundamental_reader(scale, x):
+    """Key p reads only its fundamental's bin."""
+    return jax.nn.sigmoid(scale * (x[..., COMB[:, 0], :] - 0.5))
+
+
+def or_model(scale, x):
+    """Fires on the fundamental or on the harmonics."""
+    return jax.nn.sigmoid(scale * (jnp.maximum(x[..., COMB[:, 0], :], harmonics_mean(x)) - 0.25))
+
+
+def and_model(scale, x):
+    """Fires only on the fundamental and the harmonics together."""
+    return jax.nn.sigmoid(scale * (jnp.minimum(x[..., COMB[:, 0], :], harmonics_mean(x)) - 0.25))
+
+
+def random_model(w, x):
+    """No harmonic structure: a random linear map, then a sigmoid."""
+    return jax.nn.sigmoid(jnp.einsum("pf,...ft->...pt", w, x) - 1.0)
+
+
+def swap(include_fundamental=False, **kw):
+    return permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, key_weights=WEIGHTS,
+                                      include_fundamental=include_fundamental, **kw)
+
+
+def reliance(apply, params, family, n=96, seed=0):
+    res = importance.permutation_importance(apply, params, DATA.features, family=family, n_permutations=n,
+                                            key=jax.random.key(seed), metric="key_drop", per_pitch=True,
+                                            targets=DATA.targets, clusters=CLUSTERS, chunk_size=min(n, 64))
+    return res, importance.harmonic_reliance(res, family)
+
+
+# --------------------------------------------------------------------------- the family
+
+
+def test_harmonic_swap_moves_harmonics_to_mistuned_partners():
+    fam = permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(np.arange(400))
+    idx, q = jax.jit(jax.vmap(fam.sample))(keys, np.arange(400))
+    idx, q = np.asarray(idx), np.asarray(q)
+    for d in range(400):
+        assert sorted(idx[d]) == list(range(LAYOUT.n_bins))  # a permutation
+        assert np.all(idx[d][idx[d]] == np.arange(LAYOUT.n_bins))  # made of swaps
+        comb = set(COMB[q[d]].tolist()) if COMB[q[d]].max() < LAYOUT.n_bins - 1 else set(
+            LAYOUT.harmonic_bins(q[d], H))
+        moved = np.flatnonzero(idx[d] != np.arange(LAYOUT.n_bins))
+        members = [b for b in LAYOUT.harmonic_bins(q[d], H)[1:]]
+        assert set(members) <= set(moved) or len(moved) < 2 * len(members)  # members near the top may lack a partner
+        for b in set(moved) & set(members):
+            partner = idx[d][b]
+            assert B <= abs(partner - b) <= 2 * B  # one to two semitones
+            assert partner not in comb  # never on a harmonic 1..h of q
+        assert LAYOUT.pitch_bin(q[d]) not in moved  # the fundamental stays
+
+
+def test_key_weights_target_keys_that_sound():
+    fam = swap()
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(2), i))(np.arange(500))
+    _, q = jax.jit(jax.vmap(fam.sample))(keys, np.arange(500))
+    q = np.asarray(q)
+    assert np.all(WEIGHTS[q] > 0) and set(q) == set(np.flatnonzero(WEIGHTS))
+    expected = WEIGHTS[np.flatnonzero(WEIGHTS)] / WEIGHTS.sum()
+    counts = np.bincount(q, minlength=len(WEIGHTS))[np.flatnonzero(WEIGHTS)]
+    assert scipy.stats.chisquare(counts, 500 * expected).pvalue > 1e-3  # drawn in proportion to the weights
+    strat = swap(stratified=True)
+    _, q = jax.jit(jax.vmap(strat.sample))(keys[:20], np.arange(20))
+    np.testing.assert_array_equal(np.asarray(q), np.resize(np.flatnonzero(WEIGHTS), 20))
+
+
+# --------------------------------------------------------------------------- planted proofs
+
+
+def test_harmonic_reader_relies_on_its_own_harmonics():
+    _, out = reliance(harmonic_reader, 6.0, swap())
+    assert out["contrast"]["ci_low"] > 0 and out["contrast"]["piece_ci_low"] > 0, out["contrast"]
+    assert out["off_diagonal"]["mean"] == 0.0  # untouched combs are read exactly as before
+    assert out["map"].shape == (48, 48)
+
+
+def test_fundamental_reader_has_exactly_zero_reliance():
+    _, out = reliance(fundamental_reader, 6.0, swap())
+    assert out["diagonal"]["mean"] == 0.0 and out["off_diagonal"]["mean"] == 0.0
+    assert out["diagonal"]["ci_high"] == 0.0 and out["contrast"]["mean"] == 0.0
+    _, moved = reliance(fundamental_reader, 6.0, swap(include_fundamental=True), n=32)
+    assert moved["diagonal"]["ci_low"] > 0  # moving the fundamental does matter to it
+
+
+def test_factorial_or_and_models_and_the_fundamental_reader():
+    kw = dict(layout=LAYOUT, targets=DATA.targets, n_harmonics=H, n_permutations=96, key=jax.random.key(5),
+              clusters=CLUSTERS, chunk_size=32)
+    either = importance.factorial(or_model, 6.0, DATA.features, **kw)
+    assert either["interaction"]["ci_low"] > 0, either["interaction"]  # recovers the note from either cue
+    both = importance.factorial(and_model, 6.0, DATA.features, **kw)
+    assert abs(both["F"]["mean"] - both["FH"]["mean"]) < 0.25 * both["FH"]["mean"]  # one cue gone is all gone
+    assert both["interaction"]["ci_high"] < 0
+    fund = importance.factorial(fundamental_reader, 6.0, DATA.features, **kw)
+    assert fund["H"]["mean"] == 0.0 and fund["H"]["ci_high"] == 0.0  # v(H) = 0 exactly
+    assert fund["F"]["ci_low"] > 0
+
+
+def test_random_models_center_the_contrast_on_zero_while_the_seed_family_gap_stays_negative():
+    """The artefact reproduced and removed: for 50 random linear models (no harmonic structure) the
+    seed family's harmonic − size-matched-control gap is negative (a comb's bins co-vary, so
+    shuffling them moves less input), while the reliance contrast is centred on 0."""
+    contrasts, gaps = [], []
+    harm = permutations.harmonic(n_bins=LAYOUT.n_bins, bins_per_octave=LAYOUT.bins_per_octave, n_harmonics=H,
+                                 f0_range=LAYOUT.key_bins)
+    ctl = permutations.harmonic_control(n_bins=LAYOUT.n_bins, bins_per_octave=LAYOUT.bins_per_octave, n_harmonics=H,
+                                        f0_range=LAYOUT.key_bins)
+    for seed in range(50):
+        w = np.random.default_rng(seed).normal(size=(LAYOUT.n_pitches, LAYOUT.n_bins)).astype(np.float32) / np.sqrt(12)
+        _, out = reliance(random_model, w, swap(), n=64, seed=seed)
+        contrasts.append(out["contrast"]["mean"])
+        kw = dict(n_permutations=64, key=jax.random.key(seed), chunk_size=64)
+        a = importance.permutation_importance(random_model, w, DATA.features, family=harm, **kw)
+        b = importance.permutation_importance(random_model, w, DATA.features, family=ctl, **kw)
+        gaps.append(a.importances_mean - b.importances_mean)
+    contrasts, gaps = np.array(contrasts), np.array(gaps)
+    assert scipy.stats.binomtest(int(np.sum(contrasts > 0)), len(contrasts)).pvalue > 0.01, contrasts
+    assert np.mean(gaps) < 0 and scipy.stats.ttest_1samp(gaps, 0.0).pvalue < 0.01, gaps  # ≈ 2e-5 here
+
+
+def test_reliance_refuses_other_runs():
+    res, _ = reliance(harmonic_reader, 6.0, swap(), n=8)
+    with pytest.raises(ValueError, match="reproduce"):  # another family's arguments: other draws
+        importance.harmonic_reliance(res, swap(stratified=True))
+    other = importance.permutation_importance(harmonic_reader, 6.0, DATA.features, family=swap(), n_permutations=8,
+                                              key=jax.random.key(0), chunk_size=8)
+    with pytest.raises(ValueError, match="key_drop"):
+        importance.harmonic_reliance(other, swap())
+    with pytest.raises(ValueError, match="harmonic_swap"):
+        importance.harmonic_reliance(res, permutations.random_spectral(n_bins=LAYOUT.n_bins))
+    with pytest.raises(ValueError, match="target keys"):
+        importance.permutation_importance(harmonic_reader, 6.0, DATA.features, n_permutations=8, key=jax.random.key(0),
+                                          family=permutations.random_spectral(n_bins=LAYOUT.n_bins), metric="key_drop",
+                                          targets=DATA.targets)
