@@ -146,6 +146,18 @@ def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
     assert np.all(np.abs(conf["top_other_midi"][0, 0] - (np.array(keys) + 12)) <= 1)
 
 
+def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
+    render = pt.render_note
+    monkeypatch.setattr(pt, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
+    res = pt.probe_tones(planted_audio(0), timbres=("program:73", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=[60, 72])
+    np.testing.assert_array_equal(res.valid, [[True, False], [True, True]])
+    recall = res.summary("recall")["mean"]
+    assert recall[0, 0, 0] > 0.9 and np.isnan(recall[0, 0, 1]) and recall[1, 0].min() > 0.9
+    assert res.detected_range()["n_probed"].tolist() == [1, 2] and res.config["soundfont"]["sha256"]
+    pt.write_json(res, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"]["recall"]["mean"][0][0][1] is None
+
+
 def test_intervals_shrink_with_more_repetitions_and_runs_repeat_exactly():
     model, keys = planted_audio(0), list(range(96, 109))
     kwargs = dict(timbres=("1/k",), levels_dbfs=(-40.0,), noise_dbfs=-45.0, keys=keys, seed=5)

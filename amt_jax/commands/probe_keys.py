@@ -139,8 +139,14 @@ def _probe(model, spec: str, settings: dict, threshold: float, out: Path) -> int
     n_keys = model.layout.n_pitches if settings["keys"] is None else len(set(settings["keys"]))
     total = len(settings["timbres"]) * len(settings["levels_dbfs"]) * n_keys * settings["n_repeats"]
     print(f"probe-keys: {spec}: {total} windows", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    result = pt.probe_tones(model, **settings)
+    start, shown = time.perf_counter(), [0]
+
+    def progress(done: int) -> None:
+        if done * 10 // total > shown[0]:  # about every 10 %
+            shown[0] = done * 10 // total
+            print(f"probe-keys: {done}/{total} windows, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    result = pt.probe_tones(model, progress=progress, **settings)
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     name = f"probe_keys_{registry.slug(spec)}"

@@ -21,8 +21,8 @@ General MIDI program N by :mod:`amt_jax.data.render` (tinysoundfont, TimGM6mb), 
 held past the window, cut at a random start within the first hop.
 
 Levels are dBFS RMS re a full-scale sine (AES17): a tone at L dBFS has RMS ``10**(L/20)/√2``
-over the window, so a full-scale sine is 0 dBFS. Nothing is clipped (peaks of a many-harmonic
-tone may exceed 1 at −6 dBFS). Noise is white Gaussian at ``noise_dbfs`` (standard deviation
+over the window, so a full-scale sine is 0 dBFS. Nothing is clipped (random-phase tones at
+−6 dBFS peak near 0.6–0.95). Noise is white Gaussian at ``noise_dbfs`` (standard deviation
 ``10**(N/20)/√2``), one realisation per (key, repetition) shared by all levels and timbres, so
 level L has SNR ``L − N`` dB; without noise a frontend that normalises each window (Basic
 Pitch's NormalizedLog) sees nearly the same input at every level.
@@ -77,7 +77,7 @@ def timbre_names(envelopes=tuple(ENVELOPES), programs=()) -> tuple[str, ...]:
 
 def parse_timbre(name: str) -> tuple[str, float | int]:
     """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("program", N)`` for ``"program:N"``."""
-    if name in ENVELOPES:
+    if isinstance(name, str) and name in ENVELOPES:
         return "envelope", ENVELOPES[name]
     match = _PROGRAM.fullmatch(name) if isinstance(name, str) else None
     if match is None or int(match.group(1)) > 127:
@@ -138,10 +138,10 @@ def render_note(midi: int, program: int, *, n_samples: int = WINDOW_SAMPLES, sou
 
 
 def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: int = WINDOW_SAMPLES,
-               rendered: np.ndarray | None = None, soundfont=None) -> np.ndarray | None:
-    """Repetitions ``[n_repeats, n_samples]`` float64 of one key's tone at RMS 1 (0 dBFS + 3 dB),
-    or None when a rendered tone is silent. ``rendered``: :func:`render_note`'s output for a
-    program timbre (rendered here with ``soundfont``, default TimGM6mb, when None)."""
+               soundfont=None) -> np.ndarray | None:
+    """Repetitions ``[n_repeats, n_samples]`` float64 of one key's tone at RMS 1 (+3 dBFS), or None
+    when a rendered tone is silent. Repetition r's phases are the same for both envelopes (paired);
+    program timbres are rendered with ``soundfont`` (default TimGM6mb)."""
     kind, value = parse_timbre(timbre)
     reps = range(n_repeats)
     if kind == "envelope":
@@ -149,7 +149,7 @@ def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: 
         phases = np.stack([_rng(seed, midi, r, _PHASES).uniform(0, 2 * np.pi, k) for r in reps])
         tones = harmonic_tone(midi, phases, power=value, n_samples=n_samples)
     else:
-        audio = render_note(midi, value, n_samples=n_samples, soundfont=soundfont) if rendered is None else np.asarray(rendered, np.float64)
+        audio = render_note(midi, value, n_samples=n_samples, soundfont=soundfont)
         starts = [int(_rng(seed, midi, r, _START).integers(0, HOP_LENGTH)) for r in reps]
         tones = np.stack([audio[s : s + n_samples] for s in starts]).astype(np.float64)
     rms = np.sqrt(np.mean(tones**2, axis=-1, keepdims=True))
@@ -174,9 +174,13 @@ def tone_windows(midi: int, timbre: str, *, levels_dbfs=LEVELS_DBFS, n_repeats: 
     unit = unit_tones(midi, timbre, n_repeats=n_repeats, seed=seed, n_samples=n_samples, soundfont=soundfont)
     if unit is None:
         raise ValueError(f"timbre {timbre!r} renders silence at MIDI {midi}")
-    gain = dbfs_to_rms(levels_dbfs).reshape(-1, 1, 1)
-    n = noise(midi, n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs, n_samples=n_samples)
-    return (gain * unit[None] + n[None]).astype(np.float32)
+    return _mix(unit, noise(midi, n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs, n_samples=n_samples),
+                levels_dbfs)
+
+
+def _mix(unit: np.ndarray, floor: np.ndarray, levels_dbfs) -> np.ndarray:
+    """``unit [R, n]`` at each level plus ``floor [R, n]`` → float32 ``[L, R, n]``."""
+    return (dbfs_to_rms(levels_dbfs).reshape(-1, 1, 1) * unit[None] + floor[None]).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- measurement
@@ -355,7 +359,6 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
     samples = {m: np.full(shape, np.nan) for m in METRICS}
     rates = np.full((*shape, lay.n_pitches), np.nan)
     valid = np.ones((len(timbres), len(midi)), bool)
-    gain = dbfs_to_rms(levels).reshape(-1, 1, 1)
     forward = _forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames))
     batches = _Batches(forward, model.params, batch_size, samples, rates, progress)
     for k, m in enumerate(midi):
@@ -365,7 +368,7 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
             if unit is None:
                 valid[s, k] = False
                 continue
-            windows = (gain * unit[None] + floor[None]).astype(np.float32).reshape(-1, WINDOW_SAMPLES)
+            windows = _mix(unit, floor, levels).reshape(-1, WINDOW_SAMPLES)
             where = [(s, l, k, r) for l in range(len(levels)) for r in range(n_repeats)]
             batches.add(windows, int(m) - lay.lowest_midi, where)
     batches.finish()

@@ -64,6 +64,8 @@ def probe_keys_figure(midi, timbres, levels_dbfs, recall: dict, output: dict, *,
             ax.set_ylim(-0.03, 1.03)
             if s < n - 1:
                 ax.set_xlabel("")
+            if (s, ax) != (0, axes[0, 0]):
+                ax.get_legend().remove()  # one legend (the levels) for the figure
     if title:
         fig.suptitle(title)
     fig.tight_layout()
