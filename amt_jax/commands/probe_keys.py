@@ -37,12 +37,15 @@ def _tokens(values) -> list[str]:
 
 
 def _number(name: str, text: str, kind=float, low=None, high=None):
+    """``kind(text)`` within ``[low, high]`` (None: unbounded), finite; ValueError naming ``name``."""
+    what = ("an integer" if kind is int else "a finite number") + (f" >= {low}" if low is not None else "") + (
+        f" and <= {high}" if high is not None else "")
     try:
         value = kind(text)
     except ValueError:
-        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-    if (low is not None and not value >= low) or (high is not None and not value <= high) or value != value:
-        raise ValueError(f"{name} must be in [{low}, {high if high is not None else 'inf'}], got {text!r}")
+        raise ValueError(f"{name} must be {what}, got {text!r}") from None
+    if not abs(value) < float("inf") or (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {what}, got {text!r}")
     return value
 
 
@@ -62,8 +65,8 @@ def parse(args: argparse.Namespace) -> dict:
     from amt_jax.engine import probe_tones as pt
 
     levels = [_number("--levels", t) for t in _tokens(args.levels)]
-    if not levels or len(set(levels)) != len(levels) or any(abs(v) == float("inf") for v in levels):
-        raise ValueError(f"--levels must be distinct finite dBFS values, got {' '.join(args.levels)!r}")
+    if not levels or len(set(levels)) != len(levels):
+        raise ValueError(f"--levels must be distinct dBFS values, got {' '.join(args.levels)!r}")
     envelopes = [] if _tokens(args.envelopes) == ["none"] else _tokens(args.envelopes)
     for env in envelopes:
         if env not in pt.ENVELOPES:
