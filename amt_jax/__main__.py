@@ -20,11 +20,11 @@ import os
 import sys
 
 # Order is the order shown by --help; modules that do not exist yet are skipped.
-COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "sweep", "figures", "plan")
+COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "sweep", "figures", "plan", "probe-keys")
 
 
 def _load(name: str):
-    modname = f"amt_jax.commands.{name}"
+    modname = f"amt_jax.commands.{name.replace('-', '_')}"  # probe-keys -> probe_keys
     if importlib.util.find_spec(modname) is None:
         return None
     return importlib.import_module(modname)

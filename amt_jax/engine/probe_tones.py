@@ -1,0 +1,438 @@
+"""Probe tones per key: does a model detect an isolated steady tone on every one of its keys?
+
+For every key of a model (its layout's keys, MIDI ``lowest_midi .. lowest_midi + P − 1``), every
+timbre and every level, :func:`probe_tones` synthesises one model window (43,844 samples at
+22,050 Hz, 172 frames) of a tone at the key's equal-tempered pitch held through the window, over a
+white-noise floor, runs the windows through the model's own ``frontend`` and ``apply`` (batched,
+jitted) and measures over the tone's frames (the window minus ``edge_frames`` = 15 at each end,
+the frames whole-file inference keeps), per repetition:
+
+- ``output``: the mean output at the tone's key;
+- ``recall``: the fraction of frames whose output at the tone's key is ``>= model.frame_threshold``;
+- ``false_positive``: the fraction of frames in which at least one other key is on;
+
+with t intervals over the repetitions (random harmonic phases, noise, sub-hop start offset), and
+``rates[s, l, k, q]``: the fraction of frames in which model key ``q`` is on (mean over
+repetitions; the diagonal is recall, the rest reads octave and neighbour errors).
+
+Timbres: ``"1/k"`` and ``"1/k2"``: harmonics ``k = 1, 2, ...`` with ``k·f0 < sr/2``, amplitude
+``k**-1`` or ``k**-2``, independent uniform phases; ``"program:N"``: the note rendered with
+General MIDI program N by :mod:`amt_jax.data.render` (tinysoundfont, TimGM6mb), velocity 100,
+held past the window, cut at a random start within the first hop.
+
+Levels are dBFS RMS re a full-scale sine (AES17): a tone at L dBFS has RMS ``10**(L/20)/√2``
+over the window, so a full-scale sine is 0 dBFS. Nothing is clipped (random-phase tones at
+−6 dBFS peak near 0.6–0.95). Noise is white Gaussian at ``noise_dbfs`` (standard deviation
+``10**(N/20)/√2``), one realisation per (key, repetition) shared by all levels and timbres, so
+level L has SNR ``L − N`` dB; without noise a frontend that normalises each window (Basic
+Pitch's NormalizedLog) sees nearly the same input at every level.
+
+Randomness: repetition r of key m draws from numpy Generators seeded by ``(seed, m, r, stream)``,
+so a key's tones do not depend on which keys, timbres or levels are probed, and a run's first R
+repetitions equal those of a run with R repetitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amt_jax import validate
+from amt_jax.constants import HOP_LENGTH, OVERLAP_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
+from amt_jax.engine import stats
+from amt_jax.io import atomic_write, environment
+
+ENVELOPES = {"1/k": 1.0, "1/k2": 2.0}  # name -> power p of the amplitude k**-p of harmonic k
+LEVELS_DBFS = (-40.0, -20.0, -6.0)
+NOISE_DBFS = -60.0
+EDGE_FRAMES = OVERLAP_FRAMES // 2  # 15: the frames whole-file inference cuts from each window end
+VELOCITY = 100  # MIDI velocity of rendered tones
+METRICS = ("output", "recall", "false_positive")
+_PHASES, _NOISE, _START = 0, 1, 2  # random streams of one (key, repetition)
+_SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
+_PROGRAM = re.compile(r"program:([0-9]{1,3})")
+
+
+def corpus_programs() -> tuple[int, ...]:
+    """The General MIDI programs of the ``chorales`` corpus (``amt_jax.data.chorales.PROGRAMS``)."""
+    from amt_jax.data.chorales import PROGRAMS
+
+    return tuple(p for p, _ in PROGRAMS)
+
+
+def timbre_names(envelopes=tuple(ENVELOPES), programs=()) -> tuple[str, ...]:
+    """Timbre names: the envelopes, then ``"program:N"`` per General MIDI program N."""
+    names = tuple(envelopes) + tuple(f"program:{int(p)}" for p in programs)
+    for name in names:
+        parse_timbre(name)
+    return names
+
+
+def parse_timbre(name: str) -> tuple[str, float | int]:
+    """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("program", N)`` for ``"program:N"``."""
+    if isinstance(name, str) and name in ENVELOPES:
+        return "envelope", ENVELOPES[name]
+    match = _PROGRAM.fullmatch(name) if isinstance(name, str) else None
+    if match is None or int(match.group(1)) > 127:
+        raise ValueError(f"timbre must be one of {sorted(ENVELOPES)} or 'program:N' (N in 0..127), got {name!r}")
+    return "program", int(match.group(1))
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def dbfs_to_rms(level_dbfs):
+    """RMS of a signal at ``level_dbfs`` dBFS (re a full-scale sine): ``10**(L/20)/√2``."""
+    return 10.0 ** (np.asarray(level_dbfs, np.float64) / 20.0) / np.sqrt(2.0)
+
+
+def rms_dbfs(x, axis: int = -1):
+    """Level in dBFS (RMS re a full-scale sine) of ``x`` along ``axis``: ``20·log10(√2·RMS)``."""
+    x = np.asarray(x, np.float64)
+    return 20.0 * np.log10(np.sqrt(2.0 * np.mean(x * x, axis=axis)))
+
+
+def n_harmonics(midi: float, sample_rate: float = SAMPLE_RATE) -> int:
+    """Harmonics of MIDI note ``midi`` below Nyquist: the largest K with ``K·f0 < sample_rate/2``."""
+    return max(int(np.ceil(sample_rate / 2 / midi_to_hz(midi))) - 1, 0)
+
+
+def harmonic_tone(midi: float, phases, *, power: float, n_samples: int = WINDOW_SAMPLES,
+                  sample_rate: float = SAMPLE_RATE) -> np.ndarray:
+    """``Σ_k k**-power · sin(2π·k·f0·n/sample_rate + phases[..., k−1])``, k = 1..K (K = phases' last
+    axis), f0 the equal-tempered frequency of ``midi``: phases ``[..., K]`` (radians) → float64
+    ``[..., n_samples]``, unnormalised. Horner's scheme in ``e^{iω n}`` (exact to ~K·1e-16)."""
+    phases = np.asarray(phases, np.float64)
+    validate.min_rank("phases", phases, 1, "[..., n_harmonics]")
+    validate.positive_int("n_samples", n_samples)
+    z = np.exp(2j * np.pi * (midi_to_hz(midi) / sample_rate) * np.arange(n_samples))
+    k = np.arange(1, phases.shape[-1] + 1)
+    coef = k ** -float(power) * np.exp(1j * phases)  # [..., K]
+    acc = np.broadcast_to(coef[..., -1:], (*phases.shape[:-1], n_samples)).copy()
+    for j in range(phases.shape[-1] - 2, -1, -1):
+        acc *= z
+        acc += coef[..., j : j + 1]
+    return (acc * z).imag
+
+
+def _rng(seed: int, midi: int, rep: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, midi, rep, stream])
+
+
+def render_note(midi: int, program: int, *, n_samples: int = WINDOW_SAMPLES, soundfont=None) -> np.ndarray:
+    """``midi`` rendered with General MIDI ``program`` at velocity 100, note on at sample 0 and held
+    for ``n_samples + 256`` samples (22,050 Hz): float32 ``[n_samples + 256]``."""
+    from amt_jax.data import labels, render
+
+    n = n_samples + HOP_LENGTH
+    notes = labels.make_notes([0.0], [n / SAMPLE_RATE], [int(midi)], [VELOCITY])
+    audio = render.render(notes, program=int(program), soundfont=soundfont, tail_s=0.0)
+    return np.pad(audio, (0, max(n - audio.size, 0)))[:n]
+
+
+def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: int = WINDOW_SAMPLES,
+               soundfont=None) -> np.ndarray | None:
+    """Repetitions ``[n_repeats, n_samples]`` float64 of one key's tone at RMS 1 (+3 dBFS), or None
+    when a rendered tone is silent. Repetition r's phases are the same for both envelopes (paired);
+    program timbres are rendered with ``soundfont`` (default TimGM6mb)."""
+    kind, value = parse_timbre(timbre)
+    reps = range(n_repeats)
+    if kind == "envelope":
+        k = n_harmonics(midi)
+        phases = np.stack([_rng(seed, midi, r, _PHASES).uniform(0, 2 * np.pi, k) for r in reps])
+        tones = harmonic_tone(midi, phases, power=value, n_samples=n_samples)
+    else:
+        audio = render_note(midi, value, n_samples=n_samples, soundfont=soundfont)
+        starts = [int(_rng(seed, midi, r, _START).integers(0, HOP_LENGTH)) for r in reps]
+        tones = np.stack([audio[s : s + n_samples] for s in starts]).astype(np.float64)
+    rms = np.sqrt(np.mean(tones**2, axis=-1, keepdims=True))
+    if np.any(rms < _SILENT_RMS):
+        return None
+    return tones / rms
+
+
+def noise(midi: int, *, n_repeats: int, seed: int, noise_dbfs: float | None,
+          n_samples: int = WINDOW_SAMPLES) -> np.ndarray:
+    """White Gaussian noise ``[n_repeats, n_samples]`` at ``noise_dbfs`` (zeros for None)."""
+    if noise_dbfs is None:
+        return np.zeros((n_repeats, n_samples))
+    sd = dbfs_to_rms(noise_dbfs)
+    return np.stack([sd * _rng(seed, midi, r, _NOISE).standard_normal(n_samples) for r in range(n_repeats)])
+
+
+def tone_windows(midi: int, timbre: str, *, levels_dbfs=LEVELS_DBFS, n_repeats: int, seed: int = 0,
+                 noise_dbfs: float | None = NOISE_DBFS, n_samples: int = WINDOW_SAMPLES, soundfont=None) -> np.ndarray:
+    """The probe windows of one key and timbre: float32 ``[L, n_repeats, n_samples]``, tone at each
+    level (dBFS RMS) plus the noise. ValueError when the rendered tone is silent."""
+    unit = unit_tones(midi, timbre, n_repeats=n_repeats, seed=seed, n_samples=n_samples, soundfont=soundfont)
+    if unit is None:
+        raise ValueError(f"timbre {timbre!r} renders silence at MIDI {midi}")
+    return _mix(unit, noise(midi, n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs, n_samples=n_samples),
+                levels_dbfs)
+
+
+def _mix(unit: np.ndarray, floor: np.ndarray, levels_dbfs) -> np.ndarray:
+    """``unit [R, n]`` at each level plus ``floor [R, n]`` → float32 ``[L, R, n]``."""
+    return (dbfs_to_rms(levels_dbfs).reshape(-1, 1, 1) * unit[None] + floor[None]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ProbeTones:
+    """Probe-tone detection of one model (see the module docstring for the measures).
+
+    Attributes:
+      midi: ``[K]`` the probed keys (MIDI numbers, ascending).
+      timbres: the S timbre names.
+      levels_dbfs: ``[L]`` tone levels (dBFS RMS).
+      samples: metric (:data:`METRICS`) → ``[S, L, K, R]`` per repetition (NaN where not probed).
+      rates: ``[S, L, K, P]`` fraction of the tone's frames in which model key q is on (mean over
+        repetitions); model key q is MIDI ``config["layout"]["lowest_midi"] + q``.
+      valid: ``[S, K]`` False where a rendered tone was silent (not probed).
+      config: JSON-able settings, the model's spec, identity, layout and threshold.
+      environment: :func:`amt_jax.io.environment` of the run.
+    """
+
+    midi: np.ndarray
+    timbres: tuple[str, ...]
+    levels_dbfs: np.ndarray
+    samples: dict[str, np.ndarray]
+    rates: np.ndarray
+    valid: np.ndarray
+    config: dict
+    environment: dict
+
+    def summary(self, metric: str, *, confidence: float = 0.95) -> dict[str, np.ndarray]:
+        """``mean, standard_error, ci_low, ci_high`` ``[S, L, K]`` of ``metric`` over the repetitions
+        (t interval, R − 1 degrees of freedom; NaN where not probed)."""
+        validate.one_of("metric", metric, METRICS)
+        x = self.samples[metric]
+        mean = x.mean(axis=-1)
+        se = x.std(axis=-1, ddof=1) / np.sqrt(x.shape[-1])
+        low, high = stats.t_interval(mean, se, x.shape[-1] - 1, confidence=confidence)
+        return {"mean": mean, "standard_error": se, "ci_low": low, "ci_high": high}
+
+    def detected_range(self, *, threshold: float = 0.5) -> dict[str, np.ndarray]:
+        """Keys detected (mean recall >= ``threshold``) per timbre and level: ``lowest``,
+        ``highest`` (MIDI, −1 when none) and ``n_detected`` ``[S, L]``; ``n_probed`` ``[S]``."""
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+        hit = np.nan_to_num(self.summary("recall")["mean"], nan=0.0) >= threshold  # [S, L, K]
+        lowest = np.where(hit.any(-1), self.midi[np.argmax(hit, axis=-1)], -1)
+        highest = np.where(hit.any(-1), self.midi[len(self.midi) - 1 - np.argmax(hit[..., ::-1], axis=-1)], -1)
+        return {"lowest": lowest, "highest": highest, "n_detected": hit.sum(-1), "n_probed": self.valid.sum(-1)}
+
+    def confusions(self) -> dict[str, np.ndarray]:
+        """From :attr:`rates`, ``[S, L, K]`` each: ``top_other_midi`` / ``top_other_rate`` (the other
+        key on most often; −1 / 0 when none is ever on, −1 / NaN where not probed),
+        ``octave_up_rate`` / ``octave_down_rate`` (the keys ±12 semitones; NaN off the model's keys)."""
+        low = self.config["layout"]["lowest_midi"]
+        own, n_pitches = self.midi - low, self.rates.shape[-1]
+        others = np.nan_to_num(self.rates, nan=-1.0)
+        others[..., np.arange(len(own)), own] = -np.inf
+        top = np.argmax(others, axis=-1)
+        rate = np.take_along_axis(self.rates, top[..., None], -1)[..., 0]
+        out = {"top_other_midi": np.where(rate > 0, top + low, -1), "top_other_rate": rate}
+        for name, step in (("octave_up_rate", 12), ("octave_down_rate", -12)):
+            q = own + step
+            ok = (q >= 0) & (q < n_pitches)
+            out[name] = np.where(ok, self.rates[..., np.arange(len(own)), np.clip(q, 0, n_pitches - 1)], np.nan)
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _forward(frontend, apply, output, threshold: float, edge_frames: int):
+    """Jitted ``(params, audio [N, n], key [N]) -> {metric: [N], "rates": [N, P]}`` (cached: models
+    sharing frontend and apply compile once)."""
+
+    def measure(params, audio, key):
+        y = apply(params, frontend(audio))
+        y = y[output] if output is not None else y  # [N, P, T]
+        n_frames = y.shape[-1]
+        if 2 * edge_frames >= n_frames:
+            raise ValueError(f"edge_frames must leave frames in a {n_frames}-frame window, got {edge_frames}")
+        y = y[..., edge_frames : n_frames - edge_frames]
+        on = y >= threshold
+        at_key = jnp.take_along_axis(y, key[:, None, None], axis=1)[:, 0]  # [N, T']
+        own = jnp.arange(y.shape[1])[None, :, None] == key[:, None, None]
+        return {"output": at_key.mean(-1), "recall": (at_key >= threshold).mean(-1),
+                "false_positive": (on & ~own).any(axis=1).mean(-1), "rates": on.mean(-1)}
+
+    return jax.jit(measure)
+
+
+class _Batches:
+    """Collects windows and runs them through the model ``batch_size`` at a time (the last batch
+    zero-padded, so one compilation); scatters the measures into ``samples`` and ``rates``."""
+
+    def __init__(self, forward, params, batch_size: int, samples: dict, rates: np.ndarray, progress=None):
+        self.forward, self.params, self.batch_size = forward, params, batch_size
+        self.samples, self.rates, self.progress = samples, rates, progress
+        self.audio, self.keys, self.where, self.done = [], [], [], 0
+
+    def add(self, windows: np.ndarray, key: int, where: list[tuple[int, int, int, int]]) -> None:
+        self.audio.extend(windows)
+        self.keys.extend([key] * len(windows))
+        self.where.extend(where)
+        while len(self.audio) >= self.batch_size:
+            self._run(self.batch_size)
+
+    def finish(self) -> None:
+        if self.audio:
+            self._run(len(self.audio))
+
+    def _run(self, n: int) -> None:
+        audio = np.zeros((self.batch_size, self.audio[0].shape[-1]), np.float32)
+        audio[:n] = np.stack(self.audio[:n])
+        keys = np.zeros(self.batch_size, np.int32)
+        keys[:n] = self.keys[:n]
+        out = jax.device_get(self.forward(self.params, audio, keys))
+        for i, index in enumerate(self.where[:n]):
+            for metric in METRICS:
+                self.samples[metric][index] = out[metric][i]
+            self.rates[index] = out["rates"][i]
+        del self.audio[:n], self.keys[:n], self.where[:n]
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done)
+
+
+def _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_frames, batch_size):
+    """Validated ``(timbres, levels [L], probed MIDI keys [K])``; ValueError naming the argument."""
+    if getattr(model, "frontend", None) is None or getattr(model, "layout", None) is None:
+        raise ValueError(f"model {getattr(model, 'spec', model)!r} reads no audio (no frontend or layout): "
+                         "probe tones need an audio model")
+    timbres = tuple(timbres)
+    if not timbres or len(set(timbres)) != len(timbres):
+        raise ValueError(f"timbres must be a non-empty list of distinct names, got {list(timbres)!r}")
+    for t in timbres:
+        parse_timbre(t)
+    levels = np.asarray(levels_dbfs, np.float64).reshape(-1)
+    if not levels.size or not np.all(np.isfinite(levels)) or len(np.unique(levels)) != levels.size:
+        raise ValueError(f"levels_dbfs must be distinct finite dBFS values, got {levels_dbfs!r}")
+    for name, value, low in (("n_repeats", n_repeats, 2), ("seed", seed, 0), ("edge_frames", edge_frames, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if noise_dbfs is not None and not (isinstance(noise_dbfs, (int, float)) and np.isfinite(noise_dbfs)):
+        raise ValueError(f"noise_dbfs must be a finite dBFS value or None, got {noise_dbfs!r}")
+    validate.positive_int("batch_size", batch_size)
+    lay = model.layout
+    all_keys = lay.midi(np.arange(lay.n_pitches))
+    midi = all_keys if keys is None else np.unique(np.asarray(keys).reshape(-1))
+    if not midi.size or not np.all(np.isin(midi, all_keys)):
+        raise ValueError(f"keys must be MIDI numbers of the model's keys ({all_keys[0]}..{all_keys[-1]}), got {keys!r}")
+    return timbres, levels, midi.astype(np.int64)
+
+
+def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int = 4, seed: int = 0,
+                noise_dbfs: float | None = NOISE_DBFS, keys=None, edge_frames: int = EDGE_FRAMES,
+                batch_size: int = 16, soundfont=None, progress=None) -> ProbeTones:
+    """Probe tones on every key of ``model`` (a :class:`amt_jax.models.registry.Model` with a
+    frontend): S timbres × L levels × K keys × R repetitions windows of 43,844 samples.
+
+    Args:
+      timbres: names (``"1/k"``, ``"1/k2"``, ``"program:N"``); default both envelopes and the
+        corpus' programs (:func:`corpus_programs`).
+      levels_dbfs: tone levels, dBFS RMS re a full-scale sine.
+      n_repeats: repetitions R >= 2 per (timbre, level, key): phases, noise and start offset.
+      seed: base seed (>= 0) of every repetition's Generators.
+      noise_dbfs: white-noise floor in dBFS RMS, or None for none.
+      keys: MIDI numbers to probe (default: all the model's keys).
+      edge_frames: frames skipped at each end of the window (default 15, as inference does).
+      batch_size: windows per jitted call.
+      soundfont: SoundFont of program timbres (default TimGM6mb from pretty_midi).
+      progress: called with the number of windows done after each batch.
+    """
+    timbres = timbre_names(programs=corpus_programs()) if timbres is None else timbres
+    timbres, levels, midi = _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_frames, batch_size)
+    lay = model.layout
+    shape = (len(timbres), len(levels), len(midi), n_repeats)
+    samples = {m: np.full(shape, np.nan) for m in METRICS}
+    rates = np.full((*shape, lay.n_pitches), np.nan)
+    valid = np.ones((len(timbres), len(midi)), bool)
+    forward = _forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames))
+    batches = _Batches(forward, model.params, batch_size, samples, rates, progress)
+    for k, m in enumerate(midi):
+        floor = noise(int(m), n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs)
+        for s, timbre in enumerate(timbres):
+            unit = unit_tones(int(m), timbre, n_repeats=n_repeats, seed=seed, soundfont=soundfont)
+            if unit is None:
+                valid[s, k] = False
+                continue
+            windows = _mix(unit, floor, levels).reshape(-1, WINDOW_SAMPLES)
+            where = [(s, l, k, r) for l in range(len(levels)) for r in range(n_repeats)]
+            batches.add(windows, int(m) - lay.lowest_midi, where)
+    batches.finish()
+    config = {
+        "model": model.spec, "model_identity": model.identity, "layout": lay.to_dict(), "output": model.output,
+        "frame_threshold": float(model.frame_threshold), "timbres": list(timbres), "levels_dbfs": levels.tolist(),
+        "noise_dbfs": noise_dbfs, "snr_db": None if noise_dbfs is None else (levels - noise_dbfs).tolist(),
+        "n_repeats": int(n_repeats), "seed": int(seed), "keys_midi": midi.tolist(), "edge_frames": int(edge_frames),
+        "n_samples": WINDOW_SAMPLES, "sample_rate": SAMPLE_RATE, "velocity": VELOCITY,
+        "level_definition": "dBFS RMS re a full-scale sine (a tone at L dBFS has RMS 10**(L/20)/sqrt(2))",
+        "soundfont": _soundfont_record(soundfont) if any(t.startswith("program:") for t in timbres) else None,
+    }
+    return ProbeTones(midi, timbres, levels, samples, rates.mean(axis=3),
+                      valid, config, environment())
+
+
+def _soundfont_record(soundfont) -> dict:
+    from amt_jax.data import render
+
+    path = render.default_soundfont() if soundfont is None else soundfont
+    with open(path, "rb") as f:
+        return {"path": str(path), "sha256": hashlib.sha256(f.read()).hexdigest()[:16]}
+
+
+# --------------------------------------------------------------------------- results on disk
+
+
+def _lists(a):
+    """Nested lists of ``a`` with NaN as None (strict JSON)."""
+    a = np.asarray(a)
+    return np.where(np.isfinite(a), a, None).tolist() if a.dtype.kind == "f" else a.tolist()
+
+
+def to_json(result: ProbeTones, *, confidence: float = 0.95, detect_threshold: float = 0.5) -> dict:
+    """A JSON-able record: config, environment, per metric ``mean, ci_low, ci_high [S][L][K]`` and
+    ``samples [S][L][K][R]``, the confusions, and the detected key range per timbre and level."""
+    metrics = {}
+    for metric in METRICS:
+        summ = result.summary(metric, confidence=confidence)
+        metrics[metric] = {k: _lists(summ[k]) for k in ("mean", "ci_low", "ci_high")}
+        metrics[metric]["samples"] = _lists(result.samples[metric])
+    detected = {k: _lists(v) for k, v in result.detected_range(threshold=detect_threshold).items()}
+    return {
+        "config": result.config, "confidence": confidence, "axes": "[timbre, level, key, repetition]",
+        "timbres": list(result.timbres), "levels_dbfs": _lists(result.levels_dbfs), "midi": _lists(result.midi),
+        "valid": _lists(result.valid), "metrics": metrics,
+        "confusions": {k: _lists(v) for k, v in result.confusions().items()},
+        "detected": {"recall_threshold": detect_threshold, **detected},
+        "environment": result.environment,
+    }
+
+
+def write_json(result: ProbeTones, path, *, confidence: float = 0.95, detect_threshold: float = 0.5) -> None:
+    """Write :func:`to_json` to ``path`` atomically (strict JSON: NaN as null)."""
+    record = to_json(result, confidence=confidence, detect_threshold=detect_threshold)
+    atomic_write(path, json.dumps(record, allow_nan=False))
+
+
+def write_npz(result: ProbeTones, path) -> None:
+    """Write the arrays (``midi, levels_dbfs, valid, rates [S, L, K, P], samples_<metric>``) to ``path`` atomically."""
+    import io
+
+    buf = io.BytesIO()
+    arrays = {f"samples_{m}": result.samples[m] for m in METRICS}
+    np.savez_compressed(buf, midi=result.midi, levels_dbfs=result.levels_dbfs, valid=result.valid,
+                        rates=result.rates, timbres=np.array(result.timbres), **arrays)
+    atomic_write(path, buf.getvalue())

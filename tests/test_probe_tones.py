@@ -1,0 +1,253 @@
+"""Probe tones per key (issue 12): synthesis (envelopes, levels, seeds), the planted proof (a model
+blind below MIDI 30 is found blind exactly there), confusions, CIs, the JSON record, the plot
+primitive and the ``probe-keys`` command.
+
+The planted audio model is test-local: frontend = the librosa-compatible CQT (A0 = 27.5 Hz, one
+bin per semitone, so key p sits on bin p), output = sigmoid(0.5 · (dB of its key's bin − (−20 dB))),
+times a per-key mask (0 below MIDI 30 for the "cut" model).
+"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from amt_jax import __main__ as cli  # noqa: E402
+from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz  # noqa: E402
+from amt_jax.engine import probe_tones as pt  # noqa: E402
+from amt_jax.frontend import cqt  # noqa: E402
+from amt_jax.frontend.layout import FrequencyLayout  # noqa: E402
+from amt_jax.models import registry  # noqa: E402
+from amt_jax.report import plots_keys  # noqa: E402
+
+CUT_MIDI = 30
+LAYOUT = FrequencyLayout(n_bins=88, bins_per_semitone=1, center_offset=0, n_pitches=88)
+
+
+def _frontend(audio):
+    return cqt.cqt(audio, sr=SAMPLE_RATE, hop_length=256, fmin=27.5, n_bins=88, bins_per_octave=12)
+
+
+def _apply(params, x):
+    y = jax.nn.sigmoid(params["gain"] * (20 * jnp.log10(x + 1e-6) - params["threshold_db"]))
+    return jnp.einsum("qp,...pt->...qt", params["route"], y)
+
+
+def planted_audio(cut_midi: int = 0, shift: int = 0) -> registry.Model:
+    """Keys below ``cut_midi`` never fire; ``shift`` moves every key's activation up by that many keys."""
+    route = np.eye(88, k=-shift) * (LAYOUT.midi(np.arange(88)) >= cut_midi)[:, None]  # route[q, q - shift] = 1
+    params = {"gain": jnp.float32(0.5), "threshold_db": jnp.float32(-20.0), "route": jnp.asarray(route, jnp.float32)}
+    return registry.Model(f"planted-audio-cut{cut_midi}", _frontend, _apply, params, LAYOUT,
+                          {"kind": "planted-audio", "cut_midi": cut_midi, "shift": shift}, output=None, frame_threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def proof():
+    """The cut model on all 88 keys and its positive control (no cut) on the keys around the cut
+    (above them the two models are the same), 1/k at −20 dBFS, 2 repetitions."""
+    kwargs = dict(timbres=("1/k",), levels_dbfs=(-20.0,), n_repeats=2, seed=0, batch_size=32)
+    return (pt.probe_tones(planted_audio(CUT_MIDI), **kwargs),
+            pt.probe_tones(planted_audio(0), keys=range(21, CUT_MIDI + 3), **kwargs))
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def test_harmonics_reach_nyquist_with_the_envelope_amplitudes_and_phases():
+    for midi in range(21, 109):
+        k = pt.n_harmonics(midi)
+        assert k * midi_to_hz(midi) < SAMPLE_RATE / 2 <= (k + 1) * midi_to_hz(midi)
+    midi, n = 96, 4096  # f0 = 2093 Hz: 5 harmonics below Nyquist
+    phases = np.random.default_rng(1).uniform(0, 2 * np.pi, pt.n_harmonics(midi))
+    t = np.arange(n) / SAMPLE_RATE
+    w = 2 * np.pi * midi_to_hz(midi) * np.arange(1, len(phases) + 1)[:, None] * t  # [K, n]
+    design = np.concatenate([np.sin(w), np.cos(w)]).T
+    for power in (1.0, 2.0):
+        x = pt.harmonic_tone(midi, phases, power=power, n_samples=n)
+        coef = np.linalg.lstsq(design, x, rcond=None)[0].reshape(2, -1)  # A cos φ, A sin φ
+        np.testing.assert_allclose(np.hypot(*coef), np.arange(1, 6) ** -power, atol=1e-9)
+        np.testing.assert_allclose(np.arctan2(coef[1], coef[0]) % (2 * np.pi), phases, atol=1e-8)
+    # Horner's scheme equals the direct sum for a key with many harmonics
+    phases = np.random.default_rng(2).uniform(0, 2 * np.pi, pt.n_harmonics(33))
+    w = 2 * np.pi * midi_to_hz(33) * np.arange(1, len(phases) + 1)[:, None] * np.arange(2000) / SAMPLE_RATE
+    direct = (np.arange(1, len(phases) + 1)[:, None] ** -1.0 * np.sin(w + phases[:, None])).sum(0)
+    np.testing.assert_allclose(pt.harmonic_tone(33, phases, power=1.0, n_samples=2000), direct, atol=1e-9)
+
+
+def test_levels_are_dbfs_rms_re_a_full_scale_sine():
+    sine = np.sin(2 * np.pi * 1000 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
+    assert abs(pt.rms_dbfs(sine)) < 1e-6  # the definition: a full-scale sine is 0 dBFS
+    levels = (-40.0, -20.0, -6.0)
+    for timbre in ("1/k", "1/k2", "program:0"):
+        w = pt.tone_windows(45, timbre, levels_dbfs=levels, n_repeats=2, seed=0, noise_dbfs=None)
+        assert w.shape == (3, 2, WINDOW_SAMPLES) and w.dtype == np.float32
+        np.testing.assert_allclose(pt.rms_dbfs(w), np.repeat(np.array(levels)[:, None], 2, 1), atol=1e-4)
+    floor = pt.noise(45, n_repeats=3, seed=0, noise_dbfs=-60.0)
+    np.testing.assert_allclose(pt.rms_dbfs(floor), -60.0, atol=0.15)  # sd of the estimate ~0.03 dB
+    noisy = pt.tone_windows(45, "1/k", levels_dbfs=(-40.0,), n_repeats=3, seed=0, noise_dbfs=-60.0)
+    clean = pt.tone_windows(45, "1/k", levels_dbfs=(-40.0,), n_repeats=3, seed=0, noise_dbfs=None)
+    np.testing.assert_allclose(noisy - clean, floor[None], atol=1e-6)  # the same noise, added
+
+
+def test_tones_are_reproducible_by_seed_and_differ_across_repetitions():
+    a = pt.tone_windows(60, "1/k", levels_dbfs=(-20.0,), n_repeats=3, seed=3)
+    np.testing.assert_array_equal(a, pt.tone_windows(60, "1/k", levels_dbfs=(-20.0,), n_repeats=3, seed=3))
+    assert not np.allclose(a, pt.tone_windows(60, "1/k", levels_dbfs=(-20.0,), n_repeats=3, seed=4), atol=1e-3)
+    assert not np.allclose(a[0, 0], a[0, 1], atol=1e-3)  # repetitions draw new phases and noise
+    # the first repetitions of a longer run are the shorter run's
+    np.testing.assert_array_equal(a, pt.tone_windows(60, "1/k", levels_dbfs=(-20.0,), n_repeats=5, seed=3)[:, :3])
+    p = pt.tone_windows(60, "program:73", levels_dbfs=(-20.0,), n_repeats=2, seed=3, noise_dbfs=None)
+    assert not np.allclose(p[0, 0], p[0, 1], atol=1e-3)  # rendered tones start at random offsets
+
+
+def test_a_1_over_k_tone_peaks_on_its_keys_centre_bin():
+    """On the trained variants' B = 3 axis (key p on bin 3p + 1). (Basic Pitch's frontend passes
+    too, but its compilation takes 15 s.)"""
+    from amt_jax.training import inputs
+
+    fn, lay = (lambda a: inputs.frontend(a, bins_per_semitone=3)), inputs.layout(3)
+    keys = np.array([21, 22, 45, 69, 100, 108])
+    audio = np.stack([pt.tone_windows(int(m), "1/k", levels_dbfs=(-20.0,), n_repeats=2, seed=0)[0, 0] for m in keys])
+    x = np.asarray(fn(audio))[..., pt.EDGE_FRAMES : -pt.EDGE_FRAMES].mean(-1)  # [K, F], mean over the tone's frames
+    np.testing.assert_array_equal(np.argmax(x, axis=1), lay.pitch_bin(keys - lay.lowest_midi))
+
+
+# --------------------------------------------------------------------------- the planted proof
+
+
+def test_a_model_blind_below_midi_30_is_found_blind_exactly_there(proof):
+    cut, control = proof
+    recall, below = cut.summary("recall")["mean"][0, 0], cut.midi < CUT_MIDI
+    np.testing.assert_array_equal(recall[below], 0.0)
+    assert recall[~below].min() > 0.9
+    np.testing.assert_array_equal(cut.summary("output")["mean"][0, 0][below], 0.0)
+    rng = cut.detected_range()
+    assert (rng["lowest"][0, 0], rng["highest"][0, 0], rng["n_detected"][0, 0]) == (CUT_MIDI, 108, 108 - CUT_MIDI + 1)
+    # positive control: the same model without the cut detects the keys below it
+    assert control.summary("recall")["mean"].min() > 0.9
+    assert (control.detected_range()["lowest"][0, 0], control.detected_range()["n_detected"][0, 0]) == (21, len(control.midi))
+
+
+def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
+    keys = [40, 50, 60]
+    res = pt.probe_tones(planted_audio(0, shift=12), timbres=("1/k2",), levels_dbfs=(-20.0,), n_repeats=2, keys=keys)
+    conf = res.confusions()
+    assert res.summary("recall")["mean"].max() < 0.1
+    assert res.summary("false_positive")["mean"].min() > 0.9
+    assert conf["octave_up_rate"].min() > 0.9 and conf["octave_down_rate"].max() < 0.1
+    np.testing.assert_array_equal(conf["top_other_rate"], conf["octave_up_rate"])  # (neighbours may tie: B = 1)
+    assert np.all(np.abs(conf["top_other_midi"][0, 0] - (np.array(keys) + 12)) <= 1)
+
+
+def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
+    render = pt.render_note
+    monkeypatch.setattr(pt, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
+    res = pt.probe_tones(planted_audio(0), timbres=("program:73", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=[60, 72])
+    np.testing.assert_array_equal(res.valid, [[True, False], [True, True]])
+    recall = res.summary("recall")["mean"]
+    assert recall[0, 0, 0] > 0.9 and np.isnan(recall[0, 0, 1]) and recall[1, 0].min() > 0.9
+    assert res.detected_range()["n_probed"].tolist() == [1, 2] and res.config["soundfont"]["sha256"]
+    pt.write_json(res, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"]["recall"]["mean"][0][0][1] is None
+
+
+def test_intervals_shrink_with_more_repetitions_and_runs_repeat_exactly():
+    model, keys = planted_audio(0), list(range(96, 109))
+    kwargs = dict(timbres=("1/k",), levels_dbfs=(-40.0,), noise_dbfs=-45.0, keys=keys, seed=5)
+    few = pt.probe_tones(model, n_repeats=3, **kwargs)
+    many = pt.probe_tones(model, n_repeats=12, **kwargs)
+    width = {n: r.summary("output")["ci_high"] - r.summary("output")["ci_low"] for n, r in ((3, few), (12, many))}
+    assert np.all(width[3] > 0) and np.median(width[12] / width[3]) < 0.4  # here ≈ 0.24
+    x = many.samples["output"]
+    low, high = scipy.stats.t.interval(0.95, 11, loc=x.mean(-1), scale=scipy.stats.sem(x, axis=-1))
+    np.testing.assert_allclose(many.summary("output")["ci_low"], low, rtol=1e-12)
+    np.testing.assert_allclose(many.summary("output")["ci_high"], high, rtol=1e-12)
+    np.testing.assert_allclose(many.samples["output"][..., :3], few.samples["output"], atol=1e-6)
+    again = pt.probe_tones(model, n_repeats=3, **kwargs)
+    for metric in pt.METRICS:
+        np.testing.assert_array_equal(again.samples[metric], few.samples[metric])
+    other = pt.probe_tones(model, n_repeats=3, **{**kwargs, "seed": 6})
+    assert not np.allclose(other.samples["output"], few.samples["output"])
+
+
+def test_bad_arguments_name_themselves():
+    model = planted_audio(0)
+    cases = [({"n_repeats": 1}, "n_repeats"), ({"keys": [20]}, "keys"), ({"timbres": ("program:200",)}, "timbre"),
+             ({"levels_dbfs": (np.nan,)}, "levels_dbfs"), ({"seed": -1}, "seed"), ({"noise_dbfs": "loud"}, "noise_dbfs"),
+             ({"timbres": ("1/k", "1/k")}, "timbres")]
+    for kwargs, name in cases:
+        with pytest.raises(ValueError, match=name):
+            pt.probe_tones(model, **{"timbres": ("1/k",), "keys": [60], **kwargs})
+    with pytest.raises(ValueError, match="reads no audio"):
+        pt.probe_tones(registry.load("planted-b3"), timbres=("1/k",))
+
+
+def test_the_json_record_is_strict_and_carries_provenance(proof, tmp_path):
+    cut, _ = proof
+    pt.write_json(cut, tmp_path / "probe.json")
+    pt.write_npz(cut, tmp_path / "probe.npz")
+    record = json.loads((tmp_path / "probe.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert record["config"]["model_identity"] == {"kind": "planted-audio", "cut_midi": CUT_MIDI, "shift": 0}
+    assert record["config"]["seed"] == 0 and record["config"]["layout"]["lowest_midi"] == 21
+    assert record["environment"]["versions"]["jax"] == jax.__version__
+    assert record["detected"]["lowest"] == [[CUT_MIDI]]
+    np.testing.assert_array_equal(record["metrics"]["recall"]["samples"], cut.samples["recall"])
+    with np.load(tmp_path / "probe.npz") as npz:
+        np.testing.assert_array_equal(npz["rates"], cut.rates)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.json", "probe.npz"]  # no temporaries left
+
+
+def test_plot_marks_the_keyboard_ends_and_draws_one_line_per_level(proof):
+    cut, _ = proof
+    s = cut.summary("recall")
+    fig, ax = plt.subplots()
+    out = plots_keys.detection_vs_key(cut.midi, s["mean"][0], s["ci_low"][0], s["ci_high"][0], labels=["-20 dBFS"], ax=ax)
+    assert out is ax and len([l for l in ax.lines if l.get_label() == "-20 dBFS"]) == 1
+    verticals = {l.get_xdata()[0] for l in ax.lines if len(set(l.get_xdata())) == 1}
+    assert {21, 108} <= verticals
+    with pytest.raises(ValueError, match="labels"):
+        plots_keys.detection_vs_key(cut.midi, s["mean"][0], s["ci_low"][0], s["ci_high"][0], labels=["a", "b"], ax=ax)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", list(registry._REGISTRY))
+    registry.register("planted-audio", r"planted-audio-cut([0-9]+)", "planted-audio-cut<midi>")(
+        lambda match, seed: planted_audio(int(match.group(1))))
+
+
+def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(registered, tmp_path, capsys):
+    argv = ["probe-keys", "--model", "planted-audio-cut30", "--out", str(tmp_path / "out"), "--keys", "21-40",
+            "--levels", "-20", "--envelopes", "1/k", "--programs", "none", "--repeats", "2"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "F#1(30)" in out and "E2(40)" in out and "summary:" in out
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"probe_keys_planted-audio-cut30.{e}" for e in ("json", "npz", "pdf", "png")]
+    record = json.loads((tmp_path / "out" / names[0]).read_text())
+    assert record["config"]["keys_midi"] == list(range(21, 41)) and record["config"]["timbres"] == ["1/k"]
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--levels", "-40", "loud"], "--levels"), (["--envelopes", "1/k3"], "--envelopes"),
+    (["--programs", "200"], "--programs"), (["--repeats", "1"], "--repeats"), (["--seed", "-1"], "--seed"),
+    (["--noise-dbfs", "loud"], "--noise-dbfs"), (["--detect", "0"], "--detect"), (["--keys", "10-20"], "--keys"),
+    (["--envelopes", "none", "--programs", "none"], "--envelopes"), (["--model", "planted-b3"], "--model"),
+    (["--model", "nope"], "unknown model"),
+])
+def test_probe_keys_bad_arguments_are_one_line_errors(registered, tmp_path, capsys, args, name):
+    argv = ["probe-keys", "--model", "planted-audio-cut30", "--out", str(tmp_path), "--programs", "none", *args]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("amt_jax probe-keys: error:") and name in err
