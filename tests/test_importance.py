@@ -361,42 +361,6 @@ def test_result_summary_and_serialisation(features):
                                  "input_change", "clusters"}
 
 
-def test_noise_response_recovers_linear_weights_and_silent_pitches():
-    lin = importance.noise_response(linear_apply, W, shape=(F, T), n_samples=200, key=jax.random.key(0))
-    assert lin.weights.shape == (F, P)
-    assert np.corrcoef(lin.weights.ravel(), W.ravel())[0, 1] >= 0.95
-    inside = (lin.weights_ci_low <= W) & (W <= lin.weights_ci_high)
-    assert inside.mean() > 0.85  # jackknife CIs: roughly nominal
-
-    def biased(w, x):  # pitch 0 is never activated
-        return jax.nn.sigmoid(jnp.einsum("fp,bft->bpt", w, x) - 30.0 * (jnp.arange(P) == 0)[:, None])
-
-    silent = importance.noise_response(
-        biased, W, shape=(F, T), n_samples=100, key=jax.random.key(1), mean=0.5, std=0.2, value_range=(0.0, 1.0)
-    )
-    assert silent.output_power[0] < 1e-6
-    assert silent.output_power_ci_high[0] < silent.output_power_ci_low[1:].min()
-    json.dumps(silent.to_dict())
-
-
-def test_noise_response_uses_per_bin_mean_and_std():
-    """Per-bin [F] mean and std: a model echoing x and x² reads back mean_f and mean_f² + std_f² per bin."""
-    mean = np.linspace(-1.0, 1.0, F).astype(np.float32)
-    std = np.linspace(0.5, 2.0, F).astype(np.float32)
-
-    def echo(_, x):
-        return jnp.concatenate([x, x * x], axis=-2)  # [B, 2F, T]
-
-    n = 200
-    resp = importance.noise_response(echo, None, shape=(F, T), n_samples=n, key=jax.random.key(2), mean=mean, std=std)
-    se = std / np.sqrt(n * T)
-    np.testing.assert_allclose(resp.output_power[:F], mean, atol=5 * se.max())
-    second = mean.astype(np.float64) ** 2 + std.astype(np.float64) ** 2
-    np.testing.assert_allclose(resp.output_power[F:], second, rtol=0.15)
-    np.testing.assert_allclose(np.diag(resp.weights[:, :F]), 1.0, atol=1e-4)  # x_f against y_f = x_f
-    assert np.all(np.abs(resp.output_power[:F] - mean) <= 5 * se)  # each bin near its own mean
-
-
 @pytest.mark.parametrize(
     "kwargs,arg",
     [
@@ -470,27 +434,7 @@ def test_callable_metric_output_must_match_per_pitch(features):
     np.testing.assert_allclose(res.importances, builtin.importances, rtol=1e-6)
 
 
-def test_noise_response_checks_confidence_before_any_compute():
-    with pytest.raises(ValueError, match="confidence"):
-        importance.noise_response(untouchable_apply, W, shape=(F, T), n_samples=40, key=jax.random.key(0), confidence=1.2)
 
-
-@pytest.mark.parametrize(
-    "kwargs,arg",
-    [
-        (dict(shape=(F,)), "shape"),
-        (dict(n_samples=0), "n_samples"),
-        (dict(n_batches=1), "n_batches"),
-        (dict(mean=np.zeros(F + 1)), "mean"),
-        (dict(std=0.0), "std"),
-        (dict(value_range=(1.0, 0.0)), "value_range"),
-        (dict(key=None), "key"),
-    ],
-)
-def test_noise_response_validation(kwargs, arg):
-    call = {"shape": (F, T), "n_samples": 40, "key": jax.random.key(0), **kwargs}
-    with pytest.raises(ValueError, match=arg):
-        importance.noise_response(linear_apply, W, **call)
 
 
 def test_duplicating_windows_of_a_piece_never_narrows_the_piece_interval(features):

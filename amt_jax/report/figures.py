@@ -16,7 +16,7 @@ from amt_jax import io as amt_io
 from amt_jax.engine import stats
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models import registry
-from amt_jax.report import plots
+from amt_jax.report import figures_reliance, plots
 from amt_jax.report.results import Results
 
 FIGURE_FORMATS = ("pdf", "png")
@@ -36,22 +36,33 @@ def _mean_ci(record: dict) -> tuple[float, float, float]:
     return tuple(float(np.asarray(r[k], float)) for k in ("importances_mean", "ci_low", "ci_high"))  # null -> nan
 
 
+def _per_change(record: dict, arrays: dict) -> tuple[float, float, float]:
+    """Importance per unit mean input change (|πX − X|), with the Monte Carlo CI scaled alike."""
+    change = float(np.mean(arrays["input_change"])) if "input_change" in arrays else np.nan
+    return tuple(v / change for v in _mean_ci(record))
+
+
 def figure_harmonic(results: Results):
-    """Harmonic importance vs h beside the size-matched control, one line pair per model; None if no cells."""
-    fig, axes = _new_figure()
+    """Harmonic importance vs h beside the size-matched control, one line pair per model, raw and per
+    unit of input change (the comb's bins co-vary, so a shuffle among them moves less input)."""
+    fig, axes = _new_figure(1, 2)
     drawn = False
     for model in results.config["models"]:
-        pairs = [(c, rec, results.finished.get(results.control_id(c))) for c, rec, _ in results.of(model, "harmonic")]
-        pairs = [(c, rec, ctl[0]) for c, rec, ctl in pairs if ctl is not None]
+        pairs = [(c, rec, arr, results.finished.get(results.control_id(c))) for c, rec, arr in results.of(model, "harmonic")]
+        pairs = [p for p in pairs if p[3] is not None]
         if not pairs:
             continue
-        h = [c["params"]["n_harmonics"] for c, _, _ in pairs]
-        m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in pairs]).T
-        cm, clo, chi = np.array([_mean_ci(ctl) for _, _, ctl in pairs]).T
-        plots.harmonic_vs_control(h, m, lo, hi, control_mean=cm, control_ci_low=clo, control_ci_high=chi,
-                                  label=model if len(results.config["models"]) > 1 else "", ax=axes[0, 0])
+        h = [c["params"]["n_harmonics"] for c, *_ in pairs]
+        label = model if len(results.config["models"]) > 1 else ""
+        for ax, value in ((axes[0, 0], lambda rec, arr: _mean_ci(rec)), (axes[0, 1], _per_change)):
+            m, lo, hi = np.array([value(rec, arr) for _, rec, arr, _ in pairs]).T
+            cm, clo, chi = np.array([value(*ctl) for *_, ctl in pairs]).T
+            plots.harmonic_vs_control(h, m, lo, hi, control_mean=cm, control_ci_low=clo, control_ci_high=chi,
+                                      label=label, ax=ax)
         drawn = True
-    axes[0, 0].set_title("Harmonic permutations vs size-matched control (95 % CI)")
+    axes[0, 0].set_title("Harmonic shuffles vs size-matched control (95 % MC CI)")
+    axes[0, 1].set_title("… per unit of input change |πX − X|")
+    axes[0, 1].set_ylabel("importance / mean input change")
     return fig if drawn else None
 
 
@@ -99,16 +110,29 @@ def figure_random_spectral(results: Results):
 
 
 def figure_edge(results: Results, model: str):
-    """Output power per pitch under noise and the reverse-correlation weight map of ``model``."""
+    """Under noise: the output per key (flat noise, and per-bin noise when run), the per-bin
+    first-order sensitivity S_f with the kernel's R², and the weight map [F × P]."""
     cells = results.of(model, "noise")
     if not cells:
         return None
-    _, rec, arrays = cells[0]
-    fig, axes = _new_figure(1, 2)
-    plots.output_power(arrays["output_power"], arrays["output_power_ci_low"], arrays["output_power_ci_high"], ax=axes[0, 0])
-    axes[0, 0].set_title(f"Output under noise input — {model}")
-    plots.weight_map(arrays["weights"], layout=FrequencyLayout.from_dict(rec["result"]), ax=axes[0, 1])
-    axes[0, 1].set_title("Reverse-correlation weights [F × P]")
+    fig, axes = _new_figure(1, 3)
+    first = None
+    for cell, rec, arrays in cells:
+        layout = FrequencyLayout.from_dict(rec["result"])
+        keys = layout.n_pitches
+        plots.per_key(arrays["output_mean"][:keys], arrays["output_mean_ci_low"][:keys], arrays["output_mean_ci_high"][:keys],
+                      ylabel="mean output under noise", label=f"{cell['params']['distribution']} noise",
+                      lowest_midi=layout.lowest_midi, ax=axes[0, 0])
+        first = first or (rec, arrays, layout)
+    rec, arrays, layout = first
+    axes[0, 0].set_title(f"Output per key under noise — {model}")
+    r = rec["result"]
+    plots.per_bin(arrays["sensitivity"], arrays["sensitivity_ci_low"], arrays["sensitivity_ci_high"],
+                  ylabel="first-order sensitivity S_f", ax=axes[0, 1])
+    axes[0, 1].set_title(f"Per-bin sensitivity ({r['distribution']} noise); kernel R² = {r['r2']:.2g} "
+                         f"[{r['r2_ci_low']:.2g}, {r['r2_ci_high']:.2g}]")
+    plots.weight_map(arrays["weights"], layout=layout, ax=axes[0, 2])
+    axes[0, 2].set_title("Reverse-correlation weights [F × P]")
     return fig
 
 
@@ -131,15 +155,6 @@ def figure_example(results: Results):
     return fig
 
 
-def _save_figure(fig, directory: epath.Path, name: str) -> None:
-    for fmt in FIGURE_FORMATS:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120)
-        amt_io.atomic_write(directory / f"{name}.{fmt}", buf.getvalue())
-
-
-
-
 def _edge_figures(results: Results) -> list:
     multi = len(results.config["models"]) > 1
     out = []
@@ -160,6 +175,9 @@ def _single(name: str, make: Callable[[Results], object]) -> Callable[[Results],
 
 FIGURES: dict[str, Callable[[Results], list]] = {
     "harmonic": _single("harmonic", figure_harmonic),
+    "harmonic_reliance": _single("harmonic_reliance", figures_reliance.figure_reliance),
+    "factorial": _single("factorial", figures_reliance.figure_factorial),
+    "resolution": _single("resolution", figures_reliance.figure_resolution),
     "microtonal": _single("microtonal", figure_microtonal),
     "random_spectral": _single("random_spectral", figure_random_spectral),
     "edge_frequencies": _edge_figures,

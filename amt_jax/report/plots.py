@@ -66,14 +66,67 @@ def importance_bars(labels, mean, ci_low, ci_high, *, xlabel: str, ylabel: str =
     return ax
 
 
-def output_power(power, ci_low, ci_high, *, ax=None):
-    """Mean output per pitch under noise input (x = MIDI note), CI band."""
+def per_key(values, ci_low, ci_high, *, ylabel: str, label: str = "", lowest_midi: int = MIDI_OFFSET, color=None,
+            ax=None):
+    """A value per key (x = MIDI note; pass the model's keys only), CI band; the ends of the model's
+    keyboard (A0 = 21 and C8 = 108 for a piano) dotted."""
     ax = _axes(ax)
-    midi = np.arange(len(power)) + MIDI_OFFSET
-    ax.plot(midi, power, color="tab:red")
-    ax.fill_between(midi, ci_low, ci_high, color="tab:red", alpha=0.25, linewidth=0)
-    ax.set_xlabel("pitch (MIDI note)")
-    ax.set_ylabel("mean output under noise")
+    midi = np.arange(len(values)) + lowest_midi
+    (line,) = ax.plot(midi, values, color=color, label=label or None)
+    ax.fill_between(midi, ci_low, ci_high, color=line.get_color(), alpha=0.25, linewidth=0)
+    for end in (midi[0], midi[-1]):
+        ax.axvline(end, color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("key (MIDI note)")
+    ax.set_ylabel(ylabel)
+    if label:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def per_bin(values, ci_low, ci_high, *, ylabel: str, ax=None):
+    """A value per frequency bin (x = bin), CI band."""
+    ax = _axes(ax)
+    f = np.arange(len(values))
+    ax.plot(f, values, color="tab:purple", lw=0.8)
+    ax.fill_between(f, ci_low, ci_high, color="tab:purple", alpha=0.25, linewidth=0)
+    ax.set_xlabel("frequency bin f")
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def estimates_vs_h(h, estimates: dict, *, ax=None):
+    """Named estimates against h (``{name: (mean, ci_low, ci_high)}`` of arrays over h), error bars
+    (piece-level CIs), a dashed zero line."""
+    ax = _axes(ax)
+    h = np.asarray(h, float)
+    for j, (name, (mean, low, high)) in enumerate(estimates.items()):
+        x = h + 0.06 * (j - (len(estimates) - 1) / 2)
+        ax.errorbar(x, mean, yerr=_yerr(mean, low, high), fmt="o-", capsize=3, label=name)
+    ax.axhline(0, color="0.5", lw=0.8, ls="--")
+    ax.set_xticks(np.unique(h))
+    ax.set_xlabel("number of harmonics h")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def key_map(values, *, layout: FrequencyLayout, label: str, ax=None):
+    """A key × key map ``[P, P]`` (rows: the key whose harmonics moved, columns: where the output
+    dropped), diverging colours around 0, nan blank; octave (±12) and fifth (+7, +19) lines dotted."""
+    ax = _axes(ax)
+    v = np.asarray(values, float)
+    lim = float(np.nanpercentile(np.abs(v), 99)) if np.any(np.isfinite(v)) else 1.0  # a few rare pairs do not set the scale
+    lim = lim if lim > 0 else 1.0
+    low, n = layout.lowest_midi, v.shape[0]
+    image = ax.imshow(v, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                      extent=(low - 0.5, low + n - 0.5, low - 0.5, low + n - 0.5))
+    keys = low + np.arange(n)
+    for shift in (0, 12, -12, 7, 19):
+        ax.plot(keys, keys + shift, ":", color="0.4" if shift else "k", lw=0.6)
+    ax.set_xlim(low - 0.5, low + n - 0.5)
+    ax.set_ylim(low - 0.5, low + n - 0.5)
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_xlabel("key p whose output dropped (MIDI)")
+    ax.set_ylabel("key q whose harmonics moved (MIDI)")
     return ax
 
 

@@ -68,10 +68,14 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
     record, arrays = results.finished[cell["id"]]
     r = record["result"]
     row = {c: None for c in SUMMARY_COLUMNS}
+    probe = as_cell(cell).probe
+    row.update({"cell": cell["id"], "model": cell["model"], "family": cell["kind"], "setting": probe.label(cell["params"]),
+                "question": question_of(cell, results.config), "n_draws": r.get("n_permutations")})
+    if probe.row_values is not None:
+        row.update({k: _num(v) if isinstance(v, (float, np.floating)) else v for k, v in probe.row_values(r).items()})
+        return row
     change = float(np.mean(arrays["input_change"])) if "input_change" in arrays else None
     row.update({
-        "cell": cell["id"], "model": cell["model"], "family": cell["kind"],
-        "setting": as_cell(cell).probe.label(cell["params"]), "question": question_of(cell, results.config),
         "n_draws": int(arrays["importances"].shape[0]), "n_pieces": r.get("n_clusters"),
         "mean": _num(r["importances_mean"]), "ci_low": _num(r["ci_low"]), "ci_high": _num(r["ci_high"]),
         "piece_mean": _num(r.get("piece_mean")), "piece_ci_low": _num(r.get("clip_ci_low")),
@@ -107,11 +111,12 @@ def findings(rows: list[dict]) -> list[str]:
     for r in rows:
         n = r["n_pieces"]
         if r["difference"] is not None:
-            verdict = "above" if r["difference_ci_low"] is not None and r["difference_ci_low"] > 0 else \
-                "below" if r["difference_ci_high"] is not None and r["difference_ci_high"] < 0 else "not distinguishable from"
-            out.append(f"{r['model']}, {r['family']} {r['setting']}: {verdict} its control — difference "
-                       f"{_fmt(r['difference'])} [{_fmt(r['difference_ci_low'])}, {_fmt(r['difference_ci_high'])}] "
-                       f"over {n} pieces (p = {_fmt(r['p'])}, q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}).")
+            lo, hi = r["difference_ci_low"], r["difference_ci_high"]
+            verdict = "positive" if lo is not None and lo > 0 else "negative" if hi is not None and hi < 0 else \
+                "not distinguishable from 0"
+            out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "
+                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] over {n} pieces (p = {_fmt(r['p'])}, "
+                       f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}).")
         elif r["control"] != CONTROL_PENDING:
             rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""
             out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['piece_mean'])} "

@@ -53,6 +53,9 @@ class SweepConfig:
       n_permutations: draws of the harmonic, control, random-spectral and microtonal-all cells.
       n_permutations_semitone: draws of the microtonal-one cell (spread over all semitones).
       n_noise_samples: noise inputs of the edge-case (noise response) cell.
+      noise_distributions: ``"flat"`` (one distribution for every bin, the seed's definition) and/or
+        ``"per_bin"`` (each bin its own: carries the clips' spectrum), one noise cell each.
+      noise_lags: the noise kernel over time lags −L..L (Basic Pitch sees about ±9 frames).
       chunk_size: draws per jitted call.
       example: save one example (X, πX of a harmonic draw, outputs) for the first model.
       stratified: grouped families (harmonic fundamentals, microtonal semitones) give every group
@@ -78,6 +81,8 @@ class SweepConfig:
     n_permutations: int = 64
     n_permutations_semitone: int = 256
     n_noise_samples: int = 256
+    noise_distributions: tuple[str, ...] = ("flat",)
+    noise_lags: int = 0
     chunk_size: int = 32
     example: bool = True
     stratified: bool = False
@@ -113,6 +118,10 @@ class SweepConfig:
             raise ValueError("harmonics must hold at least one h when the harmonic family or the example is on, got ()")
         if "noise" in self.families and self.n_noise_samples < 2:
             raise ValueError(f"n_noise_samples must be >= 2 for the noise cell, got {self.n_noise_samples}")
+        for d in self.noise_distributions:
+            validate.one_of("noise_distributions", d, ("flat", "per_bin"))
+        if isinstance(self.noise_lags, bool) or not isinstance(self.noise_lags, int) or self.noise_lags < 0:
+            raise ValueError(f"noise_lags must be an int >= 0, got {self.noise_lags!r}")
         if self.mc_fraction is not None:
             validate.positive("mc_fraction", self.mc_fraction)
         validate.positive_int("max_permutations_factor", self.max_permutations_factor)

@@ -6,29 +6,30 @@ its setting label, which kind is its control (paired by model and parameters, sh
 whether it gives a summary row, and which figure shows it. Adding a kind is one entry here plus,
 if it needs one, a figure function in :mod:`amt_jax.report.figures`.
 
-The four seed families:
-
 | family | kinds | question |
 |---|---|---|
-| harmonic | harmonic, harmonic_control (size-matched) | harmonic shuffles vs as many random bins |
-| microtonal | microtonal_one (per semitone), microtonal_all | sub-semitone structure |
-| random_spectral | random_spectral (per band) | which bands matter |
-| noise | noise | output under noise; reverse-correlation weights |
+| harmonic (seed) | harmonic, harmonic_control (size-matched) | harmonic shuffles vs as many random bins |
+| harmonic_reliance | harmonic_swap (per h) | does a key's output rely on its own harmonics (vs co-sounding keys) |
+| factorial | factorial | does the model recover a note whose fundamental is gone |
+| microtonal (seed) | microtonal_one (per semitone), microtonal_all | sub-semitone structure (0 by construction at B = 1) |
+| resolution | pooling_one (per key), pooling_all | what is lost when only semitone resolution remains (comparable across B) |
+| random_spectral (seed) | random_spectral (whole axis, per band) | robustness to spectral noise; which bands matter |
+| noise (seed) | noise (flat / per-bin distribution) | output per key under noise; kernel, per-bin sensitivity, R² |
 | example | example (first model only) | one harmonic draw to look at |
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 
 if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
     from amt_jax.sweep.config import SweepConfig
     from amt_jax.sweep.inputs import Inputs
+
+from amt_jax.sweep import compute  # noqa: E402
 
 EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the output most is shown
 
@@ -80,6 +81,8 @@ class Probe:
       enabled: ``enabled(config) -> bool`` beyond the family switch (the example has its own flag).
       in_axis: ``in_axis(cell, inputs) -> bool``; False skips the cell (a band off the model's axis).
       describe: ``describe(result) -> str``, one line about a finished cell's result.
+      row_values: ``row_values(result) -> dict`` of summary columns, for kinds whose row is not the
+        generic one (the reliance contrast, the factorial interaction); None: generic.
     """
 
     kind: str
@@ -95,130 +98,13 @@ class Probe:
     first_model_only: bool = False
     enabled_when: Callable[[SweepConfig], bool] | None = None
     in_axis: Callable[[Cell, Inputs], bool] = lambda cell, inputs: True
-    describe: Callable[[dict], str] = lambda result: describe_importance(result)
+    describe: Callable[[dict], str] = lambda result: compute.describe_importance(result)
+    row_values: Callable[[dict], dict] | None = None
 
     def enabled(self, config: SweepConfig) -> bool:
         if self.enabled_when is not None:
             return self.enabled_when(config)
         return self.family in config.families
-
-
-# --------------------------------------------------------------------------- computing cells
-
-
-def describe_importance(result: dict) -> str:
-    """``importance m [MC CI] over n draws; pieces [CI]`` (NaN saved as null reads as nan)."""
-    m, lo, hi, plo, phi = (float(np.asarray(result.get(k), float)) for k in
-                           ("importances_mean", "ci_low", "ci_high", "clip_ci_low", "clip_ci_high"))
-    pieces = f"; {result.get('n_clusters')} pieces [{plo:.4g}, {phi:.4g}]" if np.isfinite(plo) else ""
-    return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] over {result['n_permutations']} draws{pieces}"
-
-
-def cell_key(cell: Cell):
-    """The cell's root key: ``fold_in(PRNGKey(seed), key_tag)``."""
-    import jax
-
-    return jax.random.fold_in(jax.random.PRNGKey(cell.seed), cell.key_tag())
-
-
-def layout_record(inputs: Inputs) -> dict[str, int]:
-    """The frequency layout a cell's result is read with (plots, per-semitone tables)."""
-    return inputs.layout.to_dict()
-
-
-def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
-    """``compute`` of a permutation-importance kind: ``make_family(cell, inputs, context)`` through
-    :func:`amt_jax.engine.importance.permutation_importance` on the note output (``output_l1``),
-    clustered by piece; the NPZ also gets each clip's piece index and program."""
-
-    def compute(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-        from amt_jax.engine import importance
-
-        result = importance.permutation_importance(
-            inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs, ctx),
-            key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
-            clusters=inputs.clusters, progress=ctx.progress, **ctx.stopping(cell.n),
-        )
-        arrays = result.arrays()
-        if inputs.programs is not None:
-            arrays["programs"] = np.asarray(inputs.programs)
-        return {**result.summary(), **layout_record(inputs)}, arrays
-
-    return compute
-
-
-def _harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
-
-    lay = inputs.layout
-    make = permutations.harmonic_control if cell.kind == "harmonic_control" else permutations.harmonic
-    return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
-                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
-
-
-def _microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
-
-    scope = cell.kind.split("_")[1]
-    return permutations.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
-
-
-def band_bins(cell: Cell, inputs: Inputs) -> tuple[int, int]:
-    """Bins ``(lo, hi)`` of a random-spectral cell's band of semitones on the model's axis (the
-    whole axis, headroom included, for ``band="all"``)."""
-    band = dict(cell.params)["band"]
-    return (0, inputs.layout.n_bins) if band == "all" else inputs.layout.semitone_range(*band)
-
-
-def _band_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
-
-    return permutations.random_spectral(n_bins=inputs.layout.n_bins, band=band_bins(cell, inputs))
-
-
-def _noise(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-    """Noise with the per-bin mean and spread of the cell's features, clipped to their range."""
-    from amt_jax.engine import importance
-
-    x = inputs.features
-    resp = importance.noise_response(
-        inputs.apply_fn, inputs.params, shape=x.shape[1:], n_samples=cell.n, key=cell_key(cell),
-        mean=x.mean(axis=(0, 2)), std=np.maximum(x.std(axis=(0, 2)), 1e-3),
-        value_range=(float(x.min()), float(x.max()) + 1e-6), output=inputs.output,
-        chunk_size=min(ctx.chunk_size, cell.n), n_batches=min(20, cell.n),
-    )
-    arrays = {f.name: np.asarray(getattr(resp, f.name)) for f in dataclasses.fields(resp) if f.name != "config"}
-    power = arrays["output_power"]
-    summary = {**resp.config, **layout_record(inputs), "output_power_mean": float(power.mean()),
-               "output_power_max": float(power.max()), "output_power_argmax": int(power.argmax())}
-    return summary, arrays
-
-
-def _example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-    """The first clip X, and of ``cell.n`` harmonic draws the πX changing the model's output most
-    (a random f0 often misses every note), with outputs before and after."""
-    import jax
-
-    from amt_jax.engine.importance import family_config
-
-    family = _harmonic_family(cell, inputs)
-    key = cell_key(cell)
-    idx, groups = jax.jit(jax.vmap(family.sample))(jax.vmap(lambda i: jax.random.fold_in(key, i))(np.arange(cell.n)))
-    idx, groups = np.asarray(idx), np.asarray(groups)
-    x = inputs.features[0]
-
-    def note(v):
-        y = inputs.apply_fn(inputs.params, v)
-        return np.asarray(y if inputs.output is None else y[inputs.output])
-
-    y = note(x[None])[0]
-    y_perm = note(x[idx])  # [draws, P, T]
-    change = np.mean(np.abs(y_perm - y), axis=(1, 2))
-    best = int(np.argmax(change))
-    arrays = {"x": x, "x_perm": x[idx[best]], "y": y, "y_perm": y_perm[best], "idx": idx[best], "output_l1": change}
-    summary = {"family": family_config(family), "draw": best, "n_draws": cell.n,
-               "group": int(groups[best]), "output_l1": float(change[best]), **layout_record(inputs)}
-    return summary, arrays
 
 
 # --------------------------------------------------------------------------- the table
@@ -236,23 +122,52 @@ def _draws(config: SweepConfig) -> int:
     return config.n_permutations
 
 
+def _estimate_row(est: dict, control: str) -> dict:
+    """Summary columns of a contrast estimate (``engine.reliance`` dict): tested against 0 at the piece level."""
+    return {"mean": est["mean"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["piece_mean"],
+            "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "n_pieces": est["n_pieces"],
+            "control": control, "difference": est["piece_mean"], "difference_ci_low": est["piece_ci_low"],
+            "difference_ci_high": est["piece_ci_high"], "difference_mc_se": (est["ci_high"] - est["ci_low"]) / (2 * 1.959964),
+            "p": est["p"]}
+
+
+def _describe_estimate(name: str, est: dict) -> str:
+    return (f"{name} {est['mean']:.4g} [{est['ci_low']:.4g}, {est['ci_high']:.4g}] over {est['n']} draws; "
+            f"{est['n_pieces']} pieces [{est['piece_ci_low']:.4g}, {est['piece_ci_high']:.4g}]")
+
+
 _PROBES = (
-    Probe("harmonic", "harmonic", _harmonics, _draws, importance_cell(_harmonic_family),
+    Probe("harmonic", "harmonic", _harmonics, _draws, compute.importance_cell(compute.harmonic_family),
           label=lambda p: f"h={p['n_harmonics']}", control="harmonic_control", figure="harmonic"),
-    Probe("harmonic_control", "harmonic", _harmonics, _draws, importance_cell(_harmonic_family),
+    Probe("harmonic_control", "harmonic", _harmonics, _draws, compute.importance_cell(compute.harmonic_family),
           label=lambda p: f"h={p['n_harmonics']}", key_kind="harmonic", figure="harmonic"),
-    Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone, importance_cell(_microtonal_family),
-          label=lambda p: "one", figure="microtonal"),
-    Probe("microtonal_all", "microtonal", _one, _draws, importance_cell(_microtonal_family),
+    Probe("harmonic_swap", "harmonic_reliance", lambda c: [{"n_harmonics": h} for h in c.harmonics if h >= 2], _draws,
+          compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
+          row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
+          describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"])),
+    Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
+          label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
+          row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
+          describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"])),
+    Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone,
+          compute.importance_cell(compute.microtonal_family), label=lambda p: "one", figure="microtonal"),
+    Probe("microtonal_all", "microtonal", _one, _draws, compute.importance_cell(compute.microtonal_family),
           label=lambda p: "all", figure="microtonal"),
-    Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands], _draws,
-          importance_cell(_band_family),
+    Probe("pooling_one", "resolution", _one, lambda c: c.n_permutations_semitone,
+          compute.importance_cell(compute.pooling_family), label=lambda p: "one key", figure="resolution"),
+    Probe("pooling_all", "resolution", _one, _draws, compute.importance_cell(compute.pooling_family),
+          label=lambda p: "every key", figure="resolution"),
+    Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands],
+          _draws, compute.importance_cell(compute.band_family),
           label=lambda p: "whole axis" if p["band"] == "all" else f"semitones {p['band'][0]}-{p['band'][1]}",
-          figure="random_spectral", in_axis=lambda cell, inputs: band_bins(cell, inputs)[0] < band_bins(cell, inputs)[1]),
-    Probe("noise", "noise", _one, lambda c: c.n_noise_samples, _noise, row=False, figure="edge_frequencies",
-          describe=lambda r: f"mean output {r['output_power_mean']:.4g}, max {r['output_power_max']:.4g} "
-                             f"at pitch {r['output_power_argmax']}"),
-    Probe("example", "example", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: EXAMPLE_DRAWS, _example,
+          figure="random_spectral",
+          in_axis=lambda cell, inputs: compute.band_bins(cell, inputs)[0] < compute.band_bins(cell, inputs)[1]),
+    Probe("noise", "noise", lambda c: [{"distribution": d, "lags": c.noise_lags} for d in c.noise_distributions],
+          lambda c: c.n_noise_samples, compute.noise, row=False, figure="edge_frequencies",
+          label=lambda p: f"{p['distribution']} noise",
+          describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
+                             f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
+    Probe("example", "example", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: EXAMPLE_DRAWS, compute.example,
           row=False, figure="example", first_model_only=True, enabled_when=lambda c: c.example,
           describe=lambda r: f"f0 bin {r['group']}, mean |Y(πX) − Y(X)| = {r['output_l1']:.4g}"),
 )

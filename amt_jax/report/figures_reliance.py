@@ -1,0 +1,92 @@
+"""Figures of the designs that answer the study's questions directly: harmonic reliance (the key
+whose harmonics moved vs the co-sounding keys), the factorial design for the missing fundamental,
+and semitone pooling (resolution), from saved results only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from amt_jax.engine import stats
+from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.report import plots
+from amt_jax.report.results import Results
+
+ESTIMATES = {"diagonal": "drop at the key whose harmonics moved", "off_diagonal": "drop at co-sounding untouched keys",
+             "contrast": "contrast (diagonal − off-diagonal)"}
+
+
+def _new_figure(n_rows: int = 1, n_cols: int = 1, *, size=(6.4, 4.0)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * n_cols, size[1] * n_rows), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+
+
+def _piece(est: dict) -> tuple[float, float, float]:
+    return tuple(np.nan if est.get(k) is None else float(est[k]) for k in ("piece_mean", "piece_ci_low", "piece_ci_high"))
+
+
+def figure_reliance(results: Results):
+    """Left: diagonal, off-diagonal and contrast vs h with piece-level CIs (one panel row per model);
+    right: the map R[q, p] of the first model at its largest h."""
+    models = [(m, results.of(m, "harmonic_swap")) for m in results.config["models"]]
+    models = [(m, cells) for m, cells in models if cells]
+    if not models:
+        return None
+    fig, axes = _new_figure(len(models), 2)
+    for row, (model, cells) in enumerate(models):
+        h = [c["params"]["n_harmonics"] for c, _, _ in cells]
+        est = {ESTIMATES[k]: np.array([_piece(rec["result"]["reliance"][k]) for _, rec, _ in cells]).T for k in ESTIMATES}
+        plots.estimates_vs_h(h, est, ax=axes[row, 0])
+        axes[row, 0].set_ylabel("drop of the note output (95 % piece CI)")
+        axes[row, 0].set_title(f"Harmonic reliance — {model}")
+        cell, rec, arrays = cells[-1]
+        plots.key_map(arrays["reliance_map"], layout=FrequencyLayout.from_dict(rec["result"]),
+                      label="mean drop at p", ax=axes[row, 1])
+        axes[row, 1].set_title(f"R[q, p], h = {cell['params']['n_harmonics']} (octave, fifth lines dotted)")
+    return fig
+
+
+def figure_factorial(results: Results):
+    """v(F), v(H), v(F∪H) and the interaction with piece-level CIs, one group of bars per model."""
+    cells = [(m, results.of(m, "factorial")) for m in results.config["models"]]
+    cells = [(m, c[0]) for m, c in cells if c]
+    if not cells:
+        return None
+    fig, axes = _new_figure(1, len(cells))
+    names = {"F": "v(F)\nfundamental", "H": "v(H)\nharmonics", "FH": "v(F∪H)\nboth", "interaction": "interaction"}
+    for ax, (model, (cell, rec, _)) in zip(axes[0], cells):
+        est = rec["result"]["factorial"]
+        m, lo, hi = np.array([_piece(est[k]) for k in names]).T
+        plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from other frames",
+                              ylabel="drop at the key's own output", ax=ax)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {model} (95 % piece CI)")
+    return fig
+
+
+def figure_resolution(results: Results):
+    """Semitone pooling: per key (one key pooled per draw, MC CIs over its draws) and every key pooled
+    at once per model (piece-level CI; comparable across B: 0 by construction at B = 1)."""
+    per_key = [(m, results.of(m, "pooling_one")) for m in results.config["models"]]
+    per_key = [(m, c[0]) for m, c in per_key if c]
+    overall = [(m, results.of(m, "pooling_all")) for m in results.config["models"]]
+    overall = [(m, c[0]) for m, c in overall if c]
+    if not per_key and not overall:
+        return None
+    fig, axes = _new_figure(1, 2)
+    for model, (_, rec, arrays) in per_key:
+        layout = FrequencyLayout.from_dict(rec["result"])
+        by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
+        full = np.full((3, layout.n_pitches), np.nan)
+        full[:, by["group"]] = by["mean"], by["ci_low"], by["ci_high"]
+        plots.per_key(*full, ylabel="pooling importance", label=f"{model} (B={layout.bins_per_semitone})",
+                      lowest_midi=layout.lowest_midi, ax=axes[0, 0])
+    axes[0, 0].set_title("One key's semitone pooled per draw (95 % MC CI)")
+    if overall:
+        labels = [f"{m}\nB={rec['result']['bins_per_semitone']}" for m, (_, rec, _) in overall]
+        m, lo, hi = np.array([[np.nan if rec["result"].get(k) is None else float(rec["result"][k])
+                               for k in ("piece_mean", "clip_ci_low", "clip_ci_high")] for _, (_, rec, _) in overall]).T
+        plots.importance_bars(labels, m, lo, hi, xlabel="model", ylabel="pooling importance", ax=axes[0, 1])
+    axes[0, 1].set_title("Every semitone pooled (95 % piece CI)")
+    return fig

@@ -1,0 +1,196 @@
+"""How each kind of sweep cell is computed (the ``compute`` of the probe table's entries).
+
+Every function takes ``(cell, inputs, context)`` and returns ``(summary, arrays)``: the summary goes
+into the cell's JSON (config, estimates, the model's frequency layout), the arrays into its NPZ.
+Random draws use the cell's key (:func:`cell_key`): draw i is ``fold_in(cell_key, i)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from amt_jax.sweep.cells import Cell
+    from amt_jax.sweep.inputs import Inputs
+    from amt_jax.sweep.probes import Context
+
+Computed = tuple[dict, dict]  # (summary for the cell JSON, arrays for the cell NPZ)
+
+
+
+
+def describe_importance(result: dict) -> str:
+    """``importance m [MC CI] over n draws; pieces [CI]`` (NaN saved as null reads as nan)."""
+    m, lo, hi, plo, phi = (float(np.asarray(result.get(k), float)) for k in
+                           ("importances_mean", "ci_low", "ci_high", "clip_ci_low", "clip_ci_high"))
+    pieces = f"; {result.get('n_clusters')} pieces [{plo:.4g}, {phi:.4g}]" if np.isfinite(plo) else ""
+    return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] over {result['n_permutations']} draws{pieces}"
+
+
+def cell_key(cell: Cell):
+    """The cell's root key: ``fold_in(PRNGKey(seed), key_tag)``."""
+    import jax
+
+    return jax.random.fold_in(jax.random.PRNGKey(cell.seed), cell.key_tag())
+
+
+def layout_record(inputs: Inputs) -> dict[str, int]:
+    """The frequency layout a cell's result is read with (plots, per-semitone tables)."""
+    return inputs.layout.to_dict()
+
+
+def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
+    """``compute`` of a permutation-importance kind: ``make_family(cell, inputs, context)`` through
+    :func:`amt_jax.engine.importance.permutation_importance` on the note output (``output_l1``),
+    clustered by piece; the NPZ also gets each clip's piece index and program."""
+
+    def compute(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+        from amt_jax.engine import importance
+
+        result = importance.permutation_importance(
+            inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs, ctx),
+            key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
+            clusters=inputs.clusters, progress=ctx.progress, **ctx.stopping(cell.n),
+        )
+        arrays = result.arrays()
+        if inputs.programs is not None:
+            arrays["programs"] = np.asarray(inputs.programs)
+        return {**result.summary(), **layout_record(inputs)}, arrays
+
+    return compute
+
+
+def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    from amt_jax.engine import permutations
+
+    lay = inputs.layout
+    make = permutations.harmonic_control if cell.kind == "harmonic_control" else permutations.harmonic
+    return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
+                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
+
+
+def microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    from amt_jax.engine import permutations
+
+    scope = cell.kind.split("_")[1]
+    return permutations.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
+
+
+def band_bins(cell: Cell, inputs: Inputs) -> tuple[int, int]:
+    """Bins ``(lo, hi)`` of a random-spectral cell's band of semitones on the model's axis (the
+    whole axis, headroom included, for ``band="all"``)."""
+    band = dict(cell.params)["band"]
+    return (0, inputs.layout.n_bins) if band == "all" else inputs.layout.semitone_range(*band)
+
+
+def band_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    from amt_jax.engine import permutations
+
+    return permutations.random_spectral(n_bins=inputs.layout.n_bins, band=band_bins(cell, inputs))
+
+
+def noise(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """The noise response under the cell's distribution (``flat``: one distribution for every bin,
+    the features' pooled mean and spread; ``per_bin``: each bin its own) clipped to the features'
+    range, with the kernel over lags ``-lags..lags``."""
+    from amt_jax.engine import noise as noise_lib
+
+    params = dict(cell.params)
+    x = inputs.features
+    dist = noise_lib.flat_distribution(x) if params["distribution"] == "flat" else noise_lib.per_bin_distribution(x)
+    resp = noise_lib.noise_response(
+        inputs.apply_fn, inputs.params, shape=x.shape[1:], n_samples=cell.n, key=cell_key(cell), **dist,
+        lags=params["lags"], output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), n_batches=min(20, cell.n),
+    )
+    out = resp.output_mean
+    keys = inputs.layout.n_pitches
+    summary = {**resp.config, **layout_record(inputs), "r2": resp.r2, "r2_ci_low": resp.r2_ci_low,
+               "r2_ci_high": resp.r2_ci_high, "output_mean_mean": float(out[:keys].mean()),
+               "output_mean_max": float(out[:keys].max()), "output_mean_argmax": int(out[:keys].argmax())}
+    return summary, resp.arrays()
+
+
+def _key_targets(inputs: Inputs) -> np.ndarray:
+    if inputs.targets is None:
+        raise ValueError("this probe needs the labels of the clips' frames (targets), but the data has none")
+    return inputs.targets
+
+
+def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """Harmonic reliance: ``harmonic_swap`` of the sounding keys (weights from the labels), scored with
+    ``key_drop`` per key, then :func:`amt_jax.engine.reliance.harmonic_reliance`."""
+    from amt_jax.engine import importance, permutations
+
+    targets = _key_targets(inputs)
+    family = permutations.harmonic_swap(layout=inputs.layout, n_harmonics=dict(cell.params)["n_harmonics"],
+                                        key_weights=permutations.key_weights_from_targets(targets),
+                                        stratified=ctx.stratified)
+    key = cell_key(cell)
+    result = importance.permutation_importance(
+        inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=cell.n, key=key,
+        metric="key_drop", per_pitch=True, targets=targets, clusters=inputs.clusters, output=inputs.output,
+        chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
+    )
+    rel = importance.harmonic_reliance(result, family, key=key)
+    arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"]}
+    summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
+               "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped")},
+               **layout_record(inputs)}
+    return summary, arrays
+
+
+def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """The factorial design (v(F), v(H), v(F∪H), interaction) for the sounding keys."""
+    from amt_jax.engine import importance
+
+    out = importance.factorial(
+        inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=_key_targets(inputs),
+        n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=cell.n, key=cell_key(cell),
+        clusters=inputs.clusters, output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh,
+        stratified=ctx.stratified, progress=ctx.progress,
+    )
+    arrays = {f"{name}_{k}": v for name, r in out["results"].items() for k, v in r.arrays().items()
+              if k in ("importances", "group_ids", "draw_clip_importances", "input_change")}
+    arrays["clusters"] = np.asarray(inputs.clusters)
+    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction")}, "n_permutations": cell.n,
+               "family": out["results"]["F"].config["family"], **layout_record(inputs)}
+    return summary, arrays
+
+
+def pooling_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    """Semitone pooling: every key's semitone (``pooling_all``) or one key's per draw (``pooling_one``)."""
+    from amt_jax.engine import permutations
+
+    scope = cell.kind.split("_")[1]
+    return permutations.semitone_pooling(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified))
+
+
+def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """The first clip X, and of ``cell.n`` harmonic draws the πX changing the model's output most
+    (a random f0 often misses every note), with outputs before and after."""
+    import jax
+
+    from amt_jax.engine.importance import family_config
+
+    family = harmonic_family(cell, inputs)
+    key = cell_key(cell)
+    idx, groups = jax.jit(jax.vmap(family.sample))(jax.vmap(lambda i: jax.random.fold_in(key, i))(np.arange(cell.n)))
+    idx, groups = np.asarray(idx), np.asarray(groups)
+    x = inputs.features[0]
+
+    def note(v):
+        y = inputs.apply_fn(inputs.params, v)
+        return np.asarray(y if inputs.output is None else y[inputs.output])
+
+    y = note(x[None])[0]
+    y_perm = note(x[idx])  # [draws, P, T]
+    change = np.mean(np.abs(y_perm - y), axis=(1, 2))
+    best = int(np.argmax(change))
+    arrays = {"x": x, "x_perm": x[idx[best]], "y": y, "y_perm": y_perm[best], "idx": idx[best], "output_l1": change}
+    summary = {"family": family_config(family), "draw": best, "n_draws": cell.n,
+               "group": int(groups[best]), "output_l1": float(change[best]), **layout_record(inputs)}
+    return summary, arrays
+
+
