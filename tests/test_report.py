@@ -4,9 +4,6 @@ Benjamini–Hochberg within questions."""
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,19 +20,13 @@ from amt_jax.engine import stats  # noqa: E402
 from amt_jax.report import summary  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ("harmonic", "microtonal", "random_spectral", "edge_frequencies_planted-b3", "edge_frequencies_planted-b1", "example")
+FIGURES = ("harmonic", "harmonic_reliance", "factorial", "microtonal", "resolution", "random_spectral",
+           "edge_frequencies_planted-b3", "edge_frequencies_planted-b1", "example")
 
 
 @pytest.fixture(scope="module")
-def tiny_workdir(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("plots") / "tiny"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO),
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "jax-cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    out = subprocess.run([sys.executable, "-m", "amt_jax", "sweep", "tiny", "--workdir", str(workdir), "--no-progress"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    return workdir
+def tiny_workdir(tiny_sweep):
+    return tiny_sweep[0]
 
 
 def test_figures_command_writes_every_figure_and_summary(tiny_workdir, capsys):
@@ -98,7 +89,7 @@ def test_summary_warns_when_cells_come_from_different_sources(tiny_workdir, tmp_
     for path in (tiny_workdir / "cells").iterdir():
         (mixed / "cells" / path.name).write_bytes(path.read_bytes())
     assert "Warning" not in report.summary_markdown(*_summary_inputs(mixed))
-    edited = mixed / "cells" / "planted-b1__noise.json"
+    edited = mixed / "cells" / "planted-b1__noise_flat_0.json"
     record = json.loads(edited.read_text())
     record["environment"]["versions"]["amt_jax_source"] = "0000000000000000"
     edited.write_text(json.dumps(record))
@@ -127,7 +118,8 @@ def test_summary_marks_a_harmonic_cell_without_its_control_as_pending(tiny_workd
     pending = rows["planted-b3__harmonic_h4"]
     assert pending["control"] == summary.CONTROL_PENDING and pending["p"] is None and pending["q"] is None
     tested = [r for r in rows.values() if r["p"] is not None]
-    assert sorted(r["cell"] for r in tested) == ["planted-b1__harmonic_h2", "planted-b3__harmonic_h2"]
+    assert {r["cell"] for r in tested if r["family"] == "harmonic"} == {"planted-b1__harmonic_h2", "planted-b3__harmonic_h2"}
+    assert {r["family"] for r in tested} == {"harmonic", "harmonic_swap", "factorial"}  # contrasts; no divergence
     for question in {r["question"] for r in tested}:  # BH within each question
         mine = [r for r in tested if r["question"] == question]
         np.testing.assert_allclose([r["q"] for r in mine], stats.benjamini_hochberg(np.array([r["p"] for r in mine])))

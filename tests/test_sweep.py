@@ -19,24 +19,7 @@ from amt_jax.sweep import store
 from amt_jax.sweep.inputs import audio_windows
 from etils import epath
 from amt_jax.__main__ import main
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cli_env(cache_dir: Path) -> dict:
-    """Subprocess environment: CPU JAX and a persistent compilation cache shared by the runs."""
-    return {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "PYTHONPATH": str(REPO),
-    }
-
-
-def sweep_cmd(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "amt_jax", "sweep", "tiny", "--workdir", str(workdir), "--no-progress", *extra]
-
+from conftest import REPO, cli_env, sweep_cmd
 
 def n_committed(workdir: Path) -> int:
     return len(list((workdir / "cells").glob("*.json"))) if (workdir / "cells").exists() else 0
@@ -62,18 +45,12 @@ def assert_no_partial_results(workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory):
+def tiny_runs(tmp_path_factory, tiny_sweep, jax_cache):
     """(reference workdir from two concurrent shards, workdir killed midway and resumed, info)."""
     base = tmp_path_factory.mktemp("sweep")
-    env = cli_env(tmp_path_factory.getbasetemp() / "jax-cache")
+    env = cli_env(jax_cache)
     n_cells = len(sweep.expand(sweep.load_config("tiny")))
-
-    reference = base / "reference"
-    shards = [subprocess.Popen(sweep_cmd(reference, "--shard", f"{i}/2"), cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outputs = [p.communicate(timeout=600) for p in shards]
-    for p, (out, err) in zip(shards, outputs):
-        assert p.returncode == 0, err
+    reference, shard_stdout = tiny_sweep
 
     resumed = base / "resumed"
     proc = subprocess.Popen(sweep_cmd(resumed), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -85,10 +62,10 @@ def tiny_runs(tmp_path_factory):
     proc.wait()
     done_at_kill = n_committed(resumed)
     assert_no_partial_results(resumed)
-    rerun = subprocess.run(sweep_cmd(resumed), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(sweep_cmd(resumed), cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert rerun.returncode == 0, rerun.stderr
     return reference, resumed, {"n_cells": n_cells, "done_at_kill": done_at_kill, "rerun_stdout": rerun.stdout,
-                                "shard_stdout": [o for o, _ in outputs]}
+                                "shard_stdout": shard_stdout}
 
 
 def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_runs):
@@ -288,15 +265,15 @@ def test_cell_families_use_the_model_layout():
     key's semitone (bin 262), bands on semitone bounds, a band beyond the axis skipped."""
     from amt_jax.models.pretrained import basic_pitch_layout
     from amt_jax.models.registry import Model
-    from amt_jax.sweep import probes
+    from amt_jax.sweep import compute
 
     model = Model("basic-pitch", None, None, None, basic_pitch_layout(), {})
     inputs = sweep.Inputs(model, np.zeros((1, 309, 4), np.float32))
     config = sweep.SweepConfig(name="x", models=("planted-b3",), harmonics=(2,), bands=((1, 13), (120, 130)), example=False)
     by_id = {c.id: c for c in sweep.expand(config)}
-    harmonic = probes._harmonic_family(by_id["planted-b3__harmonic_h2"], inputs)
+    harmonic = compute.harmonic_family(by_id["planted-b3__harmonic_h2"], inputs)
     assert (harmonic.f0_lo, harmonic.f0_hi) == (0, 263)
-    band = probes._band_family(by_id["planted-b3__random_spectral_1-13"], inputs)
+    band = compute.band_family(by_id["planted-b3__random_spectral_1-13"], inputs)
     assert (band.lo, band.hi) == (2, 38)
     off_axis = by_id["planted-b3__random_spectral_120-130"]
     assert not off_axis.probe.in_axis(off_axis, inputs)
