@@ -78,16 +78,33 @@ class _KeyDraw:
         return jnp.minimum(categorical(bits, cumulative), self.n_pitches - 1)
 
 
+class _KeyFamily:
+    """What the key-targeted families share (they define ``layout``, ``key_weights``, ``stratified``)."""
+
+    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
+
+    @property
+    def n_bins(self) -> int:
+        return self.layout.n_bins
+
+    @property
+    def keys(self) -> _KeyDraw:
+        """How a draw picks its key."""
+        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified)
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return self.keys.sounding
+
+
 def _blocks(layout: FrequencyLayout, q: jax.Array, offsets: tuple[int, ...], width: int) -> jax.Array:
     """First bins ``[K]`` of the ``width``-bin blocks centred on key q's positions ``pitch_bin(q) + offsets``."""
     return q * layout.bins_per_semitone + layout.center_offset + jnp.asarray(offsets, jnp.int32) - width // 2
 
 
 @dataclass(frozen=True)
-class HarmonicSwap:
+class HarmonicSwap(_KeyFamily):
     """See :func:`harmonic_swap`."""
-
-    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
 
     layout: FrequencyLayout
     n_harmonics: int
@@ -95,18 +112,6 @@ class HarmonicSwap:
     include_fundamental: bool
     width: int
     stratified: bool = False
-
-    @property
-    def n_bins(self) -> int:
-        return self.layout.n_bins
-
-    @property
-    def groups(self) -> tuple[int, ...]:
-        return self._keys.sounding
-
-    @property
-    def _keys(self) -> _KeyDraw:
-        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified)
 
     @property
     def comb_offsets(self) -> tuple[int, ...]:
@@ -129,7 +134,7 @@ class HarmonicSwap:
         members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
         bits = random_bits(key, 1 + len(members) * len(candidates)).astype(jnp.uint32)
-        q = self._keys.draw(bits[0], draw)
+        q = self.keys.draw(bits[0], draw)
         comb = self.comb_blocks(q)
         starts = _blocks(self.layout, q, members, self.width)
         idx = jnp.arange(self.n_bins, dtype=jnp.int32)
@@ -182,10 +187,8 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
 
 
 @dataclass(frozen=True)
-class KeyReplacement:
+class KeyReplacement(_KeyFamily):
     """See :func:`key_replacement`."""
-
-    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
 
     layout: FrequencyLayout
     n_harmonics: int
@@ -193,14 +196,6 @@ class KeyReplacement:
     key_weights: tuple[float, ...] | None
     width: int
     stratified: bool = False
-
-    @property
-    def n_bins(self) -> int:
-        return self.layout.n_bins
-
-    @property
-    def groups(self) -> tuple[int, ...]:
-        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).sounding
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) this condition replaces for key q."""
@@ -214,7 +209,7 @@ class KeyReplacement:
     def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         n_frames = x.shape[-1]
         bits = random_bits(key, 1 + n_frames)
-        q = _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).draw(bits[0], draw)
+        q = self.keys.draw(bits[0], draw)
         frames = derangement_order(jax.random.fold_in(key, 1), bits[1:], jnp.ones(n_frames, bool))
         return jnp.where(self.mask(q)[:, None], x[..., frames], x), q
 
@@ -237,7 +232,7 @@ def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key
 
 
 @dataclass(frozen=True)
-class SemitonePooling:
+class SemitonePooling(_KeyFamily):
     """See :func:`semitone_pooling`."""
 
     layout: FrequencyLayout
@@ -246,16 +241,12 @@ class SemitonePooling:
     stratified: bool = False
 
     @property
-    def n_bins(self) -> int:
-        return self.layout.n_bins
-
-    @property
     def groups_are_keys(self) -> bool:
         return self.scope == "one"
 
     @property
     def groups(self) -> tuple[int, ...]:
-        return (0,) if self.scope == "all" else _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).sounding
+        return (0,) if self.scope == "all" else self.keys.sounding
 
     def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         members, valid = (jnp.asarray(a) for a in self.layout.semitone_members())
@@ -263,7 +254,7 @@ class SemitonePooling:
         if self.scope == "all":
             group, rows = jnp.int32(0), jnp.ones(members.shape[0], bool)
         else:
-            group = _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified).draw(random_bits(key, 1)[0], draw)
+            group = self.keys.draw(random_bits(key, 1)[0], draw)
             rows = jnp.arange(members.shape[0]) == group
         vals = x[..., members, :]  # [n, P, B, T]
         mean = jnp.sum(jnp.where(valid[:, :, None], vals, 0), axis=-2) / jnp.sum(valid, axis=-1)[:, None]
