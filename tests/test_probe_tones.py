@@ -148,7 +148,9 @@ def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
 
 def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
     render = pt.render_note
-    monkeypatch.setattr(pt, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
+    from amt_jax.data import tones
+
+    monkeypatch.setattr(tones, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
     res = pt.probe_tones(planted_audio(0), timbres=("program:73", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=[60, 72])
     np.testing.assert_array_equal(res.valid, [[True, False], [True, True]])
     recall = res.summary("recall")["mean"]
