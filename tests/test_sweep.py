@@ -316,3 +316,30 @@ def test_one_atomic_write_and_environment_helper(tmp_path):
     env = amt_io.environment(packages=("jax", "no-such-package"))
     assert env["versions"]["jax"] and env["versions"]["no-such-package"] is None and env["versions"]["python"]
     assert env["device_kind"] and env["platform"] and "jax_default_matmul_precision" in env
+
+
+def test_audio_windows_per_piece_keep_quiet_pieces_and_avoid_edges(monkeypatch):
+    """clips_per_piece: m windows from each of n_clips / m pieces; a quiet piece (another instrument)
+    keeps its windows (silence is judged against the piece's own median), the edge windows are avoided."""
+    from amt_jax import data
+    from amt_jax.transcription import inference
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for i, (n, gain) in enumerate(((200_000, 0.1), (180_000, 0.005), (220_000, 0.1), (160_000, 0.1))):
+        frames = np.zeros((88, n // 256 + 1), bool)
+        frames[40 + i, :] = True
+        examples.append({"audio": (gain * rng.standard_normal(n)).astype(np.float32), "id": f"piece{i}", "program": i,
+                         "frames": frames})
+    monkeypatch.setattr(data, "parse_spec", lambda spec: ("fake", "test"))
+    monkeypatch.setattr(data, "load", lambda name, split, data_dir: examples)
+    clips = audio_windows("fake:test", data_dir="unused", n_clips=8, clips_per_piece=2)
+    assert clips.clusters.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and clips.programs.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    for (piece, window), audio, target in zip(clips.where, clips.audio, clips.targets):
+        i = int(piece[-1])
+        n_windows = inference.n_windows(len(examples[i]["audio"]))
+        assert 0 < window < n_windows - 1  # no edge window (zero padding)
+        np.testing.assert_array_equal(audio, inference.window_audio(examples[i]["audio"])[window])
+        assert target[40 + i].all() and target.sum() == target.shape[1]  # the piece's labels, on its frames
+    with pytest.raises(ValueError, match="only 4 such pieces"):
+        audio_windows("fake:test", data_dir="unused", n_clips=10, clips_per_piece=2)

@@ -139,10 +139,11 @@ def _choose(kept: np.ndarray, n: int) -> np.ndarray:
 
 
 def audio_windows(data: str, *, data_dir, n_clips: int, clips_per_piece: int | None = None) -> Clips:
-    """``n_clips`` model windows of a dataset split's non-silent windows (RMS at least half the
-    split's median): evenly spaced over all of them, or (``clips_per_piece`` = m) m evenly spaced
-    windows from each of ``n_clips / m`` pieces evenly spaced over the split. Streams the split:
-    one example's windows at a time for the RMS, then only the chosen ones."""
+    """``n_clips`` model windows of a dataset split's non-silent windows: evenly spaced over all
+    windows with RMS at least half the split's median, or (``clips_per_piece`` = m) m evenly spaced
+    windows from each of ``n_clips / m`` pieces evenly spaced over the split, among each piece's
+    windows with RMS at least half the piece's own median (a quiet instrument keeps its windows).
+    Streams the split: one example's windows at a time for the RMS, then only the chosen ones."""
     from amt_jax import data as data_lib
     from amt_jax.transcription import inference
 
@@ -155,20 +156,21 @@ def audio_windows(data: str, *, data_dir, n_clips: int, clips_per_piece: int | N
         windows = inference.window_audio(source[i]["audio"])
         rms.append(np.sqrt(np.mean(windows**2, axis=1)))
         where += [(i, j) for j in range(len(windows))]
+    if clips_per_piece is not None:
+        kept = [w for r in rms for w in (r >= 0.5 * np.median(r))]  # per piece: drop its near-silent windows
+        chosen = _per_piece(data, [w for w, k in zip(where, kept) if k], n_clips // clips_per_piece, clips_per_piece)
+        return _read_clips(source, chosen)
     rms = np.concatenate(rms) if rms else np.zeros(0, np.float32)
     kept = np.flatnonzero(rms >= 0.5 * np.median(rms)) if len(rms) else rms.astype(int)  # drop near-silent windows
-    if clips_per_piece is None:
-        if len(kept) < n_clips:
-            raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
-        chosen = [where[k] for k in _choose(kept, n_clips)]
-    else:
-        chosen = _per_piece(data, [where[k] for k in kept], n_clips // clips_per_piece, clips_per_piece)
+    if len(kept) < n_clips:
+        raise ValueError(f"n_clips={n_clips} but {data} has only {len(kept)} non-silent model windows")
+    chosen = [where[k] for k in _choose(kept, n_clips)]
     return _read_clips(source, chosen)
 
 
 def _per_piece(data: str, kept: list[tuple[int, int]], n_pieces: int, m: int) -> list[tuple[int, int]]:
-    """m evenly spaced windows from each of ``n_pieces`` pieces evenly spaced over those with >= m
-    non-silent windows."""
+    """m windows from each of ``n_pieces`` pieces evenly spaced over those with >= m non-silent
+    windows: the windows at the centres of m equal parts of the piece's non-silent windows."""
     by_piece: dict[int, list[int]] = {}
     for i, j in kept:
         by_piece.setdefault(i, []).append(j)
@@ -176,7 +178,10 @@ def _per_piece(data: str, kept: list[tuple[int, int]], n_pieces: int, m: int) ->
     if len(eligible) < n_pieces:
         raise ValueError(f"{n_pieces} pieces of {m} non-silent windows each wanted (n_clips / clips_per_piece), but "
                          f"{data} has only {len(eligible)} such pieces")
-    return [(int(i), int(j)) for i in _choose(eligible, n_pieces) for j in _choose(np.array(by_piece[int(i)]), m)]
+    def centred(js: list[int]) -> list[int]:  # m windows at the centres of m equal parts (no edge window)
+        return [js[int((k + 0.5) * len(js) / m)] for k in range(m)]
+
+    return [(int(i), int(j)) for i in _choose(eligible, n_pieces) for j in centred(by_piece[int(i)])]
 
 
 def _read_clips(source, chosen: list[tuple[int, int]]) -> Clips:
