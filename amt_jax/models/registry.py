@@ -167,3 +167,25 @@ def _planted(match: re.Match, seed: int) -> Model:
 @register("oracle", r"oracle", "oracle")
 def _oracle(match: re.Match, seed: int) -> Model:
     return Model(match.string, None, None, None, None, {"kind": "oracle"}, output=None, frame_threshold=0.5)
+
+
+@register("random", r"random:(.+)", "random:<spec> (the same architecture, weights re-initialised)")
+def _random(match: re.Match, seed: int) -> Model:
+    """A model of ``spec``'s architecture with freshly initialised weights (key ``fold_in(key(seed), 1)``):
+    what a finding that also holds here owes to the architecture, not to learning."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    base = load(match.group(1), seed=seed)
+    if base.identity.get("kind") not in ("basic-pitch", "trained"):
+        raise ValueError(f"random:<spec> re-initialises Basic Pitch architectures (basic-pitch, trained:DIR), got {match.group(1)!r}")
+    from amt_jax.models.basic_pitch import BasicPitch
+
+    config = base.source.config if base.identity["kind"] == "basic-pitch" else base.source.config.model
+    x = jnp.zeros((1, base.layout.n_bins, 8), jnp.float32)
+    params = jax.jit(BasicPitch(config).init)(jax.random.fold_in(jax.random.key(seed, impl="rbg"), 1), x)
+    params = jax.tree.map(np.asarray, params)
+    identity = {"kind": "random", "base": base.identity, "seed": seed, "params_sha256": params_digest(params)}
+    return Model(match.string, base.frontend, base.apply, params, base.layout, identity, output=base.output,
+                 frame_threshold=base.frame_threshold, source=base.source)

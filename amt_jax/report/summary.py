@@ -146,6 +146,31 @@ def summary_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def by_program(results: Results) -> list[dict[str, Any]]:
+    """Per finished importance cell whose clips record their General MIDI program: per program, the
+    mean over that program's pieces and a t CI over them (each piece one program in the chorales)."""
+    from amt_jax.data.programs import PROGRAMS
+
+    names = dict(PROGRAMS)
+    out = []
+    for cell in results.cells:
+        if cell["id"] not in results.finished:
+            continue
+        _, arrays = results.finished[cell["id"]]
+        if "programs" not in arrays or arrays["clip_importances"].ndim != 1:
+            continue
+        programs, clusters = arrays["programs"], arrays["clusters"]
+        for program in np.unique(programs):
+            mine = programs == program
+            ci = stats.cluster_ci(arrays["clip_importances"][mine], clusters[mine]) if len(np.unique(clusters[mine])) > 1 \
+                else {"mean": float(np.mean(arrays["clip_importances"][mine])), "ci_low": None, "ci_high": None,
+                      "n_clusters": 1}
+            out.append({"cell": cell["id"], "program": int(program), "instrument": names.get(int(program), str(program)),
+                        "n_pieces": int(ci["n_clusters"]), "mean": _num(ci["mean"]), "ci_low": _num(ci["ci_low"]),
+                        "ci_high": _num(ci["ci_high"])})
+    return out
+
+
 def summary_markdown(rows: list[dict], results: Results, figures: list[str], missing: list[str]) -> str:
     config = results.config
     lines = [
@@ -173,6 +198,12 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
         "|" + "---|" * len(SUMMARY_COLUMNS),
     ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in SUMMARY_COLUMNS) + " |" for row in rows]
+    per_program = by_program(results)
+    if per_program:
+        lines += ["", "## Per instrument", "", "Mean importance over the pieces of each program, 95 % t CI over them "
+                  "(blank with one piece).", "", "| cell | instrument | pieces | mean | ci_low | ci_high |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['cell']} | {r['instrument']} | {r['n_pieces']} | {_fmt(r['mean'])} | {_fmt(r['ci_low'])} | "
+                  f"{_fmt(r['ci_high'])} |" for r in per_program]
     sources = sorted({rec["environment"]["versions"].get("amt_jax_source", "unrecorded") for rec, _ in results.finished.values()})
     if len(sources) > 1:
         lines += ["", f"**Warning:** cells were computed by {len(sources)} versions of the amt_jax sources "

@@ -55,7 +55,8 @@ class Cell:
 def expand(config: SweepConfig) -> list[Cell]:
     """All cells of ``config`` in a fixed order (the order shards split): per model, per family of
     the probe table (in table order, when on in ``config.families``), per setting of the family, its
-    kinds; then the first-model-only probes (the example) for the first model."""
+    kinds; then the control models' listed families; then the first-model-only probes (the example)
+    for the first model."""
     from amt_jax.sweep.probes import PROBES
 
     cells = []
@@ -71,6 +72,10 @@ def expand(config: SweepConfig) -> list[Cell]:
     for model in config.models:
         for family, probes in families.items():
             if not probes[0].first_model_only and probes[0].enabled(config):
+                add(model, probes)
+    for model, chosen in config.control_models:  # control models: their listed families only
+        for family, probes in families.items():
+            if family in chosen and not probes[0].first_model_only:
                 add(model, probes)
     for family, probes in families.items():
         if probes[0].first_model_only and probes[0].enabled(config):

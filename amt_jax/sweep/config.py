@@ -67,6 +67,9 @@ class SweepConfig:
       max_permutations_factor: cap of adaptive stopping, as a multiple of the minimum draws.
       questions: ``((name, (kind, ...)), ...)``: rows of these kinds form one question (per model)
         for Benjamini–Hochberg in the summary; other kinds form a question each.
+      control_models: ``((spec, (family, ...)), ...)``: models run on the listed families only, e.g.
+        ``("random:basic-pitch", ("harmonic_reliance",))``: what a finding also shows on a model with
+        random weights is architecture, not learning.
     """
 
     name: str
@@ -89,12 +92,17 @@ class SweepConfig:
     mc_fraction: float | None = None
     max_permutations_factor: int = 8
     questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    control_models: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         if self.families is None:
             object.__setattr__(self, "families", _families())
         if not self.models:
             raise ValueError("models must name at least one model, got ()")
+        for m, families in self.control_models:
+            registry.check(m)
+            for f in families:
+                validate.one_of("control_models families", f, _families())
         for m in self.models:
             registry.check(m)
             if registry.kind(m) == "oracle":

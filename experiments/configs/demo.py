@@ -1,6 +1,8 @@
 """``demo``: pretrained Basic Pitch on 16 windows of 8 test pieces (2 each) of the rendered chorales:
 every probe — the seed families, harmonic reliance, the missing-fundamental factorial, semitone
-pooling, flat noise — with piece-level intervals over the 8 pieces.
+pooling, flat noise — with piece-level intervals over the 8 pieces; and the harmonic-reliance probe
+on Basic Pitch's architecture with random weights (``random:basic-pitch``), the control that tells
+architecture from learning.
 
 Command (``./run.sh demo`` runs it inside ``python -m amt_jax demo``, after building 80 chorales,
 whose test split holds 8 pieces)::
@@ -31,4 +33,5 @@ def get_config() -> SweepConfig:
         chunk_size=8,
         stratified=True,
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
+        control_models=(("random:basic-pitch", ("harmonic_reliance",)),),  # architecture or learning?
     )

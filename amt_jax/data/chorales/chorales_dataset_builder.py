@@ -21,17 +21,7 @@ from amt_jax.data import render as render_lib
 from amt_jax.data.builder import MIN_PIECES, TranscriptionBuilder
 from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_midi
 
-# General MIDI programs (0-based) given to pieces in turn; 7 is coprime with the 10-piece split cycle,
-# so every split sees every program once it has 7 pieces.
-PROGRAMS = (
-    (0, "Acoustic Grand Piano"),
-    (20, "Reed Organ"),
-    (48, "String Ensemble 1"),
-    (71, "Clarinet"),
-    (24, "Acoustic Guitar (nylon)"),
-    (73, "Flute"),
-    (6, "Harpsichord"),
-)
+from amt_jax.data.programs import PROGRAMS  # noqa: E402  (the programs pieces get in turn)
 
 
 def chorale_names() -> list[str]:
