@@ -37,7 +37,8 @@ FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}
 
 def _estimate(per_draw: np.ndarray, per_draw_clip: np.ndarray, clusters: np.ndarray, confidence: float) -> dict:
     """Monte Carlo mean and CI over the non-nan draws; piece-level mean and t CI over the clusters'
-    means of each clip's mean over draws (nan-aware); two-sided piece-level p against 0."""
+    means of each clip's mean over draws (``clip_means [n_clips]``, nan-aware); two-sided piece-level
+    p against 0."""
     ok = per_draw[np.isfinite(per_draw)]
     mean, _, se = stats.nan_moments(ok) if ok.size else (np.nan, np.nan, np.nan)
     low, high = stats.normal_interval(mean, se, confidence=confidence)
@@ -49,7 +50,8 @@ def _estimate(per_draw: np.ndarray, per_draw_clip: np.ndarray, clusters: np.ndar
         piece = stats.piece_contrast(clip, np.zeros_like(clip), clusters, confidence=confidence)
     return {"mean": float(mean), "ci_low": float(low), "ci_high": float(high), "n": int(ok.size),
             "piece_mean": float(piece["mean"]), "piece_ci_low": float(piece["ci_low"]),
-            "piece_ci_high": float(piece["ci_high"]), "p": float(piece["p"]), "n_pieces": int(piece["n_clusters"])}
+            "piece_ci_high": float(piece["ci_high"]), "p": float(piece["p"]), "n_pieces": int(piece["n_clusters"]),
+            "clip_means": clip}
 
 
 def _root_key(result: ImportanceResult, key):

@@ -15,6 +15,8 @@ from etils import epath
 
 from amt_jax import io as amt_io
 from amt_jax.report.figures import FIGURES, save_figure
+
+OPTIONAL_FIGURES = ("per_instrument",)  # drawn when the data allow (clips with programs), never "missing"
 from amt_jax.report.results import Results, load_results
 from amt_jax.report.summary import SUMMARY_COLUMNS, summary_csv, summary_markdown, summary_rows
 
@@ -41,9 +43,9 @@ def write_report(workdir: epath.PathLike) -> Report:
     directory.mkdir(parents=True, exist_ok=True)
     drawn, missing = [], []
     names = dict.fromkeys(PROBES[kind].figure for kind in results.kinds() if PROBES[kind].figure)
-    for name in names:
+    for name in [*names, *(n for n in OPTIONAL_FIGURES if n not in names)]:
         figures = FIGURES[name](results)
-        if not figures:
+        if not figures and name in names:
             missing.append(name)
         for file_name, fig in figures:
             save_figure(fig, directory, file_name)

@@ -178,6 +178,7 @@ FIGURES: dict[str, Callable[[Results], list]] = {
     "harmonic_reliance": _single("harmonic_reliance", figures_reliance.figure_reliance),
     "factorial": _single("factorial", figures_reliance.figure_factorial),
     "resolution": _single("resolution", figures_reliance.figure_resolution),
+    "per_instrument": _single("per_instrument", figures_reliance.figure_per_instrument),
     "microtonal": _single("microtonal", figure_microtonal),
     "random_spectral": _single("random_spectral", figure_random_spectral),
     "edge_frequencies": _edge_figures,

@@ -90,3 +90,31 @@ def figure_resolution(results: Results):
         plots.importance_bars(labels, m, lo, hi, xlabel="model", ylabel="pooling importance", ax=axes[0, 1])
     axes[0, 1].set_title("Every semitone pooled (95 % piece CI)")
     return fig
+
+
+PER_INSTRUMENT_KINDS = ("harmonic_swap", "factorial", "pooling_all", "random_spectral")
+
+
+def figure_per_instrument(results: Results):
+    """Per instrument (General MIDI program of the pieces): the reliance contrast, the factorial
+    interaction, semitone pooling and the whole-axis shuffle, mean over that program's pieces with
+    a t CI over them (one panel per probe; first model; the largest h)."""
+    from amt_jax.report.summary import by_program
+
+    rows = [r for r in by_program(results) if r["model"] == results.config["models"][0] and r["kind"] in PER_INSTRUMENT_KINDS]
+    chosen = {}
+    for r in rows:  # per kind, the last cell in sweep order (largest h; the whole axis comes first for bands)
+        if r["kind"] != "random_spectral" or r["cell"].endswith("_all"):
+            chosen[r["kind"]] = r["cell"]
+    panels = [(kind, [r for r in rows if r["cell"] == cell]) for kind, cell in chosen.items()]
+    if not panels:
+        return None
+    fig, axes = _new_figure(1, len(panels), size=(4.8, 4.0))
+    for ax, (kind, mine) in zip(axes[0], panels):
+        m, lo, hi = (np.array([np.nan if r[k] is None else r[k] for r in mine]) for k in ("mean", "ci_low", "ci_high"))
+        lo, hi = np.where(np.isnan(lo), m, lo), np.where(np.isnan(hi), m, hi)
+        plots.importance_bars([f"{r['instrument'].split()[0]} ({r['n_pieces']})" for r in mine], m, lo, hi, xlabel="instrument (pieces)",
+                              ylabel=kind, ax=ax)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_title(f"{mine[0]['cell']} per instrument")
+    return fig

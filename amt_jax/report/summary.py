@@ -157,15 +157,15 @@ def by_program(results: Results) -> list[dict[str, Any]]:
         if cell["id"] not in results.finished:
             continue
         _, arrays = results.finished[cell["id"]]
-        if "programs" not in arrays or arrays["clip_importances"].ndim != 1:
+        values = arrays.get(as_cell(cell).probe.clip_values)
+        if "programs" not in arrays or values is None or values.ndim != 1:
             continue
         programs, clusters = arrays["programs"], arrays["clusters"]
         for program in np.unique(programs):
             mine = programs == program
-            ci = stats.cluster_ci(arrays["clip_importances"][mine], clusters[mine]) if len(np.unique(clusters[mine])) > 1 \
-                else {"mean": float(np.mean(arrays["clip_importances"][mine])), "ci_low": None, "ci_high": None,
-                      "n_clusters": 1}
-            out.append({"cell": cell["id"], "program": int(program), "instrument": names.get(int(program), str(program)),
+            ci = stats.cluster_ci(values[mine], clusters[mine]) if len(np.unique(clusters[mine])) > 1 \
+                else {"mean": float(np.nanmean(values[mine])), "ci_low": None, "ci_high": None, "n_clusters": 1}
+            out.append({"cell": cell["id"], "kind": cell["kind"], "model": cell["model"], "program": int(program), "instrument": names.get(int(program), str(program)),
                         "n_pieces": int(ci["n_clusters"]), "mean": _num(ci["mean"]), "ci_low": _num(ci["ci_low"]),
                         "ci_high": _num(ci["ci_high"])})
     return out

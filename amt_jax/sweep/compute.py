@@ -134,7 +134,10 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
         chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
     )
     rel = importance.harmonic_reliance(result, family, key=key)
-    arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"]}
+    arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
+              **{f"{k}_clip_means": rel[k].pop("clip_means") for k in ("diagonal", "off_diagonal", "contrast")}}
+    if inputs.programs is not None:
+        arrays["programs"] = np.asarray(inputs.programs)
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
                "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped")},
                **layout_record(inputs)}
@@ -154,6 +157,9 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     arrays = {f"{name}_{k}": v for name, r in out["results"].items() for k, v in r.arrays().items()
               if k in ("importances", "group_ids", "draw_clip_importances", "input_change")}
     arrays["clusters"] = np.asarray(inputs.clusters)
+    arrays.update({f"{k}_clip_means": out[k].pop("clip_means") for k in ("F", "H", "FH", "interaction")})
+    if inputs.programs is not None:
+        arrays["programs"] = np.asarray(inputs.programs)
     summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction")}, "n_permutations": cell.n,
                "family": out["results"]["F"].config["family"], **layout_record(inputs)}
     return summary, arrays

@@ -83,6 +83,7 @@ class Probe:
       describe: ``describe(result) -> str``, one line about a finished cell's result.
       row_values: ``row_values(result) -> dict`` of summary columns, for kinds whose row is not the
         generic one (the reliance contrast, the factorial interaction); None: generic.
+      clip_values: the NPZ array ``[n_clips]`` holding the cell's per-clip estimate (per-instrument tables).
     """
 
     kind: str
@@ -100,6 +101,7 @@ class Probe:
     in_axis: Callable[[Cell, Inputs], bool] = lambda cell, inputs: True
     describe: Callable[[dict], str] = lambda result: compute.describe_importance(result)
     row_values: Callable[[dict], dict] | None = None
+    clip_values: str = "clip_importances"
 
     def enabled(self, config: SweepConfig) -> bool:
         if self.enabled_when is not None:
@@ -144,10 +146,12 @@ _PROBES = (
     Probe("harmonic_swap", "harmonic_reliance", lambda c: [{"n_harmonics": h} for h in c.harmonics if h >= 2], _draws,
           compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
           row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
+          clip_values="contrast_clip_means",
           describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"])),
     Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
           label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
           row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
+          clip_values="interaction_clip_means",
           describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"])),
     Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone,
           compute.importance_cell(compute.microtonal_family), label=lambda p: "one", figure="microtonal"),
