@@ -45,8 +45,8 @@ def pilot_workdir(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("plan") / "pilot"
     config = sweep.SweepConfig(name="pilot", models=("planted-b3",), n_clips=8, clips_per_piece=2,
-                               families=("random_spectral",), bands=((0, 24),), n_permutations=8, chunk_size=8,
-                               example=False)
+                               families=("random_spectral", "harmonic_reliance"), bands=((0, 24),), harmonics=(2,),
+                               n_permutations=8, chunk_size=8, example=False)
     sweep.run_sweep(config, workdir=workdir, progress=False, log=lambda _: None)
     return workdir
 
@@ -58,10 +58,12 @@ def test_plan_command_prints_a_table_and_writes_json(pilot_workdir, capsys, tmp_
     assert "planted-b3__random_spectral_all" in text and "for a piece-level half-width of 0.01" in text
     plan = json.loads(out.read_text())
     cells = {c["cell"]: c for c in plan["cells"]}
-    assert set(cells) == {"planted-b3__random_spectral_all", "planted-b3__random_spectral_0-24"}
+    assert set(cells) == {"planted-b3__random_spectral_all", "planted-b3__random_spectral_0-24",
+                          "planted-b3__harmonic_swap_h2"}
     for c in cells.values():
         assert c["n_pieces"] == 4 and c["recommended_pieces"] >= 2 and c["predicted_halfwidth"] <= 0.01
         assert c["pilot_halfwidth"] == pytest.approx(c["observed_halfwidth"], rel=1e-6)
+    assert cells["planted-b3__harmonic_swap_h2"]["basis"] == "clip means (data only)"
 
 
 def test_plan_command_errors_are_one_line(pilot_workdir, capsys, tmp_path):

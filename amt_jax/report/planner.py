@@ -26,11 +26,9 @@ def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | No
         if not as_cell(cell).probe.row or cell["id"] not in results.finished:
             continue
         record, arrays = results.finished[cell["id"]]
-        draw_clip = arrays.get("draw_clip_importances")
-        if draw_clip is None or draw_clip.ndim != 2 or min(draw_clip.shape) < 2:
+        comp = _components(as_cell(cell).probe, arrays)
+        if comp is None:
             continue
-        clusters = arrays.get("clusters")
-        comp = stats.variance_components(draw_clip, clusters)
         m = comp["clips_per_piece"] if clips_per_piece is None else float(clips_per_piece)
         pilot = stats.planned_halfwidth(comp, n_pieces=comp["n_pieces"], clips_per_piece=comp["clips_per_piece"],
                                         n_draws=comp["n_draws"], confidence=confidence)
@@ -44,8 +42,33 @@ def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | No
     return rows
 
 
+def _components(probe, arrays: dict) -> dict | None:
+    """Variance components of a cell: from its draw × clip matrix when it has a scalar one; else
+    (pooled per-key probes: the reliance contrast, the factorial interaction) from the per-clip
+    estimates alone, with the Monte Carlo part taken as negligible ("data only")."""
+    clusters = arrays.get("clusters")
+    draw_clip = arrays.get("draw_clip_importances")
+    if draw_clip is not None and draw_clip.ndim == 2 and min(draw_clip.shape) >= 2 and np.all(np.isfinite(draw_clip)):
+        return {**stats.variance_components(draw_clip, clusters), "basis": "draw x clip"}
+    clip = arrays.get(probe.clip_values)
+    if clip is None or clip.ndim != 1 or clusters is None:
+        return None
+    ok = np.isfinite(clip)
+    ids, means = stats.cluster_means(clip[ok], clusters[ok])
+    if len(ids) < 2:
+        return None
+    sizes = np.array([np.sum(clusters[ok] == k) for k in ids])
+    return {"between_pieces": float(np.var(means, ddof=1)), "within_pieces": 0.0, "between_draws": 0.0, "residual": 0.0,
+            "n_draws": int(arrays["importances"].shape[0]), "n_clips": int(ok.sum()), "n_pieces": int(len(ids)),
+            "clips_per_piece": float(len(ids) / np.sum(1.0 / sizes)), "basis": "clip means (data only)"}
+
+
 def _half(record: dict) -> float | None:
     r = record["result"]
+    est = (r.get("reliance") or {}).get("contrast") or (r.get("factorial") or {}).get("interaction")
+    if est is not None:
+        lo, hi = est.get("piece_ci_low"), est.get("piece_ci_high")
+        return None if lo is None or hi is None else (float(hi) - float(lo)) / 2
     lo, hi = r.get("clip_ci_low"), r.get("clip_ci_high")
     return None if lo is None or hi is None else (float(hi) - float(lo)) / 2
 
