@@ -1,42 +1,52 @@
-"""``paper``: the full study, sized for an accelerator (or a job array of them).
+"""``paper``: the study at accelerator scale (or a job array of them): every probe on pretrained
+Basic Pitch and every trained variant of the ``full`` training grid, on the full chorale test split
+(4 windows per piece) — and on MAESTRO's test split when it is built (``paper_maestro``: set
+``AMT_JAX_PAPER_DATA=maestro:test``).
 
-Command (MAESTRO v3 downloaded to ``$MAESTRO``; one job per shard, one shared workdir)::
+Command (one job per shard, one shared workdir)::
 
-    python -m amt_jax data build maestro --data-dir $DATA --manual-dir $MAESTRO
-    python -m amt_jax sweep paper --workdir gs://BUCKET/paper --data-dir $DATA --shard $I/$N
-    python -m amt_jax figures --workdir gs://BUCKET/paper
+    AMT_JAX_GRID=$GRID python -m amt_jax sweep paper --workdir gs://BUCKET/paper --data-dir $DATA --shard $I/$N
+    python -m experiments.figures.all --workdir gs://BUCKET/paper
 
-Expected runtime: ≈ 4.4 M Basic Pitch window forwards (0.96 GFLOP each, ≈ 4.2 PFLOP in all):
-tens of minutes to ~1 h on one A100 / TPU v4 chip at realistic convolution throughput (not
-measured here), divided by N with ``--shard I/N``; ≈ 70 h on 2 CPU cores (≈ 56 ms per window).
-
-Expected outcome: per-h paired contrasts of harmonic vs size-matched control with CIs of a
-few 1e-4 and BH-adjusted q (the demo, on one chorale, found harmonic importance *below* its
-control for Basic Pitch: this config says whether that holds on MAESTRO); microtonal
-importance per semitone across the keyboard from ≈ 200 draws per semitone; per-octave band
-importance; the noise response's output power per key and weight map [309 × 88].
-
-Trained variants (``python -m amt_jax train``) join as ``trained:<workdir>`` entries of
-``TRAINED_VARIANTS``; with two or more bins-per-semitone values the figures add the
-microtonal importance vs B panel.
+Sizes: ``python -m amt_jax plan --workdir <demo or study sweep> --halfwidth H`` predicts the
+piece-level half-widths; with 35 pieces × 4 windows the chorale test split is the limit (the
+between-piece variance dominates), so more draws than the adaptive rule asks for do not narrow the
+intervals (``mc_fraction=0.25`` stops each cell once the Monte Carlo SE is a quarter of the
+piece-level SE). Expected runtime: a few hours on one accelerator for Basic Pitch and 18 variants
+(not measured here: no accelerator was available); divide by N with ``--shard I/N``.
 """
+
+import importlib.util
+import os
+from pathlib import Path
 
 from amt_jax.sweep import OCTAVE_BANDS, SweepConfig
 
-TRAINED_VARIANTS: tuple[str, ...] = ()
+_spec = importlib.util.spec_from_file_location("_trained", Path(__file__).with_name("_trained.py"))
+_trained = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_trained)
 
 
 def get_config() -> SweepConfig:
+    data = os.environ.get("AMT_JAX_PAPER_DATA", "chorales:test")
     return SweepConfig(
-        name="paper",
-        models=("basic-pitch",) + TRAINED_VARIANTS,
-        data="maestro:test",
-        n_clips=64,
+        name="paper" if data == "chorales:test" else "paper_" + data.split(":")[0],
+        models=("basic-pitch",) + _trained.grid_models(),
+        data=data,
+        n_clips=140 if data == "chorales:test" else 200,
+        clips_per_piece=4,
         seed=0,
         harmonics=(2, 3, 4, 5, 6, 7, 8),
         bands=OCTAVE_BANDS,
-        n_permutations=2000,
-        n_permutations_semitone=20000,
-        n_noise_samples=20000,
-        chunk_size=16,  # draws per call: 16 × 64 clips = 1,024 windows (≈ 5 GB of activations)
+        n_permutations=256,
+        n_permutations_semitone=880,
+        n_noise_samples=4096,
+        noise_distributions=("flat", "per_bin"),
+        noise_lags=9,
+        chunk_size=8,  # draws per call: 8 × 140 windows
+        stratified=True,
+        mc_fraction=0.25,
+        max_permutations_factor=8,
+        questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "resolution")),),
     )

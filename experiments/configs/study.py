@@ -1,0 +1,47 @@
+"""``study``: the study on 2 CPU cores — every probe on pretrained Basic Pitch (and, with
+``$AMT_JAX_GRID`` set, the seed-0 trained variants of the training grid), on the full chorale test
+split (35 pieces, one window each, clustered by piece; each piece one of 7 programs, so the
+per-instrument table has 5 pieces per program), with the harmonic-reliance probe also on Basic
+Pitch's architecture with random weights.
+
+Command (the full corpus: ``python -m amt_jax data build chorales --data-dir $DATA``, 349 pieces)::
+
+    AMT_JAX_GRID=$GRID python -m amt_jax sweep study --workdir $OUT --data-dir $DATA
+    python -m experiments.figures.all --workdir $OUT
+
+Sizes chosen with ``python -m amt_jax plan`` on the demo as the pilot: 35 pieces reach piece-level
+half-widths of about a tenth of the reliance contrast and of the whole-axis importance; 24 draws
+keep the Monte Carlo part below a quarter of the piece-level SE for those cells. Expected runtime
+(Basic Pitch alone): about an hour on 2 CPU cores (≈ 35 windows/s); each trained variant adds
+about as much again at B = 3 (less at B = 1).
+"""
+
+import importlib.util
+from pathlib import Path
+
+from amt_jax.sweep import SweepConfig
+
+_spec = importlib.util.spec_from_file_location("_trained", Path(__file__).with_name("_trained.py"))
+_trained = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_trained)
+
+
+def get_config() -> SweepConfig:
+    return SweepConfig(
+        name="study",
+        models=("basic-pitch",) + _trained.grid_models(seeds=(0,)),
+        data="chorales:test",
+        n_clips=35,
+        clips_per_piece=1,
+        seed=0,
+        harmonics=(2, 4, 8),
+        bands=((0, 36), (36, 72), (72, 103)),
+        n_permutations=24,
+        n_permutations_semitone=88,
+        n_noise_samples=128,
+        noise_lags=9,
+        chunk_size=4,
+        stratified=True,
+        questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial")),),
+    )
