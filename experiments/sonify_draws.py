@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-shown", type=int, default=3)
     parser.add_argument("--n-harmonics", type=int, default=8)
     parser.add_argument("--n-steps", type=int, default=600)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: invert_basic_pitch's")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     jax.config.update("jax_default_matmul_precision", "highest")
@@ -55,7 +56,8 @@ def main(argv=None) -> int:
     rows = []
     for i in np.argsort(-change)[: args.n_shown]:
         start = time.perf_counter()
-        son = sonify.sonify_audio(model, audio, idx=idx[i], n_steps=args.n_steps)
+        extra = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        son = sonify.sonify_audio(model, audio, idx=idx[i], n_steps=args.n_steps, **extra)
         paths = sonify.write_triple(args.out, f"draw{i}", son.triple)
         row = {"draw": int(i), "f0_bin": int(groups[i]), "window": list(clips.where[0]), **son.acceptance,
                "seconds": round(time.perf_counter() - start, 1), "wav": str(paths["permuted"])}

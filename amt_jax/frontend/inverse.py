@@ -102,7 +102,7 @@ def _check_pair(target, audio, config: _c2.CQT2010Config) -> tuple[np.ndarray, n
 
 
 def invert_basic_pitch(target, audio, *, config: _c2.CQT2010Config = _c2.CQT2010Config(), n_steps: int = 600,
-                       learning_rate: float = 1e-3, tol: float = 1e-6, neighbourhood: int | None = 2) -> Inversion:
+                       learning_rate: float = 1e-2, tol: float = 1e-6, neighbourhood: int | None = 2) -> Inversion:
     """Audio near ``audio`` whose Basic Pitch features approach ``target`` (see the module docstring).
 
     Args:
@@ -110,7 +110,8 @@ def invert_basic_pitch(target, audio, *, config: _c2.CQT2010Config = _c2.CQT2010
       audio: the original audio ``[..., n_samples]`` at ``config.sr`` Hz, the starting point.
       config: the CQT2010 settings (Basic Pitch's by default).
       n_steps: most Adam steps (the cosine learning-rate schedule spans them).
-      learning_rate: peak step of ``z`` as a fraction of the window's peak |C|.
+      learning_rate: peak step of ``z`` as a fraction of the window's peak |C| (measured on three
+        harmonic draws of a chorale window: 1e-2 beats 1e-3 and 3e-2).
       tol: stop once every example's mean squared feature error is at most this.
       neighbourhood: rows of ``z`` kept on each side of a changed row; None: all rows.
     """

@@ -131,12 +131,13 @@ def route_of(model: registry.Model) -> str:
 
 
 def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps: int = 600,
-                 n_iter: int = 16) -> Sonified:
+                 n_iter: int = 16, **gradient_options) -> Sonified:
     """Resynthesise one window ``audio [n_samples]`` (22,050 Hz) with features ``πX``.
 
     Give the permutation ``idx [F]`` (``πX = X[idx]``), or for the gradient route any target
     ``x_perm [F, T]`` (a non-permutation family's perturbation). ``n_steps``: most gradient steps;
-    ``n_iter``: Griffin–Lim iterations of the librosa route.
+    ``n_iter``: Griffin–Lim iterations of the librosa route; ``gradient_options``: further keyword
+    arguments of :func:`~amt_jax.frontend.inverse.invert_basic_pitch` (``learning_rate``, ``tol``, ...).
     """
     route = route_of(model)
     if route == "oscillators":
@@ -155,7 +156,7 @@ def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps
     if x_perm.shape != x.shape:
         raise ValueError(f"x_perm must have the features' shape {list(x.shape)}, got {list(x_perm.shape)}")
     if route == "gradient":
-        resynth = inverse.invert_basic_pitch(x_perm, audio, n_steps=n_steps).audio
+        resynth = inverse.invert_basic_pitch(x_perm, audio, n_steps=n_steps, **gradient_options).audio
     else:
         from amt_jax.training import cqt_kwargs
 
