@@ -200,3 +200,25 @@ def test_permutation_cka_is_one_for_the_identity_and_drops_for_a_shuffle(audio, 
     # the stack's zero-filled edges); the convolutions, local in frequency, do see it
     assert moved.cka[0] > 0.95
     assert min(moved.cka[1:]) < 0.9
+
+
+def test_cka_plots_draw_and_return_their_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from amt_jax.report import plots_cka
+
+    layers = cka.LAYERS[:3]
+    m = np.array([[1.0, 0.5, 0.2], [0.4, 0.9, 0.3]])
+    fig, ax = plt.subplots()
+    assert plots_cka.cka_matrix(m, layers[:2], layers, ax=ax) is ax and ax.has_data()
+    assert plots_cka.cka_by_layer(layers, m[0], m[0] - 0.1, m[0] + 0.1, label="x", ax=ax) is ax
+    plt.close(fig)
+    with pytest.raises(ValueError, match="cka must have shape"):
+        plots_cka.cka_matrix(m, layers, layers)
+    result = cka.CKAResult(m, m - 0.1, m + 0.1, np.zeros((2, 3, 1, 3)), layers[:2], layers, 2)
+    assert len(plots_cka.figure_layer_cka({"a vs b": result}).axes) == 2  # the heat map and its colour bar
+    per_layer = cka.CKAResult(m[0], m[0] - 0.1, m[0] + 0.1, np.zeros((1, 3, 1, 3)), layers, layers, 2)
+    assert plots_cka.figure_permutation_cka({"harmonic": per_layer}).axes[0].has_data()

@@ -116,11 +116,13 @@ def minibatch_cka(x, y) -> float:
 
 
 class Network(NamedTuple):
-    """A Basic Pitch network: ``config`` (architecture), Flax ``variables``, ``frontend(audio) -> X``."""
+    """A Basic Pitch network: ``config`` (architecture), Flax ``variables``, ``frontend(audio) -> X``
+    and the ``layout`` of X's frequency axis (:class:`~amt_jax.frontend.layout.FrequencyLayout`)."""
 
     config: BasicPitchConfig
     variables: Any
     frontend: Any = None
+    layout: Any = None
 
 
 def network(model) -> Network:
@@ -130,7 +132,7 @@ def network(model) -> Network:
     config = getattr(config, "model", config)  # a TrainConfig holds the architecture in .model
     if not isinstance(config, BasicPitchConfig):
         raise ValueError(f"model must be a Basic Pitch network (pretrained or trained), got {model!r}")
-    return Network(config, source.params, source.frontend)
+    return Network(config, source.params, source.frontend, getattr(source, "layout", None))
 
 
 def activations(net: Network, x, *, layers: tuple[str, ...] = LAYERS) -> dict[str, jax.Array]:
