@@ -153,3 +153,10 @@ def test_acceptance_of_the_moved_tone_on_basic_pitch(moved_tone):
     assert numbers["feature_mse_resynth"] < numbers["feature_mse_original"]
     with pytest.raises(ValueError, match="needs idx"):
         sonify.sonify_audio(model, y)
+
+
+def test_example_without_its_data_is_a_note_not_an_error(tmp_path):
+    record = {"cell": {"model": "basic-pitch"}, "seed": 0, "result": {},
+              "inputs": {"data": {"data": "chorales:test", "data_dir": str(tmp_path / "absent"), "windows": [["bwv1.6", 0]]}}}
+    son, note = sonify.sonify_example(record, {"x": None, "x_perm": None, "idx": None})
+    assert son is None and note.startswith("audio of the example not available") and "absent" in note

@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amt_jax import report
+    from amt_jax import report, validate
 
+    validate.positive_int("--sonify-steps", args.sonify_steps)
     result = report.write_report(args.workdir)
     print(f"wrote {len(result.figures)} figures to {args.workdir}/figures/: {', '.join(result.figures)}")
     if result.missing:
