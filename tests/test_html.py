@@ -93,7 +93,7 @@ def test_page_is_one_self_contained_file(workdir):
     rows = report.summary_rows(report.load_results(workdir))
     assert [r["cell"] for r in rows] == ["planted-b3__harmonic_h2", "planted-b3__harmonic_control_h2"]
     assert all(f"<td>{r['cell']}</td>" in text for r in rows)
-    assert "Caveats" in text and "oscillator bank" in text
+    assert "unit of inference is the piece" in text and "## Findings" not in text and "oscillator" in text
 
 
 def test_markdown_subset():

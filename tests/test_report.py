@@ -154,8 +154,9 @@ def test_paper_figure_scripts_draw_from_saved_results_and_index_them(tiny_workdi
     out = tmp_path / "paper"
     assert all_figures.main(["--workdir", str(tiny_workdir), "--out", str(out)]) == 0
     index = (out / "figures.md").read_text()
-    for name in ("harmonic", "harmonic_reliance", "factorial", "resolution", "edge_frequencies"):
-        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-" and f"## {name}" in index
+    for name, file_name in (("harmonic", "harmonic"), ("harmonic_reliance", "harmonic_reliance"), ("factorial", "factorial"),
+                            ("resolution", "resolution"), ("edge_frequencies", "edge_frequencies_planted-b1")):
+        assert (out / f"{file_name}.pdf").read_bytes()[:5] == b"%PDF-" and f"## {name}" in index
         assert f"python -m experiments.figures.{name} --workdir" in index
     assert "cells/planted-b3__harmonic_swap_h4.npz" in index and "cells/planted-b3__factorial_h4.json" in index
     script = importlib.import_module("experiments.figures.harmonic_reliance")
