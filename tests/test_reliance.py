@@ -37,16 +37,6 @@ def fundamental_reader(scale, x):
     return jax.nn.sigmoid(scale * (x[..., COMB[:, 0], :] - 0.5))
 
 
-def or_model(scale, x):
-    """Fires on the fundamental or on the harmonics."""
-    return jax.nn.sigmoid(scale * (jnp.maximum(x[..., COMB[:, 0], :], harmonics_mean(x)) - 0.25))
-
-
-def and_model(scale, x):
-    """Fires only on the fundamental and the harmonics together."""
-    return jax.nn.sigmoid(scale * (jnp.minimum(x[..., COMB[:, 0], :], harmonics_mean(x)) - 0.25))
-
-
 def random_model(w, x):
     """No harmonic structure: a random linear map, then a sigmoid."""
     return jax.nn.sigmoid(jnp.einsum("pf,...ft->...pt", w, x) - 1.0)
@@ -119,15 +109,23 @@ def test_fundamental_reader_has_exactly_zero_reliance():
     assert moved["diagonal"]["ci_low"] > 0  # moving the fundamental does matter to it
 
 
+def cue_model(mix, x):
+    """OR (mix = [1, 0, 0]), AND ([0, 1, 0]) or the fundamental reader ([0, 0, 1]) as one function, so
+    the three share one compilation; the unused cues are multiplied by exactly 0 (elementwise: the
+    fundamental reader's output does not move when only harmonics do)."""
+    f, h = x[..., COMB[:, 0], :], harmonics_mean(x)
+    return jax.nn.sigmoid(6.0 * (mix[0] * jnp.maximum(f, h) + mix[1] * jnp.minimum(f, h) + mix[2] * (f - 0.25) - 0.25))
+
+
 def test_factorial_or_and_models_and_the_fundamental_reader():
     kw = dict(layout=LAYOUT, targets=DATA.targets, n_harmonics=H, n_permutations=96, key=jax.random.key(5),
               clusters=CLUSTERS, chunk_size=32)
-    either = importance.factorial(or_model, 6.0, DATA.features, **kw)
+    either = importance.factorial(cue_model, np.array([1.0, 0, 0], np.float32), DATA.features, **kw)
     assert either["interaction"]["ci_low"] > 0, either["interaction"]  # recovers the note from either cue
-    both = importance.factorial(and_model, 6.0, DATA.features, **kw)
+    both = importance.factorial(cue_model, np.array([0, 1.0, 0], np.float32), DATA.features, **kw)
     assert abs(both["F"]["mean"] - both["FH"]["mean"]) < 0.25 * both["FH"]["mean"]  # one cue gone is all gone
     assert both["interaction"]["ci_high"] < 0
-    fund = importance.factorial(fundamental_reader, 6.0, DATA.features, **kw)
+    fund = importance.factorial(cue_model, np.array([0, 0, 1.0], np.float32), DATA.features, **kw)
     assert fund["H"]["mean"] == 0.0 and fund["H"]["ci_high"] == 0.0  # v(H) = 0 exactly
     assert fund["F"]["ci_low"] > 0
 
