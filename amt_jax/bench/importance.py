@@ -9,6 +9,9 @@ On one device, for the harmonic family on one 2-s window through pretrained Basi
 - ``naive_draws_per_s``: per draw, permute in numpy, call the jitted model on one input,
   take the metric in numpy.
 
+``reliance_engine_over_limit`` (goal >= 0.9): the same for the harmonic-reliance probe
+(``harmonic_swap`` of the window's sounding keys scored with ``key_drop`` per key).
+
 ``engine_over_limit`` (goal >= 0.9) and ``engine_over_naive`` (goal >= 1.0 on CPU) are
 ratios of medians over ``--repeats`` interleaved repetitions. ``rss_ratio`` (goal <= 1.1) is
 the peak RSS of a fresh process running 100,000 draws of a small linear model over that of
@@ -126,6 +129,44 @@ def _basic_pitch_figures(n_draws: int, n_naive: int, chunk_size: int, repeats: i
     }
 
 
+def _reliance_figures(n_draws: int, chunk_size: int, repeats: int) -> dict:
+    """The harmonic-reliance probe (``harmonic_swap`` of the window's sounding keys, ``key_drop`` per
+    key) on the same window: engine draws/s beside the model-only limit on the same permuted inputs."""
+    from amt_jax.models import pretrained
+
+    bp = pretrained.basic_pitch()
+    x = np.asarray(jax.jit(bp.frontend)(_window_audio()))
+    targets = np.zeros((1, constants.N_PITCHES, x.shape[-1]), np.float32)
+    targets[0, [60 - constants.MIDI_OFFSET, 64 - constants.MIDI_OFFSET, 67 - constants.MIDI_OFFSET]] = 1.0  # the triad
+    family = permutations.harmonic_swap(layout=bp.layout, n_harmonics=N_HARMONICS,
+                                        key_weights=permutations.key_weights_from_targets(targets))
+    key = jax.random.key(1)
+
+    def engine():
+        return importance.permutation_importance(bp.apply, bp.params, x, family=family, n_permutations=n_draws, key=key,
+                                                 output="note", metric="key_drop", per_pitch=True, targets=targets,
+                                                 chunk_size=chunk_size).importances
+
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_draws))
+    idx = np.asarray(jax.vmap(family.sample)(keys, jnp.arange(n_draws))[0])
+    permuted = x[0][idx]
+    note = jax.jit(lambda p, xb: bp.apply(p, xb)["note"])
+    batches = [permuted[i : i + chunk_size] for i in range(0, n_draws, chunk_size)]
+
+    def limit():
+        for xb in batches:
+            jax.block_until_ready(note(bp.params, xb))
+
+    engine(), limit()
+    rates = {"engine": [], "limit": []}
+    for _ in range(repeats):
+        rates["engine"].append(n_draws / _timed(engine))
+        rates["limit"].append(n_draws / _timed(limit))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return {"reliance_engine_draws_per_s": med["engine"], "reliance_limit_draws_per_s": med["limit"],
+            "reliance_engine_over_limit": med["engine"] / med["limit"]}
+
+
 def _linear_apply(w, x):
     return jnp.einsum("fp,bft->bpt", w, x)
 
@@ -164,6 +205,7 @@ def main(argv=None) -> int:
 
     result = {"benchmark": "importance", "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
     result.update(_basic_pitch_figures(args.draws, args.naive_draws, args.chunk_size, args.repeats))
+    result.update(_reliance_figures(args.draws, args.chunk_size, args.repeats))
     small, large = args.rss_draws
     rss_small, rss_large = _peak_rss(small, args.rss_chunk_size), _peak_rss(large, args.rss_chunk_size)
     result.update({"rss_draws": [small, large], "peak_rss_kib": [rss_small, rss_large], "rss_ratio": rss_large / rss_small})
