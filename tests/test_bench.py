@@ -16,7 +16,8 @@ from amt_jax.models.basic_pitch import BasicPitchConfig
 def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_per_core: int = 1) -> str:
     blocks = []
     for cpu in range(n_logical):
-        lines = [f"processor\t: {cpu}", "model name\t: Test CPU", "physical id\t: 0", f"core id\t\t: {cpu // threads_per_core}"]
+        lines = [f"processor\t: {cpu}", "model name\t: Test CPU", "physical id\t: 0",
+                 f"core id\t\t: {cpu // threads_per_core}"]
         if mhz is not None:
             lines.append(f"cpu MHz\t\t: {mhz:.3f}")
         lines.append(f"flags\t\t: fpu sse sse2 {flags}")
@@ -96,6 +97,19 @@ def test_profile_stages_chain_to_the_model(capsys):
     rows = {r["stage"]: r for r in result["stages"]}
     assert result["max_abs_diff_stages_vs_model"] <= 1e-5
     macs = bench_model.window_macs(bp)
-    assert rows["whole forward"]["mmacs_per_window"] == pytest.approx((macs["frontend"] + macs["model"]) / 1e6, abs=0.01)
+    total = (macs["frontend"] + macs["model"]) / 1e6
+    assert rows["whole forward"]["mmacs_per_window"] == pytest.approx(total, abs=0.01)
     assert all(r["ms_per_window"] > 0 for r in result["stages"])
     assert "contour_conv" in capsys.readouterr().out
+
+
+def test_other_load_sees_another_process():
+    import subprocess
+    import sys
+    import time
+
+    busy = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    with peak.OtherLoad() as load:
+        subprocess.run([sys.executable, "-c", busy], check=True)
+        time.sleep(0.01)
+    assert load.cores is not None and load.cores > 0.2

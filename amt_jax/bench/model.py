@@ -45,10 +45,11 @@ def window_macs(bp: pretrained.Pretrained) -> dict[str, int]:
 
 
 def _stages(bp: pretrained.Pretrained):
-    """The forward as separately jittable stages: [(name, multiply-adds per window, fn, inputs, output)].
+    """The forward as separately jittable stages: [(name, multiply-adds per window, fn, inputs, output(s))].
 
     The same computation as ``bp.apply(bp.params, bp.frontend(audio))`` (``profile`` checks the
-    chained result against it), cut where the per-layer cost is wanted.
+    chained result against it), cut where the per-layer cost is wanted. The first two stages
+    (the frontend) see the whole batch, the others the model's inference chunk.
     """
     cfg, fcfg = bp.config, bp.frontend_config
     p, stats = bp.params["params"], bp.params["batch_stats"]
@@ -60,13 +61,26 @@ def _stages(bp: pretrained.Pretrained):
         return (x - stats[name]["mean"]) * scale + p[name]["bias"]
 
     def conv(name, x, stride=1):
-        return basic_pitch.freq_blocked_conv(x, p[name]["kernel"], stride=stride, block=blocks.get(name, 1)) + p[name]["bias"]
+        y = basic_pitch.freq_blocked_conv(x, p[name]["kernel"], stride=stride, block=blocks.get(name, 1))
+        return y + p[name]["bias"]
 
     def stack(x):
         x = bn("input_bn", x[..., None])[..., 0]
         s = features.harmonic_stack(x, harmonics=cfg.harmonics, bins_per_octave=cfg.bins_per_octave,
                                     n_output_bins=cfg.n_contour_bins)
-        return jnp.transpose(s, (0, 3, 2, 1))
+        return jnp.swapaxes(x, 1, 2), jnp.transpose(s, (0, 3, 2, 1))
+
+    def contour_conv(x_t):
+        shifts = features.harmonic_shifts(cfg.harmonics, cfg.bins_per_octave)
+        h = basic_pitch.harmonic_stack_conv(x_t, p["contour_conv"]["kernel"], shifts=shifts, n_bins=cfg.n_contour_bins,
+                                            block=blocks.get("contour_conv", 1))
+        return jax.nn.relu(bn("contour_bn", h + p["contour_conv"]["bias"]))
+
+    def onset_out(note, h):  # the kernel's input channels are [note, h]
+        w = p["onset_out"]["kernel"]
+        block = blocks.get("onset_out", 1)
+        return (basic_pitch.freq_blocked_conv(note, w[:, :, :1], block=block)
+                + basic_pitch.freq_blocked_conv(h, w[:, :, 1:], block=block) + p["onset_out"]["bias"])
 
     def frontend(audio):
         return cqt2010(audio, sr=fcfg.sr, hop_length=fcfg.hop_length, fmin=fcfg.fmin, n_bins=fcfg.n_bins,
@@ -76,9 +90,8 @@ def _stages(bp: pretrained.Pretrained):
     return [
         ("CQT frontend", peak.cqt2010_macs(fcfg, WINDOW_SAMPLES), frontend, ("audio",), "cqt"),
         ("NormalizedLog", 0, features.normalized_log, ("cqt",), "x"),
-        ("input BN + harmonic stack", 0, stack, ("x",), "stack"),
-        ("contour_conv + BN + ReLU", macs["contour_conv"],
-         lambda s: jax.nn.relu(bn("contour_bn", conv("contour_conv", s))), ("stack",), "h_contour"),
+        ("input BN + harmonic stack", 0, stack, ("x",), ("x_t", "stack")),
+        ("contour_conv + BN + ReLU", macs["contour_conv"], contour_conv, ("x_t",), "h_contour"),
         ("contour_out", macs["contour_out"], lambda h: conv("contour_out", h), ("h_contour",), "z_contour"),
         ("sigmoid (contour)", 0, jax.nn.sigmoid, ("z_contour",), "contour"),
         ("note_conv + ReLU", macs["note_conv"], lambda c: jax.nn.relu(conv("note_conv", c, B)), ("contour",), "h_note"),
@@ -86,8 +99,7 @@ def _stages(bp: pretrained.Pretrained):
         ("sigmoid (note)", 0, jax.nn.sigmoid, ("z_note",), "note"),
         ("onset_conv + BN + ReLU", macs["onset_conv"],
          lambda s: jax.nn.relu(bn("onset_bn", conv("onset_conv", s, B))), ("stack",), "h_onset"),
-        ("onset_out (concat + conv)", macs["onset_out"],
-         lambda n, h: conv("onset_out", jnp.concatenate([n, h], axis=-1)), ("note", "h_onset"), "z_onset"),
+        ("onset_out", macs["onset_out"], onset_out, ("note", "h_onset"), "z_onset"),
         ("sigmoid (onset)", 0, jax.nn.sigmoid, ("z_onset",), "onset"),
         ("outputs to [N, P, T]", 0, lambda *ys: [jnp.swapaxes(y[..., 0], -1, -2) for y in ys],
          ("note", "onset", "contour"), "outputs"),
@@ -95,16 +107,26 @@ def _stages(bp: pretrained.Pretrained):
 
 
 def profile(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine: dict) -> dict:
-    """Per-stage medians over ``repeats`` interleaved rounds, plus the whole forward for comparison."""
+    """Per-stage medians over ``repeats`` interleaved rounds, plus the whole forward for comparison.
+
+    The frontend stages run on all of ``audio``, the model's on the examples of one inference
+    chunk (``basic_pitch.eval_chunk``), as inside the model; times are per window.
+    """
+    n, chunk = audio.shape[0], basic_pitch.eval_chunk(audio.shape[0])
     stages = _stages(bp)
     values = {"audio": jax.device_put(audio)}
-    jitted = []
+    jitted, batch = [], []
     for name, _, fn, inputs, output in stages:
         f = jax.jit(fn)
-        values[output] = jax.block_until_ready(f(*(values[k] for k in inputs)))
+        if inputs == ("x",):  # the model's input: one chunk from here on
+            values["x"] = values["x"][:chunk]
+        out = jax.block_until_ready(f(*(values[k] for k in inputs)))
+        values.update(zip(output, out) if isinstance(output, tuple) else [(output, out)])
         jitted.append(f)
+        batch.append(len(jax.tree.leaves(out)[0]))
     whole = jax.jit(lambda params, a: bp.apply(params, bp.frontend(a)))
     expected = jax.block_until_ready(whole(bp.params, values["audio"]))
+    expected = {k: v[:chunk] for k, v in expected.items()}
     chained = dict(zip(("note", "onset", "contour"), values["outputs"]))
     mismatch = max(float(jnp.abs(chained[k] - expected[k]).max()) for k in expected)
     if not mismatch <= 1e-5:
@@ -112,27 +134,30 @@ def profile(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine:
 
     times = {name: [] for name, *_ in stages}
     times["whole forward"] = []
-    for _ in range(repeats):  # interleaved: a burst of load hits every stage alike
-        for (name, _, _, inputs, _), f in zip(stages, jitted):
-            args = [values[k] for k in inputs]
-            times[name].append(_seconds(lambda: jax.block_until_ready(f(*args))))
-        times["whole forward"].append(_seconds(lambda: jax.block_until_ready(whole(bp.params, values["audio"]))))
-    n = audio.shape[0]
+    with peak.OtherLoad() as load:
+        for _ in range(repeats):  # interleaved: a burst of load hits every stage alike
+            for (name, _, _, inputs, _), f in zip(stages, jitted):
+                args = [values[k] for k in inputs]
+                times[name].append(_seconds(lambda: jax.block_until_ready(f(*args))))
+            times["whole forward"].append(_seconds(lambda: jax.block_until_ready(whole(bp.params, values["audio"]))))
     peak_g = machine["peak_gmacs_per_s"]
     rows = []
-    for name, macs, *_ in [*stages, ("whole forward", sum(s[1] for s in stages))]:
-        seconds = statistics.median(times[name]) / n
+    for (name, macs, *_), size in zip([*stages, ("whole forward", sum(s[1] for s in stages))], [*batch, n]):
+        seconds = statistics.median(times[name]) / size
         rate = macs / seconds / 1e9
-        rows.append({"stage": name, "ms_per_window": round(1e3 * seconds, 3), "mmacs_per_window": round(macs / 1e6, 2),
-                     "gmacs_per_s": round(rate, 2), "fraction_of_peak": round(rate / peak_g, 4) if peak_g else None})
+        rows.append({"stage": name, "batch": size, "ms_per_window": round(1e3 * seconds, 3),
+                     "mmacs_per_window": round(macs / 1e6, 2), "gmacs_per_s": round(rate, 2),
+                     "fraction_of_peak": round(rate / peak_g, 4) if peak_g else None})
     stage_sum = sum(r["ms_per_window"] for r in rows[:-1])
-    print(f"{'stage':28s} {'ms/window':>10s} {'M MAC/win':>10s} {'G MAC/s':>9s} {'of peak':>8s}")
+    print(f"{'stage':28s} {'batch':>5s} {'ms/window':>10s} {'M MAC/win':>10s} {'G MAC/s':>9s} {'of peak':>8s}")
     for r in rows:
         frac = "" if r["fraction_of_peak"] is None else f"{100 * r['fraction_of_peak']:7.1f}%"
-        print(f"{r['stage']:28s} {r['ms_per_window']:10.3f} {r['mmacs_per_window']:10.2f} {r['gmacs_per_s']:9.2f} {frac:>8s}")
-    print(f"{'sum of stages':28s} {stage_sum:10.3f}")
-    return {"stages": rows, "sum_of_stages_ms_per_window": round(stage_sum, 3), "stage_batch": n,
-            "max_abs_diff_stages_vs_model": mismatch}
+        print(f"{r['stage']:28s} {r['batch']:5d} {r['ms_per_window']:10.3f} {r['mmacs_per_window']:10.2f} "
+              f"{r['gmacs_per_s']:9.2f} {frac:>8s}")
+    print(f"{'sum of stages':28s} {'':5s} {stage_sum:10.3f}")
+    print(f"(other processes used {load.cores and round(load.cores, 2)} cores meanwhile)")
+    return {"stages": rows, "sum_of_stages_ms_per_window": round(stage_sum, 3),
+            "max_abs_diff_stages_vs_model": mismatch, "other_processes_cores": load.cores and round(load.cores, 2)}
 
 
 def main(argv=None) -> int:
@@ -180,9 +205,10 @@ def main(argv=None) -> int:
     for fn in (run_ours, run_ref):  # warm-up
         fn()
     ours_s, ref_s = [], []
-    for _ in range(args.repeats):  # alternate so both see the same machine load
-        ours_s.append(_seconds(run_ours))
-        ref_s.append(_seconds(run_ref))
+    with peak.OtherLoad() as load:
+        for _ in range(args.repeats):  # alternate so both see the same machine load
+            ours_s.append(_seconds(run_ours))
+            ref_s.append(_seconds(run_ref))
     ours_wps = args.batch / statistics.median(ours_s)
     ref_wps = args.batch / statistics.median(ref_s)
     per_window = macs["frontend"] + macs["model"]
@@ -195,7 +221,8 @@ def main(argv=None) -> int:
 
     print(f"ours: {ours_wps:.1f} windows/s ({pct(ours_frac)} of peak), onnxruntime: {ref_wps:.1f} windows/s "
           f"({pct(ref_frac)} of peak), ratio {ours_wps / ref_wps:.2f} (batch {args.batch}; peak "
-          f"{machine['peak_gmacs_per_s']} G multiply-adds/s = {limit and round(limit)} windows/s)")
+          f"{machine['peak_gmacs_per_s']} G multiply-adds/s = {limit and round(limit)} windows/s; "
+          f"other processes used {load.cores and round(load.cores, 2)} cores meanwhile)")
     result = {
         "benchmark": "model",
         "batch": args.batch,
@@ -208,6 +235,7 @@ def main(argv=None) -> int:
         "macs_per_window": macs,
         "peak_limit_windows_per_s": limit and round(limit, 1),
         "peak": machine,
+        "other_processes_cores": load.cores and round(load.cores, 2),
         "ours_compile_s": round(compile_s, 2),
         "max_abs_diff": max_abs,
         **versions,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
 from pathlib import Path
 
 # (flag, float32 lanes), widest first
@@ -103,6 +104,35 @@ def cpu_peak(cpuinfo: str | None = None, cpus: set[int] | None = None, cpufreq_k
     }
 
 
+class OtherLoad:
+    """Context manager: CPU-seconds other processes used (all CPUs, from /proc/stat minus this
+    process's own time) during the block, as ``cores`` = that over the block's wall time (None
+    where /proc is missing). Timings taken while ``cores`` is well above 0 shared the machine."""
+
+    cores: float | None = None
+
+    @staticmethod
+    def _cpu_seconds() -> tuple[float, float] | None:
+        stat, own = _read("/proc/stat"), _read("/proc/self/stat")
+        if not stat or not own:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields = [int(v) for v in stat.splitlines()[0].split()[1:9]]
+        busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+        utime, stime = own.rsplit(")", 1)[1].split()[11:13]
+        return busy / ticks, (int(utime) + int(stime)) / ticks
+
+    def __enter__(self):
+        self._start, self._wall = self._cpu_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        end, wall = self._cpu_seconds(), time.perf_counter() - self._wall
+        if self._start and end and wall > 0:
+            self.cores = max(0.0, (end[0] - self._start[0]) - (end[1] - self._start[1])) / wall
+        return False
+
+
 def fraction_of_peak(items_per_s: float, macs_per_item: float, peak: dict) -> float | None:
     """Achieved multiply-adds per second over the peak (None when the peak is unknown)."""
     if not peak.get("peak_gmacs_per_s"):
@@ -119,8 +149,9 @@ def basic_pitch_macs(config, n_frames: int) -> dict[str, int]:
     """Multiply-adds of each Basic Pitch convolution for one example of ``n_frames`` frames."""
     B, H = config.bins_per_semitone, len(config.harmonics)
     f_contour, p = config.n_contour_bins, config.n_pitches
+    span = config.contour_span_semitones * B
     return {
-        "contour_conv": conv_macs(n_frames, f_contour, (3, config.contour_span_semitones * B), H, config.n_filters_contour),
+        "contour_conv": conv_macs(n_frames, f_contour, (3, span), H, config.n_filters_contour),
         "contour_out": conv_macs(n_frames, f_contour, (5, 5), config.n_filters_contour, 1),
         "note_conv": conv_macs(n_frames, p, (7, 7), 1, config.n_filters_notes),
         "note_out": conv_macs(n_frames, p, (7, 3), config.n_filters_notes, 1),
