@@ -8,7 +8,8 @@ JSON object.
 
 ``--profile`` times each stage alone instead (CQT frontend, NormalizedLog, harmonic stack, each
 convolution with its BN/ReLU, each sigmoid), jitted separately on the batch each stage sees
-inside the model, and prints ms per window, multiply-adds and achieved G multiply-adds/s.
+inside the model, and prints ms per window (wall, and this process's CPU time, which load from
+other processes disturbs less), multiply-adds and achieved G multiply-adds/s.
 """
 
 from __future__ import annotations
@@ -134,26 +135,35 @@ def profile(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine:
 
     times = {name: [] for name, *_ in stages}
     times["whole forward"] = []
+    cpu = {name: [] for name in times}
+
+    def timed(name, fn):
+        start = time.process_time()
+        times[name].append(_seconds(fn))
+        cpu[name].append(time.process_time() - start)
+
     with peak.OtherLoad() as load:
         for _ in range(repeats):  # interleaved: a burst of load hits every stage alike
             for (name, _, _, inputs, _), f in zip(stages, jitted):
                 args = [values[k] for k in inputs]
-                times[name].append(_seconds(lambda: jax.block_until_ready(f(*args))))
-            times["whole forward"].append(_seconds(lambda: jax.block_until_ready(whole(bp.params, values["audio"]))))
+                timed(name, lambda: jax.block_until_ready(f(*args)))
+            timed("whole forward", lambda: jax.block_until_ready(whole(bp.params, values["audio"])))
     peak_g = machine["peak_gmacs_per_s"]
     rows = []
     for (name, macs, *_), size in zip([*stages, ("whole forward", sum(s[1] for s in stages))], [*batch, n]):
         seconds = statistics.median(times[name]) / size
         rate = macs / seconds / 1e9
         rows.append({"stage": name, "batch": size, "ms_per_window": round(1e3 * seconds, 3),
+                     "cpu_ms_per_window": round(1e3 * statistics.median(cpu[name]) / size, 3),
                      "mmacs_per_window": round(macs / 1e6, 2), "gmacs_per_s": round(rate, 2),
                      "fraction_of_peak": round(rate / peak_g, 4) if peak_g else None})
     stage_sum = sum(r["ms_per_window"] for r in rows[:-1])
-    print(f"{'stage':28s} {'batch':>5s} {'ms/window':>10s} {'M MAC/win':>10s} {'G MAC/s':>9s} {'of peak':>8s}")
+    print(f"{'stage':28s} {'batch':>5s} {'ms/window':>10s} {'cpu ms/win':>10s} {'M MAC/win':>10s} {'G MAC/s':>9s} "
+          f"{'of peak':>8s}")
     for r in rows:
         frac = "" if r["fraction_of_peak"] is None else f"{100 * r['fraction_of_peak']:7.1f}%"
-        print(f"{r['stage']:28s} {r['batch']:5d} {r['ms_per_window']:10.3f} {r['mmacs_per_window']:10.2f} "
-              f"{r['gmacs_per_s']:9.2f} {frac:>8s}")
+        print(f"{r['stage']:28s} {r['batch']:5d} {r['ms_per_window']:10.3f} {r['cpu_ms_per_window']:10.3f} "
+              f"{r['mmacs_per_window']:10.2f} {r['gmacs_per_s']:9.2f} {frac:>8s}")
     print(f"{'sum of stages':28s} {'':5s} {stage_sum:10.3f}")
     print(f"(other processes used {load.cores and round(load.cores, 2)} cores meanwhile)")
     return {"stages": rows, "sum_of_stages_ms_per_window": round(stage_sum, 3),
