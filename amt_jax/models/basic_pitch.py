@@ -13,8 +13,8 @@ Convolutions with few channels are computed frequency-blocked (``FreqBlockedConv
 kernel, rearranged so XLA's CPU convolution sees wider channel dimensions (≈3–4× faster). The
 wide contour convolution reads X directly (``HarmonicStackConv``): its kernels over the H
 shifted copies of X add up into one kernel over X (37 % fewer multiply-adds for Basic Pitch).
-Inference (``train=False``) runs a batch through the network ``EVAL_CHUNK`` examples at a time
-(an ``nn.scan``), so that every intermediate stays in cache; results do not depend on it. The
+Inference on CPU (``train=False``) runs a batch through the network ``EVAL_CHUNK`` examples at a
+time (an ``nn.scan``), so that every intermediate stays in cache; results do not depend on it. The
 batch norms are real ``nn.BatchNorm`` layers (collection ``batch_stats``): call with
 ``train=True, mutable=["batch_stats"]`` to train. Pretrained weights (``amt_jax.pretrained``)
 carry the folded BN affine in the convs and identity running statistics.
@@ -317,15 +317,18 @@ class BasicPitch(nn.Module):
         x = jnp.asarray(x, jnp.float32).reshape(-1, n_bins, n_frames)
         n = x.shape[0]
         chunk = eval_chunk(n)
-        if train or self.is_initializing() or n <= chunk:
+        if train or self.is_initializing() or n <= chunk or jax.default_backend() != "cpu":
             y = self._forward(x, train=train)
-        else:  # inference: a loop over chunks of examples keeps every intermediate cache-sized
+        else:  # CPU inference: a loop over chunks of examples keeps every intermediate in cache
+            # step i takes examples i, i + n/chunk, …: a batch sharded over devices stays spread over them
             loop = nn.scan(
                 lambda module, carry, xs: (carry, module._forward(xs, train=False)),
                 variable_broadcast=["params", "batch_stats"],
                 split_rngs={"params": False},
+                in_axes=1,
+                out_axes=1,
             )
-            _, y = loop(self, None, x.reshape(n // chunk, chunk, n_bins, n_frames))
+            _, y = loop(self, None, x.reshape(chunk, n // chunk, n_bins, n_frames))
             y = {k: v.reshape(n, *v.shape[2:]) for k, v in y.items()}
         return {k: v.reshape(*batch_shape, *v.shape[1:]) for k, v in y.items()}
 
