@@ -57,8 +57,9 @@ class BasicPitchConfig:
         n_filters_onsets: channels of the onset head's hidden convolution.
         bn_epsilon: batch-norm epsilon (Keras default 1e-3).
         bn_momentum: running-average momentum (Keras default 0.99).
-        conv_blocks: (layer name, frequency block) pairs for ``FreqBlockedConv``; a speed knob only
-            (results equal up to float rounding), layers not listed use block 1 (a plain conv).
+        conv_blocks: (layer name, frequency block) pairs for ``FreqBlockedConv`` (for contour_conv,
+            ``HarmonicStackConv``'s); a speed knob only (results equal up to float rounding), layers
+            not listed use block 1 (a plain conv).
         n_input_semitones: semitones of the input CQT (103 for Basic Pitch's frontend, A0 up to
             just below Nyquist at 22,050 Hz); the input must have exactly ``n_input_bins`` =
             n_input_semitones·B frequency bins, >= P·B.
