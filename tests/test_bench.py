@@ -40,16 +40,23 @@ def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_p
     ],
 )
 def test_cpu_peak_from_cpuinfo(text, cpus, expected):
-    result = peak.cpu_peak(text, cpus)
+    result = peak.cpu_peak(text, cpus, cpu_max="max 100000")
     for key, value in expected.items():
         assert result[key] == pytest.approx(value), key
     assert "FMA" in result["derivation"] and "MHz" in result["derivation"]
 
 
+def test_cpu_peak_is_capped_by_a_cgroup_quota():
+    text = cpuinfo(4, flags="avx avx2 fma")
+    assert peak.cpu_peak(text, {0, 1, 2, 3}, cpu_max="150000 100000")["peak_gmacs_per_s"] == pytest.approx(57.6)
+    assert peak.cpu_peak(text, {0, 1, 2, 3}, cpu_max="800000 100000")["cores"] == 4
+
+
 def test_cpu_peak_clock_fallback_and_unknown():
     no_mhz = cpuinfo(2, flags="avx avx2 fma", mhz=None)
-    assert peak.cpu_peak(no_mhz, {0, 1}, cpufreq_khz=3_000_000)["peak_gmacs_per_s"] == pytest.approx(96.0)
-    unknown = peak.cpu_peak("", {0})
+    assert peak.cpu_peak(no_mhz, {0, 1}, cpufreq_khz=3_000_000, cpu_max="max 100000")["peak_gmacs_per_s"] == \
+        pytest.approx(96.0)
+    unknown = peak.cpu_peak("", {0}, cpu_max="max 100000")
     assert unknown["peak_gmacs_per_s"] is None
     assert peak.fraction_of_peak(10.0, 1e9, unknown) is None
     assert peak.fraction_of_peak(10.0, 1e9, {"peak_gmacs_per_s": 100.0}) == pytest.approx(0.1)

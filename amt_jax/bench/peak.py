@@ -3,7 +3,8 @@
 Peak = cores × SIMD lanes × FMA units per core × clock, read from this machine:
 
 - cores: CPUs this process may run on (``os.sched_getaffinity``), counted once per physical
-  core (hyper-threads share their core's FMA units; ``physical id``/``core id`` in /proc/cpuinfo);
+  core (hyper-threads share their core's FMA units; ``physical id``/``core id`` in /proc/cpuinfo),
+  at most a cgroup CPU quota (/sys/fs/cgroup/cpu.max, a container's limit);
 - lanes: float32 lanes of the widest vector unit the CPU flags announce (avx512f 16, avx/avx2 8,
   sse 4; asimd/neon 4);
 - FMA units per core: 2 where the flags announce FMA (fma, avx512f, asimd), 1 multiply-add
@@ -51,13 +52,20 @@ def _read(path: str) -> str | None:
         return None
 
 
-def cpu_peak(cpuinfo: str | None = None, cpus: set[int] | None = None, cpufreq_khz: float | None = None) -> dict:
+def cpu_peak(
+    cpuinfo: str | None = None,
+    cpus: set[int] | None = None,
+    cpufreq_khz: float | None = None,
+    cpu_max: str | None = None,
+) -> dict:
     """This machine's float32 multiply-add peak and how it was derived.
 
     Args:
         cpuinfo: the text of /proc/cpuinfo (read when None).
         cpus: the logical CPUs this process may use (``os.sched_getaffinity(0)`` when None).
         cpufreq_khz: a fallback clock in kHz (read from cpufreq sysfs when None and needed).
+        cpu_max: the cgroup v2 CPU quota, "QUOTA PERIOD" or "max PERIOD" (read from
+            /sys/fs/cgroup/cpu.max when None); a quota caps the cores (a container's CPU limit).
 
     Returns:
         ``{"peak_gmacs_per_s", "cores", "lanes", "fma_units_per_core", "clock_mhz", "derivation", ...}``;
@@ -74,6 +82,11 @@ def cpu_peak(cpuinfo: str | None = None, cpus: set[int] | None = None, cpufreq_k
     fma_units = _FMA_UNITS if fma else 1
     physical = {(b.get("physical id", "0"), b["core id"]) for b in blocks if "core id" in b}
     cores = len(physical) if physical else len(cpus)
+    core_source = f"{cores} physical cores ({len(cpus)} usable logical CPUs)"
+    quota, _, period = (cpu_max if cpu_max is not None else _read("/sys/fs/cgroup/cpu.max") or "max").partition(" ")
+    if quota.strip() not in ("max", "") and period.strip() and int(quota) / int(period) < cores:
+        cores = int(quota) / int(period)
+        core_source += f", capped by the cgroup quota to {cores:g}"
     mhz = [float(b["cpu MHz"]) for b in blocks if "cpu MHz" in b]
     if mhz:
         clock_mhz, clock_source = max(mhz), "max 'cpu MHz' in /proc/cpuinfo over the usable CPUs"
@@ -96,7 +109,7 @@ def cpu_peak(cpuinfo: str | None = None, cpus: set[int] | None = None, cpufreq_k
         "fma_units_per_core": fma_units,
         "clock_mhz": clock_mhz,
         "derivation": (
-            f"{cores} physical cores ({len(cpus)} usable logical CPUs) × {lanes} float32 lanes ({vector}) × "
+            f"{core_source} × {lanes} float32 lanes ({vector}) × "
             f"{fma_units} FMA units per core ({'assumed 2, flag ' + fma if fma else 'no FMA flag: 1 multiply-add'}) × "
             f"{clock_mhz} MHz ({clock_source if clock_mhz else 'unknown'})"
         ),
