@@ -135,7 +135,6 @@ def _random_network(seed):
 def audio():
     # three short clips (33 frames) of two "pieces": a harmonic tone changing pitch at random times, over noise
     rng = np.random.default_rng(0)
-    t = np.arange(8192) / 22050
     clips = []
     for _ in range(3):
         f0 = np.repeat(110.0 * 2 ** (rng.integers(0, 24, 8) / 12), 1024)

@@ -13,9 +13,12 @@ On one device, for the harmonic family on one 2-s window through pretrained Basi
 (``harmonic_swap`` of the window's sounding keys scored with ``key_drop`` per key).
 
 ``engine_over_limit`` (goal >= 0.9) and ``engine_over_naive`` (goal >= 1.0 on CPU) are
-ratios of medians over ``--repeats`` interleaved repetitions. ``rss_ratio`` (goal <= 1.1) is
-the peak RSS of a fresh process running 100,000 draws of a small linear model over that of
-one running 1,000 draws (each in its own subprocess, so neither sees the other's memory).
+ratios of medians over ``--repeats`` interleaved repetitions. ``engine_fraction_of_peak`` and
+``limit_fraction_of_peak`` are draws/s times the model's multiply-adds per draw (its
+convolutions) over this machine's float32 multiply-add peak (``peak``, derived in
+``amt_jax.bench.peak``). ``rss_ratio`` (goal <= 1.1) is the peak RSS of a fresh process
+running 100,000 draws of a small linear model over that of one running 1,000 draws (each in
+its own subprocess, so neither sees the other's memory).
 The last line printed is one JSON object.
 """
 
@@ -36,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import constants
+from amt_jax.bench import peak
 from amt_jax.engine import importance, permutations
 
 N_HARMONICS = 8
@@ -115,12 +119,18 @@ def _basic_pitch_figures(n_draws: int, n_naive: int, chunk_size: int, repeats: i
         rates["limit"].append(n_draws / _timed(limit))
         rates["naive"].append(n_naive / _timed(naive))
     med = {k: statistics.median(v) for k, v in rates.items()}
+    macs = sum(peak.basic_pitch_macs(bp.config, x.shape[-1]).values())
+    machine = peak.cpu_peak()
     return {
         "engine_draws_per_s": med["engine"],
         "limit_draws_per_s": med["limit"],
         "naive_draws_per_s": med["naive"],
         "engine_over_limit": med["engine"] / med["limit"],
         "engine_over_naive": med["engine"] / med["naive"],
+        "engine_fraction_of_peak": peak.fraction_of_peak(med["engine"], macs, machine),
+        "limit_fraction_of_peak": peak.fraction_of_peak(med["limit"], macs, machine),
+        "macs_per_draw": macs,
+        "peak": machine,
         "draws_per_s_all_repeats": rates,
         "n_draws": n_draws,
         "n_naive_draws": n_naive,
@@ -209,6 +219,14 @@ def main(argv=None) -> int:
     small, large = args.rss_draws
     rss_small, rss_large = _peak_rss(small, args.rss_chunk_size), _peak_rss(large, args.rss_chunk_size)
     result.update({"rss_draws": [small, large], "peak_rss_kib": [rss_small, rss_large], "rss_ratio": rss_large / rss_small})
+
+    def pct(f):
+        return "unknown" if f is None else f"{100 * f:.1f}%"
+
+    print(f"engine {result['engine_draws_per_s']:.1f} draws/s ({pct(result['engine_fraction_of_peak'])} of peak), "
+          f"model-only limit {result['limit_draws_per_s']:.1f} ({pct(result['limit_fraction_of_peak'])}), "
+          f"engine_over_limit {result['engine_over_limit']:.2f}, engine_over_naive {result['engine_over_naive']:.2f}, "
+          f"rss_ratio {result['rss_ratio']:.2f}")
     print(json.dumps(result))
     return 0
 

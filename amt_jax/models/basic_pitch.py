@@ -11,6 +11,10 @@ Convolutions run in NHWC with H = time, W = frequency (Keras' layout), 'SAME' pa
 convention, which lax shares); "/B" is a stride of ``bins_per_semitone`` along frequency.
 Convolutions with few channels are computed frequency-blocked (``FreqBlockedConv``): the same
 kernel, rearranged so XLA's CPU convolution sees wider channel dimensions (≈3–4× faster). The
+wide contour convolution reads X directly (``HarmonicStackConv``): its kernels over the H
+shifted copies of X add up into one kernel over X (37 % fewer multiply-adds for Basic Pitch).
+Inference on CPU (``train=False``) runs a batch through the network ``EVAL_CHUNK`` examples at a
+time (an ``nn.scan``), so that every intermediate stays in cache; results do not depend on it. The
 batch norms are real ``nn.BatchNorm`` layers (collection ``batch_stats``): call with
 ``train=True, mutable=["batch_stats"]`` to train. Pretrained weights (``amt_jax.pretrained``)
 carry the folded BN affine in the convs and identity running statistics.
@@ -25,12 +29,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from amt_jax.frontend import features
 from amt_jax import validate
 from amt_jax.constants import BP_BINS_PER_SEMITONE, BP_HARMONICS, BP_N_SEMITONES, N_PITCHES, SEMITONES_PER_OCTAVE
 
 CONV_LAYERS = ("contour_conv", "contour_out", "note_conv", "note_out", "onset_conv", "onset_out")
+EVAL_CHUNK = 2  # inference runs a batch through the network at most this many examples at a time (speed only)
+
+
+def eval_chunk(n: int) -> int:
+    """Examples per step of the inference loop for a batch of ``n``: the largest divisor of n up to EVAL_CHUNK."""
+    return max(d for d in range(1, EVAL_CHUNK + 1) if n % d == 0) if n else EVAL_CHUNK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +58,9 @@ class BasicPitchConfig:
         n_filters_onsets: channels of the onset head's hidden convolution.
         bn_epsilon: batch-norm epsilon (Keras default 1e-3).
         bn_momentum: running-average momentum (Keras default 0.99).
-        conv_blocks: (layer name, frequency block) pairs for ``FreqBlockedConv``; a speed knob only
-            (results equal up to float rounding), layers not listed use block 1 (a plain conv).
+        conv_blocks: (layer name, frequency block) pairs for ``FreqBlockedConv`` (for contour_conv,
+            ``HarmonicStackConv``'s); a speed knob only (results equal up to float rounding), layers
+            not listed use block 1 (a plain conv).
         n_input_semitones: semitones of the input CQT (103 for Basic Pitch's frontend, A0 up to
             just below Nyquist at 22,050 Hz); the input must have exactly ``n_input_bins`` =
             n_input_semitones·B frequency bins, >= P·B.
@@ -63,7 +75,7 @@ class BasicPitchConfig:
     n_filters_onsets: int = 32
     bn_epsilon: float = 1e-3
     bn_momentum: float = 0.99
-    conv_blocks: tuple[tuple[str, int], ...] = (("contour_conv", 4), ("contour_out", 8), ("note_conv", 2))
+    conv_blocks: tuple[tuple[str, int], ...] = (("contour_conv", 4), ("contour_out", 4), ("note_conv", 2))
     n_input_semitones: int = BP_N_SEMITONES
 
     def __post_init__(self):
@@ -115,36 +127,136 @@ def blocked_kernel(kernel: jax.Array, *, stride: int, block: int) -> jax.Array:
     return jnp.transpose(w, (0, 1, 2, 4, 3, 5)).reshape(kt, q, s_in * ci, block * co)
 
 
-def freq_blocked_conv(x: jax.Array, kernel: jax.Array, *, stride: int = 1, block: int = 1) -> jax.Array:
-    """'SAME' conv, stride (1, ``stride``): x [N, T, F, ci], kernel [kt, kf, ci, co] -> [N, T, ceil(F/stride), co].
+def _valid_blocked_conv(x: jax.Array, kernel: jax.Array, *, stride: int, block: int, n_out: int) -> jax.Array:
+    """Frequency outputs j = 0 … n_out−1 reading bins j·stride … j·stride + kf − 1 of x (zeros past its
+    end), 'SAME' along time: x [N, T, F, ci], kernel [kt, kf, ci, co] -> [N, T, n_out, co].
 
-    Equal (up to float summation order) to ``lax.conv_general_dilated(x, kernel, (1, stride), "SAME")``
-    in NHWC/HWIO, computed as a stride-1 convolution over blocks of ``stride·block`` input bins
-    (space-to-depth along frequency), so that channels are ``block`` times wider.
+    Computed as a stride-1 convolution over blocks of ``stride·block`` input bins (space-to-depth
+    along frequency) with the ``blocked_kernel``, so that channels are ``block`` times wider.
     """
     n, t, f, c = x.shape
     kt, kf, _, co = kernel.shape
-    f_out = -(-f // stride)
-    left = max((f_out - 1) * stride + kf - f, 0) // 2
-    n_blocks = -(-f_out // block)
+    n_blocks = -(-n_out // block)
     s_in = stride * block
     q = -(-(stride * (block - 1) + kf) // s_in)
     length = s_in * (n_blocks + q - 1)
-    xb = jnp.pad(x, ((0, 0), (0, 0), (left, length - f - left), (0, 0))).reshape(n, t, n_blocks + q - 1, s_in * c)
+    x = x[:, :, :length] if f >= length else jnp.pad(x, ((0, 0), (0, 0), (0, length - f), (0, 0)))
     y = jax.lax.conv_general_dilated(
-        xb,
+        x.reshape(n, t, n_blocks + q - 1, s_in * c),
         blocked_kernel(kernel, stride=stride, block=block),
         window_strides=(1, 1),
         padding=[((kt - 1) // 2, kt // 2), (0, 0)],
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
-    return y.reshape(n, t, n_blocks * block, co)[:, :, :f_out]
+    return y.reshape(n, t, n_blocks * block, co)[:, :, :n_out]
+
+
+def freq_blocked_conv(x: jax.Array, kernel: jax.Array, *, stride: int = 1, block: int = 1) -> jax.Array:
+    """'SAME' conv, stride (1, ``stride``): x [N, T, F, ci], kernel [kt, kf, ci, co] -> [N, T, ceil(F/stride), co].
+
+    Equal (up to float summation order) to ``lax.conv_general_dilated(x, kernel, (1, stride), "SAME")``
+    in NHWC/HWIO, computed as a stride-1 convolution over blocks of ``stride·block`` input bins
+    (space-to-depth along frequency), so that channels are ``block`` times wider. A filter from one
+    channel to one (ci = co = 1) is instead the sum of its kt·kf weighted shifted copies of x,
+    which XLA fuses into one loop (a convolution library is at its slowest on one channel).
+    """
+    n, t, f, ci = x.shape
+    kt, kf, _, co = kernel.shape
+    f_out = -(-f // stride)
+    left = max((f_out - 1) * stride + kf - f, 0) // 2
+    if ci == co == 1:
+        right = max(stride * (f_out - 1) + kf - f - left, 0)
+        padded = jnp.pad(x[..., 0], ((0, 0), ((kt - 1) // 2, kt // 2), (left, right)))
+        taps = [
+            padded[:, dt : dt + t, df : df + stride * (f_out - 1) + 1 : stride] * kernel[dt, df, 0, 0]
+            for dt in range(kt)
+            for df in range(kf)
+        ]
+        return sum(taps[1:], taps[0])[..., None]
+    x = jnp.pad(x, ((0, 0), (0, 0), (left, 0), (0, 0)))
+    return _valid_blocked_conv(x, kernel, stride=stride, block=block, n_out=f_out)
+
+
+def _bins(x: jax.Array, start: int, count: int) -> jax.Array:
+    """x[..., start : start + count] along the last axis, zeros outside x."""
+    below, above = max(0, -start), max(0, start + count - x.shape[-1])
+    pad = [(0, 0)] * (x.ndim - 1) + [(below, above)]
+    return jax.lax.slice_in_dim(jnp.pad(x, pad), start + below, start + below + count, axis=-1)
+
+
+def _stack(x: jax.Array, shifts: tuple[int, ...], start: int, count: int) -> jax.Array:
+    """Bins start … start + count − 1 of the harmonic stack of x [N, T, F]: [N, T, count, H]."""
+    return jnp.stack([_bins(x, start + s, count) for s in shifts], axis=-1)
+
+
+def harmonic_stack_conv(
+    x: jax.Array, kernel: jax.Array, *, shifts: tuple[int, ...], n_bins: int, block: int = 1
+) -> jax.Array:
+    """'SAME' stride-1 conv of the harmonic stack of x, mostly without building the stack.
+
+    x [N, T, F] (time-major), kernel [kt, kf, H, co] -> [N, T, n_bins, co], equal (up to float
+    summation order) to ``freq_blocked_conv(stack, kernel)`` where stack [N, T, n_bins, H] holds
+    x[..., f + shifts[h]] (``features.harmonic_stack``, zeros outside x). Channel h of the stack is
+    x shifted by shifts[h], so for every output whose kf-wide window lies inside [0, n_bins) the
+    H kernels add up into one kernel over x, of width max(shifts) − min(shifts) + kf (176 instead
+    of 8 × 39 taps for Basic Pitch's contour layer), applied to one channel with frequency blocks
+    of ``block``. The kf − 1 outputs at the two ends, whose windows reach past the stack's edges
+    (where the stack is zero, not x), are computed from slices of the stack. Where that would not
+    save multiply-adds (widely spaced shifts, or fewer than kf bins), the stack is built and convolved.
+
+    Derivatives (forward and reverse) are those of the stack's convolution, whose transposes are
+    faster than the combined kernel's (a one-channel input makes its input gradient a convolution
+    with one output channel).
+    """
+    if len(shifts) != np.shape(kernel)[2]:
+        raise ValueError(f"shifts must have one entry per kernel input channel ({np.shape(kernel)[2]}), got {shifts!r}")
+    return _harmonic_stack_conv(x, kernel, tuple(int(s) for s in shifts), n_bins, block)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _harmonic_stack_conv(x, kernel, shifts, n_bins, block):
+    n, t, f = x.shape
+    kt, kf, n_harmonics, co = kernel.shape
+    left, right = (kf - 1) // 2, kf // 2
+    lo, hi = min(shifts), max(shifts)
+    width = hi - lo + kf
+    if n_bins < kf or width >= n_harmonics * kf:
+        return freq_blocked_conv(_stack(x, shifts, 0, n_bins), kernel, block=block)
+    # combined[dt, g, o] = sum_h kernel[dt, g + lo − shifts[h], h, o]: tap g of output f reads x[f − left + lo + g]
+    place = np.zeros((n_harmonics, kf, width), np.float32)
+    for h, s in enumerate(shifts):
+        place[h, np.arange(kf), np.arange(kf) + s - lo] = 1.0
+    combined = jnp.einsum("tdho,hdg->tgo", kernel, place)[:, :, None, :]
+    n_inner = n_bins - left - right  # outputs left … n_bins − right − 1
+    inner = _valid_blocked_conv(_bins(x, lo, n_inner + width - 1)[..., None], combined, stride=1, block=block,
+                                n_out=n_inner)
+    # the ends: a zero margin, then the stack's first / last kf − 1 bins;
+    # outputs [0, left) and [n_bins − right, n_bins)
+    margin = max(left, right)
+    heads = jnp.pad(_stack(x, shifts, 0, kf - 1), ((0, 0), (0, 0), (margin, 0), (0, 0)))
+    tails = jnp.pad(_stack(x, shifts, n_bins - kf + 1, kf - 1), ((0, 0), (0, 0), (0, margin), (0, 0)))
+    ends = _valid_blocked_conv(jnp.concatenate([heads, tails]), kernel, stride=1, block=block, n_out=margin)
+    return jnp.concatenate([ends[:n, :, margin - left :], inner, ends[n:, :, :right]], axis=2)
+
+
+@functools.partial(_harmonic_stack_conv.defjvp, symbolic_zeros=True)
+def _harmonic_stack_conv_jvp(shifts, n_bins, block, primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    y = _harmonic_stack_conv(x, kernel, shifts, n_bins, block)
+    parts = [freq_blocked_conv(_stack(a, shifts, 0, n_bins), k, block=block)
+             for a, k, tangent in ((dx, kernel, dx), (x, dkernel, dkernel)) if not isinstance(tangent, SymbolicZero)]
+    return y, sum(parts[1:], parts[0]) if parts else jnp.zeros_like(y)
 
 
 class FreqBlockedConv(nn.Module):
     """``nn.Conv(features, kernel_size, strides=(1, stride), padding="SAME")`` (same parameters
     ``kernel`` [kt, kf, ci, co] and ``bias`` [co], same initialisers) on NHWC input, computed by
-    ``freq_blocked_conv`` with frequency blocks of ``block`` outputs."""
+    ``freq_blocked_conv`` with frequency blocks of ``block`` outputs.
+
+    Called on several inputs, it convolves their concatenation along channels, part by part
+    (a 33-channel concatenation is much slower to convolve than its 32- and 1-channel parts).
+    """
 
     features: int
     kernel_size: tuple[int, int]
@@ -152,12 +264,37 @@ class FreqBlockedConv(nn.Module):
     block: int = 1
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, *xs: jax.Array) -> jax.Array:
+        channels = [x.shape[-1] for x in xs]
         kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features), jnp.float32
+            "kernel", nn.initializers.lecun_normal(), (*self.kernel_size, sum(channels), self.features), jnp.float32
         )
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-        return freq_blocked_conv(x, kernel, stride=self.stride, block=self.block) + bias
+        bounds = np.cumsum([0, *channels])
+        parts = [
+            freq_blocked_conv(x, kernel[:, :, a:b], stride=self.stride, block=self.block)
+            for x, a, b in zip(xs, bounds[:-1], bounds[1:])
+        ]
+        return sum(parts[1:], parts[0]) + bias
+
+
+class HarmonicStackConv(nn.Module):
+    """``FreqBlockedConv`` (stride 1) applied to the harmonic stack of x [N, T, F], computed by
+    ``harmonic_stack_conv``: parameters ``kernel`` [kt, kf, H, co] and ``bias`` [co]."""
+
+    features: int
+    kernel_size: tuple[int, int]
+    shifts: tuple[int, ...]
+    n_bins: int
+    block: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (*self.kernel_size, len(self.shifts), self.features), jnp.float32
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        return harmonic_stack_conv(x, kernel, shifts=self.shifts, n_bins=self.n_bins, block=self.block) + bias
 
 
 class BasicPitch(nn.Module):
@@ -170,7 +307,6 @@ class BasicPitch(nn.Module):
 
     config: BasicPitchConfig = BasicPitchConfig()
 
-    @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         cfg = self.config
         validate.min_rank("x", x, 2, "[..., F, T]")
@@ -181,6 +317,27 @@ class BasicPitch(nn.Module):
             )
         batch_shape, (n_bins, n_frames) = np.shape(x)[:-2], np.shape(x)[-2:]
         x = jnp.asarray(x, jnp.float32).reshape(-1, n_bins, n_frames)
+        n = x.shape[0]
+        chunk = eval_chunk(n)
+        if train or self.is_initializing() or n <= chunk or jax.default_backend() != "cpu":
+            y = self._forward(x, train=train)
+        else:  # CPU inference: a loop over chunks of examples keeps every intermediate in cache
+            # step i takes examples i, i + n/chunk, …: a batch sharded over devices stays spread over them
+            loop = nn.scan(
+                lambda module, carry, xs: (carry, module._forward(xs, train=False)),
+                variable_broadcast=["params", "batch_stats"],
+                split_rngs={"params": False},
+                in_axes=1,
+                out_axes=1,
+            )
+            _, y = loop(self, None, x.reshape(chunk, n // chunk, n_bins, n_frames))
+            y = {k: v.reshape(n, *v.shape[2:]) for k, v in y.items()}
+        return {k: v.reshape(*batch_shape, *v.shape[1:]) for k, v in y.items()}
+
+    @nn.compact
+    def _forward(self, x: jax.Array, *, train: bool) -> dict[str, jax.Array]:
+        """The network on x [N, F, T]: {"note": [N, P, T], "onset": [N, P, T], "contour": [N, P·B, T]}."""
+        cfg = self.config
         batch_norm = functools.partial(
             nn.BatchNorm, use_running_average=not train, momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon
         )
@@ -195,7 +352,14 @@ class BasicPitch(nn.Module):
         conv = lambda name, features, kernel, stride=1: FreqBlockedConv(  # noqa: E731
             features, kernel, stride=stride, block=blocks.get(name, 1), name=name
         )
-        h = conv("contour_conv", cfg.n_filters_contour, (3, cfg.contour_span_semitones * B))(stack)
+        h = HarmonicStackConv(
+            cfg.n_filters_contour,
+            (3, cfg.contour_span_semitones * B),
+            shifts=features.harmonic_shifts(cfg.harmonics, cfg.bins_per_octave),
+            n_bins=cfg.n_contour_bins,
+            block=blocks.get("contour_conv", 1),
+            name="contour_conv",
+        )(jnp.swapaxes(x, 1, 2))  # = conv("contour_conv", ...)(stack)
         h = nn.relu(batch_norm(name="contour_bn")(h))
         contour = nn.sigmoid(conv("contour_out", 1, (5, 5))(h))  # [N, T, F', 1]
 
@@ -204,9 +368,9 @@ class BasicPitch(nn.Module):
 
         h = conv("onset_conv", cfg.n_filters_onsets, (5, 5), B)(stack)
         h = nn.relu(batch_norm(name="onset_bn")(h))
-        onset = nn.sigmoid(conv("onset_out", 1, (3, 3))(jnp.concatenate([note, h], axis=-1)))  # [N, T, P, 1]
+        onset = nn.sigmoid(conv("onset_out", 1, (3, 3))(note, h))  # on concat([note, h]) [N, T, P, 33]: [N, T, P, 1]
 
-        def to_pt(y):  # [N, T, bins, 1] -> [..., bins, T]
-            return jnp.swapaxes(y[..., 0], -1, -2).reshape(*batch_shape, y.shape[2], n_frames)
+        def to_pt(y):  # [N, T, bins, 1] -> [N, bins, T]
+            return jnp.swapaxes(y[..., 0], -1, -2)
 
         return {"note": to_pt(note), "onset": to_pt(onset), "contour": to_pt(contour)}

@@ -1,0 +1,122 @@
+"""The benchmarks' accounting: the machine peak derived from /proc/cpuinfo, the multiply-add counts
+(against XLA's own count of a direct convolution), and the per-stage profile (its chained stages
+must reproduce the model)."""
+
+import jax
+import numpy as np
+import pytest
+
+from amt_jax.models import pretrained
+from amt_jax.bench import model as bench_model
+from amt_jax.bench import peak
+from amt_jax.constants import WINDOW_FRAMES
+from amt_jax.models.basic_pitch import BasicPitchConfig
+
+
+def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_per_core: int = 1) -> str:
+    blocks = []
+    for cpu in range(n_logical):
+        lines = [f"processor\t: {cpu}", "model name\t: Test CPU", "physical id\t: 0",
+                 f"core id\t\t: {cpu // threads_per_core}"]
+        if mhz is not None:
+            lines.append(f"cpu MHz\t\t: {mhz:.3f}")
+        lines.append(f"flags\t\t: fpu sse sse2 {flags}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, cpus, expected",
+    [
+        # the issue's 2-core AVX2/FMA EPYC at 2.4 GHz: 2 × 8 × 2 × 2.4 = 76.8 G multiply-adds/s
+        (cpuinfo(2, flags="avx avx2 fma"), {0, 1}, dict(cores=2, lanes=8, fma_units_per_core=2, peak_gmacs_per_s=76.8)),
+        (cpuinfo(2, flags="avx avx2 fma avx512f", mhz=2100), {0, 1}, dict(lanes=16, peak_gmacs_per_s=134.4)),
+        # 4 hyper-threads on 2 cores share the cores' FMA units
+        (cpuinfo(4, flags="avx avx2 fma", threads_per_core=2), {0, 1, 2, 3}, dict(cores=2, peak_gmacs_per_s=76.8)),
+        # an affinity mask of one CPU: one core
+        (cpuinfo(4, flags="avx avx2 fma"), {2}, dict(cores=1, peak_gmacs_per_s=38.4)),
+        # AVX without FMA: one multiply-add per lane per cycle
+        (cpuinfo(2, flags="avx"), {0, 1}, dict(lanes=8, fma_units_per_core=1, peak_gmacs_per_s=38.4)),
+    ],
+)
+def test_cpu_peak_from_cpuinfo(text, cpus, expected):
+    result = peak.cpu_peak(text, cpus, cpu_max="max 100000")
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value), key
+    assert "FMA" in result["derivation"] and "MHz" in result["derivation"]
+
+
+def test_cpu_peak_is_capped_by_a_cgroup_quota():
+    text = cpuinfo(4, flags="avx avx2 fma")
+    assert peak.cpu_peak(text, {0, 1, 2, 3}, cpu_max="150000 100000")["peak_gmacs_per_s"] == pytest.approx(57.6)
+    assert peak.cpu_peak(text, {0, 1, 2, 3}, cpu_max="800000 100000")["cores"] == 4
+
+
+def test_cpu_peak_clock_fallback_and_unknown():
+    no_mhz = cpuinfo(2, flags="avx avx2 fma", mhz=None)
+    assert peak.cpu_peak(no_mhz, {0, 1}, cpufreq_khz=3_000_000, cpu_max="max 100000")["peak_gmacs_per_s"] == \
+        pytest.approx(96.0)
+    unknown = peak.cpu_peak("", {0}, cpu_max="max 100000")
+    assert unknown["peak_gmacs_per_s"] is None
+    assert peak.fraction_of_peak(10.0, 1e9, unknown) is None
+    assert peak.fraction_of_peak(10.0, 1e9, {"peak_gmacs_per_s": 100.0}) == pytest.approx(0.1)
+
+
+def test_this_machine_has_a_peak():
+    result = peak.cpu_peak()
+    assert result["cores"] >= 1 and result["lanes"] >= 1
+    assert result["peak_gmacs_per_s"] is None or result["peak_gmacs_per_s"] > 0
+
+
+@pytest.mark.parametrize("config", [BasicPitchConfig(), BasicPitchConfig(bins_per_semitone=1, harmonics=(1, 2, 3))])
+def test_basic_pitch_macs_equal_xla_count_of_direct_convs(config):
+    """Each layer's count equals XLA's flop count / 2 for that layer's convolution over its zero-padded
+    input (XLA does not count taps that fall in 'SAME' padding; a dense implementation computes them)."""
+    B, H, t = config.bins_per_semitone, len(config.harmonics), 16
+    shapes = {  # name: (bins in, kernel, c_in, c_out, stride)
+        "contour_conv": (config.n_contour_bins, (3, config.contour_span_semitones * B), H, config.n_filters_contour, 1),
+        "contour_out": (config.n_contour_bins, (5, 5), config.n_filters_contour, 1, 1),
+        "note_conv": (config.n_contour_bins, (7, 7), 1, config.n_filters_notes, B),
+        "note_out": (config.n_pitches, (7, 3), config.n_filters_notes, 1, 1),
+        "onset_conv": (config.n_contour_bins, (5, 5), H, config.n_filters_onsets, B),
+        "onset_out": (config.n_pitches, (3, 3), config.n_filters_onsets + 1, 1, 1),
+    }
+    counts = peak.basic_pitch_macs(config, t)
+    assert counts.keys() == shapes.keys()
+    for name, (f, kernel, ci, co, stride) in shapes.items():
+        pads = jax.lax.padtype_to_pads((t, f), kernel, (1, stride), "SAME")
+        x = jax.ShapeDtypeStruct((1, t + sum(pads[0]), f + sum(pads[1]), ci), np.float32)
+        w = jax.ShapeDtypeStruct((*kernel, ci, co), np.float32)
+
+        def conv(x, w, stride=stride):
+            return jax.lax.conv_general_dilated(x, w, (1, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+        flops = jax.jit(conv).lower(x, w).cost_analysis()["flops"]
+        assert counts[name] == flops / 2, name
+    if config == BasicPitchConfig():  # the issue's ≈ 0.48 G multiply-adds per window
+        assert sum(peak.basic_pitch_macs(config, WINDOW_FRAMES).values()) == pytest.approx(0.484e9, rel=1e-3)
+
+
+def test_profile_stages_chain_to_the_model(capsys):
+    bp = pretrained.basic_pitch()
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 43844))).astype(np.float32)
+    result = bench_model.profile(bp, audio, repeats=1, machine=peak.cpu_peak())
+    rows = {r["stage"]: r for r in result["stages"]}
+    assert result["max_abs_diff_stages_vs_model"] <= 1e-5
+    macs = bench_model.window_macs(bp)
+    total = (macs["frontend"] + macs["model"]) / 1e6
+    assert rows["whole forward"]["mmacs_per_window"] == pytest.approx(total, abs=0.01)
+    assert all(r["ms_per_window"] > 0 for r in result["stages"])
+    assert "contour_conv" in capsys.readouterr().out
+
+
+def test_other_load_sees_another_process():
+    import subprocess
+    import sys
+    import time
+
+    busy = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    with peak.OtherLoad() as load:
+        subprocess.run([sys.executable, "-c", busy], check=True)
+        time.sleep(0.01)
+    assert load.cores is not None and load.cores > 0.2
