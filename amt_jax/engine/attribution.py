@@ -132,8 +132,8 @@ def grad_times_input(logit_fn: LogitFn, params, x, masks, *, baseline=SILENCE) -
     return (x - _baseline(baseline, x))[None] * _gradient(logit_fn, params, x, masks)
 
 
-def _chunks(n: int, chunk_size: int | None, default: int = 8) -> int:
-    validate.positive_int("n", n)
+def _chunks(name: str, n: int, chunk_size: int | None, default: int = 8) -> int:
+    validate.positive_int(name, n)
     chunk_size = min(default, n) if chunk_size is None else chunk_size
     validate.positive_int("chunk_size", chunk_size)
     return chunk_size
@@ -154,7 +154,7 @@ def smoothgrad(logit_fn: LogitFn, params, x, masks, *, key, n_samples: int = 32,
     σ = ``noise_level`` × (max − min of each clip); sample i's noise (all clips) from ``fold_in(key, i)``."""
     x, masks = _check(x, masks)
     validate.positive("noise_level", noise_level)
-    chunk_size = _chunks(n_samples, chunk_size)
+    chunk_size = _chunks("n_samples", n_samples, chunk_size)
     sigma = noise_level * (jnp.max(x, axis=(1, 2)) - jnp.min(x, axis=(1, 2)))
     total = sum(_smoothgrad_chunk(logit_fn, params, x, masks, key, jnp.int32(s), n_samples, sigma, chunk_size=chunk_size)
                 for s in range(0, n_samples, chunk_size))
@@ -186,12 +186,12 @@ def _ig_chunk(logit_fn, params, x, x0, masks, alphas, weights):
     return jnp.sum(jax.vmap(one)(alphas, weights), axis=0)
 
 
-def integrated_gradients(logit_fn: LogitFn, params, x, masks, *, baseline=SILENCE, n_nodes: int = 32,
+def integrated_gradients(logit_fn: LogitFn, params, x, masks, *, baseline=SILENCE, n_nodes: int = 64,
                          chunk_size: int | None = None) -> IntegratedGradients:
     """Integrated gradients (Sundararajan et al. 2017) from ``baseline`` to ``x`` with
     ``n_nodes``-point Gauss–Legendre quadrature on the straight path, ``chunk_size`` nodes per call."""
     x, masks = _check(x, masks, baseline)
-    chunk_size = _chunks(n_nodes, chunk_size)
+    chunk_size = _chunks("n_nodes", n_nodes, chunk_size)
     x0 = _baseline(baseline, x)
     alphas, weights = gauss_legendre(n_nodes)
     pad = -n_nodes % chunk_size
@@ -229,7 +229,7 @@ def occlusion(logit_fn: LogitFn, params, x, members, masks, *, baseline=SILENCE,
     """Drop ``o_k(x) − o_k(x with group g's bins set to baseline in every frame)``, ``[G, K, B]``."""
     x, masks = _check(x, masks, baseline)
     members = _members(members, x.shape[1])
-    chunk_size = _chunks(len(members), chunk_size)
+    chunk_size = _chunks("members (groups)", len(members), chunk_size)
     x0 = _baseline(baseline, x)
     y_ref = jax.jit(logit_fn)(params, x)
     padded = np.pad(members, ((0, -len(members) % chunk_size), (0, 0)))
@@ -297,7 +297,7 @@ def time_permutation(logit_fn: LogitFn, params, x, members, masks, *, key, n_dra
     if allowed.shape != (x.shape[1],) or allowed.dtype != bool:
         raise ValueError(f"allowed must be a bool [F] = [{x.shape[1]}], got {allowed.dtype} {allowed.shape}")
     n_pairs = n_draws * len(members)
-    chunk_size = _chunks(n_pairs, chunk_size)
+    chunk_size = _chunks("n_draws × groups", n_pairs, chunk_size)
     y_ref = jax.jit(logit_fn)(params, x)
     out = jnp.concatenate([_permutation_chunk(logit_fn, params, x, y_ref, masks, jnp.asarray(members),
                                               jnp.asarray(allowed), key, jnp.int32(s), n_pairs, chunk_size=chunk_size)

@@ -22,6 +22,7 @@ profile (mean over pieces of per-piece means), with a percentile bootstrap over 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -214,28 +215,44 @@ def _nanmean(x, axis):
 
 
 class Agreement(NamedTuple):
-    """Spearman's ρ between methods over groups: ``methods [M]``, ``rho``, ``ci_low``, ``ci_high``
-    ``[M, M]`` (piece bootstrap, percentile), ``n_groups [M, M]`` groups both methods score,
-    ``n_pieces``, ``confidence``."""
+    """Agreement of M methods over groups, ``[M, M]`` arrays.
+
+    Attributes:
+      methods: names.
+      rho: mean over pieces of each piece's Spearman ρ between the two methods' group scores (a
+        piece's scores: the mean over its clips) — the estimand the intervals cover.
+      ci_low, ci_high: percentile bootstrap over pieces (resample b from ``fold_in(key, b)``).
+      t_low, t_high: t interval over the per-piece ρ (:func:`amt_jax.engine.stats.cluster_ci`).
+      profile_rho: Spearman ρ of the two piece-level profiles (mean over pieces first): the
+        agreement of the averaged maps, biased towards 0 by noise near ties (no interval).
+      n_groups: groups both methods score (in the profiles); n_pieces; confidence.
+    """
 
     methods: list[str]
     rho: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
+    t_low: np.ndarray
+    t_high: np.ndarray
+    profile_rho: np.ndarray
     n_groups: np.ndarray
     n_pieces: int
     confidence: float
 
     def to_dict(self) -> dict:
-        return {"methods": self.methods, "rho": self.rho.tolist(), "ci_low": self.ci_low.tolist(),
-                "ci_high": self.ci_high.tolist(), "n_groups": self.n_groups.tolist(), "n_pieces": self.n_pieces,
-                "confidence": self.confidence}
+        arrays = {f: np.where(np.isfinite(getattr(self, f)), getattr(self, f), np.nan).tolist()
+                  for f in ("rho", "ci_low", "ci_high", "t_low", "t_high", "profile_rho", "n_groups")}
+        return {"methods": self.methods, **arrays, "n_pieces": self.n_pieces, "confidence": self.confidence}
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _rows(key, ids, *, n):
+    return jax.vmap(lambda b: jax.random.randint(jax.random.fold_in(key, b), (n,), 0, n))(ids)
 
 
 def bootstrap_rows(key, n_resamples: int, n: int) -> np.ndarray:
     """``[n_resamples, n]`` row indices with replacement; resample b from ``fold_in(key, b)``."""
-    draw = jax.jit(jax.vmap(lambda b: jax.random.randint(jax.random.fold_in(key, b), (n,), 0, n)))
-    return np.asarray(draw(np.arange(n_resamples)))
+    return np.asarray(_rows(key, np.arange(n_resamples), n=n))
 
 
 def agreement(scores: dict, clusters=None, *, key, n_resamples: int = 1000, confidence: float = 0.95,
@@ -243,8 +260,8 @@ def agreement(scores: dict, clusters=None, *, key, n_resamples: int = 1000, conf
     """Spearman agreement of methods: ``scores`` maps a method name to ``[n_clips, L]`` (the same
     clips and labels for every method; NaN = not scored); ``mask [L]`` (bool) restricts the groups.
 
-    ρ is computed between the methods' piece-level profiles (:func:`piece_profile`); the CI
-    resamples pieces with replacement (``n_resamples``, from ``key``), recomputing both profiles.
+    Each piece's group scores are the mean over its clips; ρ is computed per piece and averaged
+    over pieces (each piece counts once); the CI resamples pieces with replacement.
     """
     names = list(scores)
     if len(names) < 2:
@@ -264,18 +281,23 @@ def agreement(scores: dict, clusters=None, *, key, n_resamples: int = 1000, conf
     clusters = stats.check_clusters("clusters", clusters, shape[0])
     piece_means = [stats.cluster_means(v, clusters)[1] for v in values]  # [n_pieces, L] each
     n_pieces = piece_means[0].shape[0]
-    profiles = np.stack([_nanmean(m, axis=0) for m in piece_means])  # [M, L]
     rows = bootstrap_rows(key, n_resamples, n_pieces)
-    boot = np.stack([_nanmean(m[rows], axis=1) for m in piece_means])  # [M, R, L]
-    m = len(names)
-    rho, low, high, count = (np.full((m, m), np.nan) for _ in range(4))
-    alpha = 1 - confidence
+    m, alpha = len(names), 1 - confidence
+    out = {f: np.full((m, m), np.nan) for f in ("rho", "ci_low", "ci_high", "t_low", "t_high", "profile_rho", "n_groups")}
     for i in range(m):
         for j in range(m):
-            rho[i, j] = similarity.spearman(profiles[i], profiles[j])
-            count[i, j] = np.sum(np.isfinite(profiles[i]) & np.isfinite(profiles[j]))
-            r = similarity.spearman(boot[i], boot[j])
-            r = r[np.isfinite(r)]
-            if n_pieces >= 2 and r.size:
-                low[i, j], high[i, j] = np.quantile(r, alpha / 2), np.quantile(r, 1 - alpha / 2)
-    return Agreement(names, rho, low, high, count.astype(int), int(n_pieces), float(confidence))
+            per_piece = similarity.spearman(piece_means[i], piece_means[j])  # [n_pieces]
+            ok = np.isfinite(per_piece)
+            profiles = [_nanmean(piece_means[k], axis=0) for k in (i, j)]
+            out["profile_rho"][i, j] = similarity.spearman(*profiles)
+            out["n_groups"][i, j] = np.sum(np.isfinite(profiles[0]) & np.isfinite(profiles[1]))
+            if not ok.any():
+                continue
+            out["rho"][i, j] = per_piece[ok].mean()
+            if ok.sum() >= 2:
+                boot = _nanmean(per_piece[rows], axis=1)
+                out["ci_low"][i, j], out["ci_high"][i, j] = np.quantile(boot[np.isfinite(boot)], [alpha / 2, 1 - alpha / 2])
+                t = stats.cluster_ci(per_piece[ok], confidence=confidence)
+                out["t_low"][i, j], out["t_high"][i, j] = t["ci_low"], t["ci_high"]
+    return Agreement(names, out["rho"], out["ci_low"], out["ci_high"], out["t_low"], out["t_high"], out["profile_rho"],
+                     out["n_groups"].astype(int), int(n_pieces), float(confidence))
