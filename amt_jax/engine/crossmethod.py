@@ -10,7 +10,8 @@ sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS
 | ``grad_x_input`` | Σ (x − silence) ⊙ ∂o/∂x (first-order estimate of occluding it) |
 | ``smoothgrad`` | Σ of the SmoothGrad gradient |
 | ``integrated_gradients`` | Σ of IG from silence (completeness gap reported per objective) |
-| ``lrp`` | Σ of LRP relevance (composite by layer position; conservation reported) |
+| ``lrp`` | Σ of LRP relevance (``Settings.composite``, default ε-γ-box; conservation reported) |
+| ``lrp_plus`` | Σ of LRP relevance with the ε-z⁺-box composite (bias-free middle layers) |
 | ``occlusion`` | o(x) − o(group set to silence) |
 | ``permutation`` | o(x) − o(group moved to other frames), mean over draws |
 | ``contrast`` | permutation minus the same for as many random bins (the reliance contrast) |
@@ -32,11 +33,11 @@ import numpy as np
 from amt_jax import validate
 from amt_jax.engine import attribution as attr
 from amt_jax.engine import groups as grp
-from amt_jax.engine import lrp
+from amt_jax.engine import lrp, similarity
 
-METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "occlusion", "permutation",
-           "contrast")
-MAP_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp")
+METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "lrp_plus", "occlusion",
+           "permutation", "contrast")
+MAP_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "lrp_plus")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,14 +114,15 @@ def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> di
         out["integrated_gradients"] = attr.reduce_time(ig.attribution)[:, 0]
         diagnostics["ig_relative_gap"] = np.asarray(ig.relative_gap)[:, 0]
         diagnostics["ig_delta"] = np.asarray(ig.delta)[:, 0]
-    if "lrp" in m:
-        r = lrp.relevance(model.params, x, masks, config=_lrp_config(model), composite=settings.composite)
-        out["lrp"] = attr.reduce_time(r.input)[:, 0]
-        diagnostics["lrp_conservation_error"] = np.asarray(r.conservation_error)[:, 0]
-        diagnostics["lrp_residual"] = np.asarray(r.residual)[:, 0]
-        diagnostics["lrp_absorbed"] = {k: np.asarray(v)[:, 0] for k, v in r.absorbed.items()}
-        diagnostics["lrp_stack"] = np.asarray(r.stack)[:, 0]
-        diagnostics["lrp_top"] = np.asarray(r.top)[:, 0]
+    for name, composite in (("lrp", settings.composite), ("lrp_plus", "epsilon_plus_box")):
+        if name in m:
+            r = lrp.relevance(model.params, x, masks, config=_lrp_config(model), composite=composite)
+            out[name] = attr.reduce_time(r.input)[:, 0]
+            diagnostics[f"{name}_conservation_error"] = np.asarray(r.conservation_error)[:, 0]
+            diagnostics[f"{name}_residual"] = np.asarray(r.residual)[:, 0]
+            diagnostics[f"{name}_absorbed"] = {k: np.asarray(v)[:, 0] for k, v in r.absorbed.items()}
+            diagnostics[f"{name}_stack"] = np.asarray(r.stack)[:, 0]
+            diagnostics[f"{name}_top"] = np.asarray(r.top)[:, 0]
     return {k: v for k, v in out.items() if k in m}
 
 
@@ -213,3 +215,47 @@ def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon
             by_clip[i, chunk] = attr.reduce_time(r.input)[: len(chunk), 0]
     maps, counts = lrp.key_maps(by_clip, selected)
     return {"maps": maps, "counts": counts, "kurtosis": lrp.map_kurtosis(maps)}
+
+
+# --------------------------------------------------------------------------- sanity checks
+
+SURVIVAL_RHO = 0.5  # a result "survives" randomisation if its ρ with the trained one has CI low >= this
+KIND_SETS = (("all", None), ("harmonic", "harmonic"), ("semitone", "semitone"), ("band", "band"))
+
+
+def map_similarity(a, b, *, window: int = 7) -> float:
+    """SSIM of two per-key maps ``[P, F]`` on the keys both have (rows without NaN), each divided by
+    its largest absolute value (data range 2); NaN with fewer than 3 such keys."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    rows = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
+    if rows.sum() < 3:
+        return float("nan")
+    w = min(window, int(rows.sum()))
+    return similarity.ssim(similarity.normalize_map(a[rows]), similarity.normalize_map(b[rows]), window=w, data_range=2.0)
+
+
+def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: int = 1000,
+            survive_rho: float = SURVIVAL_RHO) -> dict:
+    """How similar ``other`` (a randomised model's table on the same clips) is to ``reference``
+    (the trained model's), per method: per kind of group the per-piece Spearman ρ with its piece
+    bootstrap CI (:func:`amt_jax.engine.groups.agreement`), the SSIM of the per-key maps, and
+    ``survives``: the CI's lower end over all groups is >= ``survive_rho`` (architecture-driven)."""
+    if reference.labels != other.labels:
+        raise ValueError("other must score the same groups as reference (same clips), got different labels")
+    out = {}
+    for i, method in enumerate(m for m in reference.scores if m in other.scores):
+        row = {}
+        for name, kind in KIND_SETS:
+            mask = grp.select(reference.labels, kind)
+            if mask.sum() < 3:
+                continue
+            a = grp.agreement({"reference": reference.scores[method], "other": other.scores[method]}, clusters,
+                              key=jax.random.fold_in(key, i), n_resamples=n_resamples, mask=mask)
+            row[name] = {"rho": float(a.rho[0, 1]), "ci_low": float(a.ci_low[0, 1]), "ci_high": float(a.ci_high[0, 1]),
+                         "profile_rho": float(a.profile_rho[0, 1])}
+        if method in reference.key_maps and method in other.key_maps:
+            row["ssim"] = map_similarity(reference.key_maps[method], other.key_maps[method])
+        low = row.get("all", {}).get("ci_low", float("nan"))
+        row["survives"] = bool(np.isfinite(low) and low >= survive_rho)
+        out[method] = row
+    return out
