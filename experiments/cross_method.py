@@ -6,10 +6,12 @@ Usage, from the repository root::
 
     python -m amt_jax data build chorales --data-dir D --n-pieces 60
     python -m experiments.cross_method --data-dir D --out outputs/cross_method.json \\
-        [--n-clips 12] [--cascade-clips 6] [--stack-draws 16] [--label-steps 0]
+        [--per-piece 2] [--cascade-clips 6] [--stack-draws 16] [--label-steps 0]
 
-Clips are Basic Pitch windows evenly spaced over the split's non-silent windows
-(``amt_jax.sweep.inputs.audio_windows``); every interval is over pieces. ``--label-steps N`` also
+Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
+piece's interior windows whose RMS is at least half the piece's own median (the sweep's
+``audio_windows`` thresholds against the whole split's median, which drops quiet instruments'
+pieces wholesale); every interval is over pieces. ``--label-steps N`` also
 trains the ``tiny`` variant N steps on true and on shuffled labels (in ``<out>.label_runs/``) and
 compares the two models' tables (label randomisation).
 """
@@ -45,6 +47,30 @@ def _finite(x):
     if isinstance(x, (np.integer,)):
         return int(x)
     return x
+
+
+def balanced_windows(data: str, *, data_dir, per_piece: int):
+    """``per_piece`` model windows of every piece of a split (a ``sweep.inputs.Clips``)."""
+    from amt_jax import data as data_lib
+    from amt_jax.sweep.inputs import Clips, window_targets
+    from amt_jax.transcription import inference
+
+    name, split = data_lib.parse_spec(data)
+    source = data_lib.load(name, split, data_dir=data_dir)
+    audio, targets, clusters, programs, where = [], [], [], [], []
+    for i in range(len(source)):
+        example = source[i]
+        windows = inference.window_audio(example["audio"])
+        rms = np.sqrt(np.mean(windows**2, axis=1))
+        kept = np.flatnonzero(rms >= 0.5 * np.median(rms))
+        chosen = kept[np.round(np.linspace(0, len(kept) - 1, per_piece + 2)).astype(int)[1:-1]]
+        for j in chosen:
+            audio.append(windows[j])
+            targets.append(window_targets(np.asarray(example["frames"]), int(j)))
+            clusters.append(i)
+            programs.append(int(example.get("program", -1)))
+            where.append((str(example.get("id", i)), int(j)))
+    return Clips(np.stack(audio), np.stack(targets), np.asarray(clusters), np.asarray(programs), where)
 
 
 def profiles(table, clusters) -> dict:
@@ -166,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--data", default="chorales:test")
     parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
-    parser.add_argument("--n-clips", type=int, default=12)
+    parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ig-nodes", type=int, default=64)
     parser.add_argument("--smoothgrad-samples", type=int, default=16)
@@ -190,13 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     from amt_jax.engine import crossmethod as cm
     from amt_jax.engine import stack
     from amt_jax.models import registry
-    from amt_jax.sweep.inputs import audio_windows
 
     jax.config.update("jax_default_matmul_precision", "highest")
     timings, t0 = {}, time.perf_counter()
     root = jax.random.key(args.seed)
     model = registry.load("basic-pitch")
-    clips = audio_windows(args.data, data_dir=args.data_dir, n_clips=args.n_clips)
+    clips = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece)
     features = np.asarray(jax.jit(model.frontend)(clips.audio))
     targets, clusters = clips.targets, clips.clusters
     _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
@@ -206,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
         "config": {**vars(args), "settings": dataclasses.asdict(settings)},
         "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
+                   "programs": clips.programs,
                    "n_pieces": len(np.unique(clusters)), "model": model.identity},
     }
     arrays = {"clusters": clusters}
