@@ -125,8 +125,8 @@ def diagnostics(table) -> dict:
     return out
 
 
-def cascade_run(model, features, targets, clusters, settings, root, args) -> dict:
-    """Cascading randomisation: tables and I(h) at each depth, compared with depth 0."""
+def cascade_run(model, features, targets, clusters, settings, root, args) -> tuple[dict, dict]:
+    """Cascading randomisation: tables and I(h) at each depth, compared with depth 0; (record, arrays)."""
     from amt_jax.engine import crossmethod as cm
     from amt_jax.engine import stack
     from amt_jax.models import randomize
@@ -134,7 +134,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> dic
 
     config = model.source.config
     depths = randomize.cascade(model.params, config, root_key(args.seed + 1), steps=randomize.NOTE_CASCADE)
-    out, reference, ref_stack = [], None, None
+    out, reference, ref_stack, arrays = [], None, None, {}
     for d, variables in enumerate(depths):
         t0 = time.perf_counter()
         m = dataclasses.replace(model, params=variables)
@@ -142,6 +142,8 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> dic
         imp = stack.channel_importance(variables, features, config=config, key=jax.random.fold_in(root, 2),
                                        n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
         i_h = np.array([r.importances_mean for r in imp.values()])
+        arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
+        arrays.update({f"cascade{d}_key_map_{k}": v for k, v in table.key_maps.items()})
         row = {"depth": d, "randomised": [n for step in randomize.NOTE_CASCADE[:d] for n in step],
                "harmonic_profile": harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
         if d == 0:
@@ -155,7 +157,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> dic
         out.append(row)
         _log(f"cascade depth {d}: {time.perf_counter() - t0:.0f} s")
     return {"steps": [list(s) for s in randomize.NOTE_CASCADE], "survival_rho": cm.SURVIVAL_RHO,
-            "methods": list(settings.methods), "n_clips": int(features.shape[0]), "depths": out}
+            "methods": list(settings.methods), "n_clips": int(features.shape[0]), "depths": out}, arrays
 
 
 def label_run(args, root, audio, targets, clusters, settings) -> dict:
@@ -187,7 +189,7 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
             "harmonic_profile": {k: harmonic_profiles(t, clusters) for k, t in tables.items()}}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--data", default="chorales:test")
@@ -208,10 +210,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of table (with agreement, diagnostics, LRP top-n maps), stack, "
                              "cascade, labels (labels also needs --label-steps)")
     args = parser.parse_args(argv)
-    parts = set(args.parts.split(","))
-    if not parts <= {"table", "stack", "cascade", "labels"}:
-        parser.error(f"--parts must name table, stack, cascade or labels, got {args.parts!r}")
+    args.parts = set(args.parts.split(","))
+    if not args.parts <= {"table", "stack", "cascade", "labels"}:
+        parser.error(f"--parts must name table, stack, cascade or labels, got {sorted(args.parts)}")
+    return args
 
+
+def table_part(model, clips, features, settings, root, args, log_start) -> tuple[dict, dict]:
+    """The table, its agreement and diagnostics, and the class-wise LRP maps: (record, arrays)."""
+    from amt_jax.engine import crossmethod as cm
+
+    clusters = clips.clusters
+    table = cm.score_clips(model, features, clips.targets, key=jax.random.fold_in(root, 0), settings=settings,
+                           progress=lambda i, n: _log(f"table: clip {i}/{n} ({time.perf_counter() - log_start:.0f} s)"))
+    record = {"labels": table.labels, "profiles": profiles(table, clusters),
+              "harmonic_profile": harmonic_profiles(table, clusters),
+              "agreement": agreements(table, clusters, jax.random.fold_in(root, 10), args.n_resamples),
+              "diagnostics": diagnostics(table)}
+    top = cm.lrp_topn_maps(model, features, clips.targets, n=args.topn, composite=settings.composite)
+    labelled = top["counts"] > 0
+    record["lrp_topn"] = {"n": args.topn, "composite": settings.composite, "keys": np.flatnonzero(labelled),
+                          "counts": top["counts"][labelled], "kurtosis": top["kurtosis"][labelled],
+                          "kurtosis_median": np.median(top["kurtosis"][labelled])}
+    arrays = {"labels": np.asarray(table.labels), "lrp_topn_maps": top["maps"], "lrp_topn_counts": top["counts"],
+              **{f"scores_{m}": v for m, v in table.scores.items()},
+              **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
+    return record, arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     from amt_jax import io as amt_io
     from amt_jax.engine import crossmethod as cm
     from amt_jax.engine import stack
@@ -227,51 +255,38 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
     settings = cm.Settings(ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples, n_draws=args.n_draws,
                            max_keys=args.max_keys)
+    no_permutation = dataclasses.replace(settings, methods=tuple(m for m in cm.METHODS if m not in ("permutation", "contrast")))
     record = {
         "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
-        "config": {**vars(args), "settings": dataclasses.asdict(settings)},
+        "config": {**vars(args), "parts": sorted(args.parts), "settings": dataclasses.asdict(settings)},
         "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
-                   "programs": clips.programs,
-                   "n_pieces": len(np.unique(clusters)), "model": model.identity},
+                   "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity},
     }
     arrays = {"clusters": clusters}
-    if "table" in parts:
-        table = cm.score_clips(model, features, targets, key=jax.random.fold_in(root, 0), settings=settings,
-                               progress=lambda i, n: _log(f"table: clip {i}/{n} ({time.perf_counter() - t0:.0f} s)"))
+    if "table" in args.parts:
+        part, part_arrays = table_part(model, clips, features, settings, root, args, t0)
+        record.update(part)
+        arrays.update(part_arrays)
         timings["table"] = time.perf_counter() - t0
-        record.update(labels=table.labels, profiles=profiles(table, clusters),
-                      harmonic_profile=harmonic_profiles(table, clusters),
-                      agreement=agreements(table, clusters, jax.random.fold_in(root, 10), args.n_resamples),
-                      diagnostics=diagnostics(table))
-        t1 = time.perf_counter()
-        top = cm.lrp_topn_maps(model, features, targets, n=args.topn, composite=settings.composite)
-        labelled = top["counts"] > 0
-        record["lrp_topn"] = {"n": args.topn, "keys": np.flatnonzero(labelled), "counts": top["counts"][labelled],
-                              "kurtosis": top["kurtosis"][labelled], "kurtosis_median": np.median(top["kurtosis"][labelled])}
-        timings["lrp_topn"] = time.perf_counter() - t1
-        arrays.update(labels=np.asarray(table.labels), lrp_topn_maps=top["maps"], lrp_topn_counts=top["counts"],
-                      **{f"scores_{m}": v for m, v in table.scores.items()},
-                      **{f"key_map_{m}": v for m, v in table.key_maps.items()})
-    if "stack" in parts:
+    if "stack" in args.parts:
         t1 = time.perf_counter()
         imp = stack.channel_importance(model.params, features, config=model.source.config,
                                        key=jax.random.fold_in(root, 20), n_permutations=args.stack_draws,
                                        clusters=clusters, chunk_size=8)
         record["stack_importance"] = stack.summary(imp)
         timings["stack"] = time.perf_counter() - t1
-    if "cascade" in parts and args.cascade_clips:
+    if "cascade" in args.parts and args.cascade_clips:
         t1 = time.perf_counter()
-        first = np.unique(clusters, return_index=True)[1]
+        first = np.unique(clusters, return_index=True)[1]  # one clip per piece first
         chosen = np.sort(np.concatenate([first, np.setdiff1d(np.arange(len(clusters)), first)])[: args.cascade_clips])
-        cascade_settings = dataclasses.replace(settings, methods=tuple(m for m in cm.METHODS if m not in ("permutation", "contrast")))
-        record["cascade"] = cascade_run(model, features[chosen], targets[chosen], clusters[chosen], cascade_settings,
-                                        root, args)
+        record["cascade"], cascade_arrays = cascade_run(model, features[chosen], targets[chosen], clusters[chosen],
+                                                        no_permutation, root, args)
+        arrays.update(cascade_arrays, cascade_clips=chosen)
         record["cascade"]["clips"] = chosen
         timings["cascade"] = time.perf_counter() - t1
-    if "labels" in parts and args.label_steps:
+    if "labels" in args.parts and args.label_steps:
         t1 = time.perf_counter()
-        label_settings = dataclasses.replace(settings, methods=tuple(m for m in cm.METHODS if m not in ("permutation", "contrast")))
-        record["label_randomization"] = label_run(args, root, clips.audio, targets, clusters, label_settings)
+        record["label_randomization"] = label_run(args, root, clips.audio, targets, clusters, no_permutation)
         timings["label_randomization"] = time.perf_counter() - t1
     record["timings_s"] = timings
     record["environment"] = amt_io.environment()

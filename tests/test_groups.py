@@ -155,3 +155,21 @@ def test_agreement_rejects_bad_input():
         grp.agreement({"a": np.zeros((3, 4)), "b": np.zeros((3, 4))}, key=jax.random.key(0), mask=np.ones(3, bool))
     with pytest.raises(ValueError, match="clusters"):
         grp.agreement({"a": np.zeros((3, 4)), "b": np.zeros((3, 4))}, [0, 1], key=jax.random.key(0))
+
+
+def test_compare_separates_a_sign_flip_from_a_new_ranking():
+    """A randomised top layer can flip every score's sign: signed ρ = −1, ρ of |scores| = 1 (survives);
+    a random re-ranking survives neither way."""
+    from amt_jax.engine import crossmethod as cm
+
+    labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + ["band 0", "band 1", "band 2"]
+    a = RNG.normal(size=(6, len(labels))) + np.linspace(3, 0.5, len(labels))
+    ref = cm.Table(labels, {"m": a}, {}, {})
+    flipped = cm.compare(ref, cm.Table(labels, {"m": -a}, {}, {}), np.arange(6), key=jax.random.key(0), n_resamples=100)["m"]
+    assert flipped["all"]["rho"] == pytest.approx(-1.0) and flipped["abs_all"]["rho"] == pytest.approx(1.0)
+    assert not flipped["survives"] and flipped["survives_abs"]
+    other = a[:, RNG.permutation(len(labels))]
+    shuffled = cm.compare(ref, cm.Table(labels, {"m": other}, {}, {}), np.arange(6), key=jax.random.key(0), n_resamples=100)["m"]
+    assert not shuffled["survives"] and not shuffled["survives_abs"]
+    with pytest.raises(ValueError, match="same groups"):
+        cm.compare(ref, cm.Table(labels[:-1], {"m": a[:, :-1]}, {}, {}), key=jax.random.key(0))

@@ -238,24 +238,28 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
             survive_rho: float = SURVIVAL_RHO) -> dict:
     """How similar ``other`` (a randomised model's table on the same clips) is to ``reference``
     (the trained model's), per method: per kind of group the per-piece Spearman ρ with its piece
-    bootstrap CI (:func:`amt_jax.engine.groups.agreement`), the SSIM of the per-key maps, and
-    ``survives``: the CI's lower end over all groups is >= ``survive_rho`` (architecture-driven)."""
+    bootstrap CI (:func:`amt_jax.engine.groups.agreement`), of the signed scores and of their
+    absolute values (``abs_``: a randomised top layer can flip every sign and keep the ranking of
+    magnitudes, as Adebayo et al. compare both), the SSIM of the per-key maps, and ``survives`` /
+    ``survives_abs``: the CI's lower end over all groups is >= ``survive_rho`` (architecture-driven)."""
     if reference.labels != other.labels:
         raise ValueError("other must score the same groups as reference (same clips), got different labels")
     out = {}
     for i, method in enumerate(m for m in reference.scores if m in other.scores):
         row = {}
-        for name, kind in KIND_SETS:
-            mask = grp.select(reference.labels, kind)
-            if mask.sum() < 3:
-                continue
-            a = grp.agreement({"reference": reference.scores[method], "other": other.scores[method]}, clusters,
-                              key=jax.random.fold_in(key, i), n_resamples=n_resamples, mask=mask)
-            row[name] = {"rho": float(a.rho[0, 1]), "ci_low": float(a.ci_low[0, 1]), "ci_high": float(a.ci_high[0, 1]),
-                         "profile_rho": float(a.profile_rho[0, 1])}
+        for prefix, f in (("", lambda v: v), ("abs_", np.abs)):
+            for name, kind in KIND_SETS:
+                mask = grp.select(reference.labels, kind)
+                if mask.sum() < 3:
+                    continue
+                a = grp.agreement({"reference": f(reference.scores[method]), "other": f(other.scores[method])}, clusters,
+                                  key=jax.random.fold_in(key, i), n_resamples=n_resamples, mask=mask)
+                row[prefix + name] = {"rho": float(a.rho[0, 1]), "ci_low": float(a.ci_low[0, 1]),
+                                      "ci_high": float(a.ci_high[0, 1]), "profile_rho": float(a.profile_rho[0, 1])}
         if method in reference.key_maps and method in other.key_maps:
             row["ssim"] = map_similarity(reference.key_maps[method], other.key_maps[method])
-        low = row.get("all", {}).get("ci_low", float("nan"))
-        row["survives"] = bool(np.isfinite(low) and low >= survive_rho)
+        for prefix in ("", "abs_"):
+            low = row.get(prefix + "all", {}).get("ci_low", float("nan"))
+            row[f"survives{'_abs' if prefix else ''}"] = bool(np.isfinite(low) and low >= survive_rho)
         out[method] = row
     return out
