@@ -1,0 +1,265 @@
+"""Every attribution method on the same groups of bins, clip by clip: the cross-method table.
+
+For each clip the objectives are its sounding keys' labelled frames (one per key) and all its
+labelled frames (key −1); the groups (:mod:`amt_jax.engine.groups`) are harmonic k = 1..h of each
+sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS`):
+
+| method | score of a group |
+|---|---|
+| ``gradient`` | Σ over its bins and all frames of ∂o/∂x (the response to raising the group uniformly) |
+| ``grad_x_input`` | Σ (x − silence) ⊙ ∂o/∂x (first-order estimate of occluding it) |
+| ``smoothgrad`` | Σ of the SmoothGrad gradient |
+| ``integrated_gradients`` | Σ of IG from silence (completeness gap reported per objective) |
+| ``lrp`` | Σ of LRP relevance (``Settings.composite``, default ε-γ-box; conservation reported) |
+| ``lrp_plus`` | Σ of LRP relevance with the ε-z⁺-box composite (bias-free middle layers) |
+| ``occlusion`` | o(x) − o(group set to silence) |
+| ``permutation`` | o(x) − o(group moved to other frames), mean over draws |
+| ``contrast`` | permutation minus the same for as many random bins (the reliance contrast) |
+
+Each clip's scores are collapsed to summary labels (``harmonic k`` averaged over the clip's keys,
+``semitone s``, ``band b``) and collected into ``[n_clips, L]`` per method, the input of
+:func:`amt_jax.engine.groups.agreement`. Per-key maps ``[P, F]`` (the mean map per labelled frame
+of each key, class-wise) are kept for map similarity (SSIM) and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from amt_jax import validate
+from amt_jax.engine import attribution as attr
+from amt_jax.engine import groups as grp
+from amt_jax.engine import lrp, similarity
+
+METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "lrp_plus", "occlusion",
+           "permutation", "contrast")
+MAP_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "lrp_plus")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What :func:`score_clips` computes. ``max_keys``: objectives per clip are padded to this many
+    keys (fixed shapes: one compilation per method); a clip with more sounding keys keeps the
+    ``max_keys`` with the most labelled frames."""
+
+    methods: tuple[str, ...] = METHODS
+    n_harmonics: int = 8
+    smoothgrad_samples: int = 16
+    noise_level: float = 0.1
+    ig_nodes: int = 64  # IG's completeness gap on Basic Pitch: < 0.2 % at 64 nodes, 3 % at 32 (tests)
+    n_draws: int = 2
+    composite: str = "epsilon_gamma_box"
+    chunk_size: int = 8
+    max_keys: int = 12
+
+    def __post_init__(self):
+        for m in self.methods:
+            validate.one_of("methods", m, METHODS)
+        for name in ("n_harmonics", "smoothgrad_samples", "ig_nodes", "n_draws", "chunk_size", "max_keys"):
+            validate.positive_int(name, getattr(self, name))
+        validate.one_of("composite", self.composite, lrp.COMPOSITES)
+
+
+class Table(NamedTuple):
+    """``labels [L]``; ``scores``: method → ``[n_clips, L]``; ``key_maps``: method → ``[P, F]``;
+    ``diagnostics``: per clip, IG's relative completeness gap and LRP's conservation (lists)."""
+
+    labels: list[str]
+    scores: dict
+    key_maps: dict
+    diagnostics: dict
+
+
+def sounding_keys(targets, max_keys: int) -> np.ndarray:
+    """Keys labelled in at least one frame of ``targets [P, T]``, the ``max_keys`` with most frames, ascending."""
+    counts = np.asarray(targets).sum(axis=1)
+    keys = np.flatnonzero(counts > 0)
+    keys = keys[np.argsort(-counts[keys], kind="stable")[:max_keys]]
+    return np.sort(keys)
+
+
+def clip_groups(layout, keys, settings: Settings) -> grp.Groups:
+    """Harmonics of the clip's keys, every key's semitone, the octave bands."""
+    return grp.concat(grp.harmonic_groups(layout, keys, n_harmonics=settings.n_harmonics),
+                      grp.semitone_groups(layout), grp.band_groups(layout, grp.octave_bands(layout)))
+
+
+def _lrp_config(model):
+    kind = model.identity.get("kind")
+    if kind == "basic-pitch":
+        return model.source.config
+    if kind == "trained":
+        return model.source.config.model
+    raise ValueError(f"method 'lrp' needs a Basic Pitch model (basic-pitch or trained), got kind {kind!r}")
+
+
+def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> dict:
+    """Per-objective maps summed over frames ``[K, F]`` of the gradient-type methods and LRP."""
+    out, m = {}, settings.methods
+    if "gradient" in m or "grad_x_input" in m:
+        g = attr.gradient(logit_fn, model.params, x, masks)
+        out["gradient"] = attr.reduce_time(g)[:, 0]
+        out["grad_x_input"] = attr.reduce_time(g * x[None])[:, 0]
+    if "smoothgrad" in m:
+        sg = attr.smoothgrad(logit_fn, model.params, x, masks, key=key, n_samples=settings.smoothgrad_samples,
+                             noise_level=settings.noise_level, chunk_size=settings.chunk_size)
+        out["smoothgrad"] = attr.reduce_time(sg)[:, 0]
+    if "integrated_gradients" in m:
+        ig = attr.integrated_gradients(logit_fn, model.params, x, masks, n_nodes=settings.ig_nodes,
+                                       chunk_size=settings.chunk_size)
+        out["integrated_gradients"] = attr.reduce_time(ig.attribution)[:, 0]
+        diagnostics["ig_relative_gap"] = np.asarray(ig.relative_gap)[:, 0]
+        diagnostics["ig_delta"] = np.asarray(ig.delta)[:, 0]
+    for name, composite in (("lrp", settings.composite), ("lrp_plus", "epsilon_plus_box")):
+        if name in m:
+            r = lrp.relevance(model.params, x, masks, config=_lrp_config(model), composite=composite)
+            out[name] = attr.reduce_time(r.input)[:, 0]
+            diagnostics[f"{name}_conservation_error"] = np.asarray(r.conservation_error)[:, 0]
+            diagnostics[f"{name}_residual"] = np.asarray(r.residual)[:, 0]
+            diagnostics[f"{name}_absorbed"] = {k: np.asarray(v)[:, 0] for k, v in r.absorbed.items()}
+            diagnostics[f"{name}_stack"] = np.asarray(r.stack)[:, 0]
+            diagnostics[f"{name}_top"] = np.asarray(r.top)[:, 0]
+    return {k: v for k, v in out.items() if k in m}
+
+
+def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple[dict, dict, np.ndarray, dict]:
+    """One clip ``x [F, T]``, ``targets [P, T]``: ``(summaries, maps, keys, diagnostics)`` with
+    summaries method → {label: score}, maps method → ``[K, F]`` for the objective keys ``keys [K]``
+    (the sounding keys, then −1), diagnostics per objective."""
+    layout = model.layout
+    keys = sounding_keys(targets, settings.max_keys)
+    objectives = np.concatenate([keys, [-1]])
+    padded = np.concatenate([keys, np.full(settings.max_keys - len(keys), -2), [-1]])  # −2: empty mask
+    masks = attr.key_masks(targets[None], np.where(padded == -2, 0, padded))
+    masks[padded == -2] = 0.0
+    real = padded != -2
+    x = np.asarray(x, np.float32)[None]
+    table = clip_groups(layout, keys, settings)
+    diagnostics: dict = {}
+    maps = {k: v[real] for k, v in _maps(model, logit_fn, x, masks, settings, jax.random.fold_in(key, 0),
+                                          diagnostics).items()}
+    diagnostics = {k: ({n: a[real] for n, a in v.items()} if isinstance(v, dict) else v[real])
+                   for k, v in diagnostics.items()}
+    scores = {k: grp.map_scores(table, v, objectives) for k, v in maps.items()}
+    if "occlusion" in settings.methods:
+        drops = attr.occlusion(logit_fn, model.params, x, table.members, masks, chunk_size=settings.chunk_size)
+        scores["occlusion"] = grp.drop_scores(table, np.asarray(drops)[:, real, 0], objectives)
+    if "permutation" in settings.methods or "contrast" in settings.methods:
+        allowed = np.zeros(layout.n_bins, bool)
+        allowed[slice(*layout.key_bins)] = True
+        perm = attr.time_permutation(logit_fn, model.params, x, table.members, masks, key=jax.random.fold_in(key, 1),
+                                     n_draws=settings.n_draws, allowed=allowed, chunk_size=settings.chunk_size)
+        for name, d in (("permutation", perm.group), ("contrast", perm.contrast)):
+            if name in settings.methods:
+                scores[name] = grp.drop_scores(table, np.asarray(d).mean(axis=0)[:, real, 0], objectives)
+    summaries = {k: grp.summarize(table, v) for k, v in scores.items()}
+    return summaries, maps, objectives, diagnostics
+
+
+def score_clips(model, features, targets, *, key, settings: Settings = Settings(),
+                progress: Callable[[int, int], None] | None = None) -> Table:
+    """Every method on every clip (``features [n_clips, F, T]``, ``targets [n_clips, P, T]``);
+    clip i uses ``fold_in(key, i)``."""
+    features, targets = np.asarray(features, np.float32), np.asarray(targets, np.float32)
+    validate.exact_rank("features", features, 3, "[n_clips, F, T]")
+    if targets.shape != (features.shape[0], model.layout.n_pitches, features.shape[2]):
+        raise ValueError(f"targets must be [n_clips, P, T] = {(features.shape[0], model.layout.n_pitches, features.shape[2])}, "
+                         f"got {targets.shape}")
+    logit_fn = attr.logit_fn_of(model)
+    rows: dict[str, list] = {}
+    sums: dict[str, np.ndarray] = {}
+    counts = np.zeros(model.layout.n_pitches)
+    diagnostics: list[dict] = []
+    for i in range(features.shape[0]):
+        summaries, maps, objectives, diag = score_clip(model, logit_fn, features[i], targets[i],
+                                                       key=jax.random.fold_in(key, i), settings=settings)
+        for k, v in summaries.items():
+            rows.setdefault(k, []).append(v)
+        frames = targets[i].sum(axis=1)
+        counts += frames
+        for k, v in maps.items():
+            acc = sums.setdefault(k, np.zeros((model.layout.n_pitches, features.shape[1])))
+            acc[objectives[:-1]] += v[:-1]
+        diagnostics.append(diag)
+        if progress is not None:
+            progress(i + 1, features.shape[0])
+    labels = grp.collect(next(iter(rows.values())))[0] if rows else []
+    scores = {k: grp.collect(v, labels)[1] for k, v in rows.items()}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        key_maps = {k: np.where(counts[:, None] > 0, v / counts[:, None], np.nan) for k, v in sums.items()}
+    return Table(labels, scores, key_maps, {"per_clip": diagnostics})
+
+
+def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon_gamma_box", max_keys: int = 12) -> dict:
+    """Class-wise top-n LRP maps: for each key, the mean relevance map ``[F]`` over its ``n``
+    labelled frames with the largest logits (over all clips), and the maps' kurtosis.
+    Returns ``{"maps": [P, F], "counts": [P], "kurtosis": [P]}`` (NaN rows for keys never labelled)."""
+    config = _lrp_config(model)
+    logit_fn = attr.logit_fn_of(model)
+    features, targets = np.asarray(features, np.float32), np.asarray(targets, np.float32)
+    logits = np.asarray(jax.jit(logit_fn)(model.params, features))
+    selected = lrp.topn_masks(logits, targets, n)
+    by_clip = np.zeros((features.shape[0], config.n_pitches, features.shape[1]))
+    for i in range(features.shape[0]):
+        keys = sounding_keys(selected[i], config.n_pitches)
+        for start in range(0, len(keys), max_keys):
+            chunk = keys[start:start + max_keys]
+            padded = np.concatenate([chunk, np.full(max_keys - len(chunk), -1)])
+            masks = attr.key_masks(selected[i][None], np.maximum(padded, 0))
+            masks[padded < 0] = 0.0
+            r = lrp.relevance(model.params, features[i][None], masks, config=config, composite=composite)
+            by_clip[i, chunk] = attr.reduce_time(r.input)[: len(chunk), 0]
+    maps, counts = lrp.key_maps(by_clip, selected)
+    return {"maps": maps, "counts": counts, "kurtosis": lrp.map_kurtosis(maps)}
+
+
+# --------------------------------------------------------------------------- sanity checks
+
+SURVIVAL_RHO = 0.5  # a result "survives" randomisation if its ρ with the trained one has CI low >= this
+KIND_SETS = (("all", None), ("harmonic", "harmonic"), ("semitone", "semitone"), ("band", "band"))
+
+
+def map_similarity(a, b, *, window: int = 7) -> float:
+    """SSIM of two per-key maps ``[P, F]`` on the keys both have (rows without NaN), each divided by
+    its largest absolute value (data range 2); NaN with fewer than 3 such keys."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    rows = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
+    if rows.sum() < 3:
+        return float("nan")
+    w = min(window, int(rows.sum()))
+    return similarity.ssim(similarity.normalize_map(a[rows]), similarity.normalize_map(b[rows]), window=w, data_range=2.0)
+
+
+def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: int = 1000,
+            survive_rho: float = SURVIVAL_RHO) -> dict:
+    """How similar ``other`` (a randomised model's table on the same clips) is to ``reference``
+    (the trained model's), per method: per kind of group the per-piece Spearman ρ with its piece
+    bootstrap CI (:func:`amt_jax.engine.groups.agreement`), of the signed scores and of their
+    absolute values (``abs_``: a randomised top layer can flip every sign and keep the ranking of
+    magnitudes, as Adebayo et al. compare both), the SSIM of the per-key maps, and ``survives`` /
+    ``survives_abs``: the CI's lower end over all groups is >= ``survive_rho`` (architecture-driven)."""
+    if reference.labels != other.labels:
+        raise ValueError("other must score the same groups as reference (same clips), got different labels")
+    out = {}
+    for i, method in enumerate(m for m in reference.scores if m in other.scores):
+        row = {}
+        for prefix, f in (("", lambda v: v), ("abs_", np.abs)):
+            for name, kind in KIND_SETS:
+                mask = grp.select(reference.labels, kind)
+                if mask.sum() < 3:
+                    continue
+                a = grp.agreement({"reference": f(reference.scores[method]), "other": f(other.scores[method])}, clusters,
+                                  key=jax.random.fold_in(key, i), n_resamples=n_resamples, mask=mask)
+                row[prefix + name] = {"rho": float(a.rho[0, 1]), "ci_low": float(a.ci_low[0, 1]),
+                                      "ci_high": float(a.ci_high[0, 1]), "profile_rho": float(a.profile_rho[0, 1])}
+        if method in reference.key_maps and method in other.key_maps:
+            row["ssim"] = map_similarity(reference.key_maps[method], other.key_maps[method])
+        for prefix in ("", "abs_"):
+            low = row.get(prefix + "all", {}).get("ci_low", float("nan"))
+            row[f"survives{'_abs' if prefix else ''}"] = bool(np.isfinite(low) and low >= survive_rho)
+        out[method] = row
+    return out

@@ -1,0 +1,303 @@
+"""Cross-method evidence for Basic Pitch (issue 13): one table of groups scored by every method,
+their agreement, I(h) of the harmonic stack, IG's completeness and LRP's conservation, and the
+randomisation checks. Writes one JSON (and an NPZ of the tables and maps beside it), atomically.
+
+Usage, from the repository root::
+
+    python -m amt_jax data build chorales --data-dir D --n-pieces 60
+    python -m experiments.cross_method --data-dir D --out outputs/cross_method.json \\
+        [--per-piece 2] [--cascade-clips 6] [--stack-draws 16] [--label-steps 0]
+
+Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
+piece's interior windows whose RMS is at least half the piece's own median (the sweep's
+``audio_windows`` thresholds against the whole split's median, which drops quiet instruments'
+pieces wholesale); every interval is over pieces. ``--label-steps N`` also
+trains the ``tiny`` variant N steps on true and on shuffled labels (in ``<out>.label_runs/``) and
+compares the two models' tables (label randomisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+
+def _log(message: str) -> None:
+    print(f"[cross_method] {message}", file=sys.stderr, flush=True)
+
+
+def _finite(x):
+    """JSON-able: floats (NaN → None), lists, dicts."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _finite(x.tolist())
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    return x
+
+
+def balanced_windows(data: str, *, data_dir, per_piece: int):
+    """``per_piece`` model windows of every piece of a split (a ``sweep.inputs.Clips``)."""
+    from amt_jax import data as data_lib
+    from amt_jax.sweep.inputs import Clips, window_targets
+    from amt_jax.transcription import inference
+
+    name, split = data_lib.parse_spec(data)
+    source = data_lib.load(name, split, data_dir=data_dir)
+    audio, targets, clusters, programs, where = [], [], [], [], []
+    for i in range(len(source)):
+        example = source[i]
+        windows = inference.window_audio(example["audio"])
+        rms = np.sqrt(np.mean(windows**2, axis=1))
+        kept = np.flatnonzero(rms >= 0.5 * np.median(rms))
+        chosen = kept[np.round(np.linspace(0, len(kept) - 1, per_piece + 2)).astype(int)[1:-1]]
+        for j in chosen:
+            audio.append(windows[j])
+            targets.append(window_targets(np.asarray(example["frames"]), int(j)))
+            clusters.append(i)
+            programs.append(int(example.get("program", -1)))
+            where.append((str(example.get("id", i)), int(j)))
+    return Clips(np.stack(audio), np.stack(targets), np.asarray(clusters), np.asarray(programs), where)
+
+
+def profiles(table, clusters) -> dict:
+    """Method → piece-level profile over the table's labels."""
+    from amt_jax.engine import groups as grp
+
+    return {m: grp.piece_profile(v, clusters) for m, v in table.scores.items()}
+
+
+def harmonic_profiles(table, clusters) -> dict:
+    from amt_jax.engine import groups as grp
+
+    mask = grp.select(table.labels, "harmonic")
+    return {m: grp.piece_profile(v[:, mask], clusters) for m, v in table.scores.items()}
+
+
+def agreements(table, clusters, key, n_resamples) -> dict:
+    from amt_jax.engine import crossmethod as cm
+    from amt_jax.engine import groups as grp
+
+    out = {}
+    for i, (name, kind) in enumerate(cm.KIND_SETS):
+        mask = grp.select(table.labels, kind)
+        out[name] = grp.agreement(table.scores, clusters, key=jax.random.fold_in(key, i), n_resamples=n_resamples,
+                                  mask=mask).to_dict()
+    return out
+
+
+def diagnostics(table) -> dict:
+    """IG's completeness gap and LRP's conservation over every objective of every clip."""
+    per_clip = table.diagnostics["per_clip"]
+    out = {}
+    if per_clip and "ig_relative_gap" in per_clip[0]:
+        gap = np.concatenate([d["ig_relative_gap"] for d in per_clip])
+        out["ig_relative_gap"] = {"max": gap.max(), "median": np.median(gap), "p95": np.quantile(gap, 0.95),
+                                  "fraction_below_1pct": np.mean(gap < 0.01), "n_objectives": gap.size}
+    for name in ("lrp", "lrp_plus"):
+        if not per_clip or f"{name}_conservation_error" not in per_clip[0]:
+            continue
+        err = np.concatenate([d[f"{name}_conservation_error"] for d in per_clip])
+        res = np.concatenate([d[f"{name}_residual"] for d in per_clip])
+        top = np.concatenate([d[f"{name}_top"] for d in per_clip])
+        absorbed = {k: np.concatenate([d[f"{name}_absorbed"][k] for d in per_clip]) / np.maximum(np.abs(top), 1e-12)
+                    for k in per_clip[0][f"{name}_absorbed"]}
+        stack_rel = np.concatenate([d[f"{name}_stack"][-1:] for d in per_clip])  # the all-keys objective, [n_clips, H]
+        out[f"{name}_conservation"] = {
+            "relative_error_median_abs": np.median(np.abs(err)), "relative_error_p95_abs": np.quantile(np.abs(err), 0.95),
+            "residual_max_abs": np.max(np.abs(res)), "n_objectives": err.size,
+            "absorbed_over_top_median": {k: np.median(v) for k, v in absorbed.items()},
+        }
+        out[f"{name}_stack_share_all_keys"] = (stack_rel / np.abs(stack_rel).sum(axis=1, keepdims=True)).mean(axis=0)
+    return out
+
+
+def cascade_run(model, features, targets, clusters, settings, root, args) -> tuple[dict, dict]:
+    """Cascading randomisation: tables and I(h) at each depth, compared with depth 0; (record, arrays)."""
+    from amt_jax.engine import crossmethod as cm
+    from amt_jax.engine import stack
+    from amt_jax.models import randomize
+    from amt_jax.training import root_key
+
+    config = model.source.config
+    depths = randomize.cascade(model.params, config, root_key(args.seed + 1), steps=randomize.NOTE_CASCADE)
+    out, reference, ref_stack, arrays = [], None, None, {}
+    for d, variables in enumerate(depths):
+        t0 = time.perf_counter()
+        m = dataclasses.replace(model, params=variables)
+        table = cm.score_clips(m, features, targets, key=jax.random.fold_in(root, 1), settings=settings)
+        imp = stack.channel_importance(variables, features, config=config, key=jax.random.fold_in(root, 2),
+                                       n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
+        i_h = np.array([r.importances_mean for r in imp.values()])
+        arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
+        arrays.update({f"cascade{d}_key_map_{k}": v for k, v in table.key_maps.items()})
+        row = {"depth": d, "randomised": [n for step in randomize.NOTE_CASCADE[:d] for n in step],
+               "harmonic_profile": harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
+        if d == 0:
+            reference, ref_stack = table, i_h
+        else:
+            row["methods"] = cm.compare(reference, table, clusters, key=jax.random.fold_in(root, 3 + d),
+                                        n_resamples=args.n_resamples)
+            from amt_jax.engine import similarity
+
+            row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
+        out.append(row)
+        _log(f"cascade depth {d}: {time.perf_counter() - t0:.0f} s")
+    return {"steps": [list(s) for s in randomize.NOTE_CASCADE], "survival_rho": cm.SURVIVAL_RHO,
+            "methods": list(settings.methods), "n_clips": int(features.shape[0]), "depths": out}, arrays
+
+
+def label_run(args, root, audio, targets, clusters, settings) -> dict:
+    """The tiny variant trained on true and on shuffled labels; their tables compared."""
+    from amt_jax import data as data_lib
+    from amt_jax import training
+    from amt_jax.engine import crossmethod as cm
+    from amt_jax.models import randomize, registry
+
+    config = training.get_config("tiny", steps=args.label_steps)
+    train = data_lib.load("chorales", "train", data_dir=args.data_dir)
+    base = args.out + ".label_runs"
+    models = {}
+    for name in ("true", "shuffled"):
+        t0 = time.perf_counter()
+        workdir = os.path.join(base, name)
+        if name == "true":
+            trained = training.model_of(config, training.train(config, workdir=workdir, examples=train))
+        else:
+            trained = randomize.train_label_randomized(config, workdir=workdir, examples=train, seed=args.seed)
+        models[name] = registry.Model(f"tiny-{name}", trained.frontend, trained.apply, trained.params, trained.layout,
+                                      {"kind": "trained", "labels": name}, source=trained)
+        _log(f"label randomisation: trained {name} ({args.label_steps} steps) in {time.perf_counter() - t0:.0f} s")
+    features = np.asarray(jax.jit(models["true"].frontend)(audio))
+    tables = {k: cm.score_clips(m, features, targets, key=jax.random.fold_in(root, 5), settings=settings)
+              for k, m in models.items()}
+    return {"config": config.to_dict(), "methods": cm.compare(tables["true"], tables["shuffled"], clusters,
+                                                              key=jax.random.fold_in(root, 6), n_resamples=args.n_resamples),
+            "harmonic_profile": {k: harmonic_profiles(t, clusters) for k, t in tables.items()}}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data", default="chorales:test")
+    parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
+    parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ig-nodes", type=int, default=64)
+    parser.add_argument("--smoothgrad-samples", type=int, default=16)
+    parser.add_argument("--n-draws", type=int, default=2, help="time-permutation draws per group")
+    parser.add_argument("--max-keys", type=int, default=12)
+    parser.add_argument("--topn", type=int, default=32, help="frames per key in the class-wise LRP maps")
+    parser.add_argument("--stack-draws", type=int, default=16)
+    parser.add_argument("--cascade-clips", type=int, default=6, help="clips in the cascade (0: skip)")
+    parser.add_argument("--cascade-stack-draws", type=int, default=4)
+    parser.add_argument("--label-steps", type=int, default=0, help="train tiny on true/shuffled labels (0: skip)")
+    parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument("--parts", default="table,stack,cascade,labels",
+                        help="comma-separated subset of table (with agreement, diagnostics, LRP top-n maps), stack, "
+                             "cascade, labels (labels also needs --label-steps)")
+    args = parser.parse_args(argv)
+    args.parts = set(args.parts.split(","))
+    if not args.parts <= {"table", "stack", "cascade", "labels"}:
+        parser.error(f"--parts must name table, stack, cascade or labels, got {sorted(args.parts)}")
+    return args
+
+
+def table_part(model, clips, features, settings, root, args, log_start) -> tuple[dict, dict]:
+    """The table, its agreement and diagnostics, and the class-wise LRP maps: (record, arrays)."""
+    from amt_jax.engine import crossmethod as cm
+
+    clusters = clips.clusters
+    table = cm.score_clips(model, features, clips.targets, key=jax.random.fold_in(root, 0), settings=settings,
+                           progress=lambda i, n: _log(f"table: clip {i}/{n} ({time.perf_counter() - log_start:.0f} s)"))
+    record = {"labels": table.labels, "profiles": profiles(table, clusters),
+              "harmonic_profile": harmonic_profiles(table, clusters),
+              "agreement": agreements(table, clusters, jax.random.fold_in(root, 10), args.n_resamples),
+              "diagnostics": diagnostics(table)}
+    top = cm.lrp_topn_maps(model, features, clips.targets, n=args.topn, composite=settings.composite)
+    labelled = top["counts"] > 0
+    record["lrp_topn"] = {"n": args.topn, "composite": settings.composite, "keys": np.flatnonzero(labelled),
+                          "counts": top["counts"][labelled], "kurtosis": top["kurtosis"][labelled],
+                          "kurtosis_median": np.median(top["kurtosis"][labelled])}
+    arrays = {"labels": np.asarray(table.labels), "lrp_topn_maps": top["maps"], "lrp_topn_counts": top["counts"],
+              **{f"scores_{m}": v for m, v in table.scores.items()},
+              **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
+    return record, arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from amt_jax import io as amt_io
+    from amt_jax.engine import crossmethod as cm
+    from amt_jax.engine import stack
+    from amt_jax.models import registry
+
+    jax.config.update("jax_default_matmul_precision", "highest")
+    timings, t0 = {}, time.perf_counter()
+    root = jax.random.key(args.seed)
+    model = registry.load("basic-pitch")
+    clips = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece)
+    features = np.asarray(jax.jit(model.frontend)(clips.audio))
+    targets, clusters = clips.targets, clips.clusters
+    _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
+    settings = cm.Settings(ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples, n_draws=args.n_draws,
+                           max_keys=args.max_keys)
+    no_permutation = dataclasses.replace(settings, methods=tuple(m for m in cm.METHODS if m not in ("permutation", "contrast")))
+    record = {
+        "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
+        "config": {**vars(args), "parts": sorted(args.parts), "settings": dataclasses.asdict(settings)},
+        "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
+                   "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity},
+    }
+    arrays = {"clusters": clusters}
+    if "table" in args.parts:
+        part, part_arrays = table_part(model, clips, features, settings, root, args, t0)
+        record.update(part)
+        arrays.update(part_arrays)
+        timings["table"] = time.perf_counter() - t0
+    if "stack" in args.parts:
+        t1 = time.perf_counter()
+        imp = stack.channel_importance(model.params, features, config=model.source.config,
+                                       key=jax.random.fold_in(root, 20), n_permutations=args.stack_draws,
+                                       clusters=clusters, chunk_size=8)
+        record["stack_importance"] = stack.summary(imp)
+        timings["stack"] = time.perf_counter() - t1
+    if "cascade" in args.parts and args.cascade_clips:
+        t1 = time.perf_counter()
+        first = np.unique(clusters, return_index=True)[1]  # one clip per piece first
+        chosen = np.sort(np.concatenate([first, np.setdiff1d(np.arange(len(clusters)), first)])[: args.cascade_clips])
+        record["cascade"], cascade_arrays = cascade_run(model, features[chosen], targets[chosen], clusters[chosen],
+                                                        no_permutation, root, args)
+        arrays.update(cascade_arrays, cascade_clips=chosen)
+        record["cascade"]["clips"] = chosen
+        timings["cascade"] = time.perf_counter() - t1
+    if "labels" in args.parts and args.label_steps:
+        t1 = time.perf_counter()
+        record["label_randomization"] = label_run(args, root, clips.audio, targets, clusters, no_permutation)
+        timings["label_randomization"] = time.perf_counter() - t1
+    record["timings_s"] = timings
+    record["environment"] = amt_io.environment()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    amt_io.atomic_write(os.path.splitext(args.out)[0] + ".npz", buffer.getvalue())
+    amt_io.atomic_write(args.out, json.dumps(_finite(record), indent=1))
+    _log(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
