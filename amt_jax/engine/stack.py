@@ -3,9 +3,11 @@
 The stack ``S [N, H, F', T]`` (channel i holds the batch-normalised X shifted so harmonic h_i of
 bin f lands on f; h ∈ {0.5, 1, 2, ..., 7} for Basic Pitch) feeds ``contour_conv`` and
 ``onset_conv``. :func:`stack_features` reads it off the module (``flax.linen.intercept_methods``
-records those convolutions' input) and :func:`apply_from_stack` runs the rest of the module on a
-given stack (the interceptor substitutes it for their input), so the module's own code computes
-both. Channel h's importance ``I(h)`` is the note-output change (``output_l1``) when channel h
+records ``onset_conv``'s input) and :func:`apply_from_stack` runs the rest of the module on a
+given stack: the interceptor substitutes it for ``onset_conv``'s input, and computes
+``contour_conv`` (a ``HarmonicStackConv``, which reads X and never builds the stack) as the
+convolution of the given stack with that layer's own parameters. Both run the network itself
+(``BasicPitch._forward``), not the inference loop over chunks of examples. Channel h's importance ``I(h)`` is the note-output change (``output_l1``) when channel h
 alone takes its values from other frames (:class:`ChannelDerangement`: a random T-cycle of the
 frames, the same for every clip), estimated by the engine
 (:func:`amt_jax.engine.importance.permutation_importance`): draws by ``fold_in``, chunked,
@@ -25,11 +27,12 @@ import numpy as np
 from amt_jax import validate
 from amt_jax.engine import attribution, importance
 
-STACK_READERS = ("contour_conv", "onset_conv")  # the convolutions whose input is the stack
+STACK_CONV = "onset_conv"  # a convolution whose input is the stack [N, T, F', H]
+X_STACK_CONV = "contour_conv"  # HarmonicStackConv: the stack's convolution, computed from X [N, T, F]
 
 
-def _reads_stack(context) -> bool:
-    return context.method_name == "__call__" and context.module.name in STACK_READERS
+def _called(context, name: str) -> bool:
+    return context.method_name == "__call__" and context.module.name == name
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,12 +47,12 @@ def stack_features(config):
         seen = []
 
         def record(next_fun, args, kwargs, context):
-            if _reads_stack(context):
+            if _called(context, STACK_CONV):
                 seen.append(args[0])  # NHWC [N, T, F', H]
             return next_fun(*args, **kwargs)
 
         with nn.intercept_methods(record):
-            module.apply(variables, x)
+            module.apply(variables, x, train=False, method=BasicPitch._forward)
         s = jnp.transpose(seen[0], (0, 3, 2, 1))  # [N, H, F', T]
         return s.reshape(s.shape[0], -1, s.shape[-1])
 
@@ -60,7 +63,7 @@ def stack_features(config):
 def apply_from_stack(config):
     """``(variables, S [B, H·F', T]) -> {"note", "onset", "contour"}``: ``BasicPitch(config)`` with
     its stack replaced by ``S`` (the input batch norm and stacking run on zeros and are unused)."""
-    from amt_jax.models.basic_pitch import BasicPitch
+    from amt_jax.models.basic_pitch import BasicPitch, freq_blocked_conv
 
     module = BasicPitch(config)
     n_channels, n_stack_bins = len(config.harmonics), config.n_contour_bins
@@ -70,12 +73,17 @@ def apply_from_stack(config):
         nhwc = jnp.transpose(s.reshape(s.shape[0], n_channels, n_stack_bins, s.shape[-1]), (0, 3, 2, 1))
 
         def substitute(next_fun, args, kwargs, context):
-            if _reads_stack(context):
+            if _called(context, X_STACK_CONV):
+                conv = context.module
+                params = conv.variables["params"]
+                return freq_blocked_conv(nhwc, params["kernel"], block=conv.block) + params["bias"]
+            if _called(context, STACK_CONV):
                 args = (nhwc, *args[1:])
             return next_fun(*args, **kwargs)
 
         with nn.intercept_methods(substitute):
-            return module.apply(variables, jnp.zeros((s.shape[0], config.n_input_bins, s.shape[-1]), s.dtype))
+            zeros = jnp.zeros((s.shape[0], config.n_input_bins, s.shape[-1]), s.dtype)
+            return module.apply(variables, zeros, train=False, method=BasicPitch._forward)
 
     return run
 
@@ -93,7 +101,7 @@ class ChannelDerangement:
     def groups(self) -> tuple[int, ...]:
         return (self.channel,)
 
-    def perturb(self, key, x):
+    def perturb(self, key, x, draw=None):
         per = self.n_bins // self.n_channels
         perm = attribution.time_derangement(key, x.shape[-1])
         lo = self.channel * per
