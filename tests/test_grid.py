@@ -84,6 +84,10 @@ def test_expansion_ids_and_shards():
                        (dict(bins_per_semitone=(0,)), "bins_per_semitone must be an integer >= 1, got 0")):
         with pytest.raises(ValueError, match=match):
             dataclasses.replace(small, **bad)
+    assert grid.validation_indices(35, 12)[:2] == [0, 3] and grid.validation_indices(35, 12)[-1] == 34
+    assert len(grid.validation_indices(35, 12)) == 12 and grid.validation_indices(5, None) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="validation_pieces must be an integer >= 1, got 0"):
+        dataclasses.replace(small, validation_pieces=0)
     with pytest.raises(ValueError, match=r"shard must be \(i, n\) with 0 <= i < n, got \(4, 4\)"):
         grid.shard_runs(runs, (4, 4))
     with pytest.raises(ValueError, match="unknown grid config 'huge'; valid: tiny, small, full"):
