@@ -134,8 +134,8 @@ def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
             "environment": amt_io.environment()}
 
 
-def _cell(row: dict) -> str:
-    return (f"{row['mean']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] "
+def _cell(row: dict, sign: str = "") -> str:
+    return (f"{row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, {row['ci_high']:{sign}.3f}] "
             f"sd_seed {row['seeds']['std']:.3f}")
 
 
@@ -151,7 +151,7 @@ def format_report(report: dict) -> str:
         lines.append(f"{'B=' + str(v['bins_per_semitone']) + ' ' + v['stack']:<14}{v['n_seeds']:>6}  {cells}")
     lines += ["", f"{'contrast':<34}" + "".join(f"{'Δ' + level + ' F1 [CI] (p)':<54}" for level in report["levels"])]
     for c in report["contrasts"]:
-        cells = "".join(f"{_cell(c[level]) + ' (p ' + format(c[level]['p'], '.2g') + ')':<54}" for level in report["levels"])
+        cells = "".join(f"{_cell(c[level], '+') + ' (p ' + format(c[level]['p'], '.2g') + ')':<54}" for level in report["levels"])
         lines.append(f"{c['contrast']:<34}{cells}")
     return "\n".join(lines)
 
