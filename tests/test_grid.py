@@ -162,6 +162,14 @@ def test_another_config_is_refused(tiny_grid, splits):
         grid.run_grid(other, workdir=workdir, splits=splits)
     with pytest.raises(ValueError, match="holds a grid on other data"):
         grid.run_grid(TWO_RUNS, workdir=workdir, splits={**splits, "test": splits["test"][:1]})
+    path = workdir / "runs" / "b1_full_s0" / EVAL_FILE
+    original = path.read_text()
+    path.write_text(json.dumps({**json.loads(original), "onset_thresholds": [0.5]}))
+    try:  # scored by other code: refused, with the way out
+        with pytest.raises(ValueError, match="b1_full_s0 .* other onset thresholds .* delete its eval.json to rescore"):
+            grid.run_grid(TWO_RUNS, workdir=workdir, splits=splits)
+    finally:
+        path.write_text(original)
     (workdir / grid.MANIFEST).rename(workdir / "grid.json.bak")  # without the manifest, each run checks its own record
     try:
         with pytest.raises(ValueError, match="finished run b1_full_s0 .* different config"):

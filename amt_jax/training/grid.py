@@ -224,6 +224,9 @@ def _check_finished(workdir, run: Run) -> dict:
     if record.get("config") != run.config.to_dict() or record.get("run") != run.to_dict():
         raise ValueError(f"finished run {run.id} in {workdir} was trained under a different config; "
                          "use another --workdir (or delete the run)")
+    if record.get("onset_thresholds") != list(ONSET_THRESHOLDS):
+        raise ValueError(f"finished run {run.id} in {workdir} was scored with other onset thresholds "
+                         f"({record.get('onset_thresholds')}); delete its {EVAL_FILE} to rescore it")
     return record
 
 
