@@ -111,6 +111,7 @@ def test_tiny_grid_trains_and_scores_every_test_piece(tiny_grid, splits):
         record = json.loads((workdir / "runs" / run.id / EVAL_FILE).read_text())
         assert record["run"] == run.to_dict() and record["config"] == run.config.to_dict()
         assert record["step"] == run.config.steps and record["environment"]["versions"]["jax"]
+        assert 0 < record["seconds"]["all_steps"] <= record["seconds"]["train"]
         assert sorted(record["per_piece"]) == ["p5", "p6"]
         for scores in record["per_piece"].values():
             assert all(0 <= scores[level]["f1"] <= 1 for level in ("frame", "note_onset", "note"))

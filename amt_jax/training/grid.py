@@ -236,6 +236,16 @@ def _load_splits(config: GridConfig, data_dir) -> dict[str, Sequence[dict]]:
     return {name: data.load(config.dataset, name, data_dir=data_dir) for name in config.splits}
 
 
+def _steps_seconds(directory: epath.Path) -> float:
+    """Wall time of all training steps of a run, over every resumption (from ``metrics.jsonl``:
+    steps per record / steps_per_second; the first record of each start includes compilation)."""
+    from amt_jax.training.loop import METRICS_FILE
+
+    records = [json.loads(line) for line in (directory / METRICS_FILE).read_text().splitlines() if line.strip()]
+    steps = [r["step"] for r in records]
+    return float(sum((s - p) / r["steps_per_second"] for s, p, r in zip(steps, [0, *steps], records)))
+
+
 def train_and_evaluate(run: Run, *, directory: epath.Path, splits: Mapping[str, Sequence[dict]], grid: GridConfig,
                        data: dict, log: Callable[[str], None]) -> dict:
     """Train (or resume) ``run`` in ``directory``, score it on held-out pieces and write ``eval.json``
@@ -266,7 +276,8 @@ def train_and_evaluate(run: Run, *, directory: epath.Path, splits: Mapping[str, 
         "grid": grid.name, "run": run.to_dict(), "step": int(state.step), **scores,
         "validation_pieces": [ex["id"] for ex in chosen_on],
         "model_identity": model.identity, "onset_thresholds": list(ONSET_THRESHOLDS),
-        "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s},
+        "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s,
+                    "all_steps": _steps_seconds(directory)},
         "config": run.config.to_dict(), "data": data, "environment": amt_io.environment(),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
