@@ -20,7 +20,7 @@ import os
 import sys
 
 # Order is the order shown by --help; modules that do not exist yet are skipped.
-COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "sweep", "figures", "plan", "probe-keys")
+COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "grid", "sweep", "figures", "plan", "probe-keys")
 
 
 def _load(name: str):

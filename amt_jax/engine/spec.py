@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import AxisType, Mesh
 
 from amt_jax import validate
 from amt_jax.engine import permutations, stats
@@ -132,6 +132,9 @@ def build_spec(features, *, family, n_permutations, key, metric, targets, cluste
     stats.normal_interval(0.0, 1.0, confidence=confidence)  # validates confidence
     if mesh is not None and not isinstance(mesh, Mesh):
         raise ValueError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    if mesh is not None and any(t != AxisType.Auto for t in mesh.axis_types):
+        # jax.make_mesh gives Explicit axes; the engine places draws with sharding constraints (Auto axes)
+        mesh = Mesh(mesh.devices, mesh.axis_names)
     n_devices = 1 if mesh is None else mesh.size
     if chunk_size is not None:
         validate.positive_int("chunk_size", chunk_size)

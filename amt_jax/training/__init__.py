@@ -21,7 +21,10 @@ directory into a model with the interface of ``pretrained.basic_pitch()``.
 Modules: :mod:`~amt_jax.training.config` (TrainConfig, named configs), :mod:`~amt_jax.training.inputs`
 (frontend, layout, targets, window sampler), :mod:`~amt_jax.training.step` (loss, optimiser, step),
 :mod:`~amt_jax.training.loop` (:func:`train`), :mod:`~amt_jax.training.trained` (:func:`load_trained`),
-:mod:`~amt_jax.training.heldout` (:func:`evaluate`).
+:mod:`~amt_jax.training.heldout` (:func:`evaluate`); the training grid (B × harmonic stack × seeds,
+imported on demand): :mod:`~amt_jax.training.grid` (:func:`~amt_jax.training.grid.run_grid`),
+:mod:`~amt_jax.training.grid_eval` (held-out per-piece F1), :mod:`~amt_jax.training.grid_report`
+(piece-level intervals and contrasts).
 """
 
 from amt_jax.training.config import CONFIGS, HEADS, THRESHOLDS, TrainConfig, get_config

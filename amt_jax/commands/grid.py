@@ -1,0 +1,45 @@
+"""``python -m amt_jax grid run CONFIG --workdir DIR --data-dir DIR [--shard I/N]`` and
+``python -m amt_jax grid report --workdir DIR [--json OUT]``: a training grid of Basic Pitch variants."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "Train a grid of Basic Pitch variants (B x harmonic stack x seeds; resumable, sharded) and report held-out F1 and contrasts."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    r = sub.add_parser("run", help="train and score this shard's runs into --workdir (finished runs are skipped)")
+    r.add_argument("config", help="tiny (tests), small (2 CPU cores, ~90 min), full (accelerators), or a .py defining get_config()")
+    r.add_argument("--workdir", type=Path, required=True, help="runs/<id>/ (checkpoints, metrics, eval.json) go here")
+    r.add_argument("--data-dir", type=Path, required=True, help="tfds data directory holding the built dataset")
+    r.add_argument("--shard", default="0/1", help="run every N-th run starting at I, as I/N (default %(default)s)")
+    p = sub.add_parser("report", help="per-variant F1 and contrasts with piece-level CIs (stdout + JSON)")
+    p.add_argument("--workdir", type=Path, required=True, help="a grid workdir")
+    p.add_argument("--json", type=Path, default=None, help="write the report here (default WORKDIR/report.json)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from amt_jax.training import grid, grid_report
+
+    if args.action == "report":
+        if not 0 < args.confidence < 1:
+            raise ValueError(f"--confidence must be in (0, 1), got {args.confidence}")
+        report = grid_report.write_report(args.workdir, confidence=args.confidence, path=args.json)
+        print(grid_report.format_report(report))
+        print(f"wrote {args.json or args.workdir / grid_report.REPORT_FILE}", file=sys.stderr)
+        return 0
+    from amt_jax.sweep.config import parse_shard
+
+    shard = parse_shard(args.shard)
+    config = grid.get_grid_config(args.config)
+    statuses = grid.run_grid(config, workdir=args.workdir, data_dir=args.data_dir, shard=shard,
+                             log=lambda line: print(line, file=sys.stderr, flush=True))
+    done = sum(s == "done" for _, s in statuses)
+    print(f"grid {config.name} shard {shard[0]}/{shard[1]}: {done} runs trained, {len(statuses) - done} finished earlier; "
+          f"report: python -m amt_jax grid report --workdir {args.workdir}")
+    return 0

@@ -1,0 +1,331 @@
+"""A training grid of Basic Pitch variants: bins per semitone B × harmonic stack × seeds, each run
+trained with :func:`amt_jax.training.train` and scored on held-out pieces; resumable and sharded
+like a sweep.
+
+Layout of a workdir::
+
+    DIR/grid.json               the grid config, its run ids and the data it trains on (same for every shard)
+    DIR/runs/<id>/checkpoints/  orbax checkpoints of run <id> (e.g. b3_full_s0), resumed on rerun
+    DIR/runs/<id>/metrics.jsonl training metrics
+    DIR/runs/<id>/eval.json     held-out per-piece scores; written last, atomically: the run's commit marker
+    DIR/report.json             written by ``grid report`` (:mod:`amt_jax.training.grid_report`)
+
+A rerun skips finished runs (their recorded config is checked first: ValueError if it differs), a
+killed run resumes from its last checkpoint, and ``shard=(i, n)`` runs ``i, i + n, ...`` of the
+seed-major run order (so a partial grid holds whole seeds of every variant first). A workdir
+holding another grid config, or a grid built on other data, is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from etils import epath
+
+from amt_jax import io as amt_io
+from amt_jax import validate
+from amt_jax.constants import BP_HARMONICS, HOP_LENGTH
+from amt_jax.models.basic_pitch import BasicPitchConfig
+from amt_jax.training.config import CONFIGS, TrainConfig
+from amt_jax.training.grid_eval import ONSET_THRESHOLDS
+from amt_jax.training.trained import EVAL_FILE
+
+STACKS: dict[str, tuple[float, ...]] = {"full": BP_HARMONICS, "fund": (1,)}  # harmonic stack name -> harmonics
+MANIFEST = "grid.json"
+RUNS_DIR = "runs"
+
+
+@dataclasses.dataclass(frozen=True)
+class GridConfig:
+    """A grid of training runs.
+
+    Attributes:
+        name: recorded in every result.
+        base: the shared recipe; each run replaces ``base.model``'s ``bins_per_semitone`` and
+            ``harmonics`` and ``base.seed``.
+        bins_per_semitone: the B axis (CQT bins per semitone).
+        stacks: the harmonic-stack axis, names of :data:`STACKS` (``full``: 0.5, 1, 2..7; ``fund``: 1 only).
+        seeds: the seed axis (initialisation and batch order; the same seed gives every variant the same batches).
+        dataset: tfds dataset (``amt_jax.data`` name) the runs train and are scored on.
+        splits: (train, validation, test) split names: train on the first, choose decoding
+            thresholds on the second, report per-piece scores on the third.
+        validation_pieces: choose the thresholds on this many validation pieces, evenly spaced over
+            the split (None: all); every test piece is always scored.
+    """
+
+    name: str
+    base: TrainConfig
+    bins_per_semitone: tuple[int, ...] = (1, 3, 5)
+    stacks: tuple[str, ...] = ("full", "fund")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dataset: str = "chorales"
+    splits: tuple[str, str, str] = ("train", "validation", "test")
+    validation_pieces: int | None = None
+
+    def __post_init__(self):
+        for field in ("bins_per_semitone", "stacks", "seeds", "splits"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.base, TrainConfig):
+            raise ValueError(f"base must be a TrainConfig, got {type(self.base).__name__}")
+        for field in ("bins_per_semitone", "stacks", "seeds"):
+            values = getattr(self, field)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{field} must be a non-empty tuple of distinct values, got {values!r}")
+        for b in self.bins_per_semitone:
+            validate.positive_int("bins_per_semitone", b)
+        for s in self.stacks:
+            validate.one_of("stacks", s, STACKS)
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ValueError(f"seeds must be integers >= 0, got {s!r}")
+        if len(self.splits) != 3 or len(set(self.splits)) != 3:
+            raise ValueError(f"splits must name 3 distinct splits (train, validation, test), got {self.splits!r}")
+        if self.validation_pieces is not None:
+            validate.positive_int("validation_pieces", self.validation_pieces)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (tuples as lists); inverse of :meth:`from_dict`."""
+        return json.loads(json.dumps({**dataclasses.asdict(self), "base": self.base.to_dict()}))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GridConfig:
+        return cls(**{**d, "base": TrainConfig.from_dict(d["base"])})
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run of a grid: its axes' values and its full :class:`TrainConfig`."""
+
+    bins_per_semitone: int
+    stack: str
+    seed: int
+    config: TrainConfig
+
+    @property
+    def id(self) -> str:
+        """File-safe id, e.g. ``b3_full_s0``, ``b1_fund_s2``."""
+        return f"b{self.bins_per_semitone}_{self.stack}_s{self.seed}"
+
+    @property
+    def variant(self) -> tuple[int, str]:
+        """``(B, stack)``: runs of one variant differ only in the seed."""
+        return self.bins_per_semitone, self.stack
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "bins_per_semitone": self.bins_per_semitone, "stack": self.stack, "seed": self.seed}
+
+
+def expand(config: GridConfig) -> list[Run]:
+    """All runs, seed-major (seed, then B, then stack), so the first runs of any shard cover every variant."""
+    runs = []
+    for seed in config.seeds:
+        for b in config.bins_per_semitone:
+            for stack in config.stacks:
+                model = dataclasses.replace(config.base.model, bins_per_semitone=b, harmonics=STACKS[stack])
+                runs.append(Run(b, stack, seed, dataclasses.replace(config.base, model=model, seed=seed)))
+    return runs
+
+
+def shard_runs(runs: Sequence[Run], shard: tuple[int, int]) -> list[Run]:
+    """Runs ``i, i + n, i + 2n, ...`` for ``shard = (i, n)``."""
+    i, n = shard
+    validate.positive_int("shard count", n)
+    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
+    return list(runs[i::n])
+
+
+def validation_indices(n: int, k: int | None) -> list[int]:
+    """``k`` indices evenly spaced over ``range(n)`` (all of them when k is None or >= n)."""
+    if k is None or k >= n:
+        return list(range(n))
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, k)})
+
+
+def run_dir(workdir: epath.PathLike, run: Run) -> epath.Path:
+    return epath.Path(workdir) / RUNS_DIR / run.id
+
+
+def is_done(workdir: epath.PathLike, run: Run) -> bool:
+    """A run is finished when its ``eval.json`` (written last) exists."""
+    return (run_dir(workdir, run) / EVAL_FILE).exists()
+
+
+# ------------------------------------------------------------------------------ named configs
+
+_TINY = TrainConfig(  # seconds per run: 4 steps of a narrow model on 32-frame windows
+    model=BasicPitchConfig(bins_per_semitone=1, n_filters_contour=4, n_filters_notes=4, n_filters_onsets=4),
+    window_samples=31 * HOP_LENGTH, batch_size=4, steps=4, learning_rate=1e-2, warmup_steps=1,
+    positive_weights=(0.5, 0.5, 0.95), log_every=1, checkpoint_every=2, eval_batch_size=8,
+)
+# Basic Pitch's architecture (widths 8/32/32) on its 2 s windows, batch 8, the class-balanced loss
+# of the `tiny` train config (learns sparse rolls in few steps); 300 steps for every B; thresholds
+# chosen on 12 validation pieces (decoding at 8 onset thresholds costs more than the forward pass).
+_SMALL = dataclasses.replace(CONFIGS["tiny"], model=BasicPitchConfig(), steps=300, warmup_steps=20,
+                             log_every=10, checkpoint_every=50)
+
+CONFIGS_GRID: dict[str, GridConfig] = {
+    "tiny": GridConfig("tiny", _TINY, bins_per_semitone=(1, 3), seeds=(0,)),
+    "small": GridConfig("small", _SMALL, validation_pieces=12),
+    # accelerators: Basic Pitch's recipe (batch 16, 50,000 steps), 5 seeds
+    "full": GridConfig("full", CONFIGS["default"], seeds=(0, 1, 2, 3, 4)),
+}
+
+
+def get_grid_config(name: str) -> GridConfig:
+    """A named grid (``tiny``, ``small``, ``full``) or a ``.py`` file whose ``get_config()`` returns a GridConfig."""
+    if isinstance(name, str) and name.endswith(".py"):
+        from pathlib import Path
+
+        from amt_jax.sweep.config import _load_module
+
+        if not os.path.isfile(name):
+            raise FileNotFoundError(f"grid config file {name} does not exist")
+        config = _load_module(Path(name), "grid_" + Path(name).stem).get_config()
+        if not isinstance(config, GridConfig):
+            raise ValueError(f"grid config {name!r}: get_config() must return a GridConfig, got {type(config).__name__}")
+        return config
+    if name not in CONFIGS_GRID:
+        raise ValueError(f"unknown grid config {name!r}; valid: {', '.join(CONFIGS_GRID)} (or a .py file defining get_config())")
+    return CONFIGS_GRID[name]
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def _data_identity(config: GridConfig, splits: Mapping[str, Sequence[dict]], data_dir) -> dict:
+    return {"dataset": config.dataset, "data_dir": None if data_dir is None else str(data_dir),
+            "pieces": {name: len(splits[name]) for name in config.splits}}
+
+
+def check_manifest(workdir: epath.Path, config: GridConfig, data: dict) -> None:
+    """Refuse (ValueError) a workdir holding another grid config or a grid built on other pieces."""
+    path = workdir / MANIFEST
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old.get("config") != config.to_dict():
+        raise ValueError(f"{workdir} holds grid {old.get('config', {}).get('name')!r} with a different config; "
+                         "use another --workdir (or delete this one)")
+    if old.get("data", {}).get("pieces") != data["pieces"]:
+        raise ValueError(f"{workdir} holds a grid on other data (pieces per split {old['data'].get('pieces')}, "
+                         f"now {data['pieces']}); use the same --data-dir or another --workdir")
+
+
+def _check_finished(workdir, run: Run) -> dict:
+    record = json.loads((run_dir(workdir, run) / EVAL_FILE).read_text())
+    if record.get("config") != run.config.to_dict() or record.get("run") != run.to_dict():
+        raise ValueError(f"finished run {run.id} in {workdir} was trained under a different config; "
+                         "use another --workdir (or delete the run)")
+    if record.get("onset_thresholds") != list(ONSET_THRESHOLDS):
+        raise ValueError(f"finished run {run.id} in {workdir} was scored with other onset thresholds "
+                         f"({record.get('onset_thresholds')}); delete its {EVAL_FILE} to rescore it")
+    return record
+
+
+def _load_splits(config: GridConfig, data_dir) -> dict[str, Sequence[dict]]:
+    from amt_jax import data
+
+    return {name: data.load(config.dataset, name, data_dir=data_dir) for name in config.splits}
+
+
+def _steps_seconds(directory: epath.Path) -> float:
+    """Wall time of all training steps of a run, over every resumption (from ``metrics.jsonl``:
+    steps per record / steps_per_second; the first record of each start includes compilation)."""
+    from amt_jax.training.loop import METRICS_FILE
+
+    records = [json.loads(line) for line in (directory / METRICS_FILE).read_text().splitlines() if line.strip()]
+    steps = [r["step"] for r in records]
+    return float(sum((s - p) / r["steps_per_second"] for s, p, r in zip(steps, [0, *steps], records)))
+
+
+def train_and_evaluate(run: Run, *, directory: epath.Path, splits: Mapping[str, Sequence[dict]], grid: GridConfig,
+                       data: dict, log: Callable[[str], None]) -> dict:
+    """Train (or resume) ``run`` in ``directory``, score it on held-out pieces and write ``eval.json``
+    (atomically, last). Returns the record."""
+    from amt_jax.models import registry
+    from amt_jax.training.grid_eval import heldout_scores
+    from amt_jax.training.loop import train
+
+    train_split, validation, test = (splits[name] for name in grid.splits)
+
+    def record_line(record: dict) -> None:
+        if "resumed_from" in record:
+            log(f"{run.id}: resumed from step {record['resumed_from']}")
+        else:
+            log(f"{run.id}: step {record['step']:>6}/{run.config.steps} loss {record['loss']:.4f} "
+                f"{record['steps_per_second']:.2f} steps/s")
+
+    start = time.perf_counter()
+    state = train(run.config, workdir=os.fspath(directory), examples=train_split, log=record_line)
+    train_s = time.perf_counter() - start
+    model = registry.load(f"trained:{directory}")  # the latest checkpoint, as every consumer loads it
+    if model.source.step != run.config.steps:
+        raise ValueError(f"run {run.id}: checkpoint at step {model.source.step}, expected {run.config.steps}")
+    chosen_on = [validation[i] for i in validation_indices(len(validation), grid.validation_pieces)]
+    scores = heldout_scores(model, validation=chosen_on, test=[test[i] for i in range(len(test))],
+                            window_samples=run.config.window_samples, batch_size=run.config.eval_batch_size)
+    record = {
+        "grid": grid.name, "run": run.to_dict(), "step": int(state.step), **scores,
+        "validation_pieces": [ex["id"] for ex in chosen_on],
+        "model_identity": model.identity, "onset_thresholds": list(ONSET_THRESHOLDS),
+        "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s,
+                    "all_steps": _steps_seconds(directory)},
+        "config": run.config.to_dict(), "data": data, "environment": amt_io.environment(),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    # eval.json's "scores.model.threshold" is what registry.load('trained:DIR') thresholds at
+    record["scores"] = {"model": {"threshold": scores["thresholds"]["frame_threshold"], **scores["mean"]["frame"]}}
+    amt_io.atomic_write(directory / EVAL_FILE, amt_io.strict_json(record))
+    return record
+
+
+def run_grid(config: GridConfig, *, workdir: epath.PathLike, data_dir=None, splits: Mapping[str, Sequence[dict]] | None = None,
+             shard: tuple[int, int] = (0, 1), log: Callable[[str], None] = print) -> list[tuple[Run, str]]:
+    """Train and score this shard's runs of ``config`` into ``workdir`` (resuming; finished runs skipped).
+
+    Args:
+        config: the grid.
+        workdir: local path (orbax checkpoints need a file system).
+        data_dir: tfds data directory holding ``config.dataset`` (when ``splits`` is None).
+        splits: split name -> random-access examples (``amt_jax.data`` schema), instead of ``data_dir``.
+        shard: ``(i, n)``: runs i, i + n, ... of :func:`expand`'s order.
+        log: receives one line per event (run start, training progress, scores).
+
+    Returns:
+        ``(run, status)`` per run of the shard, status ``"done"`` or ``"skipped"`` (finished earlier).
+    """
+    workdir = epath.Path(workdir)
+    mine = shard_runs(expand(config), shard)
+    splits = _load_splits(config, data_dir) if splits is None else splits
+    missing = [name for name in config.splits if name not in splits]
+    if missing:
+        raise ValueError(f"splits must hold {config.splits}, missing {missing}")
+    data = _data_identity(config, splits, data_dir)
+    check_manifest(workdir, config, data)
+    finished = {run.id: _check_finished(workdir, run) for run in mine if is_done(workdir, run)}
+    (workdir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    if not (workdir / MANIFEST).exists():
+        manifest = {"config": config.to_dict(), "runs": [r.to_dict() for r in expand(config)], "data": data}
+        amt_io.atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1))
+    statuses = []
+    for n, run in enumerate(mine, 1):
+        if run.id in finished:
+            statuses.append((run, "skipped"))
+            log(f"[{n}/{len(mine)}] {run.id}: finished earlier")
+            continue
+        log(f"[{n}/{len(mine)}] {run.id}: training {run.config.steps} steps")
+        record = train_and_evaluate(run, directory=run_dir(workdir, run), splits=splits, grid=config, data=data, log=log)
+        mean = record["mean"]
+        log(f"[{n}/{len(mine)}] {run.id}: test frame F1 {mean['frame']['f1']:.3f}, note-onset F1 "
+            f"{mean['note_onset']['f1']:.3f} ({len(record['per_piece'])} pieces; train {record['seconds']['train']:.0f} s, "
+            f"evaluate {record['seconds']['evaluate']:.0f} s)")
+        statuses.append((run, "done"))
+    return statuses

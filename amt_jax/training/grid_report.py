@@ -1,0 +1,164 @@
+"""The grid's answers: held-out F1 per variant and the retraining contrasts, at the piece level.
+
+The unit of data is the test piece. For a variant (B, stack) with seeds s = 1..S, piece p's value is
+its seed-averaged F1 ``m_p = mean_s F1[s, p]``; the variant's estimate is ``mean_p m_p`` with a t
+interval over pieces (n_pieces − 1 df, :func:`amt_jax.engine.stats.cluster_ci`). A contrast
+``a − b`` (e.g. B = 3 − B = 1, full − fund stack) is :func:`amt_jax.engine.stats.piece_contrast` of
+the seed-averaged per-piece values: t over the per-piece differences. Seeds share their effect on
+every piece, so that interval holds the trained models fixed; the *seed spread* is reported beside
+it: per seed, the mean over pieces (a contrast pairs seed s with seed s — same batches), their
+standard deviation and a t interval over seeds (S − 1 df).
+
+Contrasts: ``B=<b2> − B=<b1>`` for consecutive B within each stack and pooled over stacks (each
+piece's value averaged over them), and ``full − fund`` within each B and pooled over B.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from etils import epath
+
+from amt_jax import io as amt_io
+from amt_jax.engine import stats
+from amt_jax.training.grid import MANIFEST, GridConfig, expand, is_done, run_dir
+from amt_jax.training.grid_eval import LEVELS
+from amt_jax.training.trained import EVAL_FILE
+
+REPORT_FILE = "report.json"
+
+
+def load_scores(workdir: epath.PathLike) -> tuple[GridConfig, dict[tuple[int, str], dict[int, dict]], list[str], list[str]]:
+    """``(config, {(B, stack): {seed: {piece id: {level: f1}}}}, finished ids, missing ids)`` of a grid workdir."""
+    workdir = epath.Path(workdir)
+    path = workdir / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{workdir} holds no training grid ({MANIFEST} missing); run: "
+                                f"python -m amt_jax grid run CONFIG --workdir {workdir}")
+    config = GridConfig.from_dict(json.loads(path.read_text())["config"])
+    scores: dict[tuple[int, str], dict[int, dict]] = {}
+    finished, missing = [], []
+    for run in expand(config):
+        if not is_done(workdir, run):
+            missing.append(run.id)
+            continue
+        record = json.loads((run_dir(workdir, run) / EVAL_FILE).read_text())
+        scores.setdefault(run.variant, {})[run.seed] = {
+            piece: {level: s[level]["f1"] for level in LEVELS} for piece, s in record["per_piece"].items()}
+        finished.append(run.id)
+    return config, scores, finished, missing
+
+
+def _matrix(runs: dict[int, dict], pieces: Sequence[str], level: str) -> np.ndarray:
+    """F1 ``[n_seeds, n_pieces]`` (seeds sorted)."""
+    return np.array([[runs[s][p][level] for p in pieces] for s in sorted(runs)], np.float64)
+
+
+def _seed_spread(per_seed: np.ndarray, confidence: float) -> dict:
+    """Per-seed means over pieces [S], their std (ddof 1) and a t interval over seeds (S − 1 df)."""
+    n = len(per_seed)
+    std = float(np.std(per_seed, ddof=1)) if n > 1 else float("nan")
+    low, high = stats.t_interval(np.mean(per_seed), std / np.sqrt(n), n - 1, confidence=confidence) if n > 1 else (np.nan, np.nan)
+    return {"per_seed": per_seed.tolist(), "std": std, "ci_low": float(low), "ci_high": float(high), "n_seeds": n}
+
+
+def _summary(values: dict) -> dict:
+    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in values.items()}
+
+
+def variant_row(runs: dict[int, dict], pieces: Sequence[str], level: str, confidence: float) -> dict:
+    """A variant's mean F1 with its piece-level interval (t over seed-averaged pieces) and seed spread."""
+    f1 = _matrix(runs, pieces, level)
+    return {**_summary(stats.cluster_ci(f1.mean(axis=0), confidence=confidence)),
+            "seeds": _seed_spread(f1.mean(axis=1), confidence)}
+
+
+def contrast(a: Sequence[dict[int, dict]], b: Sequence[dict[int, dict]], pieces: Sequence[str], level: str,
+             confidence: float) -> dict:
+    """``a − b`` where a and b are lists of variants (each {seed: scores}) averaged per piece and seed:
+    piece-level :func:`~amt_jax.engine.stats.piece_contrast` over seed-averaged values, seed spread beside
+    (seeds common to all variants, paired by number)."""
+    seeds = sorted(set.intersection(*(set(v) for v in (*a, *b))))
+    if not seeds:
+        raise ValueError("contrast needs at least one seed finished in every variant, got none")
+
+    def cube(variants):  # [n_variants, n_seeds, n_pieces] -> mean over variants: [n_seeds, n_pieces]
+        return np.mean([_matrix({s: v[s] for s in seeds}, pieces, level) for v in variants], axis=0)
+
+    fa, fb = cube(a), cube(b)
+    out = _summary(stats.piece_contrast(fa.mean(axis=0), fb.mean(axis=0), confidence=confidence))
+    return {**out, "seeds": _seed_spread((fa - fb).mean(axis=1), confidence)}
+
+
+def _contrast_specs(config: GridConfig, variants) -> list[tuple[str, list, list]]:
+    """(name, a variants, b variants) of every contrast whose variants are present."""
+    specs = []
+    bs, stacks = config.bins_per_semitone, config.stacks
+    for lo, hi in zip(bs, bs[1:]):
+        for stack in (*stacks, None):
+            within = [stack] if stack is not None else list(stacks)
+            name = f"B={hi} − B={lo}" + (f" ({stack})" if stack else " (pooled over stacks)")
+            specs.append((name, [(hi, s) for s in within], [(lo, s) for s in within]))
+    if {"full", "fund"} <= set(stacks):
+        for b in (*bs, None):
+            within = [b] if b is not None else list(bs)
+            name = "full − fund" + (f" (B={b})" if b is not None else " (pooled over B)")
+            specs.append((name, [(x, "full") for x in within], [(x, "fund") for x in within]))
+    return [(n, a, b) for n, a, b in specs if all(v in variants for v in (*a, *b))]
+
+
+def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
+    """The report of a grid workdir (finished runs only): ``{"variants": [...], "contrasts": [...],
+    "pieces", "finished", "missing", "config", "environment"}``; every row holds one entry per level
+    (``frame``, ``note_onset``) with ``mean, standard_error, ci_low, ci_high, n_clusters`` (pieces)
+    and ``seeds`` (spread), contrasts also ``t, p``."""
+    config, scores, finished, missing = load_scores(workdir)
+    if not scores:
+        raise ValueError(f"{workdir} holds no finished run yet (missing: {', '.join(missing)})")
+    piece_sets = {tuple(sorted(p)) for runs in scores.values() for p in runs.values()}
+    if len(piece_sets) != 1:
+        raise ValueError(f"runs in {workdir} were scored on different test pieces ({len(piece_sets)} sets); rescore them")
+    pieces = list(piece_sets.pop())
+    variants = [{"bins_per_semitone": b, "stack": s, "n_seeds": len(scores[(b, s)]),
+                 **{level: variant_row(scores[(b, s)], pieces, level, confidence) for level in LEVELS}}
+                for b in config.bins_per_semitone for s in config.stacks if (b, s) in scores]
+    contrasts = [{"contrast": name, "a": [list(v) for v in a], "b": [list(v) for v in b],
+                  **{level: contrast([scores[v] for v in a], [scores[v] for v in b], pieces, level, confidence)
+                     for level in LEVELS}}
+                 for name, a, b in _contrast_specs(config, scores)]
+    return {"grid": config.name, "confidence": confidence, "levels": list(LEVELS), "n_pieces": len(pieces),
+            "pieces": pieces, "finished": finished, "missing": missing, "variants": variants, "contrasts": contrasts,
+            "unit": "test piece (seed-averaged F1); seed spread beside", "config": config.to_dict(),
+            "environment": amt_io.environment()}
+
+
+def _cell(row: dict, sign: str = "") -> str:
+    return (f"{row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, {row['ci_high']:{sign}.3f}] "
+            f"sd_seed {row['seeds']['std']:.3f}")
+
+
+def format_report(report: dict) -> str:
+    """Plain-text tables: variants (mean F1 [piece-level CI], seed sd) and contrasts (ΔF1, p)."""
+    pct = int(round(100 * report["confidence"]))
+    lines = [f"grid {report['grid']}: {len(report['finished'])} runs finished, {len(report['missing'])} missing; "
+             f"{report['n_pieces']} test pieces; {pct} % t intervals over pieces (seed-averaged), seed sd beside", ""]
+    head = "".join(f"{level + ' F1 [CI]':<44}" for level in report["levels"])
+    lines += [f"{'variant':<14}{'seeds':>6}  {head}"]
+    for v in report["variants"]:
+        cells = "".join(f"{_cell(v[level]):<44}" for level in report["levels"])
+        lines.append(f"{'B=' + str(v['bins_per_semitone']) + ' ' + v['stack']:<14}{v['n_seeds']:>6}  {cells}")
+    lines += ["", f"{'contrast':<34}" + "".join(f"{'Δ' + level + ' F1 [CI] (p)':<54}" for level in report["levels"])]
+    for c in report["contrasts"]:
+        cells = "".join(f"{_cell(c[level], '+') + ' (p ' + format(c[level]['p'], '.2g') + ')':<54}" for level in report["levels"])
+        lines.append(f"{c['contrast']:<34}{cells}")
+    return "\n".join(lines)
+
+
+def write_report(workdir: epath.PathLike, *, confidence: float = 0.95, path: epath.PathLike | None = None) -> dict:
+    """:func:`grid_report`, written atomically (strict JSON) to ``path`` (default ``DIR/report.json``)."""
+    report = grid_report(workdir, confidence=confidence)
+    amt_io.atomic_write(epath.Path(workdir) / REPORT_FILE if path is None else path, amt_io.strict_json(report))
+    return report
+
