@@ -40,16 +40,16 @@ LogitFn = Callable[[Any, jax.Array], jax.Array]
 def basic_pitch_logits(config) -> LogitFn:
     """Pre-sigmoid note output of ``BasicPitch(config)``: ``(variables, x [..., F, T]) -> [..., P, T]``,
     read from the ``note_out`` convolution with ``capture_intermediates`` (the module's own code,
-    ``BasicPitch._forward``; ``sigmoid`` of it is the ``"note"`` output). Cached per config, so the function object is stable."""
+    ``BasicPitch.network``; ``sigmoid`` of it is the ``"note"`` output). Cached per config, so the function object is stable."""
     from amt_jax.models.basic_pitch import BasicPitch
 
     module = BasicPitch(config)
 
     def logits(variables, x):
         batch_shape, (n_bins, n_frames) = jnp.shape(x)[:-2], jnp.shape(x)[-2:]
-        # the network itself (``_forward``), not the inference loop over chunks of examples
+        # the network itself (``BasicPitch.network``), not the inference loop over chunks of examples
         _, state = module.apply(variables, jnp.reshape(x, (-1, n_bins, n_frames)), train=False,
-                                method=BasicPitch._forward, mutable=["intermediates"],
+                                method=BasicPitch.network, mutable=["intermediates"],
                                 capture_intermediates=lambda m, name: m.name == "note_out" and name == "__call__")
         z = state["intermediates"]["note_out"]["__call__"][0][..., 0]  # [N, T, P]
         return jnp.swapaxes(z, -1, -2).reshape(*batch_shape, z.shape[-1], n_frames)

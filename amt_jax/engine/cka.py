@@ -146,8 +146,8 @@ def activations(net: Network, x, *, layers: tuple[str, ...] = LAYERS) -> dict[st
 @functools.partial(jax.jit, static_argnames=("config", "layers"))
 def _activations(variables, x, *, config: BasicPitchConfig, layers: tuple[str, ...]) -> dict[str, jax.Array]:
     wanted = set(layers) | {"input_bn"}
-    _, state = BasicPitch(config).apply(variables, x, capture_intermediates=lambda m, _: m.name in wanted,
-                                        mutable=["intermediates"])
+    _, state = BasicPitch(config).apply(variables, x, method=BasicPitch.network, mutable=["intermediates"],
+                                        capture_intermediates=lambda m, _: m.name in wanted)
     inter = state["intermediates"]
     out = {}
     for name in layers:

@@ -7,7 +7,7 @@ records ``onset_conv``'s input) and :func:`apply_from_stack` runs the rest of th
 given stack: the interceptor substitutes it for ``onset_conv``'s input, and computes
 ``contour_conv`` (a ``HarmonicStackConv``, which reads X and never builds the stack) as the
 convolution of the given stack with that layer's own parameters. Both run the network itself
-(``BasicPitch._forward``), not the inference loop over chunks of examples. Channel h's importance ``I(h)`` is the note-output change (``output_l1``) when channel h
+(``BasicPitch.network``), not the inference loop over chunks of examples. Channel h's importance ``I(h)`` is the note-output change (``output_l1``) when channel h
 alone takes its values from other frames (:class:`ChannelDerangement`: a random T-cycle of the
 frames, the same for every clip), estimated by the engine
 (:func:`amt_jax.engine.importance.permutation_importance`): draws by ``fold_in``, chunked,
@@ -52,7 +52,7 @@ def stack_features(config):
             return next_fun(*args, **kwargs)
 
         with nn.intercept_methods(record):
-            module.apply(variables, x, train=False, method=BasicPitch._forward)
+            module.apply(variables, x, train=False, method=BasicPitch.network)
         s = jnp.transpose(seen[0], (0, 3, 2, 1))  # [N, H, F', T]
         return s.reshape(s.shape[0], -1, s.shape[-1])
 
@@ -83,7 +83,7 @@ def apply_from_stack(config):
 
         with nn.intercept_methods(substitute):
             zeros = jnp.zeros((s.shape[0], config.n_input_bins, s.shape[-1]), s.dtype)
-            return module.apply(variables, zeros, train=False, method=BasicPitch._forward)
+            return module.apply(variables, zeros, train=False, method=BasicPitch.network)
 
     return run
 

@@ -320,11 +320,11 @@ class BasicPitch(nn.Module):
         n = x.shape[0]
         chunk = eval_chunk(n)
         if train or self.is_initializing() or n <= chunk or jax.default_backend() != "cpu":
-            y = self._forward(x, train=train)
+            y = self.network(x, train=train)
         else:  # CPU inference: a loop over chunks of examples keeps every intermediate in cache
             # step i takes examples i, i + n/chunk, …: a batch sharded over devices stays spread over them
             loop = nn.scan(
-                lambda module, carry, xs: (carry, module._forward(xs, train=False)),
+                lambda module, carry, xs: (carry, module.network(xs, train=False)),
                 variable_broadcast=["params", "batch_stats"],
                 split_rngs={"params": False},
                 in_axes=1,
@@ -335,8 +335,13 @@ class BasicPitch(nn.Module):
         return {k: v.reshape(*batch_shape, *v.shape[1:]) for k, v in y.items()}
 
     @nn.compact
-    def _forward(self, x: jax.Array, *, train: bool) -> dict[str, jax.Array]:
-        """The network on x [N, F, T]: {"note": [N, P, T], "onset": [N, P, T], "contour": [N, P·B, T]}."""
+    def network(self, x: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
+        """The network on x [N, F, T]: {"note": [N, P, T], "onset": [N, P, T], "contour": [N, P·B, T]}.
+
+        ``__call__`` without the inference loop over chunks of examples: apply it with
+        ``method=BasicPitch.network`` to capture or intercept its layers (``capture_intermediates``,
+        ``nn.intercept_methods``) with the batch as one axis.
+        """
         cfg = self.config
         batch_norm = functools.partial(
             nn.BatchNorm, use_running_average=not train, momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon

@@ -6,7 +6,8 @@
 Each script draws ``OUT/<name>.pdf`` and ``.png`` (``OUT`` = ``WORKDIR/paper_figures`` unless
 ``--out``) with the figure function of :mod:`amt_jax.report.figures`; ``all`` also writes
 ``OUT/figures.md``: per figure its caption, the command that draws it and the result files (cells)
-behind it. Nothing is recomputed.
+behind it. Nothing is recomputed. A script with its own ``draw`` (``methods``: the cross-method
+evidence in ``WORKDIR/cross_method.json``) reads its own result file.
 """
 
 from __future__ import annotations
@@ -60,19 +61,19 @@ def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn
     return Drawn(name, files, caption, command, sources(results, name))
 
 
-def main(name: str, caption: str, argv: list[str] | None = None) -> int:
-    """The command line of one figure script."""
+def main(name: str, caption: str, argv: list[str] | None = None, *, drawer=draw) -> int:
+    """The command line of one figure script (``drawer``: how it draws, :func:`draw` for a sweep's figures)."""
     parser = argparse.ArgumentParser(prog=f"python -m experiments.figures.{name}", description=caption)
     parser.add_argument("--workdir", required=True, help="a sweep workdir (local path or bucket)")
     parser.add_argument("--out", default=None, help="output directory (default: WORKDIR/paper_figures)")
     args = parser.parse_args(argv)
     try:
-        drawn = draw(name, caption, args.workdir, args.out)
+        drawn = drawer(name, caption, args.workdir, args.out)
     except (ValueError, FileNotFoundError) as exc:
         print(f"experiments.figures.{name}: error: {exc}", file=sys.stderr)
         return 2
     if not drawn.files:
-        print(f"experiments.figures.{name}: error: {args.workdir} holds no finished cells for this figure", file=sys.stderr)
+        print(f"experiments.figures.{name}: error: {args.workdir} holds no results for this figure", file=sys.stderr)
         return 2
     print("\n".join(drawn.files))
     return 0

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in figure_modules():
             module = importlib.import_module(f"experiments.figures.{name}")
-            d = draw(name, module.CAPTION, args.workdir, args.out)
+            d = getattr(module, "draw", draw)(name, module.CAPTION, args.workdir, args.out)
             if d.files:
                 drawn.append(d)
     except (ValueError, FileNotFoundError) as exc:

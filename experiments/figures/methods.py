@@ -1,0 +1,92 @@
+"""Cross-method evidence for Basic Pitch: (a) Spearman agreement between methods over all groups (mean over pieces, 95 % piece-bootstrap CI); (b) each method's score of harmonic k of a sounding key, scaled to its largest |score|; (c) I(h) of the harmonic stack's channels with piece-level CIs; (d) similarity to the trained model's groups scores vs cascading randomisation depth (a method whose CI stays above the survival line reads the architecture, not the learned weights); (e) class-wise top-n LRP maps per key beside the dotted fundamental.
+
+Reads ``WORKDIR/cross_method.json`` and its ``.npz`` (written by ``python -m experiments.cross_method
+--out WORKDIR/cross_method.json``); nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from experiments.figures import Drawn, main
+
+CAPTION = __doc__.split("\n\n")[0]
+RESULT = "cross_method.json"
+
+
+def figures(record: dict, arrays) -> list:
+    """``[(file name, matplotlib figure)]`` from a cross-method record and its arrays."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from amt_jax.models import registry
+    from amt_jax.report import plots_methods
+
+    out = []
+    if "agreement" in record:
+        a = record["agreement"]["all"]
+        fig, ax = plt.subplots(figsize=(7, 6))
+        plots_methods.agreement_heatmap(a["methods"], a["rho"], a["ci_low"], a["ci_high"], ax=ax,
+                                        title=f"agreement over all groups ({a['n_pieces']} pieces)")
+        out.append(("methods_agreement", fig))
+    if "harmonic_profile" in record:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plots_methods.harmonic_profiles({m: np.asarray(p, float) for m, p in record["harmonic_profile"].items()}, ax=ax)
+        out.append(("methods_harmonic_profile", fig))
+    if "stack_importance" in record:
+        s = record["stack_importance"]
+        h = sorted(s, key=float)
+        nan = float("nan")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plots_methods.stack_importance([float(k) for k in h], [s[k]["importances_mean"] for k in h],
+                                       [s[k]["clip_ci_low"] if s[k]["clip_ci_low"] is not None else nan for k in h],
+                                       [s[k]["clip_ci_high"] if s[k]["clip_ci_high"] is not None else nan for k in h],
+                                       ax=ax)
+        out.append(("methods_stack", fig))
+    if "cascade" in record:
+        depths = [d for d in record["cascade"]["depths"] if "methods" in d]
+        labels = [d["randomised"][-1] for d in depths]
+        methods = list(depths[0]["methods"]) if depths else []
+        get = lambda m, field: [d["methods"][m].get("abs_all", {}).get(field, np.nan) for d in depths]  # noqa: E731
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        plots_methods.cascade_curves(labels, {m: get(m, "rho") for m in methods},
+                                     {m: get(m, "ci_low") for m in methods}, {m: get(m, "ci_high") for m in methods},
+                                     ylabel="Spearman ρ of |scores| with the trained model",
+                                     threshold=record["cascade"]["survival_rho"], ax=ax)
+        out.append(("methods_cascade", fig))
+    if arrays is not None and "lrp_topn_maps" in arrays:
+        maps = np.array(arrays["lrp_topn_maps"], float)
+        maps[np.asarray(arrays["lrp_topn_counts"]) == 0] = np.nan
+        fig, ax = plt.subplots(figsize=(7, 5))
+        plots_methods.key_map(maps, layout=registry.load("basic-pitch").layout, ax=ax,
+                              label=f"LRP relevance, top {record['lrp_topn']['n']} frames per key")
+        out.append(("methods_lrp_maps", fig))
+    return out
+
+
+def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn:
+    """Draw the cross-method figures from ``WORKDIR/cross_method.json`` (no files when it is absent)."""
+    import numpy as np
+    from etils import epath
+
+    from amt_jax.report.figures import save_figure
+
+    path = epath.Path(workdir) / RESULT
+    command = f"python -m experiments.figures.{name} --workdir {workdir}" + (f" --out {out}" if out else "")
+    if not path.exists():
+        return Drawn(name, [], caption, command, [])
+    record = json.loads(path.read_text())
+    npz = path.parent / (path.stem + ".npz")
+    arrays = dict(np.load(npz.open("rb"))) if npz.exists() else None
+    directory = epath.Path(out) if out else epath.Path(workdir) / "paper_figures"
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for file_name, fig in figures(record, arrays):
+        save_figure(fig, directory, file_name)
+        files += [str(directory / f"{file_name}.pdf"), str(directory / f"{file_name}.png")]
+    return Drawn(name, files, caption, command, [RESULT] + ([npz.name] if arrays is not None else []))
+
+
+if __name__ == "__main__":
+    sys.exit(main("methods", CAPTION, drawer=draw))

@@ -1,0 +1,54 @@
+"""experiments.cross_method end to end on the 2-piece train split of a 4-piece corpus (table and stack
+parts, smallest settings), and the figures drawn from what it saved: the record holds what the
+closing note quotes, the figure script reads the record the script wrote, and a missing result
+draws nothing."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from amt_jax import data  # noqa: E402
+from experiments import cross_method  # noqa: E402
+from experiments.figures import methods  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xm")
+    data.build("chorales", data_dir=root / "data", n_pieces=4)  # pieces 2 and 3 make the train split
+    out = root / "work" / "cross_method.json"
+    argv = ["--data-dir", str(root / "data"), "--data", "chorales:train", "--out", str(out), "--per-piece", "1",
+            "--ig-nodes", "8", "--smoothgrad-samples", "2", "--n-draws", "1", "--max-keys", "2", "--topn", "4",
+            "--stack-draws", "2", "--n-resamples", "20", "--parts", "table,stack"]  # cascade: tests/test_randomize.py
+    assert cross_method.main(argv) == 0
+    return out, json.loads(out.read_text())
+
+
+def test_record_holds_the_table_agreement_and_stack(result):
+    out, record = result
+    n_pieces = record["inputs"]["n_pieces"]
+    assert n_pieces >= 2 and len(record["inputs"]["clusters"]) == n_pieces  # one window per piece
+    agreement = record["agreement"]["all"]
+    m = len(agreement["methods"])
+    assert m >= 5 and np.shape(agreement["rho"]) == (m, m)
+    rho = np.array(agreement["rho"], float)
+    np.testing.assert_allclose(np.diag(rho)[np.isfinite(np.diag(rho))], 1.0, atol=1e-6)
+    assert set(record["stack_importance"]) == {str(float(h)) for h in (0.5, 1, 2, 3, 4, 5, 6, 7)}
+    assert all(v["importances_mean"] >= 0 for v in record["stack_importance"].values())  # output_l1 of a change
+    assert "cascade" not in record  # parts not asked for are not run
+    with np.load(out.with_suffix(".npz")) as arrays:
+        assert arrays["lrp_topn_maps"].shape[0] == 88
+
+
+def test_methods_figures_are_drawn_from_the_saved_record(result, tmp_path):
+    out, _ = result
+    drawn = methods.draw("methods", methods.CAPTION, str(out.parent), str(tmp_path))
+    names = {p.rsplit("/", 1)[-1] for p in drawn.files}
+    assert names == {f"methods_{n}.{e}" for n in ("agreement", "harmonic_profile", "stack", "lrp_maps")
+                     for e in ("pdf", "png")}
+    assert drawn.sources == ["cross_method.json", "cross_method.npz"]
+    assert methods.draw("methods", methods.CAPTION, str(tmp_path / "empty"), str(tmp_path)).files == []
