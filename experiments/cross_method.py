@@ -34,6 +34,18 @@ def _log(message: str) -> None:
     print(f"[cross_method] {message}", file=sys.stderr, flush=True)
 
 
+PARTS = ("table", "agreement", "stack", "cascade", "labels")  # each draws from its own key namespace
+
+
+def part_key(root, part: str, *path: int):
+    """``fold_in(root, PARTS.index(part))``, then folded with each index of ``path``: no two parts
+    (or two depths of the cascade) share a stream."""
+    key = jax.random.fold_in(root, PARTS.index(part))
+    for i in path:
+        key = jax.random.fold_in(key, i)
+    return key
+
+
 def _finite(x):
     """JSON-able: floats (NaN → None), lists, dicts."""
     if isinstance(x, dict):
@@ -138,8 +150,8 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
     for d, variables in enumerate(depths):
         t0 = time.perf_counter()
         m = dataclasses.replace(model, params=variables)
-        table = cm.score_clips(m, features, targets, key=jax.random.fold_in(root, 1), settings=settings)
-        imp = stack.channel_importance(variables, features, config=config, key=jax.random.fold_in(root, 2),
+        table = cm.score_clips(m, features, targets, key=part_key(root, "cascade", 0), settings=settings)
+        imp = stack.channel_importance(variables, features, config=config, key=part_key(root, "cascade", 1),
                                        n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
         i_h = np.array([r.importances_mean for r in imp.values()])
         arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
@@ -149,7 +161,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
         if d == 0:
             reference, ref_stack = table, i_h
         else:
-            row["methods"] = cm.compare(reference, table, clusters, key=jax.random.fold_in(root, 3 + d),
+            row["methods"] = cm.compare(reference, table, clusters, key=part_key(root, "cascade", 2, d),
                                         n_resamples=args.n_resamples)
             from amt_jax.engine import similarity
 
@@ -182,10 +194,10 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
                                       {"kind": "trained", "labels": name}, source=trained)
         _log(f"label randomisation: trained {name} ({args.label_steps} steps) in {time.perf_counter() - t0:.0f} s")
     features = np.asarray(jax.jit(models["true"].frontend)(audio))
-    tables = {k: cm.score_clips(m, features, targets, key=jax.random.fold_in(root, 5), settings=settings)
+    tables = {k: cm.score_clips(m, features, targets, key=part_key(root, "labels", 0), settings=settings)
               for k, m in models.items()}
     return {"config": config.to_dict(), "methods": cm.compare(tables["true"], tables["shuffled"], clusters,
-                                                              key=jax.random.fold_in(root, 6), n_resamples=args.n_resamples),
+                                                              key=part_key(root, "labels", 1), n_resamples=args.n_resamples),
             "harmonic_profile": {k: harmonic_profiles(t, clusters) for k, t in tables.items()}}
 
 
@@ -221,11 +233,11 @@ def table_part(model, clips, features, settings, root, args, log_start) -> tuple
     from amt_jax.engine import crossmethod as cm
 
     clusters = clips.clusters
-    table = cm.score_clips(model, features, clips.targets, key=jax.random.fold_in(root, 0), settings=settings,
+    table = cm.score_clips(model, features, clips.targets, key=part_key(root, "table"), settings=settings,
                            progress=lambda i, n: _log(f"table: clip {i}/{n} ({time.perf_counter() - log_start:.0f} s)"))
     record = {"labels": table.labels, "profiles": profiles(table, clusters),
               "harmonic_profile": harmonic_profiles(table, clusters),
-              "agreement": agreements(table, clusters, jax.random.fold_in(root, 10), args.n_resamples),
+              "agreement": agreements(table, clusters, part_key(root, "agreement"), args.n_resamples),
               "diagnostics": diagnostics(table)}
     top = cm.lrp_topn_maps(model, features, clips.targets, n=args.topn, composite=settings.composite)
     labelled = top["counts"] > 0
@@ -260,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
         "config": {**vars(args), "parts": sorted(args.parts), "settings": dataclasses.asdict(settings)},
         "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
-                   "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity},
+                   "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity,
+                   "layout": model.layout.to_dict()},
     }
     arrays = {"clusters": clusters}
     if "table" in args.parts:
@@ -271,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if "stack" in args.parts:
         t1 = time.perf_counter()
         imp = stack.channel_importance(model.params, features, config=model.source.config,
-                                       key=jax.random.fold_in(root, 20), n_permutations=args.stack_draws,
+                                       key=part_key(root, "stack"), n_permutations=args.stack_draws,
                                        clusters=clusters, chunk_size=8)
         record["stack_importance"] = stack.summary(imp)
         timings["stack"] = time.perf_counter() - t1

@@ -128,6 +128,20 @@ def test_chunked_inference_equals_examples_one_at_a_time(small_model):
         np.testing.assert_allclose(np.asarray(lead[key]).reshape(expected.shape), expected, atol=1e-6, err_msg=key)
 
 
+def test_captured_intermediates_keep_the_batch_as_one_axis(small_model):
+    """Capturing layers bypasses the inference loop: every layer's output has the whole batch, and
+    the outputs equal the loop's (a scan would stack its chunks' captures, or drop them)."""
+    model, variables, x = small_model
+    y, state = model.apply(variables, x, mutable=["intermediates"], capture_intermediates=True)
+    inter = state["intermediates"]
+    assert inter["note_out"]["__call__"][0].shape[0] == x.shape[0]
+    assert inter["contour_conv"]["__call__"][0].shape[0] == x.shape[0]
+    direct = model.apply(variables, x, method=BasicPitch.network)
+    for key in y:
+        np.testing.assert_allclose(np.asarray(y[key]), np.asarray(model.apply(variables, x)[key]), atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(np.asarray(y[key]), np.asarray(direct[key]), atol=1e-6, err_msg=key)
+
+
 def test_chunked_inference_is_differentiable(small_model):
     model, variables, x = small_model
 
@@ -136,7 +150,8 @@ def test_chunked_inference_is_differentiable(small_model):
 
     g_batch = jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x[:4])  # 2 steps of 2
     per_example = [jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x[i : i + 1]) for i in range(4)]
-    np.testing.assert_allclose(np.asarray(g_batch[1]), np.concatenate([g[1] for g in per_example]) / 4, atol=1e-7)
+    expected = np.concatenate([g[1] for g in per_example]) / 4
+    np.testing.assert_allclose(np.asarray(g_batch[1]), expected, atol=1e-5 * float(np.abs(expected).max()))
     mean_params = jax.tree.map(lambda *gs: sum(gs) / 4, *[g[0] for g in per_example])
     for a, b in zip(jax.tree.leaves(g_batch[0]), jax.tree.leaves(mean_params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6 * max(1.0, float(np.abs(b).max())))

@@ -188,8 +188,20 @@ def _fake_grid(workdir, f1) -> grid.GridConfig:
         values = f1[run.variant][run.seed]
         per_piece = {f"piece{p}": {"frame": {"f1": v}, "note_onset": {"f1": v / 2}} for p, v in enumerate(values)}
         (workdir / "runs" / run.id).mkdir()
-        (workdir / "runs" / run.id / EVAL_FILE).write_text(json.dumps({"per_piece": per_piece}))
+        record = {"per_piece": per_piece, "config": run.config.to_dict(), "run": run.to_dict(),
+                  "onset_thresholds": list(grid.ONSET_THRESHOLDS)}
+        (workdir / "runs" / run.id / EVAL_FILE).write_text(json.dumps(record))
     return config
+
+
+def test_report_refuses_a_run_scored_with_other_onset_thresholds(tmp_path):
+    f1 = {(b, s): np.full((3, 4), 0.5) for b in (1, 3) for s in ("full", "fund")}
+    config = _fake_grid(tmp_path, f1)
+    path = tmp_path / "runs" / grid.expand(config)[0].id / EVAL_FILE
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "onset_thresholds": [0.5, 0.9]}))
+    with pytest.raises(ValueError, match="other onset thresholds"):
+        grid_report.grid_report(tmp_path)
 
 
 def test_report_intervals_equal_t_intervals_by_hand(tmp_path, capsys):

@@ -114,7 +114,7 @@ def test_agreement_point_estimate_and_pieces_count_once():
     assert res.profile_rho[0, 1] == pytest.approx(scipy.stats.spearmanr(pieces[0].mean(0), pieces[1].mean(0)).statistic)
     t = scipy.stats.t.ppf(0.975, 5) * np.std(per_piece, ddof=1) / np.sqrt(6)
     assert (res.t_low[0, 1], res.t_high[0, 1]) == pytest.approx((np.mean(per_piece) - t, np.mean(per_piece) + t))
-    assert res.rho[0, 0] == 1.0 and res.n_pieces == 6 and res.n_groups[0, 1] == 12
+    assert res.rho[0, 0] == pytest.approx(1.0, abs=1e-12) and res.n_pieces == 6 and res.n_groups[0, 1] == 12
     assert res.ci_low[0, 1] <= res.rho[0, 1] <= res.ci_high[0, 1]
     # duplicating a piece's clips changes nothing
     dup = {m: np.concatenate([v, v[clusters == 0]]) for m, v in scores.items()}
@@ -173,3 +173,18 @@ def test_compare_separates_a_sign_flip_from_a_new_ranking():
     assert not shuffled["survives"] and not shuffled["survives_abs"]
     with pytest.raises(ValueError, match="same groups"):
         cm.compare(ref, cm.Table(labels[:-1], {"m": a[:, :-1]}, {}, {}), key=jax.random.key(0))
+
+
+def test_compare_judges_survival_within_each_kind_not_over_all_groups():
+    """Groups of different kinds sit at different levels (bands sum many bins): two tables whose
+    scores agree only in those levels rank "all" groups alike, but nothing within a kind."""
+    from amt_jax.engine import crossmethod as cm
+
+    labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + [f"band {b}" for b in range(4)]
+    level = np.array([1.0] * 8 + [0.0] * 10 + [10.0] * 4)
+    rng = np.random.default_rng(1)
+    a, b = (level + 0.1 * rng.normal(size=(12, len(labels))) for _ in range(2))
+    res = cm.compare(cm.Table(labels, {"m": a}, {}, {}), cm.Table(labels, {"m": b}, {}, {}), np.arange(12),
+                     key=jax.random.key(0), n_resamples=200)["m"]
+    assert res["all"]["ci_low"] > cm.SURVIVAL_RHO  # levels alone
+    assert abs(res["harmonic"]["rho"]) < 0.4 and not res["survives"] and not res["survives_abs"]

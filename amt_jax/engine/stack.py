@@ -141,8 +141,9 @@ def channel_importance(variables, features, *, config, key, n_permutations: int,
 
 
 def summary(results: dict) -> dict:
-    """JSON-able I(h): per channel the mean, Monte Carlo CI and piece-level CI."""
-    keys = ("importances_mean", "ci_low", "ci_high", "clip_ci_low", "clip_ci_high")
+    """JSON-able I(h): per channel the mean over clips with its Monte Carlo CI, and the mean over
+    pieces (``piece_mean``) with its piece-level CI (``clip_ci_*``, centred on ``piece_mean``)."""
+    keys = ("importances_mean", "ci_low", "ci_high", "piece_mean", "clip_ci_low", "clip_ci_high")
     out = {}
     for h, r in results.items():
         s = r.summary()

@@ -13,8 +13,11 @@ Convolutions with few channels are computed frequency-blocked (``FreqBlockedConv
 kernel, rearranged so XLA's CPU convolution sees wider channel dimensions (≈3–4× faster). The
 wide contour convolution reads X directly (``HarmonicStackConv``): its kernels over the H
 shifted copies of X add up into one kernel over X (37 % fewer multiply-adds for Basic Pitch).
-Inference on CPU (``train=False``) runs a batch through the network ``EVAL_CHUNK`` examples at a
-time (an ``nn.scan``), so that every intermediate stays in cache; results do not depend on it. The
+Inference on CPU (``train=False``) runs a batch through the network a few examples at a time (an
+``nn.scan`` over chunks of ``eval_chunk(N)`` examples: the largest divisor of N up to
+``EVAL_CHUNK``), so that every intermediate stays in cache; results do not depend on it beyond
+float rounding. Capturing intermediates bypasses the loop; an ``nn.intercept_methods`` interceptor
+sees the chunks, so intercept ``BasicPitch.network`` (``method=BasicPitch.network``) instead. The
 batch norms are real ``nn.BatchNorm`` layers (collection ``batch_stats``): call with
 ``train=True, mutable=["batch_stats"]`` to train. Pretrained weights (``amt_jax.pretrained``)
 carry the folded BN affine in the convs and identity running statistics.
@@ -319,7 +322,8 @@ class BasicPitch(nn.Module):
         x = jnp.asarray(x, jnp.float32).reshape(-1, n_bins, n_frames)
         n = x.shape[0]
         chunk = eval_chunk(n)
-        if train or self.is_initializing() or n <= chunk or jax.default_backend() != "cpu":
+        if (train or self.is_initializing() or n <= chunk or jax.default_backend() != "cpu"
+                or self.is_mutable_collection("intermediates")):  # captured layers keep the batch as one axis
             y = self.network(x, train=train)
         else:  # CPU inference: a loop over chunks of examples keeps every intermediate in cache
             # step i takes examples i, i + n/chunk, …: a batch sharded over devices stays spread over them

@@ -219,7 +219,9 @@ def check_manifest(workdir: epath.Path, config: GridConfig, data: dict) -> None:
                          f"now {data['pieces']}); use the same --data-dir or another --workdir")
 
 
-def _check_finished(workdir, run: Run) -> dict:
+def check_finished(workdir, run: Run) -> dict:
+    """The ``eval.json`` of a finished run, refused (ValueError) if it was trained under another config
+    or scored with other onset thresholds."""
     record = json.loads((run_dir(workdir, run) / EVAL_FILE).read_text())
     if record.get("config") != run.config.to_dict() or record.get("run") != run.to_dict():
         raise ValueError(f"finished run {run.id} in {workdir} was trained under a different config; "
@@ -310,7 +312,7 @@ def run_grid(config: GridConfig, *, workdir: epath.PathLike, data_dir=None, spli
         raise ValueError(f"splits must hold {config.splits}, missing {missing}")
     data = _data_identity(config, splits, data_dir)
     check_manifest(workdir, config, data)
-    finished = {run.id: _check_finished(workdir, run) for run in mine if is_done(workdir, run)}
+    finished = {run.id: check_finished(workdir, run) for run in mine if is_done(workdir, run)}
     (workdir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
     if not (workdir / MANIFEST).exists():
         manifest = {"config": config.to_dict(), "runs": [r.to_dict() for r in expand(config)], "data": data}

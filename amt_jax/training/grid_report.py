@@ -23,9 +23,8 @@ from etils import epath
 
 from amt_jax import io as amt_io
 from amt_jax.engine import stats
-from amt_jax.training.grid import MANIFEST, GridConfig, expand, is_done, run_dir
+from amt_jax.training.grid import MANIFEST, GridConfig, check_finished, expand, is_done
 from amt_jax.training.grid_eval import LEVELS
-from amt_jax.training.trained import EVAL_FILE
 
 REPORT_FILE = "report.json"
 
@@ -44,7 +43,7 @@ def load_scores(workdir: epath.PathLike) -> tuple[GridConfig, dict[tuple[int, st
         if not is_done(workdir, run):
             missing.append(run.id)
             continue
-        record = json.loads((run_dir(workdir, run) / EVAL_FILE).read_text())
+        record = check_finished(workdir, run)  # same config and onset thresholds as the grid's
         scores.setdefault(run.variant, {})[run.seed] = {
             piece: {level: s[level]["f1"] for level in LEVELS} for piece, s in record["per_piece"].items()}
         finished.append(run.id)

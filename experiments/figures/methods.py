@@ -1,4 +1,4 @@
-"""Cross-method evidence for Basic Pitch: (a) Spearman agreement between methods over all groups (mean over pieces, 95 % piece-bootstrap CI); (b) each method's score of harmonic k of a sounding key, scaled to its largest |score|; (c) I(h) of the harmonic stack's channels with piece-level CIs; (d) similarity to the trained model's groups scores vs cascading randomisation depth (a method whose CI stays above the survival line reads the architecture, not the learned weights); (e) class-wise top-n LRP maps per key beside the dotted fundamental.
+"""Cross-method evidence for Basic Pitch: (a) Spearman agreement between methods within each kind of group — harmonic k of a sounding key, semitone, octave band — (mean over pieces, 95 % piece-bootstrap CI); (b) each method's score of harmonic k of a sounding key, scaled to its largest |score|; (c) I(h) of the harmonic stack's channels, mean over pieces with piece-level CIs; (d) per kind of group, the Spearman ρ of |scores| with the trained model's vs cascading randomisation depth (a method whose CI stays above the survival line in every kind reads the architecture, not the learned weights); (e) class-wise top-n LRP maps per key beside the dotted fundamental.
 
 Reads ``WORKDIR/cross_method.json`` and its ``.npz`` (written by ``python -m experiments.cross_method
 --out WORKDIR/cross_method.json``); nothing is recomputed.
@@ -20,15 +20,18 @@ def figures(record: dict, arrays) -> list:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from amt_jax.models import registry
+    from amt_jax.engine.crossmethod import SURVIVAL_KINDS
+    from amt_jax.frontend.layout import FrequencyLayout
     from amt_jax.report import plots_methods
 
     out = []
     if "agreement" in record:
-        a = record["agreement"]["all"]
-        fig, ax = plt.subplots(figsize=(7, 6))
-        plots_methods.agreement_heatmap(a["methods"], a["rho"], a["ci_low"], a["ci_high"], ax=ax,
-                                        title=f"agreement over all groups ({a['n_pieces']} pieces)")
+        kinds = [k for k in SURVIVAL_KINDS if k in record["agreement"]]
+        fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 6), squeeze=False)
+        for ax, kind in zip(axes[0], kinds):
+            a = record["agreement"][kind]
+            plots_methods.agreement_heatmap(a["methods"], a["rho"], a["ci_low"], a["ci_high"], ax=ax,
+                                            title=f"{kind} groups ({a['n_pieces']} pieces)")
         out.append(("methods_agreement", fig))
     if "harmonic_profile" in record:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -37,29 +40,29 @@ def figures(record: dict, arrays) -> list:
     if "stack_importance" in record:
         s = record["stack_importance"]
         h = sorted(s, key=float)
-        nan = float("nan")
+        value = lambda k, field: np.nan if s[k][field] is None else s[k][field]  # noqa: E731
         fig, ax = plt.subplots(figsize=(6, 4))
-        plots_methods.stack_importance([float(k) for k in h], [s[k]["importances_mean"] for k in h],
-                                       [s[k]["clip_ci_low"] if s[k]["clip_ci_low"] is not None else nan for k in h],
-                                       [s[k]["clip_ci_high"] if s[k]["clip_ci_high"] is not None else nan for k in h],
+        plots_methods.stack_importance([float(k) for k in h], [value(k, "piece_mean") for k in h],
+                                       [value(k, "clip_ci_low") for k in h], [value(k, "clip_ci_high") for k in h],
                                        ax=ax)
         out.append(("methods_stack", fig))
     if "cascade" in record:
         depths = [d for d in record["cascade"]["depths"] if "methods" in d]
         labels = [d["randomised"][-1] for d in depths]
         methods = list(depths[0]["methods"]) if depths else []
-        get = lambda m, field: [d["methods"][m].get("abs_all", {}).get(field, np.nan) for d in depths]  # noqa: E731
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        plots_methods.cascade_curves(labels, {m: get(m, "rho") for m in methods},
-                                     {m: get(m, "ci_low") for m in methods}, {m: get(m, "ci_high") for m in methods},
-                                     ylabel="Spearman ρ of |scores| with the trained model",
-                                     threshold=record["cascade"]["survival_rho"], ax=ax)
+        fig, axes = plt.subplots(1, len(SURVIVAL_KINDS), figsize=(6.5 * len(SURVIVAL_KINDS), 4.5), squeeze=False)
+        for ax, kind in zip(axes[0], SURVIVAL_KINDS):
+            get = lambda m, field: [d["methods"][m].get(f"abs_{kind}", {}).get(field, np.nan) for d in depths]  # noqa: E731
+            plots_methods.cascade_curves(labels, {m: get(m, "rho") for m in methods},
+                                         {m: get(m, "ci_low") for m in methods}, {m: get(m, "ci_high") for m in methods},
+                                         ylabel=f"ρ of |scores| with the trained model ({kind} groups)",
+                                         threshold=record["cascade"]["survival_rho"], ax=ax)
         out.append(("methods_cascade", fig))
     if arrays is not None and "lrp_topn_maps" in arrays:
         maps = np.array(arrays["lrp_topn_maps"], float)
         maps[np.asarray(arrays["lrp_topn_counts"]) == 0] = np.nan
         fig, ax = plt.subplots(figsize=(7, 5))
-        plots_methods.key_map(maps, layout=registry.load("basic-pitch").layout, ax=ax,
+        plots_methods.key_map(maps, layout=FrequencyLayout.from_dict(record["inputs"]["layout"]), ax=ax,
                               label=f"LRP relevance, top {record['lrp_topn']['n']} frames per key")
         out.append(("methods_lrp_maps", fig))
     return out
