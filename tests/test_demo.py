@@ -1,0 +1,36 @@
+"""The demo's findings: one sentence per model and setting (a control model never hides the model
+it controls), and the architecture-vs-learning verdict follows the sizes."""
+
+from amt_jax.commands import demo
+
+
+def _row(model, family, setting, difference, low, high, **extra):
+    return {"model": model, "family": family, "setting": setting, "difference": difference,
+            "difference_ci_low": low, "difference_ci_high": high, "n_pieces": 8, "p": 0.01, **extra}
+
+
+EVALUATION = {"frame": {"f1": 0.8}, "note_onset": {"f1": 0.7}}
+PROBE = {"detected": {"n_detected": [], "n_probed": [], "recall_threshold": 0.5}, "timbres": [], "levels_dbfs": []}
+
+
+def test_both_models_reliance_is_reported_and_a_small_control_means_learned():
+    rows = [_row("basic-pitch", "harmonic_swap", "h=2", 0.05, 0.04, 0.06),
+            _row("random:basic-pitch", "harmonic_swap", "h=2", 0.0003, 0.0002, 0.0004)]
+    lines = demo.findings(rows, PROBE, EVALUATION)
+    reliance = [line for line in lines if line.startswith("Harmonic reliance")]
+    assert len(reliance) == 2 and any("basic-pitch)" in line for line in reliance)
+    assert any("random weights (same architecture)" in line for line in reliance)
+    assert "is learned, not built in" in lines[-1] and "at most 1%" in lines[-1]
+
+
+def test_a_control_as_large_as_the_model_is_called_architecture():
+    rows = [_row("basic-pitch", "harmonic_swap", "h=2", 0.05, 0.04, 0.06),
+            _row("random:basic-pitch", "harmonic_swap", "h=2", 0.04, 0.03, 0.05)]
+    assert "may be architecture, not learning" in demo.findings(rows, PROBE, EVALUATION)[-1]
+
+
+def test_pooling_verdict_follows_its_interval():
+    row = dict(model="basic-pitch", family="pooling_all", setting="all", difference=None, difference_ci_low=None,
+               difference_ci_high=None, n_pieces=8, p=None, piece_mean=0.001, piece_ci_low=-0.001,
+               piece_ci_high=0.003, relative=0.02)
+    assert "no evidence that sub-semitone detail matters" in demo.findings([row], PROBE, EVALUATION)[-1]
