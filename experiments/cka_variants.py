@@ -2,7 +2,7 @@
 
 Command (a small rendered corpus first: ``python -m amt_jax data build chorales --data-dir D --n-pieces 10``)::
 
-    python experiments/cka_variants.py --data-dir D --out OUT [--pair A B ...] [--permuted NET ...]
+    python -m experiments.cka_variants --data-dir D --out OUT [--pair A B ...] [--permuted NET ...]
 
 A network is a registry spec (``basic-pitch``, ``trained:DIR``) or a random initialisation of the
 ``tiny`` training config, ``random:b<B>[:seed<S>][:nostack]`` (``training.init_state``; ``nostack``:

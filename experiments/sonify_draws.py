@@ -2,7 +2,7 @@
 
 Command (a small rendered corpus first: ``python -m amt_jax data build chorales --data-dir D --n-pieces 10``)::
 
-    python experiments/sonify_draws.py --data-dir D --out OUT [--n-shown 3] [--n-steps 600]
+    python -m experiments.sonify_draws --data-dir D --out OUT [--n-shown 3] [--n-steps 600]
 
 Takes the first non-silent test window of the chorales (as the sweep chooses windows), tries
 ``--n-tried`` harmonic draws (h = 8 harmonics, fundamentals on the keys, draw i from

@@ -71,3 +71,17 @@ def test_plan_command_errors_are_one_line(pilot_workdir, capsys, tmp_path):
     assert "--halfwidth" in capsys.readouterr().err
     assert main(["plan", "--workdir", str(tmp_path), "--halfwidth", "0.1"]) == 2
     assert "holds no sweep" in capsys.readouterr().err
+
+
+def test_data_only_components_count_the_draws_of_a_factorial_cell():
+    """A factorial cell keeps one draw × clip matrix per part (F_…, H_…) and no ``importances``:
+    its plan is data only, with the draws of its parts."""
+    from amt_jax.report import planner
+    from amt_jax.sweep.probes import PROBES
+
+    clusters = np.repeat(np.arange(4), 2)
+    arrays = {"clusters": clusters, "F_importances": np.zeros((12, 88)), "H_importances": np.zeros((12, 88)),
+              PROBES["factorial"].clip_values: np.linspace(0.0, 0.1, 8)}
+    comp = planner._components(PROBES["factorial"], arrays)
+    assert comp["basis"] == "clip means (data only)" and comp["n_draws"] == 12 and comp["n_pieces"] == 4
+    assert comp["between_pieces"] > 0

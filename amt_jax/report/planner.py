@@ -59,8 +59,13 @@ def _components(probe, arrays: dict) -> dict | None:
         return None
     sizes = np.array([np.sum(clusters[ok] == k) for k in ids])
     return {"between_pieces": float(np.var(means, ddof=1)), "within_pieces": 0.0, "between_draws": 0.0, "residual": 0.0,
-            "n_draws": int(arrays["importances"].shape[0]), "n_clips": int(ok.sum()), "n_pieces": int(len(ids)),
+            "n_draws": _n_draws(arrays), "n_clips": int(ok.sum()), "n_pieces": int(len(ids)),
             "clips_per_piece": float(len(ids) / np.sum(1.0 / sizes)), "basis": "clip means (data only)"}
+
+
+def _n_draws(arrays: dict) -> int:
+    """Draws of a cell: rows of its ``importances`` (a factorial cell: of each part's ``<part>_importances``)."""
+    return int(min(v.shape[0] for k, v in arrays.items() if k == "importances" or k.endswith("_importances")))
 
 
 def _half(record: dict) -> float | None:
