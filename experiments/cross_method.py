@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+import uuid
 
 import jax
 import numpy as np
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                    "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity,
                    "layout": model.layout.to_dict()},
     }
-    arrays = {"clusters": clusters}
+    record["run_id"] = uuid.uuid4().hex  # in the JSON and the NPZ: a reader can tell they belong together
+    arrays = {"clusters": clusters, "run_id": np.array(record["run_id"])}
     if "table" in args.parts:
         part, part_arrays = table_part(model, clips, features, settings, root, args, t0)
         record.update(part)

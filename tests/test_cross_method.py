@@ -52,3 +52,9 @@ def test_methods_figures_are_drawn_from_the_saved_record(result, tmp_path):
                      for e in ("pdf", "png")}
     assert drawn.sources == ["cross_method.json", "cross_method.npz"]
     assert methods.draw("methods", methods.CAPTION, str(tmp_path / "empty"), str(tmp_path)).files == []
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "cross_method.json").write_text(json.dumps({**json.loads(out.read_text()), "run_id": "another run"}))
+    (stale / "cross_method.npz").write_bytes(out.with_suffix(".npz").read_bytes())
+    with pytest.raises(ValueError, match="different runs"):
+        methods.draw("methods", methods.CAPTION, str(stale), str(tmp_path))

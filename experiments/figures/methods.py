@@ -82,6 +82,8 @@ def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn
     record = json.loads(path.read_text())
     npz = path.parent / (path.stem + ".npz")
     arrays = dict(np.load(npz.open("rb"))) if npz.exists() else None
+    if arrays is not None and str(arrays.get("run_id", "")) != record.get("run_id", ""):
+        raise ValueError(f"{npz} and {path} were written by different runs of experiments.cross_method; rerun it")
     directory = epath.Path(out) if out else epath.Path(workdir) / "paper_figures"
     directory.mkdir(parents=True, exist_ok=True)
     files = []
