@@ -65,6 +65,8 @@ def figures(record: dict, arrays) -> list:
         plots_methods.key_map(maps, layout=FrequencyLayout.from_dict(record["inputs"]["layout"]), ax=ax,
                               label=f"LRP relevance, top {record['lrp_topn']['n']} frames per key")
         out.append(("methods_lrp_maps", fig))
+    for _, fig in out:
+        fig.tight_layout()
     return out
 
 
