@@ -10,9 +10,13 @@ from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.report.plots import _axes, fundamental_line
 
 
+MAX_CI_METHODS = 5  # above this, heatmap cells show ρ only
+
+
 def agreement_heatmap(methods, rho, ci_low=None, ci_high=None, *, title: str = "", ax=None):
     """Method × method Spearman ρ ``[M, M]`` as a heatmap in [−1, 1], each cell annotated with ρ
-    (and its CI ``[lo, hi]`` when given)."""
+    (and its CI ``[lo, hi]`` when given and there are at most ``MAX_CI_METHODS`` methods: more do
+    not fit in a cell; the intervals stay in the results)."""
     ax = _axes(ax)
     rho = np.asarray(rho, float)
     image = ax.imshow(rho, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -21,7 +25,8 @@ def agreement_heatmap(methods, rho, ci_low=None, ci_high=None, *, title: str = "
             if i == j or not np.isfinite(rho[i, j]):
                 continue
             text = f"{rho[i, j]:.2f}"
-            if ci_low is not None and ci_high is not None and np.isfinite(ci_low[i][j]):
+            if (ci_low is not None and ci_high is not None and len(methods) <= MAX_CI_METHODS
+                    and np.isfinite(ci_low[i][j])):
                 text += f"\n[{ci_low[i][j]:.2f}, {ci_high[i][j]:.2f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
                     color="white" if abs(rho[i, j]) > 0.6 else "black")
