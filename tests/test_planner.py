@@ -85,3 +85,15 @@ def test_data_only_components_count_the_draws_of_a_factorial_cell():
     comp = planner._components(PROBES["factorial"], arrays)
     assert comp["basis"] == "clip means (data only)" and comp["n_draws"] == 12 and comp["n_pieces"] == 4
     assert comp["between_pieces"] > 0
+
+
+def test_data_only_components_count_draws_not_clips_of_a_reliance_cell():
+    from amt_jax.report import planner
+    from amt_jax.sweep.probes import PROBES
+
+    clusters = np.repeat(np.arange(8), 2)
+    arrays = {"clusters": clusters, "importances": np.zeros((32, 88)), "clip_importances": np.zeros((16, 88)),
+              "draw_clip_importances": np.zeros((32, 16, 88)),
+              PROBES["harmonic_swap"].clip_values: np.linspace(0.0, 0.1, 16)}
+    comp = planner._components(PROBES["harmonic_swap"], arrays)
+    assert comp["basis"] == "clip means (data only)" and comp["n_draws"] == 32 and comp["n_pieces"] == 8

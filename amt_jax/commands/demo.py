@@ -88,20 +88,36 @@ def _fmt(x) -> str:
 
 
 def _architecture_vs_learning(rows: list[dict]) -> list[str]:
-    """One sentence comparing the reliance contrast of Basic Pitch with that of its architecture
-    with random weights (the control model), setting by setting."""
-    swap = {(r["model"].startswith("random:"), r["setting"]): r for r in rows if r["family"] == "harmonic_swap"}
-    pairs = [(s, swap[(False, s)], swap[(True, s)]) for (rand, s) in swap if not rand and (True, s) in swap]
-    if not pairs:
-        return []
-    ratios = [abs(rr["difference"]) / abs(tr["difference"]) if tr["difference"] else float("inf") for _, tr, rr in pairs]
-    sizes = ", ".join(f"{_fmt(rr['difference'])} [{_fmt(rr['difference_ci_low'])}, {_fmt(rr['difference_ci_high'])}] ({s})"
-                      for s, _, rr in pairs)
-    learned = all(r < 0.1 for r in ratios) and all((tr["difference_ci_low"] or 0) > 0 for _, tr, _ in pairs)
-    return [f"Basic Pitch stacks each bin's harmonics into its input, so the same architecture with random weights is "
-            f"the control: its reliance contrast is {sizes}, at most {max(ratios):.0%} of the trained model's in size; "
-            + ("the trained model's reliance on harmonics is learned, not built in." if learned else
-               "part of the effect may be architecture, not learning: compare the sizes.")]
+    """One sentence comparing the reliance contrast of each model with that of its architecture
+    with random weights (``random:<model>``, the control), setting by setting: "learned" only when
+    the model's contrast is positive and the control's whole interval is within a tenth of it."""
+    swap = {(r["model"], r["setting"]): r for r in rows if r["family"] == "harmonic_swap"}
+    out = []
+    for model in sorted({m for m, _ in swap if not m.startswith("random:")}):
+        pairs = [(s, swap[(model, s)], swap[(f"random:{model}", s)]) for m, s in swap
+                 if m == model and (f"random:{model}", s) in swap]
+        if not pairs:
+            continue
+        fields = ("difference", "difference_ci_low", "difference_ci_high")
+        if any(r[f] is None for _, tr, rr in pairs for r in (tr, rr) for f in fields):
+            out.append(f"{model}: the reliance contrast or its random-weights control is undefined (too few pieces).")
+            continue
+        sizes = ", ".join(f"{_fmt(rr['difference'])} [{_fmt(rr['difference_ci_low'])}, {_fmt(rr['difference_ci_high'])}] ({s})"
+                          for s, _, rr in pairs)
+        reach = [max(abs(rr["difference_ci_low"]), abs(rr["difference_ci_high"])) / abs(tr["difference"])
+                 if tr["difference"] else float("inf") for _, tr, rr in pairs]
+        effect = all(tr["difference_ci_low"] > 0 for _, tr, _ in pairs)
+        head = (f"{'Basic Pitch' if model == 'basic-pitch' else model} stacks each bin's harmonics into its input, so the "
+                f"same architecture with random weights is the control: its reliance contrast is {sizes}")
+        if not effect:
+            out.append(head + "; the trained model shows no reliance contrast in every setting, so there is nothing to attribute.")
+        elif max(reach) < 0.1:
+            out.append(head + f", its interval within {max(reach):.0%} of the trained model's contrast; "
+                       "the trained model's reliance on harmonics is learned, not built in.")
+        else:
+            out.append(head + f", its interval reaching {max(reach):.0%} of the trained model's contrast; "
+                       "part of the effect may be architecture, not learning: compare the sizes.")
+    return out
 
 
 def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:

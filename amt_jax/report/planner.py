@@ -10,6 +10,8 @@ finds the fewest pieces, with draws enough that the Monte Carlo part stays a sma
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from amt_jax.engine import stats
@@ -64,8 +66,11 @@ def _components(probe, arrays: dict) -> dict | None:
 
 
 def _n_draws(arrays: dict) -> int:
-    """Draws of a cell: rows of its ``importances`` (a factorial cell: of each part's ``<part>_importances``)."""
-    return int(min(v.shape[0] for k, v in arrays.items() if k == "importances" or k.endswith("_importances")))
+    """Draws of a cell: rows of its ``importances`` (a factorial cell: of each part's ``<part>_importances``,
+    e.g. ``F_importances``; never the per-clip arrays ``clip_importances`` / ``draw_clip_importances``)."""
+    if "importances" in arrays:
+        return int(arrays["importances"].shape[0])
+    return int(min(v.shape[0] for k, v in arrays.items() if re.fullmatch(r"[A-Z]+_importances", k)))
 
 
 def _half(record: dict) -> float | None:

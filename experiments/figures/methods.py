@@ -25,8 +25,8 @@ def figures(record: dict, arrays) -> list:
     from amt_jax.report import plots_methods
 
     out = []
-    if "agreement" in record:
-        kinds = [k for k in SURVIVAL_KINDS if k in record["agreement"]]
+    kinds = [k for k in SURVIVAL_KINDS if k in record.get("agreement", {})]
+    if kinds:
         fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 6), squeeze=False)
         for ax, kind in zip(axes[0], kinds):
             a = record["agreement"][kind]
@@ -42,7 +42,8 @@ def figures(record: dict, arrays) -> list:
         h = sorted(s, key=float)
         value = lambda k, field: np.nan if s[k][field] is None else s[k][field]  # noqa: E731
         fig, ax = plt.subplots(figsize=(6, 4))
-        plots_methods.stack_importance([float(k) for k in h], [value(k, "piece_mean") for k in h],
+        plots_methods.stack_importance([float(k) for k in h],
+                                       [s[k].get("piece_mean", s[k]["importances_mean"]) for k in h],
                                        [value(k, "clip_ci_low") for k in h], [value(k, "clip_ci_high") for k in h],
                                        ax=ax)
         out.append(("methods_stack", fig))
