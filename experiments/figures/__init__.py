@@ -43,22 +43,34 @@ def sources(results, name: str) -> list[str]:
     return out
 
 
-def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn:
-    """Draw figure ``name`` from ``workdir``'s saved results into ``out`` (PDF and PNG)."""
+def save(name: str, caption: str, workdir: str, out: str | None, figures, sources: list[str]) -> Drawn:
+    """Save ``figures`` (``[(file name, matplotlib figure)]``) as PDF and PNG into ``out`` (default
+    ``WORKDIR/paper_figures``): what figure script ``name`` drew, with its command and sources."""
     from etils import epath
 
-    from amt_jax.report import load_results
-    from amt_jax.report.figures import FIGURES, save_figure
+    from amt_jax.report.figures import save_figure
 
-    results = load_results(workdir)
     directory = epath.Path(out) if out else epath.Path(workdir) / "paper_figures"
     directory.mkdir(parents=True, exist_ok=True)
     files = []
-    for file_name, fig in FIGURES[name](results):
+    for file_name, fig in figures:
         save_figure(fig, directory, file_name)
         files += [str(directory / f"{file_name}.pdf"), str(directory / f"{file_name}.png")]
-    command = f"python -m experiments.figures.{name} --workdir {workdir}" + (f" --out {out}" if out else "")
-    return Drawn(name, files, caption, command, sources(results, name))
+    return Drawn(name, files, caption, command(name, workdir, out), sources)
+
+
+def command(name: str, workdir: str, out: str | None = None) -> str:
+    """The command line that draws figure ``name``."""
+    return f"python -m experiments.figures.{name} --workdir {workdir}" + (f" --out {out}" if out else "")
+
+
+def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn:
+    """Draw figure ``name`` from ``workdir``'s saved results into ``out`` (PDF and PNG)."""
+    from amt_jax.report import load_results
+    from amt_jax.report.figures import FIGURES
+
+    results = load_results(workdir)
+    return save(name, caption, workdir, out, FIGURES[name](results), sources(results, name))
 
 
 def main(name: str, caption: str, argv: list[str] | None = None, *, drawer=draw) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from experiments.figures import Drawn, main
+from experiments.figures import Drawn, command, main, save
 
 CAPTION = __doc__.split("\n\n")[0]
 RESULT = "cross_method.json"
@@ -76,24 +76,15 @@ def draw(name: str, caption: str, workdir: str, out: str | None = None) -> Drawn
     import numpy as np
     from etils import epath
 
-    from amt_jax.report.figures import save_figure
-
     path = epath.Path(workdir) / RESULT
-    command = f"python -m experiments.figures.{name} --workdir {workdir}" + (f" --out {out}" if out else "")
     if not path.exists():
-        return Drawn(name, [], caption, command, [])
+        return Drawn(name, [], caption, command(name, workdir, out), [])
     record = json.loads(path.read_text())
     npz = path.parent / (path.stem + ".npz")
     arrays = dict(np.load(npz.open("rb"))) if npz.exists() else None
     if arrays is not None and str(arrays.get("run_id", "")) != record.get("run_id", ""):
         raise ValueError(f"{npz} and {path} were written by different runs of experiments.cross_method; rerun it")
-    directory = epath.Path(out) if out else epath.Path(workdir) / "paper_figures"
-    directory.mkdir(parents=True, exist_ok=True)
-    files = []
-    for file_name, fig in figures(record, arrays):
-        save_figure(fig, directory, file_name)
-        files += [str(directory / f"{file_name}.pdf"), str(directory / f"{file_name}.png")]
-    return Drawn(name, files, caption, command, [RESULT] + ([npz.name] if arrays is not None else []))
+    return save(name, caption, workdir, out, figures(record, arrays), [RESULT] + ([npz.name] if arrays is not None else []))
 
 
 if __name__ == "__main__":
