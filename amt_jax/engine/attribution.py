@@ -64,11 +64,11 @@ def planted_logits(params: dict, x) -> jax.Array:
 
 def logit_fn_of(model) -> LogitFn:
     """The logit function of a :class:`~amt_jax.models.registry.Model` (basic-pitch, trained, planted)."""
+    from amt_jax.models.registry import basic_pitch_config
+
     kind = model.identity.get("kind")
-    if kind == "basic-pitch":
-        return basic_pitch_logits(model.source.config)
-    if kind == "trained":
-        return basic_pitch_logits(model.source.config.model)
+    if kind in ("basic-pitch", "trained"):
+        return basic_pitch_logits(basic_pitch_config(model))
     if kind == "planted":
         return planted_logits
     raise ValueError(f"model must be basic-pitch, trained or planted to have logits, got kind {kind!r}")

@@ -89,12 +89,13 @@ def clip_groups(layout, keys, settings: Settings) -> grp.Groups:
 
 
 def _lrp_config(model):
-    kind = model.identity.get("kind")
-    if kind == "basic-pitch":
-        return model.source.config
-    if kind == "trained":
-        return model.source.config.model
-    raise ValueError(f"method 'lrp' needs a Basic Pitch model (basic-pitch or trained), got kind {kind!r}")
+    from amt_jax.models.registry import basic_pitch_config
+
+    config = basic_pitch_config(model)
+    if config is None:
+        raise ValueError(f"method 'lrp' needs a Basic Pitch model (basic-pitch or trained), "
+                         f"got kind {model.identity.get('kind')!r}")
+    return config
 
 
 def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> dict:

@@ -122,6 +122,17 @@ def load(spec: str, *, seed: int = 0) -> Model:
     return entry.loader(match, seed)
 
 
+def basic_pitch_config(model: Model):
+    """The ``BasicPitchConfig`` of a ``basic-pitch`` or ``trained`` model (the architecture its
+    parameters belong to); None for other kinds."""
+    kind = model.identity.get("kind")
+    if kind == "basic-pitch":
+        return model.source.config
+    if kind == "trained":
+        return model.source.config.model
+    return None
+
+
 def slug(spec: str) -> str:
     """File-safe short name of a spec (``trained:/a/b3`` → ``trained-b3``)."""
     if spec.startswith("trained:"):
@@ -178,11 +189,11 @@ def _random(match: re.Match, seed: int) -> Model:
     import numpy as np
 
     base = load(match.group(1), seed=seed)
-    if base.identity.get("kind") not in ("basic-pitch", "trained"):
+    config = basic_pitch_config(base)
+    if config is None:
         raise ValueError(f"random:<spec> re-initialises Basic Pitch architectures (basic-pitch, trained:DIR), got {match.group(1)!r}")
     from amt_jax.models.basic_pitch import BasicPitch
 
-    config = base.source.config if base.identity["kind"] == "basic-pitch" else base.source.config.model
     x = jnp.zeros((1, base.layout.n_bins, 8), jnp.float32)
     params = jax.jit(BasicPitch(config).init)(jax.random.fold_in(jax.random.key(seed, impl="rbg"), 1), x)
     params = jax.tree.map(np.asarray, params)
