@@ -179,6 +179,18 @@ def test_another_config_is_refused(tiny_grid, splits):
         (workdir / "grid.json.bak").rename(workdir / grid.MANIFEST)
 
 
+def test_a_speed_only_change_is_not_another_config(tiny_grid, splits):
+    """conv_blocks changes how a convolution is computed, not the model: a workdir trained before a
+    speed change still resumes (nothing to retrain) and its finished runs are accepted."""
+    workdir, _, _ = tiny_grid
+    model = dataclasses.replace(TWO_RUNS.base.model, conv_blocks=(("contour_conv", 1), ("note_conv", 1)))
+    faster = dataclasses.replace(TWO_RUNS, base=dataclasses.replace(TWO_RUNS.base, model=model))
+    assert faster.to_dict() != TWO_RUNS.to_dict()
+    statuses = grid.run_grid(faster, workdir=workdir, splits=splits)
+    assert statuses and all(s == "skipped" for _, s in statuses)
+    assert all(grid.check_finished(workdir, run)["run"]["id"] == run.id for run in grid.expand(faster))
+
+
 def _fake_grid(workdir, f1) -> grid.GridConfig:
     """A grid workdir whose runs' eval.json hold the per-piece F1 ``f1[(B, stack)][seed, piece]``."""
     config = dataclasses.replace(TWO_RUNS, bins_per_semitone=(1, 3), seeds=(0, 1, 2))

@@ -205,13 +205,30 @@ def _data_identity(config: GridConfig, splits: Mapping[str, Sequence[dict]], dat
             "pieces": {name: len(splits[name]) for name in config.splits}}
 
 
+SPEED_ONLY_MODEL_FIELDS = ("conv_blocks",)  # BasicPitchConfig fields that change how, not what, it computes
+
+
+def results_identity(config: dict) -> dict:
+    """A grid's or a run's config dict (``GridConfig.to_dict`` / ``TrainConfig.to_dict``) without the
+    model's speed-only fields (:data:`SPEED_ONLY_MODEL_FIELDS`; results equal up to float rounding,
+    tests/test_basic_pitch.py), so a workdir trained before a speed change still resumes and reports."""
+    def strip(train: dict) -> dict:
+        model = {k: v for k, v in train.get("model", {}).items() if k not in SPEED_ONLY_MODEL_FIELDS}
+        return {**train, "model": model}
+
+    if not isinstance(config, dict):
+        return config
+    return {**config, "base": strip(config["base"])} if "base" in config else strip(config)
+
+
 def check_manifest(workdir: epath.Path, config: GridConfig, data: dict) -> None:
-    """Refuse (ValueError) a workdir holding another grid config or a grid built on other pieces."""
+    """Refuse (ValueError) a workdir holding another grid config (up to speed-only model fields) or a
+    grid built on other pieces."""
     path = workdir / MANIFEST
     if not path.exists():
         return
     old = json.loads(path.read_text())
-    if old.get("config") != config.to_dict():
+    if results_identity(old.get("config")) != results_identity(config.to_dict()):
         raise ValueError(f"{workdir} holds grid {old.get('config', {}).get('name')!r} with a different config; "
                          "use another --workdir (or delete this one)")
     if old.get("data", {}).get("pieces") != data["pieces"]:
@@ -221,9 +238,10 @@ def check_manifest(workdir: epath.Path, config: GridConfig, data: dict) -> None:
 
 def check_finished(workdir, run: Run) -> dict:
     """The ``eval.json`` of a finished run, refused (ValueError) if it was trained under another config
-    or scored with other onset thresholds."""
+    (up to speed-only model fields) or scored with other onset thresholds."""
     record = json.loads((run_dir(workdir, run) / EVAL_FILE).read_text())
-    if record.get("config") != run.config.to_dict() or record.get("run") != run.to_dict():
+    if (results_identity(record.get("config")) != results_identity(run.config.to_dict())
+            or record.get("run") != run.to_dict()):
         raise ValueError(f"finished run {run.id} in {workdir} was trained under a different config; "
                          "use another --workdir (or delete the run)")
     if record.get("onset_thresholds") != list(ONSET_THRESHOLDS):
