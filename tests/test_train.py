@@ -147,8 +147,10 @@ def test_resume_continues_at_the_checkpoint_and_matches_uninterrupted(pieces, un
     for a, b in zip(jax.tree.leaves((state.params, state.batch_stats, state.opt_state)),
                     jax.tree.leaves((reference.params, reference.batch_stats, reference.opt_state))):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
-    # a finished run resumes to nothing; another config is refused
+    # a finished run resumes to nothing (also after a speed-only change); another config is refused
     assert int(train.train(TOY, workdir=tmp_path, examples=pieces[:6]).step) == TOY.steps
+    faster = dataclasses.replace(TOY, model=dataclasses.replace(TOY.model, conv_blocks=(("contour_conv", 2),)))
+    assert faster != TOY and int(train.train(faster, workdir=tmp_path, examples=pieces[:6]).step) == TOY.steps
     with pytest.raises(ValueError, match="another config.*learning_rate"):
         train.train(dataclasses.replace(TOY, learning_rate=1e-3), workdir=tmp_path, examples=pieces)
 

@@ -133,3 +133,20 @@ def get_config(name: str, *, bins_per_semitone: int | None = None, steps: int | 
         validate.positive_int("steps", steps)
         config = dataclasses.replace(config, steps=steps, warmup_steps=min(config.warmup_steps, steps - 1))
     return config
+
+
+SPEED_ONLY_MODEL_FIELDS = ("conv_blocks",)  # BasicPitchConfig fields that change how, not what, it computes
+
+
+def results_identity(config: dict) -> dict:
+    """A grid's or a run's config dict (``GridConfig.to_dict`` / ``TrainConfig.to_dict``) without the
+    model's speed-only fields (:data:`SPEED_ONLY_MODEL_FIELDS`; results equal up to float rounding,
+    tests/test_basic_pitch.py): what decides whether a checkpoint resumes
+    and whether a grid's finished run still counts."""
+    def strip(train: dict) -> dict:
+        model = {k: v for k, v in train.get("model", {}).items() if k not in SPEED_ONLY_MODEL_FIELDS}
+        return {**train, "model": model}
+
+    if not isinstance(config, dict):
+        return config
+    return {**config, "base": strip(config["base"])} if "base" in config else strip(config)

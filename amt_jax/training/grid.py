@@ -31,7 +31,7 @@ from amt_jax import io as amt_io
 from amt_jax import validate
 from amt_jax.constants import BP_HARMONICS, HOP_LENGTH
 from amt_jax.models.basic_pitch import BasicPitchConfig
-from amt_jax.training.config import CONFIGS, TrainConfig
+from amt_jax.training.config import CONFIGS, TrainConfig, results_identity
 from amt_jax.training.grid_eval import ONSET_THRESHOLDS
 from amt_jax.training.trained import EVAL_FILE
 
@@ -203,22 +203,6 @@ def get_grid_config(name: str) -> GridConfig:
 def _data_identity(config: GridConfig, splits: Mapping[str, Sequence[dict]], data_dir) -> dict:
     return {"dataset": config.dataset, "data_dir": None if data_dir is None else str(data_dir),
             "pieces": {name: len(splits[name]) for name in config.splits}}
-
-
-SPEED_ONLY_MODEL_FIELDS = ("conv_blocks",)  # BasicPitchConfig fields that change how, not what, it computes
-
-
-def results_identity(config: dict) -> dict:
-    """A grid's or a run's config dict (``GridConfig.to_dict`` / ``TrainConfig.to_dict``) without the
-    model's speed-only fields (:data:`SPEED_ONLY_MODEL_FIELDS`; results equal up to float rounding,
-    tests/test_basic_pitch.py), so a workdir trained before a speed change still resumes and reports."""
-    def strip(train: dict) -> dict:
-        model = {k: v for k, v in train.get("model", {}).items() if k not in SPEED_ONLY_MODEL_FIELDS}
-        return {**train, "model": model}
-
-    if not isinstance(config, dict):
-        return config
-    return {**config, "base": strip(config["base"])} if "base" in config else strip(config)
 
 
 def check_manifest(workdir: epath.Path, config: GridConfig, data: dict) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from amt_jax.io import atomic_write
-from amt_jax.training.config import HEADS, TrainConfig
+from amt_jax.training.config import HEADS, TrainConfig, results_identity
 from amt_jax.training.inputs import WindowSampler
 from amt_jax.training.step import TrainState, init_state, root_key, train_step
 
@@ -100,7 +100,7 @@ def train(
         latest = manager.latest_step()
         if latest is not None:
             saved = _restore_config(manager, latest)
-            if saved != config:
+            if results_identity(saved.to_dict()) != results_identity(config.to_dict()):
                 diff = [f"{f.name}: {getattr(saved, f.name)!r} != {getattr(config, f.name)!r}"
                         for f in dataclasses.fields(config) if getattr(saved, f.name) != getattr(config, f.name)]
                 raise ValueError(f"workdir {workdir} holds a run with another config ({'; '.join(diff)}); "
