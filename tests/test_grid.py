@@ -17,6 +17,7 @@ from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE
 from amt_jax.data.labels import make_notes
 from amt_jax.models import registry
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
+from amt_jax.engine import stats
 from amt_jax.training import grid, grid_report
 from amt_jax.training.trained import EVAL_FILE
 
@@ -243,13 +244,19 @@ def test_report_intervals_equal_t_intervals_by_hand(tmp_path, capsys):
     np.testing.assert_allclose(row["seeds"]["per_seed"], seeds, rtol=1e-12)
     assert row["seeds"]["std"] == pytest.approx(np.std(seeds, ddof=1))
     np.testing.assert_allclose([row["seeds"]["ci_low"], row["seeds"]["ci_high"]], np.array(by_hand(seeds)), rtol=1e-10)
+    crossed = stats.crossed_ci(pooled)  # seeds and pieces random: the seed × piece matrix of differences
+    assert row["crossed"] == pytest.approx(crossed, rel=1e-10)
+    assert row["crossed"]["ci_high"] - row["crossed"]["ci_low"] >= row["ci_high"] - row["ci_low"] - 1e-12
     variant = next(v for v in report["variants"] if (v["bins_per_semitone"], v["stack"]) == (3, "fund"))
+    assert variant["frame"]["crossed"] == pytest.approx(stats.crossed_ci(f1[(3, "fund")]), rel=1e-10)
     m = f1[(3, "fund")].mean(0)
     np.testing.assert_allclose([variant["frame"]["ci_low"], variant["frame"]["ci_high"]], np.array(by_hand(m)), rtol=1e-10)
     assert len(report["contrasts"]) == 6  # B=3 − B=1 (full, fund, pooled); full − fund (B=1, B=3, pooled)
     assert cli.main(["grid", "report", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "full − fund (pooled over B)" in out and "B=3 fund" in out
+    c = crossed
+    assert f"{c['mean']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] (p {c['p']:.2g}) | fixed" in out
     assert json.loads((tmp_path / grid_report.REPORT_FILE).read_text())["contrasts"][0]["frame"]["ci_low"] is not None
 
 

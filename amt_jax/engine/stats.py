@@ -299,6 +299,47 @@ def piece_contrast(a, b, clusters=None, *, confidence: float = 0.95) -> dict[str
     return {**out, "t": t, "p": 2 * scipy.stats.t.sf(np.abs(t), df)}
 
 
+def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
+    """Mean of ``values [n_seeds, n_pieces]`` with both seeds and pieces random (crossed), e.g. per-seed,
+    per-piece F1 (or F1 differences) of retrained models: the interval says what the result would be
+    for new seeds *and* new pieces.
+
+    Two-way random-effects ANOVA without replication, ``v[s, p] = μ + seed(s) + piece(p) + e[s, p]``:
+    mean squares ``MS_seed = P·var_s(row means)``, ``MS_piece = S·var_p(column means)``, ``MS_res``
+    (interaction); components clamped at 0; ``Var(mean) = σ²_seed/S + σ²_piece/P + σ²_e/(S·P)`` =
+    ``(MS_res + (MS_seed − MS_res)⁺ + (MS_piece − MS_res)⁺)/(S·P)``, t interval with Satterthwaite
+    degrees of freedom. With no seed component (clamped) this is the t interval over the pieces'
+    seed-averaged values (P − 1 df); with no piece component, t over the seeds' means (S − 1 df).
+
+    Returns ``{"mean", "standard_error", "ci_low", "ci_high", "df", "t", "p", "n_seeds", "n_pieces",
+    "seed_variance", "piece_variance", "residual_variance"}``.
+    """
+    v = np.asarray(values, np.float64)
+    validate.exact_rank("values", v, 2, "[n_seeds, n_pieces]")
+    validate.finite("values", v)
+    n_s, n_p = v.shape
+    if n_s < 2 or n_p < 2:
+        raise ValueError(f"values needs >= 2 seeds and >= 2 pieces, got shape {v.shape}")
+    grand, row, col = v.mean(), v.mean(axis=1), v.mean(axis=0)
+    ms_seed = n_p * float(np.var(row, ddof=1))
+    ms_piece = n_s * float(np.var(col, ddof=1))
+    ms_res = float(np.sum((v - row[:, None] - col[None, :] + grand) ** 2) / ((n_s - 1) * (n_p - 1)))
+    # Var(mean)·S·P as a combination Σ c·MS of the mean squares (a clamped component drops its pair)
+    c_seed, c_piece = float(ms_seed > ms_res), float(ms_piece > ms_res)
+    terms = ((c_seed, ms_seed, n_s - 1), (c_piece, ms_piece, n_p - 1),
+             (1.0 - c_seed - c_piece, ms_res, (n_s - 1) * (n_p - 1)))
+    combined = sum(c * ms for c, ms, _ in terms)
+    denominator = sum((c * ms) ** 2 / df for c, ms, df in terms)  # Satterthwaite
+    df = combined**2 / denominator if denominator > 0 else float("inf")
+    se = float(np.sqrt(combined / (n_s * n_p)))
+    low, high = t_interval(grand, se, df, confidence=confidence)
+    t = grand / se if se > 0 else (0.0 if grand == 0 else float(np.sign(grand) * np.inf))
+    return {"mean": float(grand), "standard_error": se, "ci_low": float(low), "ci_high": float(high),
+            "df": float(df), "t": float(t), "p": float(2 * scipy.stats.t.sf(abs(t), df)),
+            "n_seeds": n_s, "n_pieces": n_p, "seed_variance": max((ms_seed - ms_res) / n_p, 0.0),
+            "piece_variance": max((ms_piece - ms_res) / n_s, 0.0), "residual_variance": ms_res}
+
+
 def variance_components(draw_clip, clusters=None) -> dict[str, float]:
     """Variance components of a draw × clip matrix ``[n_draws, n_clips]`` (scalar importances).
 

@@ -1,13 +1,14 @@
 """The grid's answers: held-out F1 per variant and the retraining contrasts, at the piece level.
 
-The unit of data is the test piece. For a variant (B, stack) with seeds s = 1..S, piece p's value is
-its seed-averaged F1 ``m_p = mean_s F1[s, p]``; the variant's estimate is ``mean_p m_p`` with a t
-interval over pieces (n_pieces − 1 df, :func:`amt_jax.engine.stats.cluster_ci`). A contrast
-``a − b`` (e.g. B = 3 − B = 1, full − fund stack) is :func:`amt_jax.engine.stats.piece_contrast` of
-the seed-averaged per-piece values: t over the per-piece differences. Seeds share their effect on
-every piece, so that interval holds the trained models fixed; the *seed spread* is reported beside
-it: per seed, the mean over pieces (a contrast pairs seed s with seed s — same batches), their
-standard deviation and a t interval over seeds (S − 1 df).
+A variant's (B, stack) F1 and a contrast ``a − b`` (e.g. B = 3 − B = 1, full − fund stack; seed s
+paired with seed s, same batches) are matrices ``[n_seeds, n_pieces]`` of per-seed, per-piece
+values. The reported interval (``crossed``) treats seeds and test pieces both as random,
+:func:`amt_jax.engine.stats.crossed_ci`: it says what retraining with new seeds and scoring on new
+pieces would give. Beside it: the interval over pieces of the seed-averaged values with the
+trained models held fixed (``mean, ci_low, ci_high``, :func:`amt_jax.engine.stats.cluster_ci` /
+``piece_contrast``: t over pieces) and the *seed spread* (``seeds``: per-seed means over pieces,
+their standard deviation and a t interval over seeds, S − 1 df). With one seed only the models-fixed
+interval exists (``crossed`` is None).
 
 Contrasts: ``B=<b2> − B=<b1>`` for consecutive B within each stack and pooled over stacks (each
 piece's value averaged over them), and ``full − fund`` within each B and pooled over B.
@@ -71,7 +72,11 @@ def variant_row(runs: dict[int, dict], pieces: Sequence[str], level: str, confid
     """A variant's mean F1 with its piece-level interval (t over seed-averaged pieces) and seed spread."""
     f1 = _matrix(runs, pieces, level)
     return {**_summary(stats.cluster_ci(f1.mean(axis=0), confidence=confidence)),
-            "seeds": _seed_spread(f1.mean(axis=1), confidence)}
+            "seeds": _seed_spread(f1.mean(axis=1), confidence), "crossed": _crossed(f1, confidence)}
+
+
+def _crossed(values: np.ndarray, confidence: float) -> dict | None:
+    return stats.crossed_ci(values, confidence=confidence) if values.shape[0] >= 2 else None
 
 
 def contrast(a: Sequence[dict[int, dict]], b: Sequence[dict[int, dict]], pieces: Sequence[str], level: str,
@@ -88,7 +93,7 @@ def contrast(a: Sequence[dict[int, dict]], b: Sequence[dict[int, dict]], pieces:
 
     fa, fb = cube(a), cube(b)
     out = _summary(stats.piece_contrast(fa.mean(axis=0), fb.mean(axis=0), confidence=confidence))
-    return {**out, "seeds": _seed_spread((fa - fb).mean(axis=1), confidence)}
+    return {**out, "seeds": _seed_spread((fa - fb).mean(axis=1), confidence), "crossed": _crossed(fa - fb, confidence)}
 
 
 def _contrast_specs(config: GridConfig, variants) -> list[tuple[str, list, list]]:
@@ -129,28 +134,35 @@ def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
                  for name, a, b in _contrast_specs(config, scores)]
     return {"grid": config.name, "confidence": confidence, "levels": list(LEVELS), "n_pieces": len(pieces),
             "pieces": pieces, "finished": finished, "missing": missing, "variants": variants, "contrasts": contrasts,
-            "unit": "test piece (seed-averaged F1); seed spread beside", "config": config.to_dict(),
+            "unit": "crossed: seeds and test pieces random; mean/ci_*: test pieces, trained models fixed", "config": config.to_dict(),
             "environment": amt_io.environment()}
 
 
-def _cell(row: dict, sign: str = "") -> str:
-    return (f"{row['mean']:{sign}.3f} [{row['ci_low']:{sign}.3f}, {row['ci_high']:{sign}.3f}] "
-            f"sd_seed {row['seeds']['std']:.3f}")
+def _cell(row: dict, sign: str = "", p: bool = False) -> str:
+    """``mean [crossed CI] (p) | models fixed [CI]`` (crossed: seeds and pieces random)."""
+    fixed = f"[{row['ci_low']:{sign}.3f}, {row['ci_high']:{sign}.3f}]"
+    c = row.get("crossed")
+    if c is None:
+        return f"{row['mean']:{sign}.3f} {fixed}" + (f" (p {row['p']:.2g})" if p else "") + " (one seed)"
+    return (f"{c['mean']:{sign}.3f} [{c['ci_low']:{sign}.3f}, {c['ci_high']:{sign}.3f}]"
+            + (f" (p {c['p']:.2g})" if p else "") + f" | fixed {fixed}")
 
 
 def format_report(report: dict) -> str:
-    """Plain-text tables: variants (mean F1 [piece-level CI], seed sd) and contrasts (ΔF1, p)."""
+    """Plain-text tables: variants (mean F1 [interval over seeds and pieces] | [models fixed]) and
+    contrasts (ΔF1 [CI] (p) | [models fixed])."""
     pct = int(round(100 * report["confidence"]))
     lines = [f"grid {report['grid']}: {len(report['finished'])} runs finished, {len(report['missing'])} missing; "
-             f"{report['n_pieces']} test pieces; {pct} % t intervals over pieces (seed-averaged), seed sd beside", ""]
-    head = "".join(f"{level + ' F1 [CI]':<44}" for level in report["levels"])
+             f"{report['n_pieces']} test pieces; mean [{pct} % interval over seeds and pieces, both random] "
+             f"(p) | fixed [{pct} % interval over pieces, trained models held fixed]", ""]
+    head = "".join(f"{level + ' F1 [CI] | fixed [CI]':<46}" for level in report["levels"])
     lines += [f"{'variant':<14}{'seeds':>6}  {head}"]
     for v in report["variants"]:
-        cells = "".join(f"{_cell(v[level]):<44}" for level in report["levels"])
+        cells = "".join(f"{_cell(v[level]):<46}" for level in report["levels"])
         lines.append(f"{'B=' + str(v['bins_per_semitone']) + ' ' + v['stack']:<14}{v['n_seeds']:>6}  {cells}")
-    lines += ["", f"{'contrast':<34}" + "".join(f"{'Δ' + level + ' F1 [CI] (p)':<54}" for level in report["levels"])]
+    lines += ["", f"{'contrast':<34}" + "".join(f"{'Δ' + level + ' F1 [CI] (p) | fixed [CI]':<62}" for level in report["levels"])]
     for c in report["contrasts"]:
-        cells = "".join(f"{_cell(c[level], '+') + ' (p ' + format(c[level]['p'], '.2g') + ')':<54}" for level in report["levels"])
+        cells = "".join(f"{_cell(c[level], '+', p=True):<62}" for level in report["levels"])
         lines.append(f"{c['contrast']:<34}{cells}")
     return "\n".join(lines)
 
