@@ -133,6 +133,13 @@ def basic_pitch_config(model: Model):
     return None
 
 
+def label(spec: str) -> str:
+    """Short display name of a spec for figures (``trained:/a/b3_full_s0`` → ``trained:b3_full_s0``)."""
+    if spec.startswith("trained:"):
+        return "trained:" + spec.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
+    return spec
+
+
 def slug(spec: str) -> str:
     """File-safe short name of a spec (``trained:/a/b3`` → ``trained-b3``)."""
     if spec.startswith("trained:"):

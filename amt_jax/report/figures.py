@@ -83,7 +83,7 @@ def figure_microtonal(results: Results):
         by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
         keys = layout.is_key(by["group"])  # semitones above the top key are no keys: not drawn
         plots.importance_per_semitone(by["group"][keys], by["mean"][keys], by["ci_low"][keys], by["ci_high"][keys],
-                                      label=f"{model} (B={layout.bins_per_semitone})", lowest_midi=layout.lowest_midi,
+                                      label=f"{registry.label(model)} (B={layout.bins_per_semitone})", lowest_midi=layout.lowest_midi,
                                       ax=axes[0, 0])
     axes[0, 0].set_title("Shuffling the bins of one semitone (95 % CI)")
     if panels == 2:
@@ -105,7 +105,7 @@ def figure_random_spectral(results: Results):
         labels = [f"{c['params']['band'][0]}–{c['params']['band'][1]}" for c, _, _ in cells]
         m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in cells]).T
         plots.importance_bars(labels, m, lo, hi, xlabel="band (semitones above the lowest key)", ax=ax)
-        ax.set_title(f"Random spectral permutation per band — {model}")
+        ax.set_title(f"Random spectral permutation per band — {registry.label(model)}")
     return fig
 
 
@@ -125,7 +125,7 @@ def figure_edge(results: Results, model: str):
                       lowest_midi=layout.lowest_midi, ax=axes[0, 0])
         first = first or (rec, arrays, layout)
     rec, arrays, layout = first
-    axes[0, 0].set_title(f"Output per key under noise — {model}")
+    axes[0, 0].set_title(f"Output per key under noise — {registry.label(model)}")
     r = rec["result"]
     plots.per_bin(arrays["sensitivity"], arrays["sensitivity_ci_low"], arrays["sensitivity_ci_high"],
                   ylabel="first-order sensitivity S_f", ax=axes[0, 1])
@@ -150,7 +150,7 @@ def figure_example(results: Results):
     plots.spectrogram(a["x_perm"], title=f"πX: harmonics 1–{h} of bin {r['group']} shuffled "
                       f"(largest effect of {r['n_draws']} draws)",
                       marked_bins=moved, ax=axes[0, 1])
-    plots.piano_roll(a["y"], title=f"model output Y(X) — {cells[0]['model']}", ax=axes[1, 0])
+    plots.piano_roll(a["y"], title=f"model output Y(X) — {registry.label(cells[0]['model'])}", ax=axes[1, 0])
     plots.piano_roll(a["y_perm"], title=f"Y(πX): mean |ΔY| = {r['output_l1']:.3g}", ax=axes[1, 1])
     return fig
 

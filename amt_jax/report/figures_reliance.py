@@ -8,6 +8,7 @@ import numpy as np
 
 from amt_jax.engine import stats
 from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.models import registry
 from amt_jax.report import plots
 from amt_jax.report.results import Results
 
@@ -39,7 +40,7 @@ def figure_reliance(results: Results):
         est = {ESTIMATES[k]: np.array([_piece(rec["result"]["reliance"][k]) for _, rec, _ in cells]).T for k in ESTIMATES}
         plots.estimates_vs_h(h, est, ax=axes[row, 0])
         axes[row, 0].set_ylabel("drop of the note output (95 % piece CI)")
-        axes[row, 0].set_title(f"Harmonic reliance — {model}")
+        axes[row, 0].set_title(f"Harmonic reliance — {registry.label(model)}")
         cell, rec, arrays = cells[-1]
         plots.key_map(arrays["reliance_map"], layout=FrequencyLayout.from_dict(rec["result"]),
                       label="mean drop at p", ax=axes[row, 1])
@@ -61,7 +62,7 @@ def figure_factorial(results: Results):
         plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from other frames",
                               ylabel="drop at the key's own output", ax=ax)
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {model} (95 % piece CI)")
+        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)} (95 % piece CI)")
     return fig
 
 
@@ -80,11 +81,11 @@ def figure_resolution(results: Results):
         by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
         full = np.full((3, layout.n_pitches), np.nan)
         full[:, by["group"]] = by["mean"], by["ci_low"], by["ci_high"]
-        plots.per_key(*full, ylabel="pooling importance", label=f"{model} (B={layout.bins_per_semitone})",
+        plots.per_key(*full, ylabel="pooling importance", label=f"{registry.label(model)} (B={layout.bins_per_semitone})",
                       lowest_midi=layout.lowest_midi, ax=axes[0, 0])
     axes[0, 0].set_title("One key's semitone pooled per draw (95 % MC CI)")
     if overall:
-        labels = [f"{m}\nB={rec['result']['bins_per_semitone']}" for m, (_, rec, _) in overall]
+        labels = [f"{registry.label(m)}\nB={rec['result']['bins_per_semitone']}" for m, (_, rec, _) in overall]
         m, lo, hi = np.array([[np.nan if rec["result"].get(k) is None else float(rec["result"][k])
                                for k in ("piece_mean", "clip_ci_low", "clip_ci_high")] for _, (_, rec, _) in overall]).T
         plots.importance_bars(labels, m, lo, hi, xlabel="model", ylabel="pooling importance", ax=axes[0, 1])
@@ -93,6 +94,12 @@ def figure_resolution(results: Results):
 
 
 PER_INSTRUMENT_KINDS = ("harmonic_swap", "factorial", "pooling_all", "random_spectral")
+
+
+def _short_instrument(name: str) -> str:
+    """A General MIDI program name without a trailing "1" ("String Ensemble 1"); whole otherwise, so
+    names stay distinct ("Acoustic Grand Piano", "Acoustic Guitar (nylon)")."""
+    return name[:-2] if name.endswith(" 1") else name
 
 
 def figure_per_instrument(results: Results):
@@ -113,7 +120,7 @@ def figure_per_instrument(results: Results):
     for ax, (kind, mine) in zip(axes[0], panels):
         m, lo, hi = (np.array([np.nan if r[k] is None else r[k] for r in mine]) for k in ("mean", "ci_low", "ci_high"))
         lo, hi = np.where(np.isnan(lo), m, lo), np.where(np.isnan(hi), m, hi)
-        plots.importance_bars([f"{r['instrument'].split()[0]} ({r['n_pieces']})" for r in mine], m, lo, hi, xlabel="instrument (pieces)",
+        plots.importance_bars([f"{_short_instrument(r['instrument'])} ({r['n_pieces']})" for r in mine], m, lo, hi, xlabel="instrument (pieces)",
                               ylabel=kind, ax=ax)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_title(f"{mine[0]['cell']} per instrument")

@@ -60,7 +60,8 @@ def importance_bars(labels, mean, ci_low, ci_high, *, xlabel: str, ylabel: str =
     x = np.arange(len(labels))
     ax.bar(x, mean, yerr=_yerr(mean, ci_low, ci_high), capsize=3, color="tab:blue", alpha=0.8)
     ax.set_xticks(x)
-    ax.set_xticklabels([str(v) for v in labels], rotation=30 if len(labels) > 6 else 0)
+    ax.set_xticklabels([str(v) for v in labels], rotation=40 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center",
+                       rotation_mode="anchor")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax
