@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # amt_jax — the two commands a researcher needs:
 #   ./run.sh demo    the main job (builds data, loads Basic Pitch, sweeps, figures) -> outputs/demo/
-#   ./run.sh test    the test suite
+#   ./run.sh test    the test suite (pytest-xdist, one worker per core: AMT_JAX_TEST_WORKERS=N to change, 0 = serial)
 # Both run `setup` first: an idempotent .venv with the pinned requirements.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -39,7 +39,7 @@ cmd="${1:-}"
 case "$cmd" in
   setup) setup ;;
   demo)  setup; exec "$PY" -m amt_jax demo "$@" ;;
-  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 tests "$@" ;;
+  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 -n "${AMT_JAX_TEST_WORKERS:-auto}" --dist loadfile tests "$@" ;;
   bench) setup; exec "$PY" -m amt_jax.bench "$@" ;;
   *) echo "usage: ./run.sh {setup|demo|test|bench} [args...]" >&2; exit 2 ;;
 esac
