@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # amt_jax — the two commands a researcher needs:
 #   ./run.sh demo    the main job (builds data, loads Basic Pitch, sweeps, figures) -> outputs/demo/
-#   ./run.sh test    the test suite (pytest-xdist, one worker per core: AMT_JAX_TEST_WORKERS=N to change, 0 = serial)
+#   ./run.sh test    the test suite (pytest-xdist, one worker per CPU up to 4: AMT_JAX_TEST_WORKERS=N to change, 0 = serial)
 # Both run `setup` first: an idempotent .venv with the pinned requirements.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -34,12 +34,16 @@ setup() {
   fi
 }
 
+# pytest-xdist workers: the CPUs this process may use (nproc honours affinity and quotas), at most 4
+# (each worker holds its own JAX and compilation caches; about 2-3 GB at peak)
+test_workers() { local n; n="$(nproc 2>/dev/null || echo 1)"; echo $(( n > 4 ? 4 : n )); }
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup) setup ;;
   demo)  setup; exec "$PY" -m amt_jax demo "$@" ;;
-  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 -n "${AMT_JAX_TEST_WORKERS:-auto}" --dist loadfile tests "$@" ;;
+  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 -n "${AMT_JAX_TEST_WORKERS:-$(test_workers)}" --dist loadgroup tests "$@" ;;
   bench) setup; exec "$PY" -m amt_jax.bench "$@" ;;
   *) echo "usage: ./run.sh {setup|demo|test|bench} [args...]" >&2; exit 2 ;;
 esac

@@ -49,3 +49,19 @@ def tiny_sweep(tmp_path_factory, jax_cache):
     for p, (_, err) in zip(shards, outputs):
         assert p.returncode == 0, err[-3000:]
     return workdir, [out for out, _ in outputs]
+
+
+SESSION_FIXTURES = ("tiny_sweep",)  # expensive session fixtures: their test files share one xdist worker
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``./run.sh test`` runs ``--dist loadgroup``), each test file is one unit
+    (its module fixtures computed once), and the files using a :data:`SESSION_FIXTURES` fixture
+    form one unit, so that fixture runs once, not once per worker."""
+    by_file: dict[str, list] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    for path, mine in by_file.items():
+        shared = any(f in item.fixturenames for item in mine for f in SESSION_FIXTURES)
+        for item in mine:
+            item.add_marker(pytest.mark.xdist_group("session-fixtures" if shared else path))

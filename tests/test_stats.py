@@ -218,6 +218,29 @@ def test_crossed_interval_reduces_to_scipy_t_when_a_component_vanishes():
     assert scipy.stats.ttest_1samp(no_piece.mean(axis=1), 0).pvalue == pytest.approx(out["p"], rel=1e-8)
 
 
+def test_crossed_interval_equals_the_anova_table_when_both_components_are_positive():
+    """Both components estimated > 0: the standard error and df from the ANOVA table (sums of
+    squares by the total − seeds − pieces route), Var(mean) = (MS_seed + MS_piece − MS_res)/(S·P)."""
+    v = np.array([[0.61, 0.72, 0.55, 0.80, 0.66], [0.70, 0.83, 0.61, 0.88, 0.79], [0.58, 0.69, 0.50, 0.81, 0.60]])
+    s_, p_ = v.shape
+    grand = v.mean()
+    ss_total = np.sum((v - grand) ** 2)
+    ss_seed = p_ * np.sum((v.mean(1) - grand) ** 2)
+    ss_piece = s_ * np.sum((v.mean(0) - grand) ** 2)
+    ms_seed, ms_piece = ss_seed / (s_ - 1), ss_piece / (p_ - 1)
+    ms_res = (ss_total - ss_seed - ss_piece) / ((s_ - 1) * (p_ - 1))
+    assert ms_seed > ms_res and ms_piece > ms_res  # the case under test
+    combined = ms_seed + ms_piece - ms_res
+    df = combined**2 / (ms_seed**2 / (s_ - 1) + ms_piece**2 / (p_ - 1) + ms_res**2 / ((s_ - 1) * (p_ - 1)))
+    se = np.sqrt(combined / (s_ * p_))
+    out = stats.crossed_ci(v)
+    assert out["standard_error"] == pytest.approx(se, rel=1e-12) and out["df"] == pytest.approx(df, rel=1e-12)
+    half = scipy.stats.t.ppf(0.975, df) * se
+    np.testing.assert_allclose((out["ci_low"], out["ci_high"]), (grand - half, grand + half), rtol=1e-12)
+    assert out["seed_variance"] == pytest.approx((ms_seed - ms_res) / p_)
+    assert out["piece_variance"] == pytest.approx((ms_piece - ms_res) / s_)
+
+
 def test_crossed_interval_covers_when_seeds_vary_and_the_piece_only_one_does_not():
     """Planted: F1 differences with a seed effect (sd 0.03) as large as the piece effect, 3 seeds ×
     35 pieces (the small grid's shape). The crossed interval covers the true mean near 95 %; the

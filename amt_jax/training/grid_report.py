@@ -116,8 +116,9 @@ def _contrast_specs(config: GridConfig, variants) -> list[tuple[str, list, list]
 def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
     """The report of a grid workdir (finished runs only): ``{"variants": [...], "contrasts": [...],
     "pieces", "finished", "missing", "config", "environment"}``; every row holds one entry per level
-    (``frame``, ``note_onset``) with ``mean, standard_error, ci_low, ci_high, n_clusters`` (pieces)
-    and ``seeds`` (spread), contrasts also ``t, p``."""
+    (``frame``, ``note_onset``) with ``mean, standard_error, ci_low, ci_high, n_clusters`` (pieces,
+    models fixed), ``seeds`` (spread) and ``crossed`` (seeds and pieces random,
+    :func:`~amt_jax.engine.stats.crossed_ci`; None with one seed), contrasts also ``t, p``."""
     config, scores, finished, missing = load_scores(workdir)
     if not scores:
         raise ValueError(f"{workdir} holds no finished run yet (missing: {', '.join(missing)})")
