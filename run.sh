@@ -43,7 +43,7 @@ cmd="${1:-}"
 case "$cmd" in
   setup) setup ;;
   demo)  setup; exec "$PY" -m amt_jax demo "$@" ;;
-  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 -n "${AMT_JAX_TEST_WORKERS:-$(test_workers)}" --dist loadgroup tests "$@" ;;
+  test)  setup; exec "$PY" -m pytest -q -p no:cacheprovider --durations=12 -n "${AMT_JAX_TEST_WORKERS:-$(test_workers)}" --dist loadfile tests "$@" ;;
   bench) setup; exec "$PY" -m amt_jax.bench "$@" ;;
   *) echo "usage: ./run.sh {setup|demo|test|bench} [args...]" >&2; exit 2 ;;
 esac

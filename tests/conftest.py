@@ -1,6 +1,9 @@
 """Shared test setup: CPU JAX, highest matmul precision, small fixtures, and one ``tiny`` sweep
 (every probe on the planted models) run once per session through the CLI, in two concurrent shards."""
 
+import contextlib
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -37,31 +40,39 @@ def jax_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.getbasetemp() / "jax-cache"
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """An exclusive lock on ``path`` (POSIX ``flock``), held while the block runs."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory, jax_cache):
     """``(workdir, [stdout of shard 0, shard 1])``: the ``tiny`` sweep run by two concurrent shards
-    into one workdir (tests may add figures and summaries to it, never change its cells)."""
-    workdir = tmp_path_factory.mktemp("tiny") / "reference"
-    env = cli_env(jax_cache)
-    shards = [subprocess.Popen(sweep_cmd(workdir, "--shard", f"{i}/2"), cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outputs = [p.communicate(timeout=1200) for p in shards]
-    for p, (_, err) in zip(shards, outputs):
-        assert p.returncode == 0, err[-3000:]
-    return workdir, [out for out, _ in outputs]
+    into one workdir (tests may add figures and summaries to it, never change its cells).
 
-
-SESSION_FIXTURES = ("tiny_sweep",)  # expensive session fixtures: their test files share one xdist worker
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``./run.sh test`` runs ``--dist loadgroup``), each test file is one unit
-    (its module fixtures computed once), and the files using a :data:`SESSION_FIXTURES` fixture
-    form one unit, so that fixture runs once, not once per worker."""
-    by_file: dict[str, list] = {}
-    for item in items:
-        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-    for path, mine in by_file.items():
-        shared = any(f in item.fixturenames for item in mine for f in SESSION_FIXTURES)
-        for item in mine:
-            item.add_marker(pytest.mark.xdist_group("session-fixtures" if shared else path))
+    Run once per test run: under pytest-xdist the workers share it through their common base
+    directory (the first computes it under a lock, the others wait and read it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's base directory, above every worker's own
+    record = root / "tiny-sweep.json"
+    with _exclusive(root / "tiny-sweep.lock"):
+        if record.exists():
+            saved = json.loads(record.read_text())
+            return Path(saved["workdir"]), saved["stdout"]
+        workdir = root / "tiny-sweep" / "reference"
+        env = cli_env(jax_cache)
+        shards = [subprocess.Popen(sweep_cmd(workdir, "--shard", f"{i}/2"), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for i in range(2)]
+        outputs = [p.communicate(timeout=1200) for p in shards]
+        for p, (_, err) in zip(shards, outputs):
+            assert p.returncode == 0, err[-3000:]
+        stdout = [out for out, _ in outputs]
+        record.write_text(json.dumps({"workdir": str(workdir), "stdout": stdout}))
+        return workdir, stdout
