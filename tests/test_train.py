@@ -126,16 +126,22 @@ def test_loss_decreases_and_metrics_are_logged(uninterrupted):
     assert {"loss", "loss_contour", "loss_note", "loss_onset", "grad_norm", "learning_rate"} <= set(records[0])
 
 
-def test_resume_continues_at_the_checkpoint_and_matches_uninterrupted(pieces, uninterrupted, tmp_path):
-    class Preempted(Exception):
-        pass
+class Preempted(Exception):
+    pass
 
-    def preempt_at_step_9(record):
+
+def _preempt_at_step_9(pieces, workdir) -> None:
+    """Train TOY in ``workdir`` until logging step 9 raises, as a preemption would (last checkpoint: 6)."""
+    def log(record):
         if record.get("step") == 9:
             raise Preempted
 
     with pytest.raises(Preempted):
-        train.train(TOY, workdir=tmp_path, examples=pieces[:6], log=preempt_at_step_9)
+        train.train(TOY, workdir=workdir, examples=pieces[:6], log=log)
+
+
+def test_resume_continues_at_the_checkpoint_and_matches_uninterrupted(pieces, uninterrupted, tmp_path):
+    _preempt_at_step_9(pieces, tmp_path)
     with open(tmp_path / train.METRICS_FILE, "a") as f:
         f.write('{"step": 10, "lo')  # a line cut short by the crash
     records = []
@@ -160,15 +166,7 @@ def test_resume_under_a_speed_only_change_matches_uninterrupted(pieces, uninterr
     blocks): the run continues from its checkpoint and ends where the uninterrupted one does, up to
     float rounding (blocking reorders sums; Adam turns rounding-level differences of near-zero
     gradients into differences of up to its step size, so weights agree to 2e-3, losses to 1e-4)."""
-    class Preempted(Exception):
-        pass
-
-    def preempt_at_step_9(record):
-        if record.get("step") == 9:
-            raise Preempted
-
-    with pytest.raises(Preempted):
-        train.train(TOY, workdir=tmp_path, examples=pieces[:6], log=preempt_at_step_9)
+    _preempt_at_step_9(pieces, tmp_path)
     faster = dataclasses.replace(TOY, model=dataclasses.replace(TOY.model, conv_blocks=(("contour_conv", 2), ("note_conv", 2))))
     records = []
     state = train.train(faster, workdir=tmp_path, examples=pieces[:6], log=records.append)

@@ -299,6 +299,17 @@ def piece_contrast(a, b, clusters=None, *, confidence: float = 0.95) -> dict[str
     return {**out, "t": t, "p": 2 * scipy.stats.t.sf(np.abs(t), df)}
 
 
+def _two_way(name: str, x, rows: str, cols: str) -> np.ndarray:
+    """``x`` as a finite float64 matrix ``[n_<rows>, n_<cols>]`` with at least 2 of each, or a
+    ValueError naming ``name``."""
+    v = np.asarray(x, np.float64)
+    validate.exact_rank(name, v, 2, f"[n_{rows}, n_{cols}]")
+    validate.finite(name, v)
+    if v.shape[0] < 2 or v.shape[1] < 2:
+        raise ValueError(f"{name} needs >= 2 {rows} and >= 2 {cols}, got shape {v.shape}")
+    return v
+
+
 def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
     """Mean of ``values [n_seeds, n_pieces]`` with both seeds and pieces random (crossed), e.g. per-seed,
     per-piece F1 (or F1 differences) of retrained models: the interval says what the result would be
@@ -314,12 +325,8 @@ def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
     Returns ``{"mean", "standard_error", "ci_low", "ci_high", "df", "t", "p", "n_seeds", "n_pieces",
     "seed_variance", "piece_variance", "residual_variance"}``.
     """
-    v = np.asarray(values, np.float64)
-    validate.exact_rank("values", v, 2, "[n_seeds, n_pieces]")
-    validate.finite("values", v)
+    v = _two_way("values", values, "seeds", "pieces")
     n_s, n_p = v.shape
-    if n_s < 2 or n_p < 2:
-        raise ValueError(f"values needs >= 2 seeds and >= 2 pieces, got shape {v.shape}")
     grand, row, col = v.mean(), v.mean(axis=1), v.mean(axis=0)
     ms_seed = n_p * float(np.var(row, ddof=1))
     ms_piece = n_s * float(np.var(col, ddof=1))
@@ -354,12 +361,8 @@ def variance_components(draw_clip, clusters=None) -> dict[str, float]:
     the Monte Carlo variance of a mean over ``n_draws`` draws is
     ``(between_draws + residual/n_clips)/n_draws``.
     """
-    v = np.asarray(draw_clip, np.float64)
-    validate.exact_rank("draw_clip", v, 2, "[n_draws, n_clips]")
-    validate.finite("draw_clip", v)
+    v = _two_way("draw_clip", draw_clip, "draws", "clips")
     d, n = v.shape
-    if d < 2 or n < 2:
-        raise ValueError(f"draw_clip needs >= 2 draws and >= 2 clips, got shape {v.shape}")
     c = check_clusters("clusters", clusters, n)
     clip_mean, draw_mean, grand = v.mean(0), v.mean(1), v.mean()
     resid = v - clip_mean[None] - draw_mean[:, None] + grand
