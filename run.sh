@@ -34,9 +34,15 @@ setup() {
   fi
 }
 
-# pytest-xdist workers: the CPUs this process may use (nproc honours affinity and quotas), at most 4
-# (each worker holds its own JAX and compilation caches; about 2-3 GB at peak)
-test_workers() { local n; n="$(nproc 2>/dev/null || echo 1)"; echo $(( n > 4 ? 4 : n )); }
+# pytest-xdist workers: the CPUs this process may use (GNU nproc honours CPU affinity; OMP_* must not
+# cap it), else the online CPUs (macOS: sysctl), at most 4 (each worker holds its own JAX and
+# compilation caches; about 2-3 GB at peak)
+test_workers() {
+  local n
+  n="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null \
+       || sysctl -n hw.ncpu 2>/dev/null || echo 1)"
+  echo $(( n > 4 ? 4 : n ))
+}
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift

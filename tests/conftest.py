@@ -58,21 +58,31 @@ def tiny_sweep(tmp_path_factory, jax_cache):
 
     Run once per test run: under pytest-xdist the workers share it through their common base
     directory (the first computes it under a lock, the others wait and read it)."""
-    root = tmp_path_factory.getbasetemp()
+    root, run = tmp_path_factory.getbasetemp(), "serial"
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the run's base directory, above every worker's own
-    record = root / "tiny-sweep.json"
-    with _exclusive(root / "tiny-sweep.lock"):
-        if record.exists():
+        root, run = root.parent, os.environ.get("PYTEST_XDIST_TESTRUNUID", "xdist")  # above every worker's own
+    record = root / f"tiny-sweep-{run}.json"
+    with _exclusive(root / f"tiny-sweep-{run}.lock"):
+        if record.exists():  # computed (or failed) by another worker of this run
             saved = json.loads(record.read_text())
+            if "error" in saved:
+                pytest.fail(f"the tiny sweep failed in another worker: {saved['error']}")
             return Path(saved["workdir"]), saved["stdout"]
-        workdir = root / "tiny-sweep" / "reference"
+        workdir = root / f"tiny-sweep-{run}" / "reference"
         env = cli_env(jax_cache)
         shards = [subprocess.Popen(sweep_cmd(workdir, "--shard", f"{i}/2"), cwd=REPO, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True) for i in range(2)]
-        outputs = [p.communicate(timeout=1200) for p in shards]
-        for p, (_, err) in zip(shards, outputs):
-            assert p.returncode == 0, err[-3000:]
+        try:
+            outputs = [p.communicate(timeout=1200) for p in shards]
+            errors = [err[-3000:] for p, (_, err) in zip(shards, outputs) if p.returncode != 0]
+        except BaseException as exc:  # a timeout or an interrupt: no shard left running, the others told
+            for p in shards:
+                p.kill()
+            record.write_text(json.dumps({"error": repr(exc)}))
+            raise
+        if errors:
+            record.write_text(json.dumps({"error": errors[0]}))
+            pytest.fail(f"the tiny sweep failed: {errors[0]}")
         stdout = [out for out, _ in outputs]
         record.write_text(json.dumps({"workdir": str(workdir), "stdout": stdout}))
         return workdir, stdout
