@@ -291,12 +291,19 @@ def piece_contrast(a, b, clusters=None, *, confidence: float = 0.95) -> dict[str
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape (paired clips), got {a.shape} and {b.shape}")
     out = cluster_ci(a - b, clusters, confidence=confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(out["standard_error"] > 0, out["mean"] / out["standard_error"],
-                     np.where(out["mean"] == 0, 0.0, np.sign(out["mean"]) * np.inf))
-    t = np.where(np.isnan(out["standard_error"]), np.nan, t)
     df = np.where(out["n_clusters"] >= 2, out["n_clusters"] - 1, np.nan)
-    return {**out, "t": t, "p": 2 * scipy.stats.t.sf(np.abs(t), df)}
+    t, p = _t_test(out["mean"], out["standard_error"], df)
+    return {**out, "t": t, "p": p}
+
+
+def _t_test(mean, standard_error, df) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, two-sided p)`` of ``mean`` against 0: ±inf (p = 0) for a non-zero mean with zero
+    standard error, 0 for a zero one; nan where the standard error is nan."""
+    mean, se = np.asarray(mean, np.float64), np.asarray(standard_error, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, mean / se, np.where(mean == 0, 0.0, np.sign(mean) * np.inf))
+    t = np.where(np.isnan(se), np.nan, t)
+    return t, 2 * scipy.stats.t.sf(np.abs(t), df)
 
 
 def _two_way(name: str, x, rows: str, cols: str) -> np.ndarray:
@@ -340,9 +347,9 @@ def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
     df = combined**2 / denominator if denominator > 0 else float("inf")
     se = float(np.sqrt(combined / (n_s * n_p)))
     low, high = t_interval(grand, se, df, confidence=confidence)
-    t = grand / se if se > 0 else (0.0 if grand == 0 else float(np.sign(grand) * np.inf))
+    t, p = _t_test(grand, se, df)
     return {"mean": float(grand), "standard_error": se, "ci_low": float(low), "ci_high": float(high),
-            "df": float(df), "t": float(t), "p": float(2 * scipy.stats.t.sf(abs(t), df)),
+            "df": float(df), "t": float(t), "p": float(p),
             "n_seeds": n_s, "n_pieces": n_p, "seed_variance": max((ms_seed - ms_res) / n_p, 0.0),
             "piece_variance": max((ms_piece - ms_res) / n_s, 0.0), "residual_variance": ms_res}
 

@@ -141,10 +141,8 @@ def label(spec: str) -> str:
 
 
 def slug(spec: str) -> str:
-    """File-safe short name of a spec (``trained:/a/b3`` → ``trained-b3``)."""
-    if spec.startswith("trained:"):
-        spec = "trained-" + spec.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", spec)
+    """File-safe short name of a spec (``trained:/a/b3`` → ``trained-b3``): its :func:`label`, file-safe."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", label(spec))
 
 
 # --------------------------------------------------------------------------- the models
