@@ -3,11 +3,15 @@
 The package follows the data flow (one subpackage per stage)::
 
     audio ─ frontend/ (audio, cqt, cqt2010, features, layout) ─▶ X[..., F, T]
-      ─ engine/permutations (perturb(key, x) -> x', group) ─▶ X'
-      ─ models/ (basic_pitch, pretrained, planted, registry: load(spec) -> Model) ─▶ Y[..., P, T]
-      ─ engine/ (metrics, importance, noise, stats) ─▶ results with Monte Carlo and piece-level intervals
+      ─ perturb/ (permutations, key_families, sampling: perturb(key, x) -> x', group) ─▶ X'
+      ─ models/ (one module per family; registry: load(spec) -> Model) ─▶ Y[..., P, T]
+      ─ estimators/ (metrics, scoring, importance, reliance, noise) ─▶ draw × clip results
+      ─ stats/ (Monte Carlo, piece-level and crossed intervals) ─▶ estimates with intervals
       ─ sweep/ (config, cells, probes, inputs, store, runner) ─▶ cells on disk
       ─ report/ (summary, figures, plots) ─▶ summary.md, figures
+
+Beside the estimators: ``explain/`` (gradients, IG, occlusion, LRP, stack channels, groups,
+cross-method, CKA) and ``tones/`` (probe tones and their synthesis).
 
 Around it: ``data/`` (tfds builders), ``transcription/`` (whole-file inference, note decoding,
 mir_eval evaluation, the CQT-energy baseline), ``training/`` (optax + orbax), ``commands/`` (the
@@ -39,10 +43,11 @@ _MODULES = {
     "evaluate": "amt_jax.transcription.evaluate",
     "baseline": "amt_jax.transcription.baseline",
     "train": "amt_jax.training",
-    "permutations": "amt_jax.engine.permutations",
-    "importance": "amt_jax.engine.importance",
-    "stats": "amt_jax.engine.stats",
-    "metrics": "amt_jax.engine.metrics",
+    "permutations": "amt_jax.perturb",
+    "importance": "amt_jax.estimators",
+    "stats": "amt_jax.stats",
+    "metrics": "amt_jax.estimators.metrics",
+    "tones": "amt_jax.tones",
     "plots": "amt_jax.report.plots",
 }
 _ATTRIBUTES = {"FrequencyLayout": ("amt_jax.frontend.layout", "FrequencyLayout")}

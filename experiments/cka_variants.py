@@ -34,9 +34,9 @@ DEFAULT_PERMUTED = ("basic-pitch", "random:b3")
 
 
 def load_network(spec: str):
-    """A :class:`amt_jax.engine.cka.Network` for a spec (see the module docstring)."""
+    """A :class:`amt_jax.explain.cka.Network` for a spec (see the module docstring)."""
     from amt_jax import training
-    from amt_jax.engine import cka
+    from amt_jax.explain import cka
     from amt_jax.models import registry
 
     match = re.fullmatch(r"random:b(\d+)(?::seed(\d+))?(:nostack)?", spec)
@@ -51,7 +51,7 @@ def load_network(spec: str):
 
 def families(layout):
     """The probed families on a network's axis: harmonic (h = 8), one octave band, microtonal (all)."""
-    from amt_jax.engine import permutations
+    from amt_jax import permutations
 
     return {
         "harmonic h=8": permutations.harmonic(n_bins=layout.n_bins, bins_per_octave=layout.bins_per_octave,
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from etils import epath
 
     from amt_jax import io as amt_io
-    from amt_jax.engine import cka
+    from amt_jax.explain import cka
     from amt_jax.report import plots_cka
     from amt_jax.report.figures import save_figure
     from amt_jax.sweep.inputs import audio_windows

@@ -88,21 +88,21 @@ def balanced_windows(data: str, *, data_dir, per_piece: int):
 
 def profiles(table, clusters) -> dict:
     """Method → piece-level profile over the table's labels."""
-    from amt_jax.engine import groups as grp
+    from amt_jax.explain import groups as grp
 
     return {m: grp.piece_profile(v, clusters) for m, v in table.scores.items()}
 
 
 def harmonic_profiles(table, clusters) -> dict:
-    from amt_jax.engine import groups as grp
+    from amt_jax.explain import groups as grp
 
     mask = grp.select(table.labels, "harmonic")
     return {m: grp.piece_profile(v[:, mask], clusters) for m, v in table.scores.items()}
 
 
 def agreements(table, clusters, key, n_resamples) -> dict:
-    from amt_jax.engine import crossmethod as cm
-    from amt_jax.engine import groups as grp
+    from amt_jax.explain import crossmethod as cm
+    from amt_jax.explain import groups as grp
 
     out = {}
     for i, (name, kind) in enumerate(cm.KIND_SETS):
@@ -140,8 +140,8 @@ def diagnostics(table) -> dict:
 
 def cascade_run(model, features, targets, clusters, settings, root, args) -> tuple[dict, dict]:
     """Cascading randomisation: tables and I(h) at each depth, compared with depth 0; (record, arrays)."""
-    from amt_jax.engine import crossmethod as cm
-    from amt_jax.engine import stack
+    from amt_jax.explain import crossmethod as cm
+    from amt_jax.explain import stack
     from amt_jax.models import randomize
     from amt_jax.training import root_key
 
@@ -164,7 +164,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
         else:
             row["methods"] = cm.compare(reference, table, clusters, key=part_key(root, "cascade", 2, d),
                                         n_resamples=args.n_resamples)
-            from amt_jax.engine import similarity
+            from amt_jax.stats import similarity
 
             row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
         out.append(row)
@@ -177,7 +177,7 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
     """The tiny variant trained on true and on shuffled labels; their tables compared."""
     from amt_jax import data as data_lib
     from amt_jax import training
-    from amt_jax.engine import crossmethod as cm
+    from amt_jax.explain import crossmethod as cm
     from amt_jax.models import randomize, registry
 
     config = training.get_config("tiny", steps=args.label_steps)
@@ -231,7 +231,7 @@ def parse_args(argv):
 
 def table_part(model, clips, features, settings, root, args, log_start) -> tuple[dict, dict]:
     """The table, its agreement and diagnostics, and the class-wise LRP maps: (record, arrays)."""
-    from amt_jax.engine import crossmethod as cm
+    from amt_jax.explain import crossmethod as cm
 
     clusters = clips.clusters
     table = cm.score_clips(model, features, clips.targets, key=part_key(root, "table"), settings=settings,
@@ -254,8 +254,8 @@ def table_part(model, clips, features, settings, root, args, log_start) -> tuple
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from amt_jax import io as amt_io
-    from amt_jax.engine import crossmethod as cm
-    from amt_jax.engine import stack
+    from amt_jax.explain import crossmethod as cm
+    from amt_jax.explain import stack
     from amt_jax.models import registry
 
     jax.config.update("jax_default_matmul_precision", "highest")

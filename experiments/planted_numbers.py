@@ -13,7 +13,9 @@ import jax
 import numpy as np
 import scipy.stats
 
-from amt_jax.engine import importance, permutations, stats
+from amt_jax import importance
+from amt_jax import permutations
+from amt_jax import stats
 from tests import test_reliance as planted_reliance
 from tests.test_stats import _hierarchical
 

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     jax.config.update("jax_default_matmul_precision", "highest")
 
-    from amt_jax.engine import permutations
+    from amt_jax import permutations
     from amt_jax.models import registry
     from amt_jax.report import sonify
     from amt_jax.sweep.inputs import audio_windows

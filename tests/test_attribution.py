@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES
-from amt_jax.engine import attribution as attr
-from amt_jax.engine import crossmethod as cm
-from amt_jax.engine import groups as grp
+from amt_jax.explain import attribution as attr
+from amt_jax.explain import crossmethod as cm
+from amt_jax.explain import groups as grp
 from amt_jax.models import planted, registry
 
 B = 1

@@ -1,4 +1,4 @@
-"""CKA (amt_jax.engine.cka): estimators against their definitions and closed forms, invariances,
+"""CKA (amt_jax.explain.cka): estimators against their definitions and closed forms, invariances,
 the unbiased estimator's batch-size independence (simulation), a planted shared subspace, and
 per-layer activations of (randomly initialised) Basic Pitch networks."""
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from amt_jax import training
-from amt_jax.engine import cka, permutations
+from amt_jax.explain import cka
+from amt_jax import permutations
 from amt_jax.frontend import features
 from amt_jax.models.basic_pitch import BasicPitch
 

@@ -17,7 +17,7 @@ from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE
 from amt_jax.data.labels import make_notes
 from amt_jax.models import registry
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
-from amt_jax.engine import stats
+from amt_jax import stats
 from amt_jax.training import grid, grid_report
 from amt_jax.training.trained import EVAL_FILE
 

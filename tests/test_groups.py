@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import groups as grp
-from amt_jax.engine import similarity
+from amt_jax.explain import groups as grp
+from amt_jax.stats import similarity
 from amt_jax.models import planted, pretrained
 
 BP = pretrained.basic_pitch_layout()  # 309 bins, key p on bin 3p
@@ -160,7 +160,7 @@ def test_agreement_rejects_bad_input():
 def test_compare_separates_a_sign_flip_from_a_new_ranking():
     """A randomised top layer can flip every score's sign: signed ρ = −1, ρ of |scores| = 1 (survives);
     a random re-ranking survives neither way."""
-    from amt_jax.engine import crossmethod as cm
+    from amt_jax.explain import crossmethod as cm
 
     labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + ["band 0", "band 1", "band 2"]
     a = RNG.normal(size=(6, len(labels))) + np.linspace(3, 0.5, len(labels))
@@ -178,7 +178,7 @@ def test_compare_separates_a_sign_flip_from_a_new_ranking():
 def test_compare_judges_survival_within_each_kind_not_over_all_groups():
     """Groups of different kinds sit at different levels (bands sum many bins): two tables whose
     scores agree only in those levels rank "all" groups alike, but nothing within a kind."""
-    from amt_jax.engine import crossmethod as cm
+    from amt_jax.explain import crossmethod as cm
 
     labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + [f"band {b}" for b in range(4)]
     level = np.array([1.0] * 8 + [0.0] * 10 + [10.0] * 4)

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import importance, permutations, stats
+from amt_jax import importance
+from amt_jax import permutations
+from amt_jax import stats
 
 B = 3  # bins per semitone
 P = 8  # pitches
@@ -150,7 +152,7 @@ import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh
 sys.path.insert(0, {tests!r})
 from test_importance import HARM, W, tanh_apply
-from amt_jax.engine import importance
+from amt_jax import importance
 assert len(jax.devices()) == 4, jax.devices()
 x = np.load({path!r})
 mesh = Mesh(np.array(jax.devices()), ("draws",))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from amt_jax import FrequencyLayout
-from amt_jax.engine import importance, permutations
+from amt_jax import importance
+from amt_jax import permutations
 
 
 def _perturb(family, x, seed=0, draw=0):

@@ -6,7 +6,7 @@ import pytest
 
 from amt_jax import FrequencyLayout
 from amt_jax.constants import MIDI_OFFSET, SAMPLE_RATE
-from amt_jax.engine import permutations
+from amt_jax import permutations
 
 BASIC_PITCH = FrequencyLayout(n_bins=309, bins_per_semitone=3, center_offset=0, n_pitches=88)
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import attribution as attr
-from amt_jax.engine import crossmethod as cm
-from amt_jax.engine import lrp
+from amt_jax.explain import attribution as attr
+from amt_jax.explain import crossmethod as cm
+from amt_jax.explain import lrp
 from amt_jax.models import randomize, registry
 from amt_jax.models.basic_pitch import BasicPitchConfig
 from amt_jax import training

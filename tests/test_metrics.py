@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import metrics
+from amt_jax.estimators import metrics
 
 FPS = 100.0
 

@@ -67,7 +67,8 @@ def importance_cell_result(mesh=None) -> dict:
     per-draw importances and group ids, draw × clip values and the piece-level interval."""
     import jax.numpy as jnp
 
-    from amt_jax.engine import importance, permutations
+    from amt_jax import importance
+    from amt_jax import permutations
 
     rng = np.random.default_rng(0)
     w = rng.normal(size=(27, 8)).astype(np.float32) / np.sqrt(27)

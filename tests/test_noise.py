@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amt_jax.engine import importance
-from amt_jax.engine.noise import flat_distribution, per_bin_distribution
+from amt_jax import importance
+from amt_jax.estimators.noise import flat_distribution, per_bin_distribution
 
 B, P = 3, 8
 F, T = B * P + 3, 6

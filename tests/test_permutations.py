@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import permutations
+from amt_jax import permutations
 
 N_DRAWS = 1200
 

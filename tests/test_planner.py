@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from amt_jax.__main__ import main
-from amt_jax.engine import importance, permutations, stats
+from amt_jax import importance
+from amt_jax import permutations
+from amt_jax import stats
 from amt_jax.models import planted
 
 B = 3

@@ -21,7 +21,7 @@ import scipy.stats  # noqa: E402
 
 from amt_jax import __main__ as cli  # noqa: E402
 from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz  # noqa: E402
-from amt_jax.engine import probe_tones as pt  # noqa: E402
+from amt_jax import tones as pt  # noqa: E402
 from amt_jax.frontend import cqt  # noqa: E402
 from amt_jax.frontend.layout import FrequencyLayout  # noqa: E402
 from amt_jax.models import registry  # noqa: E402
@@ -148,7 +148,7 @@ def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
 
 def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
     render = pt.render_note
-    from amt_jax.data import tones
+    from amt_jax import tones as tones
 
     monkeypatch.setattr(tones, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
     res = pt.probe_tones(planted_audio(0), timbres=("program:73", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=[60, 72])

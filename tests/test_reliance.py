@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import importance, permutations
-from amt_jax.engine.key_families import key_weights_from_targets
+from amt_jax import importance
+from amt_jax import permutations
+from amt_jax.perturb.key_families import key_weights_from_targets
 from amt_jax.models import planted
 
 B, H = 3, 4

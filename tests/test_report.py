@@ -16,7 +16,7 @@ import scipy.stats  # noqa: E402
 
 from amt_jax import report, sweep  # noqa: E402
 from amt_jax.__main__ import main  # noqa: E402
-from amt_jax.engine import stats  # noqa: E402
+from amt_jax import stats  # noqa: E402
 from amt_jax.report import summary  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from amt_jax.engine import stack
+from amt_jax.explain import stack
 from amt_jax.models import randomize
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 

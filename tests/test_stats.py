@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from amt_jax.engine import stats
+from amt_jax import stats
 
 
 def test_standard_error_and_normal_ci_match_scipy():

@@ -40,7 +40,8 @@ import numpy as np
 
 from amt_jax import constants
 from amt_jax.bench import peak
-from amt_jax.engine import importance, permutations
+from amt_jax import estimators
+from amt_jax import perturb
 
 N_HARMONICS = 8
 F0_RANGE = (0, constants.BP_CONTOUR_BINS)  # fundamentals on the 88 keys' bins
@@ -58,8 +59,8 @@ def _window_audio() -> np.ndarray:
     return (0.1 * audio / np.abs(audio).max())[None].astype(np.float32)
 
 
-def _family(n_bins: int) -> permutations.Harmonic:
-    return permutations.harmonic(
+def _family(n_bins: int) -> perturb.Harmonic:
+    return perturb.harmonic(
         n_bins=n_bins, bins_per_octave=constants.BP_BINS_PER_OCTAVE, n_harmonics=N_HARMONICS, f0_range=F0_RANGE
     )
 
@@ -89,7 +90,7 @@ def _basic_pitch_figures(n_draws: int, n_naive: int, chunk_size: int, repeats: i
     key = jax.random.key(0)
 
     def engine():
-        res = importance.permutation_importance(
+        res = estimators.permutation_importance(
             bp.apply, bp.params, x, family=family, n_permutations=n_draws, key=key, output="note", chunk_size=chunk_size
         )
         return res.importances_mean
@@ -148,12 +149,12 @@ def _reliance_figures(n_draws: int, chunk_size: int, repeats: int) -> dict:
     x = np.asarray(jax.jit(bp.frontend)(_window_audio()))
     targets = np.zeros((1, constants.N_PITCHES, x.shape[-1]), np.float32)
     targets[0, [60 - constants.MIDI_OFFSET, 64 - constants.MIDI_OFFSET, 67 - constants.MIDI_OFFSET]] = 1.0  # the triad
-    family = permutations.harmonic_swap(layout=bp.layout, n_harmonics=N_HARMONICS,
-                                        key_weights=permutations.key_weights_from_targets(targets))
+    family = perturb.harmonic_swap(layout=bp.layout, n_harmonics=N_HARMONICS,
+                                        key_weights=perturb.key_weights_from_targets(targets))
     key = jax.random.key(1)
 
     def engine():
-        return importance.permutation_importance(bp.apply, bp.params, x, family=family, n_permutations=n_draws, key=key,
+        return estimators.permutation_importance(bp.apply, bp.params, x, family=family, n_permutations=n_draws, key=key,
                                                  output="note", metric="key_drop", per_pitch=True, targets=targets,
                                                  chunk_size=chunk_size).importances
 
@@ -186,7 +187,7 @@ def _rss_child(n_draws: int, chunk_size: int) -> int:
     rng = np.random.default_rng(0)
     w = rng.normal(size=(RSS_BINS, RSS_PITCHES)).astype(np.float32)
     x = rng.random((1, RSS_BINS, RSS_FRAMES)).astype(np.float32)
-    res = importance.permutation_importance(
+    res = estimators.permutation_importance(
         _linear_apply, w, x, family=_family(RSS_BINS), n_permutations=n_draws, key=jax.random.key(0), chunk_size=chunk_size
     )
     print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "n": res.importances.size}))

@@ -69,7 +69,7 @@ def _evaluate(data_dir: Path, out: Path) -> None:
 
 def _probe_keys(out: Path) -> dict:
     """Probe tones on all 88 keys (1/k envelope, two levels over a −60 dBFS noise floor)."""
-    from amt_jax.engine import probe_tones
+    from amt_jax import tones as probe_tones
     from amt_jax.models import registry
 
     path = out / "probe_keys_basic-pitch.json"

@@ -1,5 +1,5 @@
 """``python -m amt_jax probe-keys --model SPEC --out DIR``: probe tones on every key of a model
-(:mod:`amt_jax.engine.probe_tones`): DIR/probe_keys_<model>.json (+ .npz, .pdf, .png) and a table
+(:mod:`amt_jax.tones.probe`): DIR/probe_keys_<model>.json (+ .npz, .pdf, .png) and a table
 of the lowest and highest key detected per timbre and level."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _keys(values) -> list[int] | None:
 
 def parse(args: argparse.Namespace) -> dict:
     """The probe settings from the command line; ValueError naming the argument."""
-    from amt_jax.engine import probe_tones as pt
+    from amt_jax import tones as pt
 
     levels = [_number("--levels", t) for t in _tokens(args.levels)]
     if not levels or len(set(levels)) != len(levels):
@@ -135,7 +135,7 @@ def _probe(model, spec: str, settings: dict, threshold: float, out: Path) -> int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from amt_jax.engine import probe_tones as pt
+    from amt_jax import tones as pt
     from amt_jax.models import registry
     from amt_jax.report import figures, plots_keys
 

@@ -13,7 +13,7 @@ import numpy as np
 from etils import epath
 
 from amt_jax import io as amt_io
-from amt_jax.engine import stats
+from amt_jax import stats
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models import registry
 from amt_jax.report import figures_reliance, plots

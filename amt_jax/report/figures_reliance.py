@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amt_jax.engine import stats
+from amt_jax import stats
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models import registry
 from amt_jax.report import plots

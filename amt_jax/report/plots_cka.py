@@ -1,7 +1,7 @@
 """CKA figures: layer × layer CKA between two networks, and per-layer CKA(h(X), h(πX)) per family.
 
 Plot functions take arrays, draw on ``ax`` (the current axes when None) and return ``ax``; the
-figure functions take :class:`amt_jax.engine.cka.CKAResult` s and return a matplotlib Figure
+figure functions take :class:`amt_jax.explain.cka.CKAResult` s and return a matplotlib Figure
 (save it with :func:`amt_jax.report.figures.save_figure`).
 """
 

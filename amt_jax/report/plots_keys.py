@@ -1,4 +1,4 @@
-"""Plots of detection per key (probe tones, :mod:`amt_jax.engine.probe_tones`). Like
+"""Plots of detection per key (probe tones, :mod:`amt_jax.tones.probe`). Like
 :mod:`amt_jax.report.plots`: each primitive takes arrays, draws on ``ax`` (the current axes when
 None) and returns ``ax``; :func:`probe_keys_figure` lays the primitives out in one figure.
 """

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from amt_jax.engine import stats
+from amt_jax import stats
 from amt_jax.report.results import Results, as_cell
 
 SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "question", "n_draws", "n_pieces", "mean", "ci_low", "ci_high",

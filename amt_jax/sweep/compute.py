@@ -43,13 +43,13 @@ def layout_record(inputs: Inputs) -> dict[str, int]:
 
 def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
     """``compute`` of a permutation-importance kind: ``make_family(cell, inputs, context)`` through
-    :func:`amt_jax.engine.importance.permutation_importance` on the note output (``output_l1``),
+    :func:`amt_jax.estimators.importance.permutation_importance` on the note output (``output_l1``),
     clustered by piece; the NPZ also gets each clip's piece index and program."""
 
     def compute(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-        from amt_jax.engine import importance
+        from amt_jax import estimators
 
-        result = importance.permutation_importance(
+        result = estimators.permutation_importance(
             inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs, ctx),
             key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
             clusters=inputs.clusters, progress=ctx.progress, **ctx.stopping(cell.n),
@@ -63,19 +63,19 @@ def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Call
 
 
 def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
+    from amt_jax import perturb
 
     lay = inputs.layout
-    make = permutations.harmonic_control if cell.kind == "harmonic_control" else permutations.harmonic
+    make = perturb.harmonic_control if cell.kind == "harmonic_control" else perturb.harmonic
     return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
                 f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
 
 
 def microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
+    from amt_jax import perturb
 
     scope = cell.kind.split("_")[1]
-    return permutations.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
+    return perturb.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
 
 
 def band_bins(cell: Cell, inputs: Inputs) -> tuple[int, int]:
@@ -86,16 +86,16 @@ def band_bins(cell: Cell, inputs: Inputs) -> tuple[int, int]:
 
 
 def band_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
-    from amt_jax.engine import permutations
+    from amt_jax import perturb
 
-    return permutations.random_spectral(n_bins=inputs.layout.n_bins, band=band_bins(cell, inputs))
+    return perturb.random_spectral(n_bins=inputs.layout.n_bins, band=band_bins(cell, inputs))
 
 
 def noise(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """The noise response under the cell's distribution (``flat``: one distribution for every bin,
     the features' pooled mean and spread; ``per_bin``: each bin its own) clipped to the features'
     range, with the kernel over lags ``-lags..lags``."""
-    from amt_jax.engine import noise as noise_lib
+    from amt_jax.estimators import noise as noise_lib
 
     params = dict(cell.params)
     x = inputs.features
@@ -120,20 +120,21 @@ def _key_targets(inputs: Inputs) -> np.ndarray:
 
 def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """Harmonic reliance: ``harmonic_swap`` of the sounding keys (weights from the labels), scored with
-    ``key_drop`` per key, then :func:`amt_jax.engine.reliance.harmonic_reliance`."""
-    from amt_jax.engine import importance, permutations
+    ``key_drop`` per key, then :func:`amt_jax.estimators.reliance.harmonic_reliance`."""
+    from amt_jax import estimators
+    from amt_jax import perturb
 
     targets = _key_targets(inputs)
-    family = permutations.harmonic_swap(layout=inputs.layout, n_harmonics=dict(cell.params)["n_harmonics"],
-                                        key_weights=permutations.key_weights_from_targets(targets),
+    family = perturb.harmonic_swap(layout=inputs.layout, n_harmonics=dict(cell.params)["n_harmonics"],
+                                        key_weights=perturb.key_weights_from_targets(targets),
                                         stratified=ctx.stratified)
     key = cell_key(cell)
-    result = importance.permutation_importance(
+    result = estimators.permutation_importance(
         inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=cell.n, key=key,
         metric="key_drop", per_pitch=True, targets=targets, clusters=inputs.clusters, output=inputs.output,
         chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
     )
-    rel = importance.harmonic_reliance(result, family, key=key)
+    rel = estimators.harmonic_reliance(result, family, key=key)
     arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
               **{f"{k}_clip_means": rel[k].pop("clip_means") for k in ("diagonal", "off_diagonal", "contrast")}}
     if inputs.programs is not None:
@@ -146,9 +147,9 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
 
 def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """The factorial design (v(F), v(H), v(F∪H), interaction) for the sounding keys."""
-    from amt_jax.engine import importance
+    from amt_jax import estimators
 
-    out = importance.factorial(
+    out = estimators.factorial(
         inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=_key_targets(inputs),
         n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=cell.n, key=cell_key(cell),
         clusters=inputs.clusters, output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh,
@@ -167,10 +168,10 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
 
 def pooling_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     """Semitone pooling: every key's semitone (``pooling_all``) or one key's per draw (``pooling_one``)."""
-    from amt_jax.engine import permutations
+    from amt_jax import perturb
 
     scope = cell.kind.split("_")[1]
-    return permutations.semitone_pooling(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified))
+    return perturb.semitone_pooling(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified))
 
 
 def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
@@ -178,7 +179,7 @@ def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     (a random f0 often misses every note), with outputs before and after."""
     import jax
 
-    from amt_jax.engine.importance import family_config
+    from amt_jax.estimators.importance import family_config
 
     family = harmonic_family(cell, inputs)
     key = cell_key(cell)

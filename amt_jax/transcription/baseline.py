@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax.engine import metrics
+from amt_jax.estimators import metrics
 from amt_jax import validate
 from amt_jax.frontend.layout import FrequencyLayout
 

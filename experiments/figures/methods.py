@@ -20,7 +20,7 @@ def figures(record: dict, arrays) -> list:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from amt_jax.engine.crossmethod import SURVIVAL_KINDS
+    from amt_jax.explain.crossmethod import SURVIVAL_KINDS
     from amt_jax.frontend.layout import FrequencyLayout
     from amt_jax.report import plots_methods
 

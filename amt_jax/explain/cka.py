@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import permutations
-from amt_jax.engine.stats import check_clusters
+from amt_jax import perturb
+from amt_jax.stats import check_clusters
 from amt_jax.frontend import features
 from amt_jax.models.basic_pitch import CONV_LAYERS, BasicPitch, BasicPitchConfig
 
@@ -299,7 +299,7 @@ def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, cl
 
     Args:
       net: the :class:`Network`; ``x``: its input features ``[N, F, T]``.
-      family: a perturbation family (:mod:`amt_jax.engine.permutations`); draw d uses
+      family: a perturbation family (:mod:`amt_jax.perturb.permutations`); draw d uses
         ``fold_in(fold_in(key, 1), d)`` and is the same for every clip, as in the importance engine.
       key, clusters, frames_per_clip, chunk_size, n_resamples: as in :func:`layer_cka`.
 
@@ -307,7 +307,7 @@ def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, cl
       :class:`CKAResult` with ``cka [L]`` (1 = the layer does not see the permutation), its
       piece-bootstrap interval and ``terms [n_draws, L, N, 3]``.
     """
-    permutations.check_family(family)
+    perturb.check_family(family)
     layers = _check_layers("layers", layers)
     validate.positive_int("n_draws", n_draws)
     validate.positive_int("chunk_size", chunk_size)
@@ -318,10 +318,10 @@ def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, cl
     rows = frame_rows(jax.random.fold_in(key, _KEY_FRAMES), x.shape[0], x.shape[-1], frames_per_clip)
     base = _layer_grams(net, x, rows, layers, chunk_size)
     draws_key = jax.random.fold_in(key, _KEY_DRAWS)
-    perturb = jax.jit(lambda k, v: permutations.perturb(family, k, v)[0])
+    perturbed = jax.jit(lambda k, v: perturb.perturb(family, k, v)[0])
     terms = []
     for d in range(n_draws):
-        moved = _layer_grams(net, perturb(jax.random.fold_in(draws_key, d), x), rows, layers, chunk_size)
+        moved = _layer_grams(net, perturbed(jax.random.fold_in(draws_key, d), x), rows, layers, chunk_size)
         terms.append(np.asarray(_draw_terms(base, moved)))
     terms = np.stack(terms)  # [D, L, N, 3]
     low, high = bootstrap_ci(terms, clusters, jax.random.fold_in(key, _KEY_BOOTSTRAP), n_resamples=n_resamples,

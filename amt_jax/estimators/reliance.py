@@ -1,7 +1,7 @@
 """Harmonic reliance, measured where it happens: the key whose harmonics moved against the keys
 whose did not, in the same draw; and the factorial design for the missing fundamental.
 
-:func:`harmonic_reliance` reads a :func:`~amt_jax.engine.key_families.harmonic_swap` run scored
+:func:`harmonic_reliance` reads a :func:`~amt_jax.perturb.key_families.harmonic_swap` run scored
 with ``key_drop`` per key: the *diagonal* is the drop of key q's own output (q: the key whose
 harmonics moved) over q's frames; the *off-diagonal* is the mean drop of the other keys that sound
 with q and none of whose comb bins (fundamental and harmonics 1..h) the draw moved, over the
@@ -10,7 +10,7 @@ how much input moved and on what else sounds: a model that does not single out a
 harmonics gives a contrast (diagonal − off-diagonal) whose expectation is 0.
 
 :func:`factorial` runs the three replacement conditions of
-:func:`~amt_jax.engine.key_families.key_replacement` — fundamental (F), harmonics 2..h (H), both
+:func:`~amt_jax.perturb.key_families.key_replacement` — fundamental (F), harmonics 2..h (H), both
 (F∪H) — with one key, so draw i of each replaces the same key's bins with the same frames, and
 scores the drop at that key over its own frames: v(F), v(H), v(F∪H) and the interaction
 v(F∪H) − v(F) − v(H) (> 0: the model recovers a note from its harmonics when the fundamental is gone).
@@ -28,9 +28,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from amt_jax.engine import stats
-from amt_jax.engine.key_families import HarmonicSwap, key_replacement, key_weights_from_targets
-from amt_jax.engine.result import ImportanceResult
+from amt_jax import stats
+from amt_jax.perturb.key_families import HarmonicSwap, key_replacement, key_weights_from_targets
+from amt_jax.estimators.result import ImportanceResult
 
 FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}
 
@@ -143,7 +143,7 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     its harmonics 2..h, or both are replaced from other frames — and the interaction
     v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance` (Monte Carlo and piece
     level). Also returns ``"results"``: the three :class:`ImportanceResult` s."""
-    from amt_jax.engine.importance import permutation_importance
+    from amt_jax.estimators.importance import permutation_importance
 
     weights = key_weights_from_targets(targets) if key_weights is None else key_weights
     results = {}

@@ -1,7 +1,7 @@
 """Every attribution method on the same groups of bins, clip by clip: the cross-method table.
 
 For each clip the objectives are its sounding keys' labelled frames (one per key) and all its
-labelled frames (key −1); the groups (:mod:`amt_jax.engine.groups`) are harmonic k = 1..h of each
+labelled frames (key −1); the groups (:mod:`amt_jax.explain.groups`) are harmonic k = 1..h of each
 sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS`):
 
 | method | score of a group |
@@ -18,7 +18,7 @@ sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS
 
 Each clip's scores are collapsed to summary labels (``harmonic k`` averaged over the clip's keys,
 ``semitone s``, ``band b``) and collected into ``[n_clips, L]`` per method, the input of
-:func:`amt_jax.engine.groups.agreement`. Per-key maps ``[P, F]`` (the mean map per labelled frame
+:func:`amt_jax.explain.groups.agreement`. Per-key maps ``[P, F]`` (the mean map per labelled frame
 of each key, class-wise) are kept for map similarity (SSIM) and figures.
 """
 
@@ -31,9 +31,10 @@ import jax
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import attribution as attr
-from amt_jax.engine import groups as grp
-from amt_jax.engine import lrp, similarity
+from amt_jax.explain import attribution as attr
+from amt_jax.explain import groups as grp
+from amt_jax.explain import lrp
+from amt_jax.stats import similarity
 
 METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "lrp", "lrp_plus", "occlusion",
            "permutation", "contrast")
@@ -242,7 +243,7 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
             survive_rho: float = SURVIVAL_RHO) -> dict:
     """How similar ``other`` (a randomised model's table on the same clips) is to ``reference``
     (the trained model's), per method: per kind of group the per-piece Spearman ρ with its piece
-    bootstrap CI (:func:`amt_jax.engine.groups.agreement`), of the signed scores and of their
+    bootstrap CI (:func:`amt_jax.explain.groups.agreement`), of the signed scores and of their
     absolute values (``abs_``: a randomised top layer can flip every sign and keep the ranking of
     magnitudes, as Adebayo et al. compare both), the SSIM of the per-key maps, and ``survives`` /
     ``survives_abs``: within every kind of :data:`SURVIVAL_KINDS` the CI's lower end is >=

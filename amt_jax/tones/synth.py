@@ -1,6 +1,6 @@
 """Synthetic probe tones: harmonic tones (1/k, 1/k² envelopes, random phases) and SoundFont-rendered
 notes on one model window, at levels in dBFS over a white-noise floor — the audio that
-:mod:`amt_jax.engine.probe_tones` plays to a model.
+:mod:`amt_jax.tones.probe` plays to a model.
 
 Levels are dBFS RMS re a full-scale sine (AES17): a tone at L dBFS has RMS ``10**(L/20)/√2`` over
 the window. Repetition r of key m draws from numpy Generators seeded by ``(seed, m, r, stream)``, so
@@ -24,8 +24,8 @@ EDGE_FRAMES = OVERLAP_FRAMES // 2  # 15: the frames whole-file inference cuts fr
 VELOCITY = 100  # MIDI velocity of rendered tones
 METRICS = ("output", "recall", "false_positive")
 _PHASES, _NOISE, _START = 0, 1, 2  # random streams of one (key, repetition)
-_SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
-_PROGRAM = re.compile(r"program:([0-9]{1,3})")
+SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
+PROGRAM_PREFIX = re.compile(r"program:([0-9]{1,3})")
 
 
 def corpus_programs() -> tuple[int, ...]:
@@ -47,7 +47,7 @@ def parse_timbre(name: str) -> tuple[str, float | int]:
     """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("program", N)`` for ``"program:N"``."""
     if isinstance(name, str) and name in ENVELOPES:
         return "envelope", ENVELOPES[name]
-    match = _PROGRAM.fullmatch(name) if isinstance(name, str) else None
+    match = PROGRAM_PREFIX.fullmatch(name) if isinstance(name, str) else None
     if match is None or int(match.group(1)) > 127:
         raise ValueError(f"timbre must be one of {sorted(ENVELOPES)} or 'program:N' (N in 0..127), got {name!r}")
     return "program", int(match.group(1))
@@ -121,7 +121,7 @@ def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: 
         starts = [int(rng_for(seed, midi, r, _START).integers(0, HOP_LENGTH)) for r in reps]
         tones = np.stack([audio[s : s + n_samples] for s in starts]).astype(np.float64)
     rms = np.sqrt(np.mean(tones**2, axis=-1, keepdims=True))
-    if np.any(rms < _SILENT_RMS):
+    if np.any(rms < SILENT_RMS):
         return None
     return tones / rms
 

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import metrics
+from amt_jax.estimators import metrics
 
 METRICS = ("output_l1", "bce", "frame_f1", "key_drop")
 

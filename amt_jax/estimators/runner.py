@@ -23,8 +23,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from amt_jax.engine import permutations
-from amt_jax.engine.scoring import Metric, select
+from amt_jax import perturb
+from amt_jax.estimators.scoring import Metric, select
 
 
 def replicated(mesh: Mesh | None, tree):
@@ -66,7 +66,7 @@ def chunk(params, features, y_ref, base, targets, key, start, *, apply_fn, famil
     ids = start + jnp.arange(chunk_size, dtype=jnp.int32)
     if mesh is not None:
         ids = jax.lax.with_sharding_constraint(ids, NamedSharding(mesh, P(mesh.axis_names)))
-    x, groups = jax.vmap(lambda i: permutations.perturb(family, jax.random.fold_in(key, i), features, i))(ids)  # [C, n, F, T]
+    x, groups = jax.vmap(lambda i: perturb.perturb(family, jax.random.fold_in(key, i), features, i))(ids)  # [C, n, F, T]
     change = jnp.mean(jnp.abs(x - features[None]), axis=(2, 3))
     n_clips = features.shape[0]
     y = select(apply_fn(params, x.reshape((chunk_size * n_clips,) + features.shape[1:])), output)

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from amt_jax.engine import stats
+from amt_jax import stats
 
 _STATS_TAG = 0xFFFFFFFF  # fold_in tag of the statistics key; draws use tags < 2**31
 PIECE_CI_METHODS = ("t", "bootstrap")

@@ -3,8 +3,8 @@
 :func:`permutation_importance` follows ``sklearn.inspection.permutation_importance``: the
 importance of a draw is how much the metric worsens when every clip's frequency axis is
 perturbed by that draw (a permutation of bins, or a replacement), averaged over the clips,
-bigger = more important (see :mod:`amt_jax.engine.scoring`). Draw ``i`` uses
-``jax.random.fold_in(key, i)``; the engine (:mod:`amt_jax.engine.runner`) streams vmapped,
+bigger = more important (see :mod:`amt_jax.estimators.scoring`). Draw ``i`` uses
+``jax.random.fold_in(key, i)``; the engine (:mod:`amt_jax.estimators.runner`) streams vmapped,
 jitted chunks of draws and shards them over a device mesh.
 
 Every result keeps the draw × clip matrix and reports two intervals: a Monte Carlo one over
@@ -27,13 +27,10 @@ import numpy as np
 import scipy.stats
 from jax.sharding import Mesh
 
-from amt_jax.engine import runner, stats
-from amt_jax.engine.noise import NoiseResponse, noise_response  # noqa: F401  (public API)
-from amt_jax.engine.reliance import factorial, harmonic_reliance  # noqa: F401  (public API)
-from amt_jax.engine.result import ImportanceResult  # noqa: F401  (public API)
-from amt_jax.engine.result import summarize
-from amt_jax.engine.scoring import METRICS  # noqa: F401  (public API)
-from amt_jax.engine.spec import CI_METHODS, DEFAULT_CHUNK_SIZE, ImportanceSpec, Stopping, build_spec, key_data  # noqa: F401
+from amt_jax.estimators import runner
+from amt_jax import stats
+from amt_jax.estimators.result import ImportanceResult, summarize
+from amt_jax.estimators.spec import CI_METHODS, DEFAULT_CHUNK_SIZE, ImportanceSpec, Stopping, build_spec, key_data  # noqa: F401
 
 
 def permutation_importance(
@@ -73,7 +70,7 @@ def permutation_importance(
       n_permutations: draws (the minimum, with adaptive stopping).
       key: root PRNG key; draw i uses ``fold_in(key, i)``.
       metric: ``"output_l1"``, ``"bce"``, ``"frame_f1"`` or a jit-able callable (see
-        :mod:`amt_jax.engine.scoring`).
+        :mod:`amt_jax.estimators.scoring`).
       targets: ``[n_clips, P, T]`` reference rolls in [0, 1] (needed by ``bce`` and ``frame_f1``).
       clusters: ``[n_clips]`` integer piece ids (default: each clip its own cluster); the
         piece-level interval is over clusters.
@@ -145,7 +142,7 @@ _chunk = runner.chunk  # module attribute, so tests can spy on the jitted chunk
 
 
 def keep_drawing(stopping: Stopping, spec: ImportanceSpec) -> Callable[[runner.Running], bool]:
-    """The adaptive stopping rule of :class:`~amt_jax.engine.spec.Stopping` on running sums.
+    """The adaptive stopping rule of :class:`~amt_jax.estimators.spec.Stopping` on running sums.
 
     The Monte Carlo variance is inflated for heavy tails by one standard error of the sample
     variance, ``s²·(1 + sqrt((κ − 1)/n))`` with κ the sample kurtosis, so a rare large draw that
@@ -201,9 +198,9 @@ def paired_contrast(result: ImportanceResult, control: ImportanceResult) -> dict
     draws on the same clips, so draw i of each targets the same group (a ``ValueError`` names
     what differs; the clips' contents are not compared, only their count and shape).
 
-    Returns the Monte Carlo contrast per group (:func:`amt_jax.engine.stats.paired_t` of
+    Returns the Monte Carlo contrast per group (:func:`amt_jax.stats.core.paired_t` of
     ``result − control`` over draws: ``group, n, mean, standard_error, ci_low, ci_high, t, p, q``)
-    and, under ``"piece"``, the piece-level contrast (:func:`amt_jax.engine.stats.piece_contrast` of
+    and, under ``"piece"``, the piece-level contrast (:func:`amt_jax.stats.core.piece_contrast` of
     the per-clip means over the clusters: ``mean, standard_error, ci_low, ci_high, t, p, n_clusters``).
     """
     for name, value in (("result", result), ("control", control)):

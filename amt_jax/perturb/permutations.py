@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine.sampling import draw_group, random_bits, shuffle_slots
+from amt_jax.perturb.sampling import draw_group, random_bits, shuffle_slots
 from amt_jax.frontend.layout import FrequencyLayout
 
 FREQUENCY_SCALES = ("log", "linear")
@@ -322,14 +322,3 @@ def axis_layout(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0) 
     n_semitones = max(-(-(n_bins - center_offset + b // 2) // b), 1)
     return FrequencyLayout(n_bins=n_bins, bins_per_semitone=b, center_offset=center_offset, n_pitches=n_semitones)
 
-
-# Families that target a key the music plays (groups are keys): see amt_jax.engine.key_families.
-from amt_jax.engine.key_families import (  # noqa: E402,F401
-    HarmonicSwap,
-    KeyReplacement,
-    SemitonePooling,
-    harmonic_swap,
-    key_replacement,
-    key_weights_from_targets,
-    semitone_pooling,
-)

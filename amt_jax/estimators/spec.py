@@ -11,9 +11,10 @@ import numpy as np
 from jax.sharding import AxisType, Mesh
 
 from amt_jax import validate
-from amt_jax.engine import permutations, stats
-from amt_jax.engine.result import PIECE_CI_METHODS
-from amt_jax.engine.scoring import Metric, make_metric
+from amt_jax import perturb
+from amt_jax import stats
+from amt_jax.estimators.result import PIECE_CI_METHODS
+from amt_jax.estimators.scoring import Metric, make_metric
 
 CI_METHODS = ("normal", "percentile")
 DEFAULT_CHUNK_SIZE = 8  # small batches are fastest per draw for conv models on CPU; raise on accelerators
@@ -124,7 +125,7 @@ def build_spec(features, *, family, n_permutations, key, metric, targets, cluste
     """Validate the arguments of ``permutation_importance`` (ValueError naming the argument)."""
     stopping = _stopping(n_permutations, target_halfwidth, max_permutations, mc_fraction)
     check_key(key)
-    permutations.check_family(family)
+    perturb.check_family(family)
     x = _features(features, family)
     validate.one_of("ci_method", ci_method, CI_METHODS)
     validate.one_of("piece_ci_method", piece_ci_method, PIECE_CI_METHODS)

@@ -10,7 +10,7 @@ convolution of the given stack with that layer's own parameters. Both run the ne
 (``BasicPitch.network``), not the inference loop over chunks of examples. Channel h's importance ``I(h)`` is the note-output change (``output_l1``) when channel h
 alone takes its values from other frames (:class:`ChannelDerangement`: a random T-cycle of the
 frames, the same for every clip), estimated by the engine
-(:func:`amt_jax.engine.importance.permutation_importance`): draws by ``fold_in``, chunked,
+(:func:`amt_jax.estimators.importance.permutation_importance`): draws by ``fold_in``, chunked,
 sharded, with Monte Carlo and piece-level intervals.
 """
 
@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import attribution, importance
+from amt_jax.explain import attribution
+from amt_jax import estimators
 
 STACK_CONV = "onset_conv"  # a convolution whose input is the stack [N, T, F', H]
 X_STACK_CONV = "contour_conv"  # HarmonicStackConv: the stack's convolution, computed from X [N, T, F]
@@ -133,7 +134,7 @@ def channel_importance(variables, features, *, config, key, n_permutations: int,
     channels = range(len(config.harmonics)) if channels is None else channels
     out = {}
     for i in channels:
-        out[float(config.harmonics[i])] = importance.permutation_importance(
+        out[float(config.harmonics[i])] = estimators.permutation_importance(
             apply_fn, variables, stack, family=channel_family(config, i), n_permutations=n_permutations,
             key=jax.random.fold_in(key, i), metric="output_l1", output="note", clusters=clusters,
             chunk_size=chunk_size, mesh=mesh)

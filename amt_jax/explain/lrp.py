@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import similarity
+from amt_jax.stats import similarity
 from amt_jax.frontend import features
 from amt_jax.models.basic_pitch import BasicPitchConfig, freq_blocked_conv
 
@@ -266,7 +266,7 @@ def _relevance(variables, x, masks, *, config, composite):
 def relevance(variables, x, masks, *, config: BasicPitchConfig = BasicPitchConfig(),
               composite: Composite | str = "epsilon_gamma_box") -> Relevance:
     """LRP of Basic Pitch (``variables`` of ``BasicPitch(config)``) for objectives ``masks [K, N, P, T]``
-    (e.g. :func:`amt_jax.engine.attribution.key_masks`) on features ``x [N, F, T]`` in [0, 1]."""
+    (e.g. :func:`amt_jax.explain.attribution.key_masks`) on features ``x [N, F, T]`` in [0, 1]."""
     validate.exact_rank("x", x, 3, "[N, F, T]")
     validate.exact_rank("masks", masks, 4, "[K, N, P, T]")
     if np.shape(x)[1] != config.n_input_bins:

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine import stats
-from amt_jax.engine.scoring import select
-from amt_jax.engine.spec import check_key, key_data
+from amt_jax import stats
+from amt_jax.estimators.scoring import select
+from amt_jax.estimators.spec import check_key, key_data
 
 
 def flat_distribution(features) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.engine.sampling import categorical, derangement_order, random_bits
+from amt_jax.perturb.sampling import categorical, derangement_order, random_bits
 from amt_jax.frontend.layout import FrequencyLayout
 
 REPLACED_PARTS = ("fundamental", "harmonics", "both")

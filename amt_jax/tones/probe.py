@@ -45,29 +45,19 @@ import numpy as np
 
 from amt_jax import validate
 from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES
-from amt_jax.engine import stats
+from amt_jax import stats
 from amt_jax.io import atomic_write, environment
-from amt_jax.data.tones import (  # noqa: F401  (the synthesis, re-exported)
+from amt_jax.tones.synth import (
     EDGE_FRAMES,
-    ENVELOPES,
     LEVELS_DBFS,
     METRICS,
     NOISE_DBFS,
     VELOCITY,
-    _PROGRAM,
-    _SILENT_RMS,
     corpus_programs,
-    dbfs_to_rms,
-    harmonic_tone,
     mix,
-    n_harmonics,
     noise,
     parse_timbre,
-    render_note,
-    rms_dbfs,
-    rng_for,
     timbre_names,
-    tone_windows,
     unit_tones,
 )
 

@@ -1,1 +1,0 @@
-"""The estimators: perturbation families, metrics, permutation importance, noise response, statistics."""

@@ -1,0 +1,48 @@
+"""Perturbation families: ``perturb(family, key, x [..., F, T], draw) -> (x', group)``.
+
+- :mod:`~amt_jax.perturb.permutations`: the seed families on the frequency axis (random spectral,
+  harmonic shuffle and its size-matched control, within-semitone shuffle).
+- :mod:`~amt_jax.perturb.key_families`: families that target a key the music plays (harmonic swap,
+  key replacement for the factorial, semitone pooling), keys drawn from the labels.
+- :mod:`~amt_jax.perturb.sampling`: the random draws they share (groups, slots, derangements).
+
+``from amt_jax import permutations`` is this package (the public API's name).
+"""
+
+from amt_jax.perturb import key_families, permutations, sampling
+from amt_jax.perturb.permutations import (
+    FREQUENCY_SCALES,
+    Harmonic,
+    HarmonicControl,
+    MICROTONAL_SCOPES,
+    Microtonal,
+    RandomSpectral,
+    axis_layout,
+    check_family,
+    harmonic,
+    harmonic_control,
+    microtonal,
+    perturb,
+    random_spectral,
+)
+from amt_jax.perturb.key_families import (
+    HarmonicSwap,
+    KeyReplacement,
+    REPLACED_PARTS,
+    SemitonePooling,
+    harmonic_swap,
+    key_replacement,
+    key_weights_from_targets,
+    semitone_pooling,
+)
+from amt_jax.perturb.sampling import (
+    categorical,
+    derangement_order,
+    draw_group,
+    random_bits,
+    random_order,
+    shuffle_slots,
+    uniform_int,
+)
+
+__all__ = ["FREQUENCY_SCALES", "Harmonic", "HarmonicControl", "HarmonicSwap", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "axis_layout", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
