@@ -46,7 +46,7 @@ def load_network(spec: str):
     config = dataclasses.replace(config, seed=int(match.group(2) or 0))
     if match.group(3):
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, harmonics=(1,)))
-    return cka.network(training.model_of(config, training.init_state(config)))
+    return cka.network(training.as_model(training.model_of(config, training.init_state(config)), spec))
 
 
 def families(layout):

@@ -146,7 +146,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
     from amt_jax.training import root_key
 
     config = model.source.config
-    depths = randomize.cascade(model.params, config, root_key(args.seed + 1), steps=randomize.NOTE_CASCADE)
+    depths = randomize.cascade(model, root_key(args.seed + 1))
     out, reference, ref_stack, arrays = [], None, None, {}
     for d, variables in enumerate(depths):
         t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
         i_h = np.array([r.importances_mean for r in imp.values()])
         arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
         arrays.update({f"cascade{d}_key_map_{k}": v for k, v in table.key_maps.items()})
-        row = {"depth": d, "randomised": [n for step in randomize.NOTE_CASCADE[:d] for n in step],
+        row = {"depth": d, "randomised": [n for step in model.cascade[:d] for n in step],
                "harmonic_profile": harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
         if d == 0:
             reference, ref_stack = table, i_h
@@ -169,7 +169,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
             row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
         out.append(row)
         _log(f"cascade depth {d}: {time.perf_counter() - t0:.0f} s")
-    return {"steps": [list(s) for s in randomize.NOTE_CASCADE], "survival_rho": cm.SURVIVAL_RHO,
+    return {"steps": [list(s) for s in model.cascade], "survival_rho": cm.SURVIVAL_RHO,
             "methods": list(settings.methods), "n_clips": int(features.shape[0]), "depths": out}, arrays
 
 
@@ -178,8 +178,6 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
     from amt_jax import data as data_lib
     from amt_jax import training
     from amt_jax.explain import crossmethod as cm
-    from amt_jax.models import randomize, registry
-
     config = training.get_config("tiny", steps=args.label_steps)
     train = data_lib.load("chorales", "train", data_dir=args.data_dir)
     base = args.out + ".label_runs"
@@ -190,9 +188,8 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
         if name == "true":
             trained = training.model_of(config, training.train(config, workdir=workdir, examples=train))
         else:
-            trained = randomize.train_label_randomized(config, workdir=workdir, examples=train, seed=args.seed)
-        models[name] = registry.Model(f"tiny-{name}", trained.frontend, trained.apply, trained.params, trained.layout,
-                                      {"kind": "trained", "labels": name}, source=trained)
+            trained = training.train_label_randomized(config, workdir=workdir, examples=train, seed=args.seed)
+        models[name] = training.as_model(trained, f"tiny-{name}", labels=name)
         _log(f"label randomisation: trained {name} ({args.label_steps} steps) in {time.perf_counter() - t0:.0f} s")
     features = np.asarray(jax.jit(models["true"].frontend)(audio))
     tables = {k: cm.score_clips(m, features, targets, key=part_key(root, "labels", 0), settings=settings)

@@ -57,13 +57,13 @@ def fd_gradient(f, x, coords, h):
 
 def test_planted_logits_are_the_pre_sigmoid_output():
     x = DATA.features
-    np.testing.assert_allclose(jax.nn.sigmoid(attr.planted_logits(PARAMS, x)), planted.apply(PARAMS, x), atol=1e-7)
+    np.testing.assert_allclose(jax.nn.sigmoid(planted.logits(PARAMS, x)), planted.apply(PARAMS, x), atol=1e-7)
 
 
 @pytest.mark.parametrize("model", ["planted", "tanh"])
 def test_gradient_matches_finite_differences(model):
     """Linear planted model: central differences are exact up to rounding (h = 0.1); tanh net: h = 1e-2."""
-    fn, params, h, tol = (attr.planted_logits, PARAMS, 0.1, 1e-3) if model == "planted" else (tanh_logits, (W1, W2), 1e-2, 2e-3)
+    fn, params, h, tol = (planted.logits, PARAMS, 0.1, 1e-3) if model == "planted" else (tanh_logits, (W1, W2), 1e-2, 2e-3)
     x = np.asarray(DATA.features[:2], np.float32)
     masks = masks_for()
     g = np.asarray(attr.gradient(fn, params, x, masks))
@@ -83,7 +83,7 @@ def test_planted_gradient_recovers_the_planted_weights():
     x = DATA.features[:1]
     keys = sounding(0)[:2]
     masks = attr.key_masks(DATA.targets[:1], keys)
-    g = attr.reduce_time(attr.gradient(attr.planted_logits, PARAMS, x, masks))[:, 0]  # [K, F]
+    g = attr.reduce_time(attr.gradient(planted.logits, PARAMS, x, masks))[:, 0]  # [K, F]
     frames = DATA.targets[0, keys].sum(axis=1)
     gain = float(PARAMS["gain"])
     np.testing.assert_allclose(g / frames[:, None], gain * PARAMS["w"][keys], rtol=1e-5, atol=1e-6)
@@ -95,8 +95,8 @@ def test_planted_gradient_recovers_the_planted_weights():
 def test_integrated_gradients_is_exact_on_a_linear_model():
     """For a linear model IG = (x − x0) ⊙ ∇ = grad × input for any node count: gap ≈ 0."""
     x, masks = DATA.features[:2], masks_for()
-    ig = attr.integrated_gradients(attr.planted_logits, PARAMS, x, masks, n_nodes=3)
-    gxi = attr.grad_times_input(attr.planted_logits, PARAMS, x, masks)
+    ig = attr.integrated_gradients(planted.logits, PARAMS, x, masks, n_nodes=3)
+    gxi = attr.grad_times_input(planted.logits, PARAMS, x, masks)
     np.testing.assert_allclose(ig.attribution, gxi, rtol=1e-5, atol=1e-6)
     assert np.max(np.asarray(ig.relative_gap)) < 1e-5
 
@@ -111,8 +111,8 @@ def test_gauss_legendre_integrates_polynomials_exactly():
 def test_occlusion_of_a_group_equals_its_grad_times_input_on_a_linear_model():
     x, masks = DATA.features[:2], masks_for()
     table = grp.concat(grp.semitone_groups(LAY, [3, 17, 30]), grp.band_groups(LAY, [(0, 12), (24, 36)]))
-    drops = np.asarray(attr.occlusion(attr.planted_logits, PARAMS, x, table.members, masks, chunk_size=2))
-    gxi = attr.reduce_time(attr.grad_times_input(attr.planted_logits, PARAMS, x, masks))  # [K, B, F]
+    drops = np.asarray(attr.occlusion(planted.logits, PARAMS, x, table.members, masks, chunk_size=2))
+    gxi = attr.reduce_time(attr.grad_times_input(planted.logits, PARAMS, x, masks))  # [K, B, F]
     ref = np.einsum("gf,kbf->gkb", table.members, gxi)
     np.testing.assert_allclose(drops, ref, rtol=1e-4, atol=1e-3)
 
@@ -158,7 +158,7 @@ def test_integrated_gradients_and_permutation_do_not_depend_on_chunking():
         np.testing.assert_allclose(ig.attribution, igs[0].attribution, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(ig.gap, igs[0].gap, atol=1e-4)
     table = grp.harmonic_groups(LAY, sounding(0)[:2], n_harmonics=3)
-    perms = [attr.time_permutation(attr.planted_logits, PARAMS, x, table.members, masks, key=jax.random.key(1),
+    perms = [attr.time_permutation(planted.logits, PARAMS, x, table.members, masks, key=jax.random.key(1),
                                    n_draws=3, chunk_size=c) for c in (1, 5)]
     np.testing.assert_allclose(perms[1].group, perms[0].group, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(perms[1].control, perms[0].control, rtol=1e-5, atol=1e-4)
@@ -204,15 +204,15 @@ def test_bad_input_raises_naming_the_argument():
     with pytest.raises(ValueError, match="keys"):
         attr.key_masks(DATA.targets, [48])
     with pytest.raises(ValueError, match="masks"):
-        attr.gradient(attr.planted_logits, PARAMS, x, masks[:, :1])
+        attr.gradient(planted.logits, PARAMS, x, masks[:, :1])
     with pytest.raises(ValueError, match="n_nodes"):
-        attr.integrated_gradients(attr.planted_logits, PARAMS, x, masks, n_nodes=0)
+        attr.integrated_gradients(planted.logits, PARAMS, x, masks, n_nodes=0)
     with pytest.raises(ValueError, match="members"):
-        attr.occlusion(attr.planted_logits, PARAMS, x, np.zeros((2, LAY.n_bins)), masks)
+        attr.occlusion(planted.logits, PARAMS, x, np.zeros((2, LAY.n_bins)), masks)
     with pytest.raises(ValueError, match="noise_level"):
-        attr.smoothgrad(attr.planted_logits, PARAMS, x, masks, key=jax.random.key(0), noise_level=-1.0)
+        attr.smoothgrad(planted.logits, PARAMS, x, masks, key=jax.random.key(0), noise_level=-1.0)
     with pytest.raises(ValueError, match="x"):
-        attr.gradient(attr.planted_logits, PARAMS, x[0], masks)
+        attr.gradient(planted.logits, PARAMS, x[0], masks)
 
 
 # --------------------------------------------------------------------------- Basic Pitch

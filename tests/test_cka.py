@@ -12,6 +12,7 @@ import pytest
 
 from amt_jax import training
 from amt_jax.explain import cka
+from amt_jax.models import bp_model
 from amt_jax import permutations
 from amt_jax.frontend import features
 from amt_jax.models.basic_pitch import BasicPitch
@@ -112,7 +113,7 @@ def test_bad_input_raises_naming_the_argument(rng):
     with pytest.raises(ValueError, match="frames_per_clip"):
         cka.frame_rows(jax.random.PRNGKey(0), 2, 10, 11)
     with pytest.raises(ValueError, match="layers"):
-        cka.activations(cka.Network(None, None), np.zeros((1, 3, 4)), layers=("conv9",))
+        cka.activations(cka.Network(None, None, ("harmonic_stack",)), np.zeros((1, 3, 4)), layers=("conv9",))
 
 
 # --------------------------------------------------------------------------- networks
@@ -128,8 +129,10 @@ def _random_network(seed):
     config = training.get_config("tiny", bins_per_semitone=1)
     x = jnp.zeros((1, config.model.n_input_bins, 8), jnp.float32)
     variables = _init(config)(training.root_key(seed), x)  # rbg: compiles far faster than threefry here
-    return cka.network(training.Trained(functools.partial(training.frontend, bins_per_semitone=1),
-                                        BasicPitch(config.model).apply, variables, config))
+    model = bp_model.network_model(f"random-{seed}", config=config.model, params=variables, layout=training.layout(1),
+                                    frontend=functools.partial(training.frontend, bins_per_semitone=1), identity={},
+                                    frame_threshold=0.3, invert=None)
+    return cka.network(model)
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +156,18 @@ def test_activations_match_the_model_and_the_harmonic_stack(audio, net1):
     net = net1
     x = net.frontend(audio[0])  # [3, F, T]
     h = cka.activations(net, x)
-    assert set(h) == set(cka.LAYERS)
+    assert set(h) == set(net.layers) == set(bp_model.LAYERS)
     n_frames = x.shape[-1]
     assert all(v.shape[:2] == (3, n_frames) for v in h.values())
-    y = jax.jit(BasicPitch(net.config).apply)(net.variables, x)
+    config = training.get_config("tiny", bins_per_semitone=1).model  # net1's architecture
+    y = jax.jit(BasicPitch(config).apply)(net.params, x)
     np.testing.assert_allclose(jax.nn.sigmoid(h["note_out"]).swapaxes(1, 2), y["note"], atol=1e-6)
     np.testing.assert_allclose(jax.nn.sigmoid(h["contour_out"]).swapaxes(1, 2), y["contour"], atol=1e-6)
-    bn = net.variables["params"]["input_bn"]
-    stats = net.variables["batch_stats"]["input_bn"]
-    x_bn = (x - stats["mean"]) / jnp.sqrt(stats["var"] + net.config.bn_epsilon) * bn["scale"] + bn["bias"]
-    stack = features.harmonic_stack(x_bn, harmonics=net.config.harmonics, bins_per_octave=net.config.bins_per_octave,
-                                    n_output_bins=net.config.n_contour_bins)
+    bn = net.params["params"]["input_bn"]
+    stats = net.params["batch_stats"]["input_bn"]
+    x_bn = (x - stats["mean"]) / jnp.sqrt(stats["var"] + config.bn_epsilon) * bn["scale"] + bn["bias"]
+    stack = features.harmonic_stack(x_bn, harmonics=config.harmonics, bins_per_octave=config.bins_per_octave,
+                                    n_output_bins=config.n_contour_bins)
     np.testing.assert_allclose(h["harmonic_stack"], jnp.transpose(stack, (0, 3, 2, 1)).reshape(3, n_frames, -1), atol=1e-5)
 
 
@@ -210,7 +214,7 @@ def test_cka_plots_draw_and_return_their_axes():
 
     from amt_jax.report import plots_cka
 
-    layers = cka.LAYERS[:3]
+    layers = bp_model.LAYERS[:3]
     m = np.array([[1.0, 0.5, 0.2], [0.4, 0.9, 0.3]])
     fig, ax = plt.subplots()
     assert plots_cka.cka_matrix(m, layers[:2], layers, ax=ax) is ax and ax.has_data()

@@ -11,9 +11,11 @@ import pytest
 import scipy.stats
 
 from amt_jax.explain import attribution as attr
+from amt_jax.models import bp_lrp, bp_model
 from amt_jax.explain import crossmethod as cm
 from amt_jax.explain import lrp
-from amt_jax.models import randomize, registry
+from amt_jax.models import registry
+from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models.basic_pitch import BasicPitchConfig
 from amt_jax import training
 
@@ -22,11 +24,12 @@ TINY = BasicPitchConfig(bins_per_semitone=1, harmonics=(0.5, 1, 2, 3), n_filters
                         n_filters_onsets=2, contour_span_semitones=5, n_pitches=24, n_input_semitones=40,
                         conv_blocks=())
 T = 12
+GRAPH = bp_lrp.BasicPitchLRP(TINY)  # the family's LRP adapter
 
 
 def tiny_variables(seed: int, *, random_bn: bool = True) -> dict:
     """Fresh tiny variables with random biases and (optionally) random batch norms, a negative input scale."""
-    v = jax.tree.map(np.array, randomize.fresh_variables(TINY, jax.random.key(seed, impl="rbg"), n_frames=T))
+    v = jax.tree.map(np.array, bp_model.init_fn(TINY)(jax.random.key(seed, impl="rbg")))
     rng = np.random.default_rng(seed)
     for name, layer in v["params"].items():
         if "kernel" in layer:
@@ -111,7 +114,7 @@ def relu_net(x, weights, linear):
     return linear(2, h, weights[2])
 
 
-CONVS = (lrp.Conv(1, 1), lrp.Conv(2, 2), lrp.Conv(1, 3))
+CONVS = (bp_lrp.Conv(1, 1), bp_lrp.Conv(2, 2), bp_lrp.Conv(1, 3))
 
 
 def test_lrp0_on_a_bias_free_relu_network_equals_gradient_times_input():
@@ -146,10 +149,10 @@ def test_gamma_zero_is_lrp0_on_basic_pitch_graph():
     x, targets = tiny_inputs(1)  # one clip, three objectives: the shapes lrp_topn_maps compiles for
     masks = attr.key_masks(targets, [3, 10, -1])
     gamma0 = lrp.Composite(lrp.Epsilon(0.0), lrp.Gamma(0.0), lrp.Gamma(0.0))
-    a = lrp.relevance(v, x, masks, config=TINY, composite=gamma0)
-    b = lrp.relevance(v, x, masks, config=TINY, composite="lrp0")
+    a = lrp.relevance(v, x, masks, graph=GRAPH, composite=gamma0)
+    b = lrp.relevance(v, x, masks, graph=GRAPH, composite="lrp0")
     np.testing.assert_allclose(a.input, b.input, rtol=1e-6, atol=1e-7 * float(np.abs(b.input).max()))
-    c = lrp.relevance(v, x, masks, config=TINY, composite="epsilon_gamma_box")
+    c = lrp.relevance(v, x, masks, graph=GRAPH, composite="epsilon_gamma_box")
     assert np.max(np.abs(np.asarray(c.input) - np.asarray(b.input))) > 1e-3 * float(np.abs(b.input).max())
     for r in (b, c):  # nothing lost outside the rules, with random batch norms folded in
         assert np.max(np.abs(np.asarray(r.residual))) < 1e-4
@@ -160,10 +163,10 @@ def test_graph_logits_equal_the_module_logits():
     x, _ = tiny_inputs()
     for seed in (0, 1):
         v = tiny_variables(seed)
-        ref = attr.basic_pitch_logits(TINY)(v, x)
-        probes = {n: jnp.zeros(x.shape[0]) for n in lrp.NOTE_LAYERS}
-        got = jax.jit(lambda v, x: lrp.note_logits_graph(v, lrp.stack_of(x, TINY), probes, config=TINY,
-                                                         composite=lrp.get_composite("epsilon_gamma_box")))(v, x)
+        ref = bp_model.logits_fn(TINY)(v, x)
+        probes = {n: jnp.zeros(x.shape[0]) for n in GRAPH.layers}
+        ops = lrp.Ops(lrp.get_composite("epsilon_gamma_box"), GRAPH.layers)
+        got = jax.jit(lambda v, x: GRAPH.graph(v, GRAPH.input_map(x), probes, ops))(v, x)
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
 
 
@@ -172,7 +175,7 @@ def test_relevance_is_linear_in_the_seed():
     v = tiny_variables(2)
     x, targets = tiny_inputs(1)
     masks = attr.key_masks(targets, [3, 10])
-    r = lrp.relevance(v, x, np.concatenate([masks, masks.sum(axis=0, keepdims=True)]), config=TINY)
+    r = lrp.relevance(v, x, np.concatenate([masks, masks.sum(axis=0, keepdims=True)]), graph=GRAPH)
     np.testing.assert_allclose(r.input[2], r.input[0] + r.input[1], rtol=1e-5, atol=1e-5 * float(np.abs(r.input).max()))
 
 
@@ -196,7 +199,7 @@ def test_conservation_on_basic_pitch(bp):
     targets[0, keys, 5:35] = 1
     masks = attr.key_masks(targets, keys + [-1])
     for name in ("epsilon_gamma_box", "epsilon_plus_box"):
-        r = lrp.relevance(bp.params, x, masks, config=bp.source.config, composite=name)
+        r = lrp.relevance(bp.params, x, masks, graph=bp.lrp, composite=name)
         top = np.abs(np.asarray(r.top))
         assert np.all(top > 1), name
         assert np.max(np.abs(np.asarray(r.residual))) < 1e-4, name
@@ -232,9 +235,9 @@ def test_class_wise_topn_maps_of_a_trained_variant():
     state = types.SimpleNamespace(params=tiny_variables(4, random_bn=False)["params"],
                                   batch_stats=tiny_variables(4, random_bn=False)["batch_stats"], step=0)
     trained = training.model_of(cfg, state)
-    model = registry.Model("tiny", None, trained.apply, trained.params,
-                           training.layout(1).__class__(n_bins=40, bins_per_semitone=1, center_offset=0, n_pitches=24),
-                           {"kind": "trained"}, source=trained)
+    model = bp_model.network_model("tiny", config=TINY, params=trained.params, frontend=None,
+                                   layout=FrequencyLayout(n_bins=40, bins_per_semitone=1, center_offset=0, n_pitches=24),
+                                   identity={"kind": "trained"}, frame_threshold=0.3, invert=None)
     x, targets = tiny_inputs(3)
     out = cm.lrp_topn_maps(model, x, targets, n=4, max_keys=3)
     assert out["maps"].shape == (24, 40)
@@ -243,8 +246,8 @@ def test_class_wise_topn_maps_of_a_trained_variant():
     assert np.all(np.isfinite(out["maps"][labelled])) and np.all(np.isnan(out["maps"][~labelled]))
     # the map of a key equals the LRP of its selected frames, summed over clips, per frame
     p = int(np.flatnonzero(labelled)[0])
-    sel = lrp.topn_masks(np.asarray(attr.basic_pitch_logits(TINY)(model.params, x)), targets, 4)
-    r = lrp.relevance(model.params, x, attr.key_masks(sel, [p, p, -1]), config=TINY)  # 3 objectives: shared compile
+    sel = lrp.topn_masks(np.asarray(bp_model.logits_fn(TINY)(model.params, x)), targets, 4)
+    r = lrp.relevance(model.params, x, attr.key_masks(sel, [p, p, -1]), graph=GRAPH)  # 3 objectives: shared compile
     np.testing.assert_allclose(out["maps"][p], attr.reduce_time(r.input)[0].sum(axis=0) / out["counts"][p],
                                rtol=1e-4, atol=1e-5)
 
@@ -254,11 +257,11 @@ def test_bad_input_raises_naming_the_argument():
     x, targets = tiny_inputs()
     masks = attr.key_masks(targets, [1])
     with pytest.raises(ValueError, match="x must have F"):
-        lrp.relevance(v, x[:, :-1], masks, config=TINY)
+        lrp.relevance(v, x[:, :-1], masks, graph=GRAPH)
     with pytest.raises(ValueError, match="masks"):
-        lrp.relevance(v, x, masks[:, :1], config=TINY)
+        lrp.relevance(v, x, masks[:, :1], graph=GRAPH)
     with pytest.raises(ValueError, match="composite"):
-        lrp.relevance(v, x, masks, config=TINY, composite="alpha_beta")
+        lrp.relevance(v, x, masks, graph=GRAPH, composite="alpha_beta")
     with pytest.raises(ValueError, match="low and high"):
         dense_lrp(lrp.ZBox(), np.ones((1, 2), np.float32), np.ones((2, 2), np.float32), np.zeros(2, np.float32),
                   np.ones((1, 2), np.float32))

@@ -8,33 +8,38 @@ import pytest
 
 from amt_jax import training
 from amt_jax.constants import HOP_LENGTH, N_PITCHES
-from amt_jax.models import randomize
+from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.models import bp_model, randomize
+from amt_jax.training import label_randomization
 from amt_jax.models.basic_pitch import BasicPitchConfig
 
 TINY = BasicPitchConfig(bins_per_semitone=1, harmonics=(0.5, 1, 2, 3), n_filters_contour=3, n_filters_notes=4,
                         n_filters_onsets=2, contour_span_semitones=5, n_pitches=24, n_input_semitones=40,
                         conv_blocks=())
+MODEL = bp_model.network_model("tiny", config=TINY, params=None, frontend=None, identity={}, frame_threshold=0.3,
+                               layout=FrequencyLayout(n_bins=40, bins_per_semitone=1, center_offset=0, n_pitches=24),
+                               invert=None)  # its init and cascade capabilities
 
 
 @pytest.fixture(scope="module")
 def trained():
     """Stand-in for trained variables: every leaf differs from a fresh initialisation."""
-    v = jax.tree.map(np.array, randomize.fresh_variables(TINY, jax.random.key(7, impl="rbg")))
+    v = jax.tree.map(np.array, bp_model.init_fn(TINY)(jax.random.key(7, impl="rbg")))
     rng = np.random.default_rng(0)
     return jax.tree.map(lambda a: (a + rng.normal(scale=0.1, size=a.shape)).astype(np.float32), v)
 
 
 def test_cascade_changes_exactly_the_layers_it_names(trained):
     key = jax.random.key(1, impl="rbg")
-    steps = randomize.FULL_CASCADE
-    depths = randomize.cascade(trained, TINY, key, steps=steps)
+    steps = bp_model.FULL_CASCADE
+    depths = randomize.cascade(MODEL, key, variables=trained, steps=steps)
     assert len(depths) == len(steps) + 1 and depths[0] is trained
     for d, v in enumerate(depths):
         assert randomize.changed_layers(trained, v) == {name for step in steps[:d] for name in step}, d
         if d:
             assert randomize.changed_layers(depths[d - 1], v) == set(steps[d - 1]), d
     for i, step in enumerate(steps):  # the values of step i come from fold_in(key, i), at every depth >= i + 1
-        fresh = randomize.fresh_variables(TINY, jax.random.fold_in(key, i))
+        fresh = bp_model.init_fn(TINY)(jax.random.fold_in(key, i))
         for v in depths[i + 1:]:
             for name in step:
                 for collection in v:
@@ -48,9 +53,9 @@ def test_cascade_changes_exactly_the_layers_it_names(trained):
 
 def test_cascade_rejects_unknown_or_repeated_layers(trained):
     with pytest.raises(ValueError, match="steps\\[1\\] names layer 'dense'"):
-        randomize.cascade(trained, TINY, jax.random.key(0), steps=[("note_out",), ("dense",)])
+        randomize.cascade(MODEL, jax.random.key(0), variables=trained, steps=[("note_out",), ("dense",)])
     with pytest.raises(ValueError, match="second time"):
-        randomize.cascade(trained, TINY, jax.random.key(0), steps=[("note_out",), ("note_out",)])
+        randomize.cascade(MODEL, jax.random.key(0), variables=trained, steps=[("note_out",), ("note_out",)])
 
 
 def examples(n=4, seed=0):
@@ -69,7 +74,7 @@ def examples(n=4, seed=0):
 
 def test_shuffled_labels_come_from_other_examples():
     ex = examples()
-    shuffled = randomize.shuffled_labels(ex, seed=3)
+    shuffled = label_randomization.shuffled_labels(ex, seed=3)
     assert len(shuffled) == 4 and not np.any(shuffled.source == np.arange(4))
     for i, s in enumerate(shuffled):
         j = int(shuffled.source[i])
@@ -80,7 +85,7 @@ def test_shuffled_labels_come_from_other_examples():
         np.testing.assert_array_equal(s["frames"][:, k:], False)
         assert not np.array_equal(s["frames"], ex[i]["frames"])
     with pytest.raises(ValueError, match="n must be >= 2"):
-        randomize.shuffled_labels(ex[:1], seed=0)
+        label_randomization.shuffled_labels(ex[:1], seed=0)
 
 
 def test_training_on_shuffled_labels_runs(tmp_path):
@@ -88,6 +93,6 @@ def test_training_on_shuffled_labels_runs(tmp_path):
                                   window_samples=15 * HOP_LENGTH, batch_size=2, steps=2, warmup_steps=1, log_every=1,
                                   checkpoint_every=2, eval_batch_size=2)
     records = []
-    model = randomize.train_label_randomized(config, workdir=tmp_path, examples=examples(), seed=0, log=records.append)
+    model = label_randomization.train_label_randomized(config, workdir=tmp_path, examples=examples(), seed=0, log=records.append)
     assert model.step == 2 and [r["step"] for r in records if "step" in r] == [1, 2]
     assert (tmp_path / training.CHECKPOINT_DIR).is_dir()

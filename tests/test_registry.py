@@ -47,13 +47,54 @@ def test_basic_pitch_and_oracle():
     assert oracle.apply is None and oracle.identity == {"kind": "oracle"}
 
 
-def test_a_new_model_is_one_registration(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", list(registry._REGISTRY))
+USER_MODEL = """
+from amt_jax.models import Model, Output
+from amt_jax.models import planted
 
-    @registry.register("toy", r"toy-(\d+)", "toy-<n>")
-    def _toy(match, seed):
-        n = int(match.group(1))
-        return registry.Model(match.string, None, lambda p, x: x[..., :n, :], None, planted.layout(1), {"kind": "toy", "n": n})
 
-    assert registry.load("toy-4").identity == {"kind": "toy", "n": 4}
-    assert "toy-<n>" in registry.usages()
+def load():
+    return Model("toy", lambda p, x: x[..., :48, :], None, planted.layout(1), {"n": 48}, outputs=(Output(None),),
+                 output=None)
+
+
+def not_a_model():
+    return 3
+"""
+
+
+def test_a_users_own_model_loads_from_a_file_or_a_module(tmp_path, monkeypatch):
+    (tmp_path / "my_models.py").write_text(USER_MODEL)
+    m = registry.load(f"py:{tmp_path}/my_models.py:load")
+    assert m.identity == {"kind": "py", "spec": f"py:{tmp_path}/my_models.py:load", "n": 48}
+    assert m.spec == f"py:{tmp_path}/my_models.py:load" and registry.kind(m.spec) == "py"
+    assert registry.label(m.spec) == "py:my_models:load" and registry.slug(m.spec) == "py-my-models-load"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.load("py:my_models:load").layout == planted.layout(1)
+    assert any(u.startswith("py:") for u in registry.usages())
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("py:{d}/missing.py:load", "does not exist"),
+    ("py:{d}/my_models.py:nothing", "has no function 'nothing'"),
+    ("py:{d}/my_models.py:not_a_model", "must return an amt_jax.models.Model, got int"),
+    ("py:no_such_module_here:load", "cannot import module 'no_such_module_here'"),
+])
+def test_a_bad_user_spec_names_the_spec_and_what_is_wrong(tmp_path, spec, message):
+    (tmp_path / "my_models.py").write_text(USER_MODEL)
+    spec = spec.format(d=tmp_path)
+    with pytest.raises(ValueError, match=f"model '{spec}'.*{message}"):
+        registry.load(spec)
+
+
+def test_capabilities_are_explicit_and_a_missing_one_is_one_line():
+    bp, plant = registry.load("basic-pitch"), registry.load("planted-b3")
+    assert all(bp.has(c) for c in ("frontend", "logits", "intermediates", "invert", "lrp", "init", "cascade"))
+    assert plant.has("logits") and not any(plant.has(c) for c in ("frontend", "intermediates", "invert", "lrp", "init"))
+    with pytest.raises(ValueError, match=r"^model 'planted-b3' has no 'lrp' capability \(needed by LRP maps\)$"):
+        plant.require("lrp", "LRP maps")
+    with pytest.raises(ValueError, match="capability must be one of"):
+        plant.has("wings")
+    with pytest.raises(ValueError, match="random:planted-b3"):  # the random-weights control needs init
+        registry.load("random:planted-b3")
+    r = registry.load("random:basic-pitch")
+    assert r.identity["kind"] == "random" and r.identity["base"] == bp.identity and r.lrp == bp.lrp

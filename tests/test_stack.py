@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from amt_jax.explain import stack
-from amt_jax.models import randomize
+from amt_jax.models import bp_model
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 
 TINY = BasicPitchConfig(bins_per_semitone=1, harmonics=(0.5, 1, 2, 3), n_filters_contour=3, n_filters_notes=4,
@@ -18,7 +18,7 @@ T = 12
 
 @pytest.fixture(scope="module")
 def variables():
-    v = jax.tree.map(np.array, randomize.fresh_variables(TINY, jax.random.key(0, impl="rbg"), n_frames=T))
+    v = jax.tree.map(np.array, bp_model.init_fn(TINY)(jax.random.key(0, impl="rbg")))
     rng = np.random.default_rng(0)
     v["params"]["input_bn"]["scale"][:] = 2.0
     v["params"]["input_bn"]["bias"][:] = -0.5

@@ -2,7 +2,7 @@
 gradients (Gauss–Legendre), occlusion and time-permutation of groups of bins.
 
 Everything acts on a **logit function** ``logit_fn(params, x [B, F, T]) -> [B, P, T]``, the
-pre-sigmoid note output (:func:`basic_pitch_logits`, :func:`planted_logits`, :func:`logit_fn_of`),
+pre-activation output (a model's ``logits`` capability, :func:`logit_fn_of`),
 and on **objectives** given as masks ``[K, B, P, T]``: objective k of clip b is
 ``o_k(x_b) = Σ_{p,t} masks[k, b, p, t] · logits[b, p, t]``; :func:`key_masks` makes one per key
 from the labels (a key's labelled frames, the default target). Rows of the batch are independent.
@@ -36,42 +36,9 @@ LogitFn = Callable[[Any, jax.Array], jax.Array]
 # --------------------------------------------------------------------------- logits
 
 
-@functools.lru_cache(maxsize=None)
-def basic_pitch_logits(config) -> LogitFn:
-    """Pre-sigmoid note output of ``BasicPitch(config)``: ``(variables, x [..., F, T]) -> [..., P, T]``,
-    read from the ``note_out`` convolution with ``capture_intermediates`` (the module's own code,
-    ``BasicPitch.network``; ``sigmoid`` of it is the ``"note"`` output). Cached per config, so the function object is stable."""
-    from amt_jax.models.basic_pitch import BasicPitch
-
-    module = BasicPitch(config)
-
-    def logits(variables, x):
-        batch_shape, (n_bins, n_frames) = jnp.shape(x)[:-2], jnp.shape(x)[-2:]
-        # the network itself (``BasicPitch.network``), not the inference loop over chunks of examples
-        _, state = module.apply(variables, jnp.reshape(x, (-1, n_bins, n_frames)), train=False,
-                                method=BasicPitch.network, mutable=["intermediates"],
-                                capture_intermediates=lambda m, name: m.name == "note_out" and name == "__call__")
-        z = state["intermediates"]["note_out"]["__call__"][0][..., 0]  # [N, T, P]
-        return jnp.swapaxes(z, -1, -2).reshape(*batch_shape, z.shape[-1], n_frames)
-
-    return logits
-
-
-def planted_logits(params: dict, x) -> jax.Array:
-    """Pre-sigmoid output of :func:`amt_jax.models.planted.apply`: ``gain · (W x − bias)``, ``[..., P, T]``."""
-    return params["gain"] * (jnp.einsum("pf,...ft->...pt", params["w"], x) - params["bias"])
-
-
 def logit_fn_of(model) -> LogitFn:
-    """The logit function of a :class:`~amt_jax.models.registry.Model` (basic-pitch, trained, planted)."""
-    from amt_jax.models.registry import basic_pitch_config
-
-    kind = model.identity.get("kind")
-    if kind in ("basic-pitch", "trained"):
-        return basic_pitch_logits(basic_pitch_config(model))
-    if kind == "planted":
-        return planted_logits
-    raise ValueError(f"model must be basic-pitch, trained or planted to have logits, got kind {kind!r}")
+    """The logit function of a :class:`~amt_jax.models.Model`: its ``logits`` capability."""
+    return model.require("logits", "attribution")
 
 
 # --------------------------------------------------------------------------- objectives

@@ -1,4 +1,4 @@
-"""Centred kernel alignment (CKA) between layer representations of Basic Pitch networks, in JAX.
+"""Centred kernel alignment (CKA) between layer representations of networks, in JAX.
 
 Estimators (rows are examples, columns features; linear kernels ``K = X Xᵀ``):
 
@@ -11,9 +11,9 @@ Estimators (rows are examples, columns features; linear kernels ``K = X Xᵀ``):
   sqrt(Σ_b HSIC₁(K_b, K_b) · Σ_b HSIC₁(L_b, L_b))``; it converges to the population CKA whatever
   the minibatch size (the sums are unbiased).
 
-Representations of a network (:func:`activations`, via Flax ``capture_intermediates``): the harmonic
-stack (the input batch norm's output through ``features.harmonic_stack``) and the pre-activation
-outputs of its six convolutions (:data:`LAYERS`). Rows are frames: ``frames_per_clip`` frames of each
+Representations of a network (:func:`activations`): a model's ``intermediates`` capability, the
+layers it names (Basic Pitch: the harmonic stack of the normalised input and the pre-activation
+outputs of its six convolutions). Rows are frames: ``frames_per_clip`` frames of each
 clip, drawn without replacement with ``fold_in(key, clip)``; each clip is one minibatch, so CKA
 compares the frame-to-frame variation within clips. Intervals are percentile bootstraps over
 pieces (clusters; resample b uses ``fold_in(key, b)``) of the ratio of summed HSIC terms.
@@ -37,10 +37,6 @@ import numpy as np
 from amt_jax import validate
 from amt_jax import perturb
 from amt_jax.stats import check_clusters
-from amt_jax.frontend import features
-from amt_jax.models.basic_pitch import CONV_LAYERS, BasicPitch, BasicPitchConfig
-
-LAYERS = ("harmonic_stack", *CONV_LAYERS)  # input → output; conv layers before their nonlinearity
 _KEY_FRAMES, _KEY_DRAWS, _KEY_BOOTSTRAP = 0, 1, 2  # fold_in tags of the roles of one key
 
 
@@ -116,49 +112,31 @@ def minibatch_cka(x, y) -> float:
 
 
 class Network(NamedTuple):
-    """A Basic Pitch network: ``config`` (architecture), Flax ``variables``, ``frontend(audio) -> X``
-    and the ``layout`` of X's frequency axis (:class:`~amt_jax.frontend.layout.FrequencyLayout`)."""
+    """A network's view for CKA: ``intermediates(params, x [N, F, T], names) -> {name: [N, T, D]}``
+    (a model's capability), its ``params``, the names it gives (``layers``, input → output) and its
+    ``frontend(audio) -> X``."""
 
-    config: BasicPitchConfig
-    variables: Any
+    intermediates: Any
+    params: Any
+    layers: tuple[str, ...]
     frontend: Any = None
-    layout: Any = None
 
 
 def network(model) -> Network:
-    """The :class:`Network` of a registry ``Model``, ``pretrained.Pretrained`` or ``training.Trained``."""
-    source = getattr(model, "source", None) or model
-    config = getattr(source, "config", None)
-    config = getattr(config, "model", config)  # a TrainConfig holds the architecture in .model
-    if not isinstance(config, BasicPitchConfig):
-        raise ValueError(f"model must be a Basic Pitch network (pretrained or trained), got {model!r}")
-    return Network(config, source.params, source.frontend, getattr(source, "layout", None))
+    """The :class:`Network` of a :class:`~amt_jax.models.Model` (its ``intermediates`` capability)."""
+    return Network(model.require("intermediates", "CKA"), model.params, tuple(model.layers), model.frontend)
 
 
-def activations(net: Network, x, *, layers: tuple[str, ...] = LAYERS) -> dict[str, jax.Array]:
+def activations(net: Network, x, *, layers: tuple[str, ...] | None = None) -> dict[str, jax.Array]:
     """Per layer ``[N, T, D]`` (frames × flattened frequency-channel features) for ``x [N, F, T]``."""
-    for name in layers:
-        validate.one_of("layers", name, LAYERS)
+    layers = _check_layers("layers", net, net.layers if layers is None else layers)
     x = _rows("x", x, 3, "[N, F, T]")
-    return _activations(net.variables, x, config=net.config, layers=tuple(layers))
+    return _activations(net.intermediates, net.params, x, layers=layers)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layers"))
-def _activations(variables, x, *, config: BasicPitchConfig, layers: tuple[str, ...]) -> dict[str, jax.Array]:
-    wanted = set(layers) | {"input_bn"}
-    _, state = BasicPitch(config).apply(variables, x, method=BasicPitch.network, mutable=["intermediates"],
-                                        capture_intermediates=lambda m, _: m.name in wanted)
-    inter = state["intermediates"]
-    out = {}
-    for name in layers:
-        if name == "harmonic_stack":
-            stack = features.harmonic_stack(inter["input_bn"]["__call__"][0][..., 0], harmonics=config.harmonics,
-                                            bins_per_octave=config.bins_per_octave, n_output_bins=config.n_contour_bins)
-            h = jnp.transpose(stack, (0, 3, 2, 1))  # [N, H, F', T] -> [N, T, F', H]
-        else:
-            h = inter[name]["__call__"][0]  # NHWC [N, T, F', C]
-        out[name] = h.reshape(h.shape[0], h.shape[1], -1)
-    return out
+@functools.partial(jax.jit, static_argnames=("intermediates", "layers"))
+def _activations(intermediates, params, x, *, layers: tuple[str, ...]) -> dict[str, jax.Array]:
+    return intermediates(params, x, layers)
 
 
 def frame_rows(key: jax.Array, n_clips: int, n_frames: int, frames_per_clip: int) -> np.ndarray:
@@ -224,15 +202,15 @@ def bootstrap_ci(terms, clusters, key: jax.Array, *, n_resamples: int = 1000, co
     return np.nanquantile(stats, alpha, axis=0), np.nanquantile(stats, 1 - alpha, axis=0)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layers"))
-def _grams(variables, x, rows, *, config: BasicPitchConfig, layers: tuple[str, ...]) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("intermediates", "layers"))
+def _grams(intermediates, params, x, rows, *, layers: tuple[str, ...]) -> jax.Array:
     """Gram matrices ``[L, N, R, R]`` of the chosen frames ``rows [N, R]`` of each layer."""
-    h = _activations(variables, x, config=config, layers=layers)
+    h = intermediates(params, x, layers)
     return jnp.stack([gram(_select(h[name], rows)) for name in layers])
 
 
 def _layer_grams(net: Network, x, rows: np.ndarray, layers, chunk_size: int) -> jax.Array:
-    parts = [_grams(net.variables, x[i : i + chunk_size], rows[i : i + chunk_size], config=net.config, layers=tuple(layers))
+    parts = [_grams(net.intermediates, net.params, x[i : i + chunk_size], rows[i : i + chunk_size], layers=tuple(layers))
              for i in range(0, x.shape[0], chunk_size)]
     return jnp.concatenate(parts, axis=1)
 
@@ -256,17 +234,17 @@ def _draw_terms(base: jax.Array, moved: jax.Array) -> jax.Array:
     return jnp.stack([_hsic1(base, moved), _hsic1(base, base), _hsic1(moved, moved)], axis=-1)
 
 
-def _check_layers(name: str, layers) -> tuple[str, ...]:
+def _check_layers(name: str, net: Network, layers) -> tuple[str, ...]:
     layers = tuple(layers)
     if not layers:
-        raise ValueError(f"{name} must name at least one layer of {LAYERS}, got ()")
+        raise ValueError(f"{name} must name at least one layer of {net.layers}, got ()")
     for layer in layers:
-        validate.one_of(name, layer, LAYERS)
+        validate.one_of(name, layer, net.layers)
     return layers
 
 
 def layer_cka(net_a: Network, net_b: Network, audio, *, key: jax.Array, clusters=None, frames_per_clip: int = 64,
-              layers_a=LAYERS, layers_b=LAYERS, chunk_size: int = 8, n_resamples: int = 1000) -> CKAResult:
+              layers_a=None, layers_b=None, chunk_size: int = 8, n_resamples: int = 1000) -> CKAResult:
     """Layer × layer minibatch CKA between two networks on the same audio.
 
     Args:
@@ -278,7 +256,8 @@ def layer_cka(net_a: Network, net_b: Network, audio, *, key: jax.Array, clusters
       layers_a, layers_b: layers compared (rows and columns of the result).
       chunk_size: clips per forward pass (memory bound only).
     """
-    layers_a, layers_b = _check_layers("layers_a", layers_a), _check_layers("layers_b", layers_b)
+    layers_a = _check_layers("layers_a", net_a, net_a.layers if layers_a is None else layers_a)
+    layers_b = _check_layers("layers_b", net_b, net_b.layers if layers_b is None else layers_b)
     validate.positive_int("chunk_size", chunk_size)
     audio = _rows("audio", audio, 2, "[N, n_samples]")
     if net_a.frontend is None or net_b.frontend is None:
@@ -294,7 +273,7 @@ def layer_cka(net_a: Network, net_b: Network, audio, *, key: jax.Array, clusters
 
 
 def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, clusters=None, frames_per_clip: int = 64,
-                    layers=LAYERS, chunk_size: int = 8, n_resamples: int = 1000) -> CKAResult:
+                    layers=None, chunk_size: int = 8, n_resamples: int = 1000) -> CKAResult:
     """Per layer CKA(h(X), h(πX)), the mean over ``n_draws`` draws of ``family``.
 
     Args:
@@ -308,7 +287,7 @@ def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, cl
       piece-bootstrap interval and ``terms [n_draws, L, N, 3]``.
     """
     perturb.check_family(family)
-    layers = _check_layers("layers", layers)
+    layers = _check_layers("layers", net, net.layers if layers is None else layers)
     validate.positive_int("n_draws", n_draws)
     validate.positive_int("chunk_size", chunk_size)
     x = _rows("x", x, 3, "[N, F, T]")

@@ -89,16 +89,6 @@ def clip_groups(layout, keys, settings: Settings) -> grp.Groups:
                       grp.semitone_groups(layout), grp.band_groups(layout, grp.octave_bands(layout)))
 
 
-def _lrp_config(model):
-    from amt_jax.models.registry import basic_pitch_config
-
-    config = basic_pitch_config(model)
-    if config is None:
-        raise ValueError(f"method 'lrp' needs a Basic Pitch model (basic-pitch or trained), "
-                         f"got kind {model.identity.get('kind')!r}")
-    return config
-
-
 def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> dict:
     """Per-objective maps summed over frames ``[K, F]`` of the gradient-type methods and LRP."""
     out, m = {}, settings.methods
@@ -118,7 +108,7 @@ def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> di
         diagnostics["ig_delta"] = np.asarray(ig.delta)[:, 0]
     for name, composite in (("lrp", settings.composite), ("lrp_plus", "epsilon_plus_box")):
         if name in m:
-            r = lrp.relevance(model.params, x, masks, config=_lrp_config(model), composite=composite)
+            r = lrp.relevance(model.params, x, masks, graph=model.require("lrp", f"method {name!r}"), composite=composite)
             out[name] = attr.reduce_time(r.input)[:, 0]
             diagnostics[f"{name}_conservation_error"] = np.asarray(r.conservation_error)[:, 0]
             diagnostics[f"{name}_residual"] = np.asarray(r.residual)[:, 0]
@@ -200,20 +190,20 @@ def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon
     """Class-wise top-n LRP maps: for each key, the mean relevance map ``[F]`` over its ``n``
     labelled frames with the largest logits (over all clips), and the maps' kurtosis.
     Returns ``{"maps": [P, F], "counts": [P], "kurtosis": [P]}`` (NaN rows for keys never labelled)."""
-    config = _lrp_config(model)
+    graph = model.require("lrp", "LRP maps")
     logit_fn = attr.logit_fn_of(model)
     features, targets = np.asarray(features, np.float32), np.asarray(targets, np.float32)
     logits = np.asarray(jax.jit(logit_fn)(model.params, features))
     selected = lrp.topn_masks(logits, targets, n)
-    by_clip = np.zeros((features.shape[0], config.n_pitches, features.shape[1]))
+    by_clip = np.zeros((features.shape[0], graph.n_pitches, features.shape[1]))
     for i in range(features.shape[0]):
-        keys = sounding_keys(selected[i], config.n_pitches)
+        keys = sounding_keys(selected[i], graph.n_pitches)
         for start in range(0, len(keys), max_keys):
             chunk = keys[start:start + max_keys]
             padded = np.concatenate([chunk, np.full(max_keys - len(chunk), -1)])
             masks = attr.key_masks(selected[i][None], np.maximum(padded, 0))
             masks[padded < 0] = 0.0
-            r = lrp.relevance(model.params, features[i][None], masks, config=config, composite=composite)
+            r = lrp.relevance(model.params, features[i][None], masks, graph=graph, composite=composite)
             by_clip[i, chunk] = attr.reduce_time(r.input)[: len(chunk), 0]
     maps, counts = lrp.key_maps(by_clip, selected)
     return {"maps": maps, "counts": counts, "kurtosis": lrp.map_kurtosis(maps)}

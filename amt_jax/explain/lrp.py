@@ -1,4 +1,5 @@
-"""Layer-wise relevance propagation (LRP) for Basic Pitch's note logits, as a ``jax.vjp``.
+"""Layer-wise relevance propagation (LRP) of a model's logits, as a ``jax.vjp``: generic rules and
+composites run on the model's LRP adapter (its ``lrp`` capability, e.g. :mod:`amt_jax.models.bp_lrp`).
 
 Relevance is the cotangent. Every linear layer ``z = lin(x, W) + b`` is a ``jax.custom_vjp``
 (:func:`layer`) whose backward maps the relevance ``R`` of its outputs to its inputs by a rule;
@@ -35,8 +36,6 @@ import numpy as np
 
 from amt_jax import validate
 from amt_jax.stats import similarity
-from amt_jax.frontend import features
-from amt_jax.models.basic_pitch import BasicPitchConfig, freq_blocked_conv
 
 
 # --------------------------------------------------------------------------- rules
@@ -71,18 +70,6 @@ class Dense:
 
     def __call__(self, x, kernel):
         return x @ kernel
-
-
-@dataclasses.dataclass(frozen=True)
-class Conv:
-    """Basic Pitch's 'SAME' convolution, NHWC x, HWIO kernel, stride (1, ``stride``) (see
-    :func:`amt_jax.models.basic_pitch.freq_blocked_conv`; ``block`` is a speed knob only)."""
-
-    stride: int = 1
-    block: int = 1
-
-    def __call__(self, x, kernel):
-        return freq_blocked_conv(x, kernel, stride=self.stride, block=self.block)
 
 
 def _divide(r, den):
@@ -174,53 +161,24 @@ def get_composite(name: str) -> Composite:
     return COMPOSITES[name]
 
 
-# --------------------------------------------------------------------------- Basic Pitch's note path
+# --------------------------------------------------------------------------- a model's graph
 
 
-NOTE_LAYERS = ("contour_conv", "contour_out", "note_conv", "note_out")  # input → output
+@dataclasses.dataclass(frozen=True)
+class Ops:
+    """What an LRP adapter's ``graph`` writes its layers with: ``layer(name, ...)`` applies the rule
+    the composite gives layer ``name`` at its position in ``layers``; ``sigmoid_pass`` passes relevance."""
 
+    composite: Composite
+    layers: tuple[str, ...]
 
-def _bn(variables, name, eps):
-    """Inference batch norm as ``a·x + c`` per channel (flax: ``(x − mean)·scale/√(var + eps) + bias``)."""
-    p, s = variables["params"][name], variables["batch_stats"][name]
-    a = jax.lax.rsqrt(s["var"] + eps) * p["scale"]
-    return a, p["bias"] - s["mean"] * a
+    def layer(self, name, lin, x, kernel, bias, probe, low=None, high=None):
+        rule = self.composite.rule(name, self.layers.index(name), len(self.layers))
+        return layer(rule, lin, x, kernel, bias, probe, low, high)
 
-
-def stack_of(x, config: BasicPitchConfig) -> jax.Array:
-    """The harmonic stack of raw features (before the input batch norm), NHWC ``[N, T, P·B, H]``."""
-    s = features.harmonic_stack(x, harmonics=config.harmonics, bins_per_octave=config.bins_per_octave,
-                                n_output_bins=config.n_contour_bins)  # [N, H, F', T]
-    return jnp.transpose(s, (0, 3, 2, 1))
-
-
-def note_logits_graph(variables, stack, probes, *, config: BasicPitchConfig, composite: Composite) -> jax.Array:
-    """Basic Pitch's note logits ``[N, P, T]`` from the stack of raw features ``[N, T, F', H]``
-    (:func:`stack_of`), every conv a rule :func:`layer` (``probes``: name → ``[N]`` zeros).
-
-    The input batch norm is folded into ``contour_conv`` (its bias, zero-filled like the stack's
-    edges, becomes a per-position bias) and ``contour_bn`` too; the first layer's input lies in
-    ``[0, stack_of(1)]`` (the features lie in [0, 1]; zero fill stays 0).
-    """
-    p, eps, b = variables["params"], config.bn_epsilon, config.bins_per_semitone
-    blocks = dict(config.conv_blocks)
-    conv = {name: Conv(stride=b if name == "note_conv" else 1, block=blocks.get(name, 1)) for name in NOTE_LAYERS}
-    rules = {name: composite.rule(name, i, len(NOTE_LAYERS)) for i, name in enumerate(NOTE_LAYERS)}
-    a_in, c_in = _bn(variables, "input_bn", eps)
-    a_c, c_c = _bn(variables, "contour_bn", eps)
-    valid = stack_of(jnp.ones((1,) + (config.n_input_bins, stack.shape[1]), stack.dtype), config)  # [1, T, F', H]
-    w1 = p["contour_conv"]["kernel"]
-    k1 = w1 * a_in[0] * a_c
-    b1 = a_c * (c_in[0] * conv["contour_conv"](valid, w1) + p["contour_conv"]["bias"]) + c_c
-    h = jax.nn.relu(layer(rules["contour_conv"], conv["contour_conv"], stack, k1, b1, probes["contour_conv"],
-                          jnp.zeros_like(valid), valid))
-
-    def plain(name, v):
-        return layer(rules[name], conv[name], v, p[name]["kernel"], p[name]["bias"], probes[name])
-
-    contour = sigmoid_pass(plain("contour_out", h))
-    z = plain("note_out", jax.nn.relu(plain("note_conv", contour)))  # [N, T, P, 1]
-    return jnp.swapaxes(z[..., 0], -1, -2)
+    @staticmethod
+    def sigmoid_pass(z):
+        return sigmoid_pass(z)
 
 
 class Relevance(NamedTuple):
@@ -251,30 +209,30 @@ class Relevance(NamedTuple):
         return (total - self.top) / jnp.maximum(jnp.abs(self.top), 1e-12)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "composite"))
-def _relevance(variables, x, masks, *, config, composite):
-    stack, stack_vjp = jax.vjp(lambda v: stack_of(v, config), x)
-    probes = {name: jnp.zeros(x.shape[0], x.dtype) for name in NOTE_LAYERS}
-    graph = functools.partial(note_logits_graph, variables, config=config, composite=composite)
-    logits, vjp = jax.vjp(graph, stack, probes)
+@functools.partial(jax.jit, static_argnames=("graph", "composite"))
+def _relevance(variables, x, masks, *, graph, composite):
+    stack, stack_vjp = jax.vjp(graph.input_map, x)
+    probes = {name: jnp.zeros(x.shape[0], x.dtype) for name in graph.layers}
+    ops = Ops(composite, tuple(graph.layers))
+    logits, vjp = jax.vjp(lambda s, pr: graph.graph(variables, s, pr, ops), stack, probes)
     seeds = masks * logits[None]
     r_stack, absorbed = jax.vmap(vjp)(seeds)
     r_input = jax.vmap(lambda r: stack_vjp(r)[0])(r_stack)
     return Relevance(r_input, jnp.sum(r_stack, axis=(2, 3)), jnp.sum(seeds, axis=(2, 3)), absorbed)
 
 
-def relevance(variables, x, masks, *, config: BasicPitchConfig = BasicPitchConfig(),
-              composite: Composite | str = "epsilon_gamma_box") -> Relevance:
-    """LRP of Basic Pitch (``variables`` of ``BasicPitch(config)``) for objectives ``masks [K, N, P, T]``
-    (e.g. :func:`amt_jax.explain.attribution.key_masks`) on features ``x [N, F, T]`` in [0, 1]."""
+def relevance(variables, x, masks, *, graph, composite: Composite | str = "epsilon_gamma_box") -> Relevance:
+    """LRP of a model (``variables``, its LRP adapter ``graph``: a model's ``lrp`` capability) for
+    objectives ``masks [K, N, P, T]`` (e.g. :func:`amt_jax.explain.attribution.key_masks`) on
+    features ``x [N, F, T]`` in [0, 1]."""
     validate.exact_rank("x", x, 3, "[N, F, T]")
     validate.exact_rank("masks", masks, 4, "[K, N, P, T]")
-    if np.shape(x)[1] != config.n_input_bins:
-        raise ValueError(f"x must have F = {config.n_input_bins} bins, got shape {np.shape(x)}")
-    if np.shape(masks)[1:] != (np.shape(x)[0], config.n_pitches, np.shape(x)[2]):
-        raise ValueError(f"masks must be [K, {np.shape(x)[0]}, {config.n_pitches}, {np.shape(x)[2]}], got {np.shape(masks)}")
+    if np.shape(x)[1] != graph.n_input_bins:
+        raise ValueError(f"x must have F = {graph.n_input_bins} bins, got shape {np.shape(x)}")
+    if np.shape(masks)[1:] != (np.shape(x)[0], graph.n_pitches, np.shape(x)[2]):
+        raise ValueError(f"masks must be [K, {np.shape(x)[0]}, {graph.n_pitches}, {np.shape(x)[2]}], got {np.shape(masks)}")
     comp = composite if isinstance(composite, Composite) else get_composite(composite)
-    return _relevance(variables, jnp.asarray(x, jnp.float32), jnp.asarray(masks, jnp.float32), config=config,
+    return _relevance(variables, jnp.asarray(x, jnp.float32), jnp.asarray(masks, jnp.float32), graph=graph,
                       composite=comp)
 
 

@@ -1,3 +1,11 @@
-"""Models: Basic Pitch in Flax (its pretrained weights from the wheel's ONNX), planted models, and
-the registry that turns a spec (``basic-pitch``, ``trained:DIR``, ``planted-b3``, ``oracle``) into
-a :class:`amt_jax.models.registry.Model`."""
+"""Models: one module per family (``pretrained``: Basic Pitch with its weights from the wheel;
+``trained``: variants trained here; ``planted``; ``oracle``; ``randomize``: random weights and the
+randomisation cascade), each a :class:`Model` with explicit capabilities (:mod:`~amt_jax.models.model`),
+and the registry that turns a spec into one (``registry.load("basic-pitch")``, ``"py:FILE.py:FUNCTION"``
+for a user's own model). Code outside this package reads models only through these names."""
+
+from amt_jax.models import registry
+from amt_jax.models.model import CAPABILITIES, OUTPUT_KINDS, Inverse, Model, Output
+from amt_jax.models.registry import check, load
+
+__all__ = ["CAPABILITIES", "OUTPUT_KINDS", "Inverse", "Model", "Output", "check", "load", "registry"]

@@ -9,6 +9,7 @@ p·B (``center_offset`` 0), T = 32 frames.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import jax
@@ -17,6 +18,8 @@ import numpy as np
 
 from amt_jax import validate
 from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.io import params_digest
+from amt_jax.models.model import Model, Output
 
 OCTAVES = 4
 HARMONICS = 4
@@ -33,7 +36,7 @@ def layout(bins_per_semitone: int) -> FrequencyLayout:
 
 def apply(params: dict, x):
     """The planted model: ``sigmoid(gain · (W x − bias))``, ``x [..., F, T]`` → ``[..., P, T]``."""
-    return jax.nn.sigmoid(params["gain"] * (jnp.einsum("pf,...ft->...pt", params["w"], x) - params["bias"]))
+    return jax.nn.sigmoid(logits(params, x))
 
 
 def params(*, bins_per_semitone: int, seed: int = 0) -> dict:
@@ -95,3 +98,20 @@ def _add_note(x: np.ndarray, target: np.ndarray, lay: FrequencyLayout, p: int, t
         for df, a in ((0, 1.0), (-1, 0.5), (1, 0.5)):
             if 0 <= f + df < lay.n_bins:
                 x[f + df, t0 : t1 + 1] += gain * a / k
+
+
+def logits(params: dict, x):
+    """Pre-sigmoid output of :func:`apply`: ``gain · (W x − bias)``, ``[..., P, T]``."""
+    return params["gain"] * (jnp.einsum("pf,...ft->...pt", params["w"], x) - params["bias"])
+
+
+def load(match: re.Match, seed: int, load_spec) -> Model:
+    """``planted-b<B>``: the planted model on synthetic features, B bins per semitone."""
+    b = int(match.group(1))
+    p = params(bins_per_semitone=b, seed=seed)
+    identity = {"kind": "planted", "bins_per_semitone": b, "seed": seed, "params_sha256": params_digest(p)}
+    return Model(match.string, apply, p, layout(b), identity, outputs=(Output(None),), output=None,
+                 frame_threshold=0.5, logits=logits)
+
+
+FAMILIES = (("planted", r"planted-b([1-9][0-9]*)", "planted-b<B> (e.g. planted-b3)", load),)

@@ -13,6 +13,7 @@ leading batch shape.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -23,7 +24,10 @@ from amt_jax.models import onnx_weights
 from amt_jax.frontend.cqt2010 import CQT2010Config, cqt2010
 from amt_jax.frontend.features import normalized_log
 from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.io import params_digest
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
+from amt_jax.models.bp_model import network_model
+from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model
 
 
 class Pretrained(NamedTuple):
@@ -103,3 +107,21 @@ def basic_pitch_layout(config: BasicPitchConfig = BasicPitchConfig()) -> Frequen
     """Basic Pitch's axis: F = 309 bins from A0 (27.5 Hz) at B = 3, key p's centre on bin 3p."""
     return FrequencyLayout(n_bins=config.n_input_bins, bins_per_semitone=config.bins_per_semitone,
                            center_offset=0, n_pitches=config.n_pitches)
+
+
+def _invert_gradient(audio, *, x_perm=None, idx=None, n_steps: int = 600, n_iter=None, **options):
+    from amt_jax.frontend import inverse
+
+    return inverse.invert_basic_pitch(x_perm, audio, n_steps=n_steps, **options).audio
+
+
+def load(match: re.Match, seed: int, load_spec) -> Model:
+    """``basic-pitch``: Basic Pitch ICASSP 2022 with every capability of the family."""
+    bp = basic_pitch()
+    identity = {"kind": "basic-pitch", "onnx_sha256": onnx_weights.onnx_digest(), "params_sha256": params_digest(bp.params)}
+    return network_model(match.string, config=bp.config, params=bp.params, frontend=bp.frontend, layout=bp.layout,
+                         identity=identity, frame_threshold=DEFAULT_FRAME_THRESHOLD,
+                         invert=Inverse("gradient", _invert_gradient), source=bp)
+
+
+FAMILIES = (("basic-pitch", r"basic-pitch", "basic-pitch", load),)

@@ -1,112 +1,91 @@
 """The model registry: a spec string names a model; :func:`load` turns it into a :class:`Model`.
 
-Specs (one grammar for the sweep, ``evaluate``, ``transcribe`` and the Python API)::
+Specs (one grammar for the sweep, ``evaluate``, ``transcribe``, ``probe-keys``, cross-method and
+the Python API)::
 
-    basic-pitch        pretrained Basic Pitch (ICASSP 2022), weights from the basic-pitch wheel
-    trained:DIR        a training workdir (amt_jax.training); the CLI also takes a bare DIR
-    planted-b<B>       the planted model on synthetic features, B bins per semitone (e.g. planted-b3)
-    oracle             the labels themselves (evaluation only: scores 1)
+    basic-pitch              pretrained Basic Pitch (ICASSP 2022), weights from the basic-pitch wheel
+    trained:DIR              a training workdir (amt_jax.training); the CLI also takes a bare DIR
+    planted-b<B>             the planted model on synthetic features, B bins per semitone (e.g. planted-b3)
+    oracle                   the labels themselves (evaluation only: scores 1)
+    random:<spec>            <spec>'s architecture with freshly initialised weights
+    py:FILE.py:FUNCTION      a user's own model: FUNCTION() returns a Model (see below)
+    py:module.path:FUNCTION  the same, from an importable module
 
-Adding a model is one :func:`register` call: a regular expression over specs and a loader
-``loader(match, seed) -> Model``.
+A model family is one module of ``amt_jax.models`` listed in :data:`FAMILY_MODULES`; it declares
+``FAMILIES = ((kind, pattern, usage, loader), ...)`` with ``loader(match, seed, load) -> Model``
+(``load``: this module's :func:`load`, for families built on another spec). Families are imported
+on first use. A user's own model needs no registration: any function returning a
+:class:`~amt_jax.models.model.Model` works through ``py:``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
+import importlib.util
 import os
 import re
-from typing import Any, Callable
+import sys
+from pathlib import Path
+from typing import Callable
 
-from amt_jax.frontend.layout import FrequencyLayout
-from amt_jax.io import params_digest
+from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model, Output  # noqa: F401  (registry.Model)
 
-DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Model:
-    """A loaded model.
-
-    Attributes:
-      spec: the spec it was loaded from.
-      frontend: ``audio [..., n_samples] (22,050 Hz) -> X [..., F, T]``, or None for models that read
-        synthetic features (planted) or no features at all (oracle).
-      apply: ``apply(params, X [..., F, T]) -> Y [..., P, T]`` or a dict of such arrays; None for the oracle.
-      params: the pytree ``apply`` takes.
-      layout: where each key sits on X's frequency axis (None for the oracle).
-      identity: JSON-able description of exactly which model this is (kind, weights digest, ...),
-        recorded in every result computed with it.
-      output: which entry of ``apply``'s dict is the frame posteriorgram (None: ``apply`` returns it).
-      frame_threshold: the activation counted as "on" by default (Basic Pitch: 0.3; trained
-        variants: the threshold their validation chose).
-      source: the underlying object (``pretrained.Pretrained``, ``training.Trained``), for its config.
-    """
-
-    spec: str
-    frontend: Callable | None
-    apply: Callable | None
-    params: Any
-    layout: FrequencyLayout | None
-    identity: dict
-    output: str | None = "note"
-    frame_threshold: float = DEFAULT_FRAME_THRESHOLD
-    source: Any = None
-
-    @property
-    def reads_audio(self) -> bool:
-        """True for models with a frontend (they need an audio dataset)."""
-        return self.frontend is not None
-
-
-Loader = Callable[[re.Match, int], Model]
+FAMILY_MODULES = ("pretrained", "trained", "planted", "oracle", "randomize")
+PY_PATTERN = re.compile(r"py:(?P<target>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)")
+PY_USAGE = "py:FILE.py:FUNCTION or py:module.path:FUNCTION (a function returning an amt_jax Model)"
 
 
 @dataclasses.dataclass(frozen=True)
-class _Entry:
+class Family:
+    """A registered kind of spec: ``pattern`` (the whole spec), ``usage`` (how errors list it) and
+    ``loader(match, seed, load) -> Model``."""
+
     kind: str
     pattern: re.Pattern
     usage: str
-    loader: Loader
+    loader: Callable
 
 
-_REGISTRY: list[_Entry] = []
-
-
-def register(kind: str, pattern: str, usage: str) -> Callable[[Loader], Loader]:
-    """Register ``loader(match, seed) -> Model`` as model kind ``kind`` for the specs matching
-    ``pattern`` (the whole string); ``usage`` is how error messages list the form."""
-
-    def decorator(loader: Loader) -> Loader:
-        _REGISTRY.append(_Entry(kind, re.compile(pattern), usage, loader))
-        return loader
-
-    return decorator
+@functools.lru_cache(maxsize=1)
+def families() -> tuple[Family, ...]:
+    """Every registered family, in :data:`FAMILY_MODULES` order."""
+    out = []
+    for name in FAMILY_MODULES:
+        module = importlib.import_module(f"amt_jax.models.{name}")
+        for kind, pattern, usage, loader in module.FAMILIES:
+            out.append(Family(kind, re.compile(pattern), usage, loader))
+    return tuple(out)
 
 
 def usages() -> list[str]:
-    """The registered spec forms, e.g. ``["basic-pitch", "trained:<dir>", ...]``."""
-    return [entry.usage for entry in _REGISTRY]
+    """The spec forms, e.g. ``["basic-pitch", "trained:<dir>", ..., "py:FILE.py:FUNCTION ..."]``."""
+    return [f.usage for f in families()] + [PY_USAGE]
 
 
-def _match(spec: str) -> tuple[re.Match, _Entry]:
+def _match(spec: str) -> tuple[re.Match, Family | None]:
     if isinstance(spec, str):
-        for entry in _REGISTRY:
-            match = entry.pattern.fullmatch(spec)
+        py = PY_PATTERN.fullmatch(spec)
+        if py:
+            return py, None
+        for family in families():
+            match = family.pattern.fullmatch(spec)
             if match:
-                return match, entry
+                return match, family
     raise ValueError(f"unknown model {spec!r}; valid: {', '.join(usages())}")
 
 
 def check(spec: str) -> str:
-    """``spec`` if it names a registered model form (nothing is loaded); ValueError otherwise."""
+    """``spec`` if it names a registered form (nothing is loaded); ValueError otherwise."""
     _match(spec)
     return spec
 
 
 def kind(spec: str) -> str:
-    """The registered kind of ``spec``: ``basic-pitch``, ``trained``, ``planted`` or ``oracle``."""
-    return _match(spec)[1].kind
+    """The kind of ``spec``: a family's kind (``basic-pitch``, ``trained``, ...) or ``py``."""
+    family = _match(spec)[1]
+    return "py" if family is None else family.kind
 
 
 def cli_spec(spec: str) -> str:
@@ -117,91 +96,60 @@ def cli_spec(spec: str) -> str:
 
 
 def load(spec: str, *, seed: int = 0) -> Model:
-    """The model named by ``spec`` (``seed`` draws the planted models' random part)."""
-    match, entry = _match(spec)
-    return entry.loader(match, seed)
+    """The model named by ``spec`` (``seed`` draws the random part of planted and random models)."""
+    match, family = _match(spec)
+    if family is None:
+        return _load_py(match)
+    return family.loader(match, seed, load)
 
 
-def basic_pitch_config(model: Model):
-    """The ``BasicPitchConfig`` of a ``basic-pitch`` or ``trained`` model (the architecture its
-    parameters belong to); None for other kinds."""
-    kind = model.identity.get("kind")
-    if kind == "basic-pitch":
-        return model.source.config
-    if kind == "trained":
-        return model.source.config.model
-    return None
+def _py_function(spec: str, target: str, function: str) -> Callable:
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise ValueError(f"model {spec!r}: file {target} does not exist")
+        name = "amt_jax_user_model_" + re.sub(r"\W", "_", str(path.resolve()))
+        module = sys.modules.get(name)
+        if module is None:
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module  # dataclasses and pickling look their module up by name
+            module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise ValueError(f"model {spec!r}: cannot import module {target!r} ({err})") from None
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise ValueError(f"model {spec!r}: {target} has no function {function!r}")
+    return fn
+
+
+def _load_py(match: re.Match) -> Model:
+    """``py:TARGET:FUNCTION``: ``FUNCTION()`` of a file or module, which must return a :class:`Model`."""
+    spec = match.string
+    model = _py_function(spec, match.group("target"), match.group("function"))()
+    if not isinstance(model, Model):
+        raise ValueError(f"model {spec!r}: {match.group('function')}() must return an amt_jax.models.Model, "
+                         f"got {type(model).__name__}")
+    if model.apply is None or model.layout is None:
+        raise ValueError(f"model {spec!r}: a user model needs apply and layout, got apply={model.apply!r}, layout={model.layout!r}")
+    identity = {"kind": "py", "spec": spec, **model.identity}
+    return dataclasses.replace(model, spec=spec, identity=identity)
 
 
 def label(spec: str) -> str:
-    """Short display name of a spec for figures (``trained:/a/b3_full_s0`` → ``trained:b3_full_s0``)."""
+    """Short display name of a spec for figures (``trained:/a/b3_full_s0`` → ``trained:b3_full_s0``,
+    ``py:tests/x.py:load`` → ``py:x:load``)."""
     if spec.startswith("trained:"):
         return "trained:" + spec.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
+    py = PY_PATTERN.fullmatch(spec)
+    if py:
+        return f"py:{Path(py.group('target')).stem if py.group('target').endswith('.py') else py.group('target')}:{py.group('function')}"
     return spec
 
 
 def slug(spec: str) -> str:
     """File-safe short name of a spec (``trained:/a/b3`` → ``trained-b3``): its :func:`label`, file-safe."""
     return re.sub(r"[^A-Za-z0-9.-]+", "-", label(spec))
-
-
-# --------------------------------------------------------------------------- the models
-
-
-@register("basic-pitch", r"basic-pitch", "basic-pitch")
-def _basic_pitch(match: re.Match, seed: int) -> Model:
-    from amt_jax.models import onnx_weights, pretrained
-
-    bp = pretrained.basic_pitch()
-    identity = {"kind": "basic-pitch", "onnx_sha256": onnx_weights.onnx_digest(), "params_sha256": params_digest(bp.params)}
-    return Model(match.string, bp.frontend, bp.apply, bp.params, bp.layout, identity, source=bp)
-
-
-@register("trained", r"trained:(.+)", "trained:<dir>")
-def _trained(match: re.Match, seed: int) -> Model:
-    from amt_jax import training
-
-    directory = match.group(1)
-    m = training.load_trained(directory)
-    identity = {"kind": "trained", "dir": os.path.abspath(directory), "step": m.step,
-                "params_sha256": params_digest(m.params)}
-    threshold = training.recorded_threshold(directory)
-    return Model(match.string, m.frontend, m.apply, m.params, m.layout, identity,
-                 frame_threshold=DEFAULT_FRAME_THRESHOLD if threshold is None else threshold, source=m)
-
-
-@register("planted", r"planted-b([1-9][0-9]*)", "planted-b<B> (e.g. planted-b3)")
-def _planted(match: re.Match, seed: int) -> Model:
-    from amt_jax.models import planted
-
-    b = int(match.group(1))
-    params = planted.params(bins_per_semitone=b, seed=seed)
-    identity = {"kind": "planted", "bins_per_semitone": b, "seed": seed, "params_sha256": params_digest(params)}
-    return Model(match.string, None, planted.apply, params, planted.layout(b), identity, output=None, frame_threshold=0.5)
-
-
-@register("oracle", r"oracle", "oracle")
-def _oracle(match: re.Match, seed: int) -> Model:
-    return Model(match.string, None, None, None, None, {"kind": "oracle"}, output=None, frame_threshold=0.5)
-
-
-@register("random", r"random:(.+)", "random:<spec> (the same architecture, weights re-initialised)")
-def _random(match: re.Match, seed: int) -> Model:
-    """A model of ``spec``'s architecture with freshly initialised weights (key ``fold_in(key(seed), 1)``):
-    what a finding that also holds here owes to the architecture, not to learning."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    base = load(match.group(1), seed=seed)
-    config = basic_pitch_config(base)
-    if config is None:
-        raise ValueError(f"random:<spec> re-initialises Basic Pitch architectures (basic-pitch, trained:DIR), got {match.group(1)!r}")
-    from amt_jax.models.basic_pitch import BasicPitch
-
-    x = jnp.zeros((1, base.layout.n_bins, 8), jnp.float32)
-    params = jax.jit(BasicPitch(config).init)(jax.random.fold_in(jax.random.key(seed, impl="rbg"), 1), x)
-    params = jax.tree.map(np.asarray, params)
-    identity = {"kind": "random", "base": base.identity, "seed": seed, "params_sha256": params_digest(params)}
-    return Model(match.string, base.frontend, base.apply, params, base.layout, identity, output=base.output,
-                 frame_threshold=base.frame_threshold, source=base.source)

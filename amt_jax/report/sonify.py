@@ -5,7 +5,7 @@ For a model and a window of audio ``y`` (22,050 Hz) with features ``X = frontend
 the model's frontend (:mod:`amt_jax.frontend.inverse`):
 
 =============  ==========================================  =====================================
-model kind     frontend                                    route
+model          frontend                                    route (its ``invert`` capability)
 =============  ==========================================  =====================================
 basic-pitch    nnAudio CQT2010v2 + NormalizedLog           gradient descent on the waveform
 trained        librosa-compatible CQT + NormalizedLog      librosa icqt + Griffin–Lim (permutations)
@@ -124,10 +124,11 @@ def acceptance(model: registry.Model, audio, x_perm, resynthesised) -> dict[str,
 
 
 def route_of(model: registry.Model) -> str:
-    """The resynthesis route of ``model`` (:data:`ROUTES`)."""
+    """The resynthesis route of ``model`` (:data:`ROUTES`): its ``invert`` capability's, oscillators
+    for a model without audio."""
     if not model.reads_audio:
         return "oscillators"
-    return "gradient" if registry.kind(model.spec) == "basic-pitch" else "librosa"
+    return model.require("invert", "sonification").route
 
 
 def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps: int = 600,
@@ -150,17 +151,12 @@ def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps
         x_perm = x[idx]
     elif x_perm is None:
         raise ValueError("sonify_audio needs idx (a permutation) or x_perm (target features), got neither")
-    elif route == "librosa":
-        raise ValueError(f"the librosa route of {model.spec!r} needs idx (a permutation), got only x_perm")
+    elif model.invert.needs_permutation:
+        raise ValueError(f"the {route} route of {model.spec!r} needs idx (a permutation), got only x_perm")
     x_perm = np.asarray(x_perm, np.float32)
     if x_perm.shape != x.shape:
         raise ValueError(f"x_perm must have the features' shape {list(x.shape)}, got {list(x_perm.shape)}")
-    if route == "gradient":
-        resynth = inverse.invert_basic_pitch(x_perm, audio, n_steps=n_steps, **gradient_options).audio
-    else:
-        from amt_jax.training import cqt_kwargs
-
-        resynth = inverse.invert_cqt_librosa(audio, idx, n_iter=n_iter, **cqt_kwargs(model.layout.bins_per_semitone))
+    resynth = model.invert.fn(audio, x_perm=x_perm, idx=idx, n_steps=n_steps, n_iter=n_iter, **gradient_options)
     return Sonified(make_triple(audio, resynth), route, acceptance(model, audio, x_perm, resynth))
 
 

@@ -29,8 +29,11 @@ imported on demand): :mod:`~amt_jax.training.grid` (:func:`~amt_jax.training.gri
 
 from amt_jax.training.config import CONFIGS, HEADS, THRESHOLDS, TrainConfig, get_config
 from amt_jax.training.heldout import evaluate, posteriorgram, rolls
-from amt_jax.training.inputs import WindowSampler, cqt_kwargs, frontend, layout, make_targets
-from amt_jax.training.loop import CHECKPOINT_DIR, METRICS_FILE, TrainingDiverged, train
+from amt_jax.frontend.variants import cqt_kwargs, frontend, layout
+from amt_jax.training.inputs import WindowSampler, make_targets
+from amt_jax.models.trained import CHECKPOINT_DIR, EVAL_FILE, recorded_threshold
+from amt_jax.training.label_randomization import ShuffledLabels, derangement, shuffled_labels, train_label_randomized
+from amt_jax.training.loop import METRICS_FILE, TrainingDiverged, train
 from amt_jax.training.step import (
     TrainState,
     init_state,
@@ -41,4 +44,4 @@ from amt_jax.training.step import (
     train_step,
     weighted_bce,
 )
-from amt_jax.training.trained import EVAL_FILE, Trained, load_trained, model_of, recorded_threshold
+from amt_jax.training.trained import Trained, as_model, load_trained, model_of

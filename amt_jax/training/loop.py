@@ -14,12 +14,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from amt_jax.io import atomic_write
+from amt_jax.models.trained import CHECKPOINT_DIR
 from amt_jax.training.config import HEADS, TrainConfig, results_identity
 from amt_jax.training.inputs import WindowSampler
 from amt_jax.training.step import TrainState, init_state, root_key, train_step
 
 METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_DIR = "checkpoints"
 
 
 class TrainingDiverged(ValueError):
@@ -36,12 +36,12 @@ def _checkpoint_manager(workdir: str | os.PathLike, config: TrainConfig) -> ocp.
     )
 
 
-def _abstract_state(config: TrainConfig) -> TrainState:
+def abstract_state(config: TrainConfig) -> TrainState:
     """Shapes and dtypes of :func:`init_state` (what a checkpoint restores into), without computing it."""
     return jax.eval_shape(lambda: init_state(config))
 
 
-def _restore_config(manager: ocp.CheckpointManager, step: int) -> TrainConfig:
+def restore_config(manager: ocp.CheckpointManager, step: int) -> TrainConfig:
     restored = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return TrainConfig.from_dict(restored["config"])
 
@@ -99,14 +99,14 @@ def train(
     try:
         latest = manager.latest_step()
         if latest is not None:
-            saved = _restore_config(manager, latest)
+            saved = restore_config(manager, latest)
             if results_identity(saved.to_dict()) != results_identity(config.to_dict()):
                 diff = [f"{f.name}: {getattr(saved, f.name)!r} != {getattr(config, f.name)!r}"
                         for f in dataclasses.fields(config) if getattr(saved, f.name) != getattr(config, f.name)]
                 raise ValueError(f"workdir {workdir} holds a run with another config ({'; '.join(diff)}); "
                                  "use a new --workdir or the same config")
             state = manager.restore(latest, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_abstract_state(config))))["state"]
+                state=ocp.args.StandardRestore(abstract_state(config))))["state"]
             _truncate_jsonl(metrics_path, latest)
             log({"resumed_from": latest})
         else:

@@ -14,7 +14,8 @@ import optax
 
 from amt_jax.models.basic_pitch import BasicPitch
 from amt_jax.training.config import HEADS, TrainConfig
-from amt_jax.training.inputs import frontend, layout, make_targets
+from amt_jax.frontend.variants import frontend, layout
+from amt_jax.training.inputs import make_targets
 
 def weighted_bce(
     y_prob, target, *, positive_weight: float | None, label_smoothing: float, eps: float = 1e-7

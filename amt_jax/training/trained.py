@@ -1,25 +1,24 @@
-"""Trained variants as models: the latest checkpoint of a workdir, with the interface of
-``pretrained.basic_pitch()`` (``frontend``, ``apply``, ``params``, ``layout``)."""
+"""Trained variants as training sees them: a state's model (:func:`model_of`) and the latest
+checkpoint of a workdir with its :class:`~amt_jax.training.TrainConfig` (:func:`load_trained`;
+the checkpoint is read by :mod:`amt_jax.models.trained`, which ``registry.load("trained:DIR")`` uses)."""
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
-import orbax.checkpoint as ocp
 
 from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.frontend.variants import frontend, layout
 from amt_jax.models.basic_pitch import BasicPitch
+from amt_jax.models.bp_model import network_model
+from amt_jax.models.model import Model
+from amt_jax.models.trained import read_checkpoint
 from amt_jax.training.config import TrainConfig
-from amt_jax.training.inputs import frontend, layout
-from amt_jax.training.loop import CHECKPOINT_DIR, _abstract_state, _restore_config
+from amt_jax.training.loop import abstract_state
 from amt_jax.training.step import TrainState
-
-EVAL_FILE = "eval.json"  # written by ``python -m amt_jax train``: held-out scores and the chosen threshold
 
 
 class Trained(NamedTuple):
@@ -49,29 +48,16 @@ def model_of(config: TrainConfig, state: TrainState) -> Trained:
 
 
 def load_trained(workdir: str | os.PathLike) -> Trained:
-    """The model of the latest checkpoint in ``workdir`` (written by :func:`train`)."""
-    directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"no checkpoints in {workdir} (expected {directory}); train with: "
-                                f"python -m amt_jax train --config tiny --workdir {workdir}")
-    options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0, create=False)
-    manager = ocp.CheckpointManager(directory, options=options, item_names=("state", "config"))
-    try:
-        step = manager.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"no finished checkpoint in {directory}")
-        config = _restore_config(manager, step)
-        state = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_abstract_state(config))))["state"]
-    finally:
-        manager.close()
-    return model_of(config, state)
+    """The model of the latest checkpoint in ``workdir`` (written by :func:`amt_jax.training.train`)."""
+    checkpoint = read_checkpoint(workdir, target=lambda config: abstract_state(TrainConfig.from_dict(config)))
+    config = TrainConfig.from_dict(checkpoint.config)
+    return Trained(functools.partial(frontend, bins_per_semitone=config.model.bins_per_semitone),
+                   BasicPitch(config.model).apply, checkpoint.variables, config, checkpoint.step)
 
 
-def recorded_threshold(workdir: str | os.PathLike) -> float | None:
-    """The frame threshold the validation pieces chose for the model in ``workdir`` (recorded in its
-    ``eval.json`` by ``python -m amt_jax train``), or None when there is no such file."""
-    path = Path(workdir) / EVAL_FILE
-    if not path.is_file():
-        return None
-    return float(json.loads(path.read_text())["scores"]["model"]["threshold"])
+def as_model(trained: Trained, spec: str, **identity) -> Model:
+    """``trained`` as a :class:`~amt_jax.models.Model` with every capability of Basic Pitch networks
+    (``identity``: recorded beside ``kind="trained"``)."""
+    return network_model(spec, config=trained.config.model, params=trained.params, frontend=trained.frontend,
+                         layout=trained.layout, identity={"kind": "trained", **identity}, frame_threshold=0.3,
+                         invert=None, source=trained)

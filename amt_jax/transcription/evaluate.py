@@ -165,9 +165,9 @@ def transcriber(model, *, batch_size: int = 8, frame_threshold: float | None = N
     """``transcribe(example) -> Transcription`` for a registry model (``amt_jax.models.registry.load``):
     the labels themselves for the oracle; else whole-file inference (Basic Pitch's windowing) and
     Basic Pitch's note decoding at ``frame_threshold`` (default: the model's own)."""
-    if model.identity.get("kind") == "oracle":
+    if model.apply is None:  # the oracle: the labels themselves
         return reference
-    if model.apply is None or model.frontend is None:
+    if model.frontend is None:
         raise ValueError(f"model {model.spec!r} reads no audio and cannot transcribe")
     from amt_jax.data.labels import make_notes
     from amt_jax.transcription import inference, notes

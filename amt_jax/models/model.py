@@ -1,0 +1,137 @@
+"""The one interface every model family gives: :class:`Model`, with explicit capabilities.
+
+A model always has ``apply`` (features → probabilities), ``params``, ``layout`` (where each key sits
+on its input's frequency axis), ``identity`` and ``outputs``. Everything else is a capability a
+family may or may not give; a method that needs one the model lacks stops with one line naming the
+model and the capability (:meth:`Model.require`):
+
+============== ================================================================================
+capability     what it is
+============== ================================================================================
+frontend       ``audio [..., n_samples] (sample_rate Hz) -> X [..., F, T]``
+logits         ``logits(params, X [..., F, T]) -> [..., P, T]``: the pre-activation of ``output``
+intermediates  ``intermediates(params, X [N, F, T], names) -> {name: [N, T, D]}``; ``layers`` lists
+               the names, input to output
+invert         :class:`Inverse`: audio whose features are a target (sonification)
+lrp            the family's LRP adapter (:class:`amt_jax.models.lrp_graph.LRPGraph` protocol): its
+               linear layers in order, so generic rules and composites run on it
+init           ``init(key) -> params``: freshly initialised weights of the same architecture
+               (the random-weights control, ``random:<spec>``)
+cascade        ``((layer, ...), ...)``: the layers of ``init``'s params from the output down (the
+               randomisation cascade)
+============== ================================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+from amt_jax.constants import SAMPLE_RATE
+from amt_jax.frontend.layout import FrequencyLayout
+
+OUTPUT_KINDS = ("multipitch", "pitch_distribution")
+CAPABILITIES = ("frontend", "logits", "intermediates", "invert", "lrp", "init", "cascade")
+DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """One output of a model.
+
+    Attributes:
+      name: the key of ``apply``'s dict (None: ``apply`` returns this array itself).
+      kind: ``"multipitch"`` (independent sigmoids over keys, ``[..., P, T]``, e.g. Basic Pitch's
+        note and onset) or ``"pitch_distribution"`` (a softmax over pitch bins, e.g. a monophonic
+        pitch estimator's ``[..., n_bins, T]``).
+      bins_per_semitone: pitch bins per semitone (1 for keys).
+    """
+
+    name: str | None
+    kind: str = "multipitch"
+    bins_per_semitone: int = 1
+
+    def __post_init__(self):
+        if self.kind not in OUTPUT_KINDS:
+            raise ValueError(f"Output kind must be one of {OUTPUT_KINDS}, got {self.kind!r}")
+
+
+class Inverse(NamedTuple):
+    """The ``invert`` capability: ``fn(audio [n_samples], *, x_perm [F, T] | None, idx [F] | None,
+    **options) -> audio [n_samples]``, by ``route`` (``"gradient"``: any target features;
+    ``"librosa"``: a permutation ``idx`` only)."""
+
+    route: str
+    fn: Callable
+    needs_permutation: bool = False
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Model:
+    """A loaded model (see the module docstring for the capabilities).
+
+    Attributes:
+      spec: the spec it was loaded from (``amt_jax.models.registry``).
+      apply: ``apply(params, X [..., F, T]) -> Y [..., P, T]`` or a dict of such arrays (None: the oracle).
+      params: the pytree ``apply`` takes.
+      layout: where each key sits on X's frequency axis (None: the oracle).
+      identity: JSON-able description of exactly which model this is (kind, weights digest, ...),
+        recorded in every result computed with it.
+      outputs: every output ``apply`` gives.
+      output: the name of the output probes read (the frame posteriorgram; None: ``apply`` returns it).
+      frame_threshold: the activation counted as "on" by default.
+      sample_rate: the frontend's audio rate, Hz.
+      layers: the names ``intermediates`` can return, input to output.
+      source: the family's own object (for its config), or None.
+    """
+
+    spec: str
+    apply: Callable | None
+    params: Any
+    layout: FrequencyLayout | None
+    identity: dict
+    outputs: tuple[Output, ...] = (Output("note"),)
+    output: str | None = "note"
+    frame_threshold: float = DEFAULT_FRAME_THRESHOLD
+    sample_rate: int = SAMPLE_RATE
+    frontend: Callable | None = None
+    logits: Callable | None = None
+    intermediates: Callable | None = None
+    layers: tuple[str, ...] = ()
+    invert: Inverse | None = None
+    lrp: Any = None
+    init: Callable | None = None
+    cascade: tuple[tuple[str, ...], ...] | None = None
+    source: Any = None
+
+    def __post_init__(self):
+        names = [o.name for o in self.outputs]
+        if self.apply is not None and self.output not in names:
+            raise ValueError(f"model {self.spec!r}: output {self.output!r} is not one of its outputs {names}")
+
+    @property
+    def reads_audio(self) -> bool:
+        """True for models with a frontend (they need an audio dataset)."""
+        return self.frontend is not None
+
+    @property
+    def output_kind(self) -> str:
+        """The kind of the output probes read (:data:`OUTPUT_KINDS`)."""
+        return next(o.kind for o in self.outputs if o.name == self.output)
+
+    def has(self, capability: str) -> bool:
+        """Whether the model gives ``capability`` (:data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"capability must be one of {CAPABILITIES}, got {capability!r}")
+        return getattr(self, capability) is not None
+
+    def require(self, capability: str, by: str):
+        """The capability's value, or ValueError ``model 'X' has no <capability> (needed by <by>)``."""
+        if not self.has(capability):
+            raise ValueError(f"model {self.spec!r} has no {capability!r} capability (needed by {by})")
+        return getattr(self, capability)
+
+    def probabilities(self, params, x):
+        """The output probes read: ``apply(params, x)`` (its ``output`` entry when it returns a dict)."""
+        y = self.apply(params, x)
+        return y if self.output is None else y[self.output]
