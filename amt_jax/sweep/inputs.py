@@ -1,8 +1,8 @@
 """What a sweep's cells measure: a model (from the registry), its features, the labels of the
 frames, and which piece each clip comes from.
 
-Data: ``synthetic`` (planted models: :func:`amt_jax.models.planted.synthetic`, each clip its own
-piece) or ``NAME:SPLIT`` of a built dataset: ``n_clips`` model windows (Basic Pitch's windowing of
+Data: ``synthetic`` (harmonic combs on the model's own axis: :func:`amt_jax.data.synthetic.synthetic`,
+each clip its own piece) or ``NAME:SPLIT`` of a built dataset: ``n_clips`` model windows (Basic Pitch's windowing of
 each piece, :func:`amt_jax.transcription.inference.window_audio`) evenly spaced over the split's
 non-silent windows, through the model's own frontend; the labels of each window's frames (the
 nearest label frame), the piece (example) each window comes from, and its program (instrument).
@@ -84,21 +84,18 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
     import jax
 
     model = registry.load(spec, seed=config.seed)
-    if not model.reads_audio:
-        if config.data != "synthetic":
-            raise ValueError(f"model {spec!r} reads synthetic features only, got data={config.data!r}")
-        from amt_jax.models import planted
+    if config.data == "synthetic":  # harmonic combs on the model's own axis, any model
+        from amt_jax.data.synthetic import synthetic
 
         m = config.clips_per_piece
-        synthetic = planted.synthetic(n_clips=config.n_clips, bins_per_semitone=model.layout.bins_per_semitone,
-                                      seed=config.seed, clips_per_piece=m)
+        clips = synthetic(n_clips=config.n_clips, layout=model.layout, seed=config.seed, clips_per_piece=m)
         data_id = {"data": "synthetic", "seed": config.seed, "n_clips": config.n_clips,
-                   "features_sha256": array_digest(synthetic.features), "synthetic_sha256": array_digest(synthetic.features)}
+                   "features_sha256": array_digest(clips.features), "synthetic_sha256": array_digest(clips.features)}
         clusters = np.arange(config.n_clips) // (m or 1)
-        return Inputs(model, synthetic.features, synthetic.targets, clusters,
-                      provenance=_provenance(model.identity, data_id, synthetic.features))
-    if config.data == "synthetic":
-        raise ValueError(f"model {spec!r} needs an audio dataset (data='NAME:SPLIT'), got data='synthetic'")
+        return Inputs(model, clips.features, clips.targets, clusters,
+                      provenance=_provenance(model.identity, data_id, clips.features))
+    if not model.reads_audio:
+        raise ValueError(f"model {spec!r} reads synthetic features only (it has no frontend), got data={config.data!r}")
     clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips, clips_per_piece=config.clips_per_piece)
     features = np.asarray(jax.jit(model.frontend)(clips.audio), np.float32)
     data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,
