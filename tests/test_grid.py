@@ -19,7 +19,8 @@ from amt_jax.models import registry
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 from amt_jax import stats
 from amt_jax.training import grid, grid_report
-from amt_jax.training.trained import EVAL_FILE
+from amt_jax.models.trained import EVAL_FILE
+from amt_jax.training.config import TrainConfig
 
 # B = 1, both stacks, one seed: the two runs of every grid test (their train steps compile once each)
 TWO_RUNS = dataclasses.replace(grid.get_grid_config("tiny"), bins_per_semitone=(1,))
@@ -121,7 +122,7 @@ def test_tiny_grid_trains_and_scores_every_test_piece(tiny_grid, splits):
         # the variant loads through the registry, thresholded where its validation pieces chose
         model = registry.load(f"trained:{workdir / 'runs' / run.id}")
         assert model.frame_threshold == record["thresholds"]["frame_threshold"]
-        assert model.source.config == run.config
+        assert TrainConfig.from_dict(model.source.config) == run.config
         channels = model.params["params"]["contour_conv"]["kernel"].shape[2]
         assert channels == len(grid.STACKS[run.stack])  # fund: 1 channel, trained to the last step
         assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(model.params))

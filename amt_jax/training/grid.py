@@ -33,7 +33,7 @@ from amt_jax.constants import BP_HARMONICS, HOP_LENGTH
 from amt_jax.models.basic_pitch import BasicPitchConfig
 from amt_jax.training.config import CONFIGS, TrainConfig, results_identity
 from amt_jax.training.grid_eval import ONSET_THRESHOLDS
-from amt_jax.training.trained import EVAL_FILE
+from amt_jax.models.trained import EVAL_FILE
 
 STACKS: dict[str, tuple[float, ...]] = {"full": BP_HARMONICS, "fund": (1,)}  # harmonic stack name -> harmonics
 MANIFEST = "grid.json"
