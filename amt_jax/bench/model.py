@@ -173,7 +173,7 @@ def profile(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine:
             "max_abs_diff_stages_vs_model": mismatch, "other_processes_cores": load.cores and round(load.cores, 2)}
 
 
-def main(argv=None) -> int:
+def _parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m amt_jax.bench model", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16, help="windows per call (default 16)")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per side (default 7)")
@@ -182,24 +182,25 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeats < 1:
         parser.error("--batch and --repeats must be >= 1")
+    return args
 
-    audio = (0.1 * np.random.default_rng(args.seed).standard_normal((args.batch, WINDOW_SAMPLES))).astype(np.float32)
-    bp = pretrained.basic_pitch()
-    machine = peak.cpu_peak()
-    macs = window_macs(bp)
-    versions = {
+
+def _versions() -> dict:
+    """Device kind, CPU count and the versions the numbers were measured with."""
+    return {
         "device": jax.devices()[0].device_kind,
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
         "onnxruntime": importlib.metadata.version("onnxruntime"),
         "python": platform.python_version(),
     }
-    if args.profile:
-        result = {"benchmark": "model --profile", "batch": args.batch, "repeats": args.repeats,
-                  **profile(bp, audio, args.repeats, machine), "peak": machine, **versions}
-        print(json.dumps(result))
-        return 0
 
+
+def compare(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine: dict) -> dict:
+    """Our jitted frontend+apply vs onnxruntime on ``audio``: warm, alternating, ``repeats`` timed
+    calls each; prints one line and returns the benchmark's fields (windows/s, ratio, fractions of
+    peak, compile time, largest output difference)."""
+    batch = audio.shape[0]
     ours_fn = jax.jit(lambda params, a: bp.apply(params, bp.frontend(a)))
     reference = onnx_weights.onnxruntime_reference()
 
@@ -219,11 +220,12 @@ def main(argv=None) -> int:
         fn()
     ours_s, ref_s = [], []
     with peak.OtherLoad() as load:
-        for _ in range(args.repeats):  # alternate so both see the same machine load
+        for _ in range(repeats):  # alternate so both see the same machine load
             ours_s.append(_seconds(run_ours))
             ref_s.append(_seconds(run_ref))
-    ours_wps = args.batch / statistics.median(ours_s)
-    ref_wps = args.batch / statistics.median(ref_s)
+    ours_wps = batch / statistics.median(ours_s)
+    ref_wps = batch / statistics.median(ref_s)
+    macs = window_macs(bp)
     per_window = macs["frontend"] + macs["model"]
     ours_frac = peak.fraction_of_peak(ours_wps, per_window, machine)
     ref_frac = peak.fraction_of_peak(ref_wps, per_window, machine)
@@ -233,13 +235,10 @@ def main(argv=None) -> int:
         return "unknown" if f is None else f"{100 * f:.1f}%"
 
     print(f"ours: {ours_wps:.1f} windows/s ({pct(ours_frac)} of peak), onnxruntime: {ref_wps:.1f} windows/s "
-          f"({pct(ref_frac)} of peak), ratio {ours_wps / ref_wps:.2f} (goal >= {RATIO_GOAL}; batch {args.batch}; peak "
+          f"({pct(ref_frac)} of peak), ratio {ours_wps / ref_wps:.2f} (goal >= {RATIO_GOAL}; batch {batch}; peak "
           f"{machine['peak_gmacs_per_s']} G multiply-adds/s = {limit and round(limit)} windows/s; "
           f"other processes used {load.cores and round(load.cores, 2)} cores meanwhile)")
-    result = {
-        "benchmark": "model",
-        "batch": args.batch,
-        "repeats": args.repeats,
+    return {
         "ours_windows_per_s": round(ours_wps, 2),
         "onnxruntime_windows_per_s": round(ref_wps, 2),
         "ratio": round(ours_wps / ref_wps, 3),
@@ -252,7 +251,19 @@ def main(argv=None) -> int:
         "other_processes_cores": load.cores and round(load.cores, 2),
         "ours_compile_s": round(compile_s, 2),
         "max_abs_diff": max_abs,
-        **versions,
     }
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    audio = (0.1 * np.random.default_rng(args.seed).standard_normal((args.batch, WINDOW_SAMPLES))).astype(np.float32)
+    bp = pretrained.basic_pitch()
+    machine = peak.cpu_peak()
+    if args.profile:
+        result = {"benchmark": "model --profile", "batch": args.batch, "repeats": args.repeats,
+                  **profile(bp, audio, args.repeats, machine), "peak": machine, **_versions()}
+    else:
+        result = {"benchmark": "model", "batch": args.batch, "repeats": args.repeats,
+                  **compare(bp, audio, args.repeats, machine), **_versions()}
     print(json.dumps(result))
     return 0

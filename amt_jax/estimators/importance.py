@@ -106,7 +106,15 @@ def permutation_importance(
         max_permutations=max_permutations, mc_fraction=mc_fraction,
     )
     draws = run(apply_fn, params, spec, key, progress=progress)
-    config = {
+    return summarize(draws, clusters=spec.clusters, key=key, confidence=spec.confidence, ci_method=spec.ci_method,
+                     piece_ci_method=spec.piece_ci_method, n_bootstrap=spec.n_bootstrap,
+                     config=result_config(spec, draws, key))
+
+
+def result_config(spec: ImportanceSpec, draws: runner.Draws, key) -> dict[str, Any]:
+    """The JSON-able config a result records: family, metric, output, draws taken, chunking,
+    devices, clips, feature shape and root key."""
+    return {
         "family": family_config(spec.family),
         "metric": spec.metric.name,
         "greater_is_better": spec.metric.greater_is_better,
@@ -119,8 +127,6 @@ def permutation_importance(
         "feature_shape": list(spec.features.shape[1:]),
         "key": key_data(key),
     }
-    return summarize(draws, clusters=spec.clusters, key=key, confidence=spec.confidence, ci_method=spec.ci_method,
-                     piece_ci_method=spec.piece_ci_method, n_bootstrap=spec.n_bootstrap, config=config)
 
 
 def run(apply_fn: Callable, params, spec: ImportanceSpec, key, *, progress=None) -> runner.Draws:

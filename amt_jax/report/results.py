@@ -9,6 +9,7 @@ from etils import epath
 
 from amt_jax.sweep import store
 from amt_jax.sweep.cells import Cell
+from amt_jax.sweep.probes import PROBES
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class Results:
 
 
 def as_cell(cell: dict) -> Cell:
-    """The :class:`~amt_jax.sweep.cells.Cell` of a manifest entry (JSON lists back to tuples)."""
+    """The :class:`~amt_jax.sweep.cells.Cell` of a manifest entry (JSON lists back to tuples), with
+    its kind's entry of the probe table."""
     params = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in cell["params"].items())
-    return Cell(cell["model"], cell["kind"], params, cell["n"], cell["seed"])
+    return Cell(cell["model"], cell["kind"], params, cell["n"], cell["seed"], PROBES[cell["kind"]])
 
 
 def load_results(workdir: epath.PathLike) -> Results:

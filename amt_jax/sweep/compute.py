@@ -11,14 +11,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from amt_jax.sweep.context import Computed, Context
+
 if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
     from amt_jax.sweep.inputs import Inputs
-    from amt_jax.sweep.probes import Context
-
-Computed = tuple[dict, dict]  # (summary for the cell JSON, arrays for the cell NPZ)
-
-
 
 
 def describe_importance(result: dict) -> str:

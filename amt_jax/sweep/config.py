@@ -22,14 +22,9 @@ from etils import epath
 
 from amt_jax import validate
 from amt_jax.models import registry
+from amt_jax.sweep.kinds import FAMILIES, KINDS
 
 OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the lowest key
-
-
-def _families() -> tuple[str, ...]:
-    from amt_jax.sweep.probes import FAMILIES
-
-    return FAMILIES
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class SweepConfig:
         pieces as that reaches); m: ``n_clips / m`` pieces evenly spaced over the split, m windows
         each (synthetic data: pieces of m alike clips). The piece-level intervals are over pieces.
       seed: root PRNG seed of the sweep.
-      families: the probe families to run (default: all of :data:`amt_jax.sweep.probes.FAMILIES`).
+      families: the probe families to run (default: all of :data:`amt_jax.sweep.kinds.FAMILIES`).
       harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.
       bands: random-spectral bands as half-open ranges of semitones (0 = the lowest key), in bins
         of the model's layout (``FrequencyLayout.semitone_range``), clipped to the model's axis;
@@ -96,13 +91,13 @@ class SweepConfig:
 
     def __post_init__(self):
         if self.families is None:
-            object.__setattr__(self, "families", _families())
+            object.__setattr__(self, "families", FAMILIES)
         if not self.models:
             raise ValueError("models must name at least one model, got ()")
         for m, families in self.control_models:
             registry.check(m)
             for f in families:
-                validate.one_of("control_models families", f, _families())
+                validate.one_of("control_models families", f, FAMILIES)
         for m in self.models:
             registry.check(m)
             if registry.kind(m) == "oracle":
@@ -114,7 +109,7 @@ class SweepConfig:
             if self.n_clips % self.clips_per_piece:
                 raise ValueError(f"n_clips={self.n_clips} must be a multiple of clips_per_piece, got {self.clips_per_piece}")
         for f in self.families:
-            validate.one_of("families", f, _families())
+            validate.one_of("families", f, FAMILIES)
         for h in self.harmonics:
             validate.positive_int("harmonics", h)
         for band in self.bands:
@@ -133,11 +128,9 @@ class SweepConfig:
         if self.mc_fraction is not None:
             validate.positive("mc_fraction", self.mc_fraction)
         validate.positive_int("max_permutations_factor", self.max_permutations_factor)
-        from amt_jax.sweep.probes import PROBES
-
         for question in self.questions:
-            if not (len(question) == 2 and isinstance(question[0], str) and all(k in PROBES for k in question[1])):
-                raise ValueError(f"questions must be (name, (kind, ...)) pairs of probe kinds {sorted(PROBES)}, got {question!r}")
+            if not (len(question) == 2 and isinstance(question[0], str) and all(k in KINDS for k in question[1])):
+                raise ValueError(f"questions must be (name, (kind, ...)) pairs of probe kinds {sorted(KINDS)}, got {question!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (tuples as lists)."""

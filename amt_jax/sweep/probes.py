@@ -3,8 +3,9 @@
 An entry says how the kind expands from a config (its family switch, its settings, its number of
 draws), how a cell of it is computed (a perturbation family through the engine, or an estimator),
 its setting label, which kind is its control (paired by model and parameters, sharing the key),
-whether it gives a summary row, and which figure shows it. Adding a kind is one entry here plus,
-if it needs one, a figure function in :mod:`amt_jax.report.figures`.
+whether it gives a summary row, and which figure shows it. Adding a kind is one entry here, its
+name in :mod:`amt_jax.sweep.kinds` (the names a config is checked against; the table refuses to
+load if they disagree) and, if it needs one, a figure function in :mod:`amt_jax.report.figures`.
 
 | family | kinds | question |
 |---|---|---|
@@ -21,43 +22,17 @@ if it needs one, a figure function in :mod:`amt_jax.report.figures`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
+from amt_jax.sweep import compute, kinds
+from amt_jax.sweep.context import Computed, Context
 
 if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
     from amt_jax.sweep.config import SweepConfig
     from amt_jax.sweep.inputs import Inputs
 
-from amt_jax.sweep import compute  # noqa: E402
-
 EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the output most is shown
-
-
-@dataclass(frozen=True)
-class Context:
-    """How to compute: draws per jitted call, the device mesh (None: one device), a progress
-    callback, adaptive stopping (``mc_fraction``, ``max_factor``; see ``SweepConfig``), and for a
-    control cell under adaptive stopping the exact number of draws its target took (``paired_n``)."""
-
-    chunk_size: int
-    mesh: Any = None
-    progress: Callable[[int, int], None] | None = None
-    stratified: bool = False
-    mc_fraction: float | None = None
-    max_factor: int = 8
-    paired_n: int | None = None
-
-    def stopping(self, n: int) -> dict:
-        """``permutation_importance`` arguments for a cell of ``n`` (minimum) draws."""
-        if self.paired_n is not None:
-            return {"n_permutations": self.paired_n}
-        if self.mc_fraction is None:
-            return {"n_permutations": n}
-        return {"n_permutations": n, "mc_fraction": self.mc_fraction, "max_permutations": self.max_factor * n}
-
-
-Computed = tuple[dict, dict]  # (summary for the cell JSON, arrays for the cell NPZ)
 
 
 @dataclass(frozen=True)
@@ -177,3 +152,6 @@ _PROBES = (
 )
 PROBES: dict[str, Probe] = {p.kind: p for p in _PROBES}
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(p.family for p in _PROBES if p.enabled_when is None))
+if tuple(PROBES) != kinds.KINDS or FAMILIES != kinds.FAMILIES:
+    raise RuntimeError(f"the probe table's kinds {tuple(PROBES)} and families {FAMILIES} must equal "
+                      f"amt_jax.sweep.kinds.KINDS {kinds.KINDS} and FAMILIES {kinds.FAMILIES}")

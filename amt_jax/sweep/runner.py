@@ -20,10 +20,11 @@ import numpy as np
 from etils import epath
 
 from amt_jax.sweep import store
-from amt_jax.sweep.cells import Cell, expand, shard_cells
+from amt_jax.sweep.cells import Cell
 from amt_jax.sweep.config import SweepConfig
+from amt_jax.sweep.context import Context
+from amt_jax.sweep.expansion import expand, shard_cells
 from amt_jax.sweep.inputs import Inputs, load_inputs
-from amt_jax.sweep.probes import Context
 
 
 @dataclass(frozen=True)
