@@ -2,7 +2,8 @@
 once installed with ``pip install -e .``).
 
 The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and defines
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Library errors
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; commands that load a
+config also take ``--config.FIELD=VALUE`` overrides (:mod:`amt_jax.configs`). Library errors
 (``ValueError``, missing files, a missing optional package such as gcsfs for ``gs://``) become
 one line on stderr and exit status 2.
 
@@ -59,9 +60,29 @@ def set_matmul_precision() -> None:
         jax.config.update("jax_default_matmul_precision", "highest")
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line, with a config-loading command's ``--config.FIELD=VALUE`` overrides
+    in ``args.config_overrides`` (:mod:`amt_jax.commands.config_args`); ValueError for an override
+    without a value or given to a command that loads no config."""
+    from amt_jax import configs
+    from amt_jax.commands import config_args
+
+    words, overrides = configs.split_overrides(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+    if overrides and not config_args.takes_overrides(args):
+        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        raise ValueError(f"{command} loads no config, so it takes no --config.FIELD overrides, got {', '.join(overrides)}")
+    if overrides:
+        setattr(args, config_args.DEST, overrides)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(argv)
+    except ValueError as exc:
+        print(f"amt_jax: error: {exc}", file=sys.stderr)
+        return 2
     set_matmul_precision()
     try:
         return int(args._run(args) or 0)

@@ -23,7 +23,7 @@ from etils import epath
 
 # Packages recorded by default (absent ones are recorded as None).
 PACKAGES = (
-    "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy", "etils", "ml-collections",
+    "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scipy", "etils",
     "librosa", "tensorflow-datasets", "music21", "mir_eval", "onnx", "onnxruntime", "basic-pitch",
 )
 TEMP_SUFFIX = ".tmp"

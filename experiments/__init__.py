@@ -1,9 +1,12 @@
-"""Sweep configs and figure scripts of the study.
+"""Configs and figure scripts of the study.
 
-Each config lives in ``experiments/configs/<name>.py`` and defines ``get_config() ->
-amt_jax.sweep.SweepConfig``; its module docstring gives the command, expected runtime and
-expected outcome. Run one with ``python -m amt_jax sweep NAME --workdir DIR``.
+Every config is a file ``experiments/configs/<kind>/<name>.py`` defining ``get_config()``, which
+returns a dataclass: ``sweep/`` (:class:`amt_jax.sweep.SweepConfig`; run one with ``python -m
+amt_jax sweep NAME --workdir DIR``), ``train/`` (:class:`amt_jax.training.TrainConfig`; ``python -m
+amt_jax train --config NAME ...``) and ``grid/`` (:class:`amt_jax.training.grid.GridConfig`;
+``python -m amt_jax grid run NAME ...``). Each file's docstring gives its command, expected
+runtime and expected outcome; files starting with ``_`` are helpers, not configs.
 
-``amt_jax.sweep.load_config`` finds these files by path (no import of this package), so the CLI
-finds them from any working directory.
+:mod:`amt_jax.configs` finds these files by path (no import of this package), so the CLI finds
+them from any working directory, and applies ``--config.FIELD=VALUE`` overrides.
 """

@@ -92,7 +92,7 @@ def test_expansion_ids_and_shards():
         dataclasses.replace(small, validation_pieces=0)
     with pytest.raises(ValueError, match=r"shard must be \(i, n\) with 0 <= i < n, got \(4, 4\)"):
         grid.shard_runs(runs, (4, 4))
-    with pytest.raises(ValueError, match="unknown grid config 'huge'; valid: tiny, small, full"):
+    with pytest.raises(ValueError, match="unknown grid config 'huge'; valid: full, small, tiny"):
         grid.get_grid_config("huge")
 
 

@@ -251,7 +251,7 @@ def test_cli_rejects_an_unknown_config(tmp_path, capsys):
     assert cli.main(["train", "--config", "huge", "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "unknown config 'huge'; valid configs: default, tiny" in err
+    assert "unknown train config 'huge'; valid: default, tiny" in err
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``python -m amt_jax grid run CONFIG --workdir DIR --data-dir DIR [--shard I/N]`` and
+"""``python -m amt_jax grid run CONFIG --workdir DIR --data-dir DIR [--shard I/N] [--config.FIELD=VALUE ...]`` and
 ``python -m amt_jax grid report --workdir DIR [--json OUT]``: a training grid of Basic Pitch variants."""
 
 from __future__ import annotations
@@ -7,16 +7,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from amt_jax.commands import config_args
+
 HELP = "Train a grid of Basic Pitch variants (B x harmonic stack x seeds; resumable, sharded) and report held-out F1 and contrasts."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser("run", help="train and score this shard's runs into --workdir (finished runs are skipped)")
-    r.add_argument("config", help="tiny (tests), small (2 CPU cores, ~90 min), full (accelerators), or a .py defining get_config()")
+    r.add_argument("config", help="tiny (tests), small (2 CPU cores, ~90 min), full (accelerators): see experiments/configs/grid/; "
+                                  "or a .py defining get_config()")
     r.add_argument("--workdir", type=Path, required=True, help="runs/<id>/ (checkpoints, metrics, eval.json) go here")
     r.add_argument("--data-dir", type=Path, required=True, help="tfds data directory holding the built dataset")
     r.add_argument("--shard", default="0/1", help="run every N-th run starting at I, as I/N (default %(default)s)")
+    config_args.add_override_argument(r)
     p = sub.add_parser("report", help="per-variant F1 and contrasts with piece-level CIs (stdout + JSON)")
     p.add_argument("--workdir", type=Path, required=True, help="a grid workdir")
     p.add_argument("--json", type=Path, default=None, help="write the report here (default WORKDIR/report.json)")
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from amt_jax.sweep.config import parse_shard
 
     shard = parse_shard(args.shard)
-    config = grid.get_grid_config(args.config)
+    config = grid.get_grid_config(args.config, args.config_overrides)
     statuses = grid.run_grid(config, workdir=args.workdir, data_dir=args.data_dir, shard=shard,
                              log=lambda line: print(line, file=sys.stderr, flush=True))
     done = sum(s == "done" for _, s in statuses)

@@ -1,25 +1,30 @@
-"""``python -m amt_jax sweep CONFIG --workdir DIR [--shard I/N] [--data-dir DIR]``: run or resume a sweep."""
+"""``python -m amt_jax sweep CONFIG --workdir DIR [--shard I/N] [--data-dir DIR] [--config.FIELD=VALUE ...]``:
+run or resume a sweep."""
 
 from __future__ import annotations
 
 import argparse
 
+from amt_jax.commands import config_args
+
 HELP = "Run (or resume) a sweep of permutation-importance cells into a workdir (local path or bucket)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="config name (tiny, demo, paper; see experiments/configs/) or a .py file defining get_config()")
+    parser.add_argument("config", help="config name (tiny, demo, study, paper; see experiments/configs/sweep/) or a .py file "
+                                        "defining get_config()")
     parser.add_argument("--workdir", required=True, help="where results go (any etils.epath path, e.g. gs://bucket/run)")
     parser.add_argument("--shard", default="0/1", help="run every N-th cell starting at I, as I/N (job arrays; default %(default)s)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory, for configs on a built dataset")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (one line per cell only)")
+    config_args.add_override_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from amt_jax import sweep
 
     shard = sweep.parse_shard(args.shard)
-    config = sweep.load_config(args.config)
+    config = sweep.load_config(args.config, args.config_overrides)
     statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress)
     counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis")}
     seconds = sum(st.seconds for st in statuses)

@@ -1,4 +1,5 @@
-"""``python -m amt_jax train --config NAME --workdir DIR [--data-dir DIR] [--steps N] [--bins-per-semitone B]``."""
+"""``python -m amt_jax train --config NAME --workdir DIR [--data-dir DIR] [--steps N] [--bins-per-semitone B]
+[--config.FIELD=VALUE ...]``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from amt_jax.commands import config_args
 from amt_jax.io import atomic_write, environment
 
 HELP = "Train a Basic Pitch variant (resumes from DIR), then score it and the CQT-energy baseline on held-out frames."
@@ -18,7 +20,8 @@ DEFAULT_DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
-                        help="named config: tiny (a few minutes on 2 CPU cores) or default (Basic Pitch's recipe)")
+                        help="named config: tiny (a few minutes on 2 CPU cores) or default (Basic Pitch's recipe), "
+                             "see experiments/configs/train/; or a .py file defining get_config()")
     parser.add_argument("--workdir", type=Path, required=True,
                         help="checkpoints, metrics.jsonl and eval.json go here; an earlier run there is resumed")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
@@ -26,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="total training steps (default: the config's)")
     parser.add_argument("--bins-per-semitone", type=int, choices=(1, 3, 5), default=None,
                         help="CQT bins per semitone B (default: the config's)")
+    config_args.add_override_argument(parser)
 
 
 def _print_record(record: dict) -> None:
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     from amt_jax import data, training as train
 
-    config = train.get_config(args.config, bins_per_semitone=args.bins_per_semitone, steps=args.steps)
+    config = train.get_config(args.config, bins_per_semitone=args.bins_per_semitone, steps=args.steps,
+                              overrides=args.config_overrides)
     splits = {split: data.load(config.dataset, split, data_dir=args.data_dir) for split in data.SPLITS}
     start = time.perf_counter()
     state = train.train(config, workdir=args.workdir, examples=splits["train"], log=_print_record)

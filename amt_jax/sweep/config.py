@@ -1,26 +1,20 @@
 """Sweep configs: a :class:`SweepConfig` names the models, the data, the probes and their sizes.
 
-Registered configs live in ``experiments/configs/<name>.py`` (each defines ``get_config()``);
-:func:`load_config` finds that folder without importing it as a package (so it works from any
-working directory and with amt_jax installed): ``$AMT_JAX_EXPERIMENTS``, else the ``experiments``
-folder beside the ``amt_jax`` package (a source checkout or ``pip install -e .``), else
-``./experiments``. A path to any ``.py`` file defining ``get_config()`` works too.
+Registered configs are files ``experiments/configs/sweep/<name>.py``, each defining
+``get_config()``; :func:`load_config` loads one (or any ``.py`` file defining ``get_config()``)
+through :mod:`amt_jax.configs`, which also applies ``FIELD=VALUE`` overrides.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from etils import epath
-
-from amt_jax import validate
+from amt_jax import configs, validate
 from amt_jax.models import registry
 from amt_jax.sweep.kinds import FAMILIES, KINDS
 
@@ -137,53 +131,16 @@ class SweepConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def experiments_dir() -> Path | None:
-    """The registered configs' ``experiments`` folder (see the module docstring), or None."""
-    candidates = [os.environ.get("AMT_JAX_EXPERIMENTS"), Path(__file__).resolve().parents[2] / "experiments",
-                  Path.cwd() / "experiments"]
-    for c in candidates:
-        if c and (Path(c) / "configs").is_dir():
-            return Path(c)
-    return None
-
-
 def registered_configs() -> tuple[str, ...]:
-    """Names of the configs in ``experiments/configs/`` (empty when the folder is not found)."""
-    root = experiments_dir()
-    if root is None:
-        return ()
-    return tuple(sorted(p.stem for p in (root / "configs").glob("*.py") if not p.stem.startswith("_")))
+    """Names of the sweep configs in ``experiments/configs/sweep/`` (:func:`amt_jax.configs.registered`)."""
+    return configs.registered("sweep")
 
 
-def _load_module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(f"amt_jax_sweep_config_{name}", str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # not registered in sys.modules: nothing imports it by name
-    return module
-
-
-def load_config(name: str) -> SweepConfig:
-    """A registered config (``tiny``, ``demo``, ``paper``, ...; see ``experiments/configs/``) or a
-    ``.py`` file defining ``get_config()``."""
-    if name.endswith(".py"):
-        path = epath.Path(name)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {name} does not exist")
-        module = _load_module(Path(os.fspath(path)), re.sub(r"\W", "_", path.stem))
-    else:
-        names = registered_configs()
-        if name not in names:
-            where = experiments_dir()
-            raise ValueError(
-                f"unknown sweep config {name!r}; valid configs: {', '.join(names) or 'none'}"
-                f"{'' if where else ' (no experiments/ folder found: set AMT_JAX_EXPERIMENTS)'}"
-                " (or a path to a .py file defining get_config())"
-            )
-        module = _load_module(experiments_dir() / "configs" / f"{name}.py", name)
-    config = module.get_config()
-    if not isinstance(config, SweepConfig):
-        raise ValueError(f"config {name!r}: get_config() must return an amt_jax.sweep.SweepConfig, got {type(config).__name__}")
-    return config
+def load_config(name: str, overrides: Sequence[str] = ()) -> SweepConfig:
+    """A registered sweep config (``tiny``, ``demo``, ``study``, ``paper``; ``experiments/configs/sweep/``)
+    or a ``.py`` file defining ``get_config()``, with ``overrides`` (``FIELD=VALUE``, e.g.
+    ``n_permutations=48``) applied (:func:`amt_jax.configs.load`)."""
+    return configs.load("sweep", name, overrides, expected=SweepConfig)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

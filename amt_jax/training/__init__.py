@@ -18,7 +18,7 @@ the end, each holding the state and the config) and ``metrics.jsonl`` (one JSON 
 :class:`TrainingDiverged` on a non-finite loss or gradient, and :func:`load_trained` turns a work
 directory into a model with the interface of ``pretrained.basic_pitch()``.
 
-Modules: :mod:`~amt_jax.training.config` (TrainConfig, named configs), :mod:`~amt_jax.training.inputs`
+Modules: :mod:`~amt_jax.training.config` (TrainConfig, get_config), :mod:`~amt_jax.training.inputs`
 (frontend, layout, targets, window sampler), :mod:`~amt_jax.training.step` (loss, optimiser, step),
 :mod:`~amt_jax.training.loop` (:func:`train`), :mod:`~amt_jax.training.trained` (:func:`load_trained`),
 :mod:`~amt_jax.training.heldout` (:func:`evaluate`); the training grid (B × harmonic stack × seeds,
@@ -27,7 +27,7 @@ imported on demand): :mod:`~amt_jax.training.grid` (:func:`~amt_jax.training.gri
 (piece-level intervals and contrasts).
 """
 
-from amt_jax.training.config import CONFIGS, HEADS, THRESHOLDS, TrainConfig, get_config
+from amt_jax.training.config import HEADS, THRESHOLDS, TrainConfig, get_config
 from amt_jax.training.heldout import evaluate, posteriorgram, rolls
 from amt_jax.frontend.variants import cqt_kwargs, frontend, layout
 from amt_jax.training.inputs import WindowSampler, make_targets

@@ -1,5 +1,6 @@
-"""Training configs: :class:`TrainConfig` (everything that defines a run) and the named ones.
+"""Training configs: :class:`TrainConfig` (everything that defines a run) and :func:`get_config`.
 
+The named ones are files ``experiments/configs/train/<name>.py`` (:mod:`amt_jax.configs`):
 ``tiny`` fits in minutes on 2 CPU cores; ``default`` is Basic Pitch's recipe.
 """
 
@@ -8,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from amt_jax import validate
+from amt_jax import configs, validate
 from amt_jax.constants import HOP_LENGTH, WINDOW_SAMPLES
 from amt_jax.models.basic_pitch import BasicPitchConfig
 
@@ -105,27 +107,13 @@ class TrainConfig:
         return cls(model=model, **{k: tuples(v) for k, v in d.items() if k != "model"})
 
 
-CONFIGS: dict[str, TrainConfig] = {
-    # Basic Pitch's architecture at B = 3 and its training recipe: Adam 1e-3, batch 16, label smoothing
-    # 0.2, 500 epochs × 100 steps, plain BCE on contour and note, class-weighted BCE on onsets (0.95).
-    "default": TrainConfig(),
-    # Fits in ~10 min on 2 CPU cores: B = 1 (the contour convolution costs B² less), narrower heads,
-    # 250 steps. Class-balanced BCE on every head: it learns sparse rolls in far fewer steps than
-    # the plain BCE (test frame F1 0.89 vs 0.71 on 20 chorales), but its posteriors run high, so
-    # threshold them near the validation-chosen value in eval.json (≈ 0.7), not at 0.3.
-    "tiny": TrainConfig(
-        model=BasicPitchConfig(bins_per_semitone=1, n_filters_contour=8, n_filters_notes=16, n_filters_onsets=16),
-        batch_size=8, steps=250, learning_rate=3e-3, warmup_steps=20, positive_weights=(0.5, 0.5, 0.95),
-        log_every=10, checkpoint_every=100, eval_batch_size=8,
-    ),
-}
-
-
-def get_config(name: str, *, bins_per_semitone: int | None = None, steps: int | None = None) -> TrainConfig:
-    """Named config (``tiny`` or ``default``), optionally with another B or step count."""
-    if name not in CONFIGS:
-        raise ValueError(f"unknown config {name!r}; valid configs: {', '.join(CONFIGS)}")
-    config = CONFIGS[name]
+def get_config(name: str, *, bins_per_semitone: int | None = None, steps: int | None = None,
+               overrides: Sequence[str] = ()) -> TrainConfig:
+    """A train config (``tiny``, ``default``: ``experiments/configs/train/``, or a ``.py`` file
+    defining ``get_config()``; :func:`amt_jax.configs.load`) with ``overrides`` (``FIELD=VALUE``,
+    e.g. ``model.bins_per_semitone=5``) applied, then optionally another B or step count (the
+    warmup shortened to fit the steps)."""
+    config = configs.load("train", name, overrides, expected=TrainConfig)
     if bins_per_semitone is not None:
         model = dataclasses.replace(config.model, bins_per_semitone=bins_per_semitone)
         config = dataclasses.replace(config, model=model)

@@ -27,11 +27,11 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from etils import epath
 
+from amt_jax import configs
 from amt_jax import io as amt_io
 from amt_jax import validate
-from amt_jax.constants import BP_HARMONICS, HOP_LENGTH
-from amt_jax.models.basic_pitch import BasicPitchConfig
-from amt_jax.training.config import CONFIGS, TrainConfig, results_identity
+from amt_jax.constants import BP_HARMONICS
+from amt_jax.training.config import TrainConfig, results_identity
 from amt_jax.training.grid_eval import ONSET_THRESHOLDS
 from amt_jax.models.trained import EVAL_FILE
 
@@ -160,41 +160,12 @@ def is_done(workdir: epath.PathLike, run: Run) -> bool:
 
 # ------------------------------------------------------------------------------ named configs
 
-_TINY = TrainConfig(  # seconds per run: 4 steps of a narrow model on 32-frame windows
-    model=BasicPitchConfig(bins_per_semitone=1, n_filters_contour=4, n_filters_notes=4, n_filters_onsets=4),
-    window_samples=31 * HOP_LENGTH, batch_size=4, steps=4, learning_rate=1e-2, warmup_steps=1,
-    positive_weights=(0.5, 0.5, 0.95), log_every=1, checkpoint_every=2, eval_batch_size=8,
-)
-# Basic Pitch's architecture (widths 8/32/32) on its 2 s windows, batch 8, the class-balanced loss
-# of the `tiny` train config (learns sparse rolls in few steps); 300 steps for every B; thresholds
-# chosen on 12 validation pieces (decoding at 8 onset thresholds costs more than the forward pass).
-_SMALL = dataclasses.replace(CONFIGS["tiny"], model=BasicPitchConfig(), steps=300, warmup_steps=20,
-                             log_every=10, checkpoint_every=50)
 
-CONFIGS_GRID: dict[str, GridConfig] = {
-    "tiny": GridConfig("tiny", _TINY, bins_per_semitone=(1, 3), seeds=(0,)),
-    "small": GridConfig("small", _SMALL, validation_pieces=12),
-    # accelerators: Basic Pitch's recipe (batch 16, 50,000 steps), 5 seeds
-    "full": GridConfig("full", CONFIGS["default"], seeds=(0, 1, 2, 3, 4)),
-}
-
-
-def get_grid_config(name: str) -> GridConfig:
-    """A named grid (``tiny``, ``small``, ``full``) or a ``.py`` file whose ``get_config()`` returns a GridConfig."""
-    if isinstance(name, str) and name.endswith(".py"):
-        from pathlib import Path
-
-        from amt_jax.sweep.config import _load_module
-
-        if not os.path.isfile(name):
-            raise FileNotFoundError(f"grid config file {name} does not exist")
-        config = _load_module(Path(name), "grid_" + Path(name).stem).get_config()
-        if not isinstance(config, GridConfig):
-            raise ValueError(f"grid config {name!r}: get_config() must return a GridConfig, got {type(config).__name__}")
-        return config
-    if name not in CONFIGS_GRID:
-        raise ValueError(f"unknown grid config {name!r}; valid: {', '.join(CONFIGS_GRID)} (or a .py file defining get_config())")
-    return CONFIGS_GRID[name]
+def get_grid_config(name: str, overrides: Sequence[str] = ()) -> GridConfig:
+    """A grid config (``tiny``, ``small``, ``full``: ``experiments/configs/grid/``, or a ``.py`` file
+    whose ``get_config()`` returns a GridConfig; :func:`amt_jax.configs.load`) with ``overrides``
+    (``FIELD=VALUE``, e.g. ``seeds=[0]`` or ``base.steps=100``) applied."""
+    return configs.load("grid", name, overrides, expected=GridConfig)
 
 
 # ------------------------------------------------------------------------------ running
