@@ -190,13 +190,15 @@ def test_inputs_are_put_on_the_device_once(features, monkeypatch):
     """Without a mesh, params, features and targets reach every chunk call as the same device
     arrays (not host numpy arrays copied again on each call)."""
     seen = []
-    chunk = importance._chunk
+    from amt_jax.estimators import importance as estimator  # the module whose chunk the spy replaces
+
+    chunk = estimator._chunk
 
     def spy(params, x, y_ref, base, targets, *args, **kwargs):
         seen.append((params, x, targets))
         return chunk(params, x, y_ref, base, targets, *args, **kwargs)
 
-    monkeypatch.setattr(importance, "_chunk", spy)
+    monkeypatch.setattr(estimator, "_chunk", spy)
     targets = (np.random.default_rng(6).random((N_CLIPS, P, T)) < 0.5).astype(np.float32)
     res = run(sigmoid_apply, W, features, HARM, n=24, metric="bce", targets=targets)
     assert len(seen) == 3

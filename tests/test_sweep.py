@@ -173,8 +173,8 @@ def test_registry_found_from_another_working_directory(tmp_path):
 def test_bad_models_and_data_are_refused():
     with pytest.raises(ValueError, match="unknown model"):
         sweep.SweepConfig(name="x", models=("planted-b0",))
-    with pytest.raises(ValueError, match="audio dataset"):
-        sweep.load_inputs("basic-pitch", sweep.SweepConfig(name="x", models=("basic-pitch",)))
+    with pytest.raises(ValueError, match="reads synthetic features only"):  # synthetic data runs any model, not vice versa
+        sweep.load_inputs("planted-b3", sweep.SweepConfig(name="x", models=("planted-b3",), data="chorales:test"))
 
 
 # --------------------------------------------------------------------------- resume safety, provenance, files
@@ -267,7 +267,7 @@ def test_cell_families_use_the_model_layout():
     from amt_jax.models.registry import Model
     from amt_jax.sweep import compute
 
-    model = Model("basic-pitch", None, None, None, basic_pitch_layout(), {})
+    model = Model("basic-pitch", None, None, basic_pitch_layout(), {})
     inputs = sweep.Inputs(model, np.zeros((1, 309, 4), np.float32))
     config = sweep.SweepConfig(name="x", models=("planted-b3",), harmonics=(2,), bands=((1, 13), (120, 130)), example=False)
     by_id = {c.id: c for c in sweep.expand(config)}
