@@ -24,7 +24,7 @@ from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz  # noqa: E
 from amt_jax import tones as pt  # noqa: E402
 from amt_jax.frontend import cqt  # noqa: E402
 from amt_jax.frontend.layout import FrequencyLayout  # noqa: E402
-from amt_jax.models import registry  # noqa: E402
+from amt_jax.models import Model, Output, registry  # noqa: E402
 from amt_jax.report import plots_keys  # noqa: E402
 
 CUT_MIDI = 30
@@ -40,12 +40,12 @@ def _apply(params, x):
     return jnp.einsum("qp,...pt->...qt", params["route"], y)
 
 
-def planted_audio(cut_midi: int = 0, shift: int = 0) -> registry.Model:
+def planted_audio(cut_midi: int = 0, shift: int = 0) -> Model:
     """Keys below ``cut_midi`` never fire; ``shift`` moves every key's activation up by that many keys."""
     route = np.eye(88, k=-shift) * (LAYOUT.midi(np.arange(88)) >= cut_midi)[:, None]  # route[q, q - shift] = 1
     params = {"gain": jnp.float32(0.5), "threshold_db": jnp.float32(-20.0), "route": jnp.asarray(route, jnp.float32)}
-    return registry.Model(f"planted-audio-cut{cut_midi}", _frontend, _apply, params, LAYOUT,
-                          {"kind": "planted-audio", "cut_midi": cut_midi, "shift": shift}, output=None, frame_threshold=0.5)
+    return Model(f"planted-audio-cut{cut_midi}", _apply, params, LAYOUT, {"kind": "planted-audio", "cut_midi": cut_midi,
+                 "shift": shift}, outputs=(Output(None),), output=None, frame_threshold=0.5, frontend=_frontend)
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,9 @@ def test_tones_are_reproducible_by_seed_and_differ_across_repetitions():
 def test_a_1_over_k_tone_peaks_on_its_keys_centre_bin():
     """On the trained variants' B = 3 axis (key p on bin 3p + 1). (Basic Pitch's frontend passes
     too, but its compilation takes 15 s.)"""
-    from amt_jax.training import inputs
+    from amt_jax.frontend import variants
 
-    fn, lay = (lambda a: inputs.frontend(a, bins_per_semitone=3)), inputs.layout(3)
+    fn, lay = (lambda a: variants.frontend(a, bins_per_semitone=3)), variants.layout(3)
     keys = np.array([21, 22, 45, 69, 100, 108])
     audio = np.stack([pt.tone_windows(int(m), "1/k", levels_dbfs=(-20.0,), n_repeats=2, seed=0)[0, 0] for m in keys])
     x = np.asarray(fn(audio))[..., pt.EDGE_FRAMES : -pt.EDGE_FRAMES].mean(-1)  # [K, F], mean over the tone's frames
@@ -148,9 +148,9 @@ def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
 
 def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
     render = pt.render_note
-    from amt_jax import tones as tones
+    from amt_jax.tones import synth  # where unit_tones looks render_note up
 
-    monkeypatch.setattr(tones, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
+    monkeypatch.setattr(synth, "render_note", lambda midi, program, **kw: render(midi, program, **kw) * (midi != 72))
     res = pt.probe_tones(planted_audio(0), timbres=("program:73", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=[60, 72])
     np.testing.assert_array_equal(res.valid, [[True, False], [True, True]])
     recall = res.summary("recall")["mean"]
@@ -222,21 +222,23 @@ def test_plot_marks_the_keyboard_ends_and_draws_one_line_per_level(proof):
 # --------------------------------------------------------------------------- the command
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", list(registry._REGISTRY))
-    registry.register("planted-audio", r"planted-audio-cut([0-9]+)", "planted-audio-cut<midi>")(
-        lambda match, seed: planted_audio(int(match.group(1))))
+def planted_audio_cut30() -> Model:
+    """The planted audio model blind below MIDI 30, as a user's own model: ``py:<this file>:planted_audio_cut30``."""
+    return planted_audio(30)
 
 
-def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(registered, tmp_path, capsys):
-    argv = ["probe-keys", "--model", "planted-audio-cut30", "--out", str(tmp_path / "out"), "--keys", "21-40",
+CUT30 = f"py:{__file__}:planted_audio_cut30"
+
+
+def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(tmp_path, capsys):
+    argv = ["probe-keys", "--model", CUT30, "--out", str(tmp_path / "out"), "--keys", "21-40",
             "--levels", "-20", "--envelopes", "1/k", "--programs", "none", "--repeats", "2"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "F#1(30)" in out and "E2(40)" in out and "summary:" in out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == [f"probe_keys_planted-audio-cut30.{e}" for e in ("json", "npz", "pdf", "png")]
+    assert names == [f"probe_keys_{registry.slug(CUT30)}.{e}" for e in ("json", "npz", "pdf", "png")]
+    assert registry.slug(CUT30) == "py-test-probe-tones-planted-audio-cut30"
     record = json.loads((tmp_path / "out" / names[0]).read_text())
     assert record["config"]["keys_midi"] == list(range(21, 41)) and record["config"]["timbres"] == ["1/k"]
 
@@ -248,8 +250,8 @@ def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(register
     (["--envelopes", "none", "--programs", "none"], "--envelopes"), (["--model", "planted-b3"], "--model"),
     (["--model", "nope"], "unknown model"),
 ])
-def test_probe_keys_bad_arguments_are_one_line_errors(registered, tmp_path, capsys, args, name):
-    argv = ["probe-keys", "--model", "planted-audio-cut30", "--out", str(tmp_path), "--programs", "none", *args]
+def test_probe_keys_bad_arguments_are_one_line_errors(tmp_path, capsys, args, name):
+    argv = ["probe-keys", "--model", CUT30, "--out", str(tmp_path), "--programs", "none", *args]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("amt_jax probe-keys: error:") and name in err

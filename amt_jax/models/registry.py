@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model, Output  # noqa: F401  (registry.Model)
+from amt_jax.models.model import Model
 
 FAMILY_MODULES = ("pretrained", "trained", "planted", "oracle", "randomize")
 PY_PATTERN = re.compile(r"py:(?P<target>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)")

@@ -32,7 +32,7 @@ from amt_jax import validate
 from amt_jax.constants import SAMPLE_RATE, midi_to_hz
 from amt_jax.frontend import inverse
 from amt_jax.frontend.layout import FrequencyLayout
-from amt_jax.models import registry
+from amt_jax.models import Model, registry
 
 ROUTES = ("gradient", "librosa", "oscillators")
 TRIPLE = ("original", "permuted", "moved")
@@ -99,12 +99,12 @@ def write_triple(directory: epath.PathLike, name: str, triple: Triple) -> dict[s
     return paths
 
 
-def _output(model: registry.Model, x) -> np.ndarray:
+def _output(model: Model, x) -> np.ndarray:
     y = model.apply(model.params, x)
     return np.asarray(y if model.output is None else y[model.output])
 
 
-def acceptance(model: registry.Model, audio, x_perm, resynthesised) -> dict[str, float]:
+def acceptance(model: Model, audio, x_perm, resynthesised) -> dict[str, float]:
     """``l1_resynth``: mean |Y(frontend(ŷ)) − Y(πX)|; ``l1_original``: mean |Y(X) − Y(πX)|; their ``ratio``.
 
     Args:
@@ -123,7 +123,7 @@ def acceptance(model: registry.Model, audio, x_perm, resynthesised) -> dict[str,
             "feature_mse_resynth": float(np.mean((np.asarray(xr)[0] - x_perm) ** 2))}
 
 
-def route_of(model: registry.Model) -> str:
+def route_of(model: Model) -> str:
     """The resynthesis route of ``model`` (:data:`ROUTES`): its ``invert`` capability's, oscillators
     for a model without audio."""
     if not model.reads_audio:
@@ -131,7 +131,7 @@ def route_of(model: registry.Model) -> str:
     return model.require("invert", "sonification").route
 
 
-def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps: int = 600,
+def sonify_audio(model: Model, audio, *, idx=None, x_perm=None, n_steps: int = 600,
                  n_iter: int = 16, **gradient_options) -> Sonified:
     """Resynthesise one window ``audio [n_samples]`` (22,050 Hz) with features ``πX``.
 
@@ -160,7 +160,7 @@ def sonify_audio(model: registry.Model, audio, *, idx=None, x_perm=None, n_steps
     return Sonified(make_triple(audio, resynth), route, acceptance(model, audio, x_perm, resynth))
 
 
-def sonify_draw(model: registry.Model, audio, *, family, key: jax.Array, **kwargs) -> tuple[Sonified, Any]:
+def sonify_draw(model: Model, audio, *, family, key: jax.Array, **kwargs) -> tuple[Sonified, Any]:
     """One draw of ``family`` (``sample(key)`` or ``perturb(key, x)``) on ``audio [n_samples]``,
     sonified by :func:`sonify_audio`; returns ``(sonified, group)``."""
     if hasattr(family, "sample"):

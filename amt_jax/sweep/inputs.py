@@ -29,7 +29,7 @@ class Inputs:
     """What a cell needs.
 
     Attributes:
-      model: the loaded :class:`~amt_jax.models.registry.Model`.
+      model: the loaded :class:`~amt_jax.models.Model`.
       features: ``[n_clips, F, T]`` the model's input features.
       targets: ``[n_clips, P, T]`` 0/1 labels of each clip's frames (None when the data has none).
       clusters: ``[n_clips]`` piece index of each clip (clips of one piece are not independent).

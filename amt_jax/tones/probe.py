@@ -214,7 +214,7 @@ def _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_
 def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int = 4, seed: int = 0,
                 noise_dbfs: float | None = NOISE_DBFS, keys=None, edge_frames: int = EDGE_FRAMES,
                 batch_size: int = 16, soundfont=None, progress=None) -> ProbeTones:
-    """Probe tones on every key of ``model`` (a :class:`amt_jax.models.registry.Model` with a
+    """Probe tones on every key of ``model`` (a :class:`amt_jax.models.Model` with a
     frontend): S timbres × L levels × K keys × R repetitions windows of 43,844 samples.
 
     Args:

@@ -97,7 +97,7 @@ def choose_thresholds(posts: Sequence[tuple], examples: Sequence[dict], *, frame
 def heldout_scores(model, *, validation: Sequence[dict], test: Sequence[dict], window_samples: int, batch_size: int,
                    frame_thresholds: Sequence[float] = THRESHOLDS,
                    onset_thresholds: Sequence[float] = ONSET_THRESHOLDS) -> dict:
-    """Held-out scores of ``model`` (a registry :class:`~amt_jax.models.registry.Model`).
+    """Held-out scores of ``model`` (a registry :class:`~amt_jax.models.Model`).
 
     Returns ``{"thresholds": choose_thresholds(...), "per_piece": {piece id: {"frame", "note_onset",
     "note"}: {"precision", "recall", "f1"}}, "mean": {level: {...}}}`` (means over test pieces).
