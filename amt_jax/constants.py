@@ -35,8 +35,3 @@ BP_HARMONICS = (0.5, 1, 2, 3, 4, 5, 6, 7)
 def midi_to_hz(midi: float) -> float:
     """Equal-tempered frequency in Hz of a (fractional) MIDI number (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((midi - 69) / 12)
-
-
-def harmonic_shift(harmonic: float, bins_per_octave: int) -> int:
-    """Bins between harmonic ``harmonic`` and the fundamental on a log-frequency axis."""
-    return int(round(bins_per_octave * math.log2(harmonic)))

@@ -32,7 +32,7 @@ def test_semitone_and_band_groups():
     s = grp.semitone_groups(BP, [0, 10])
     assert [np.flatnonzero(r).tolist() for r in s.members] == [[0, 1], [29, 30, 31]]
     assert set(s.key) == {-1}
-    bands = grp.octave_bands(BP)
+    bands = BP.octave_bands()
     assert bands[0] == (0, 12) and bands[-1] == (84, 88) and len(bands) == 8
     b = grp.band_groups(BP, bands)
     assert b.members.sum() == BP.key_bins[1] - BP.key_bins[0]  # octaves tile the keys' bins

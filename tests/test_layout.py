@@ -39,7 +39,7 @@ def test_bin_pitch_inverts_semitones_and_marks_bins_outside_the_keys():
 
 @pytest.mark.parametrize("b,c,n", [(1, 0, 20), (2, 1, 21), (3, 0, 31), (3, 1, 30), (5, 2, 52), (5, 0, 40)])
 def test_semitone_members_are_the_microtonal_groups_and_ranges_agree(b, c, n):
-    lay = permutations.axis_layout(n_bins=n, bins_per_semitone=b, center_offset=c)
+    lay = FrequencyLayout.for_axis(n_bins=n, bins_per_semitone=b, center_offset=c)
     members, valid = lay.semitone_members()
     bounds = [(int(m[v].min()), int(m[v].max()) + 1) for m, v in zip(members, valid)]
     for p, group in enumerate(bounds):

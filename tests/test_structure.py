@@ -134,3 +134,23 @@ def test_modules_and_functions_are_short():
                 if length > MAX_FUNCTION_LINES:
                     long.append(f"function {name}.{node.name}: {length} lines")
     assert not long, "\n".join(long)
+
+
+def test_frequency_geometry_has_one_definition():
+    """Harmonic offsets (``log2`` of a harmonic number on the bins) and octave bands are computed only
+    in ``frontend/layout.py``; the CQTs' own filter design and the constants that size Basic
+    Pitch's axis are the exceptions (they define the axis, they do not read positions on it)."""
+    allowed = {"amt_jax.frontend.layout", "amt_jax.frontend.cqt", "amt_jax.frontend.cqt2010", "amt_jax.constants",
+               "amt_jax.bench.importance"}  # the benchmark's naive numpy baseline recomputes it on purpose
+    found = []
+    for name, path in _modules().items():
+        if name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            text = ast.unparse(node) if isinstance(node, ast.Call) else ""
+            if isinstance(node, ast.Call) and text.split("(")[0].endswith("log2"):
+                found.append(f"{name}: {text}")
+            if (isinstance(node, ast.Call) and text.startswith("range(") and len(node.args) == 3
+                    and isinstance(node.args[2], ast.Constant) and node.args[2].value == 12):  # octaves stepped by hand
+                found.append(f"{name}: {text}")
+    assert not found, "\n".join(found)

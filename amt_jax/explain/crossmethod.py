@@ -86,7 +86,7 @@ def sounding_keys(targets, max_keys: int) -> np.ndarray:
 def clip_groups(layout, keys, settings: Settings) -> grp.Groups:
     """Harmonics of the clip's keys, every key's semitone, the octave bands."""
     return grp.concat(grp.harmonic_groups(layout, keys, n_harmonics=settings.n_harmonics),
-                      grp.semitone_groups(layout), grp.band_groups(layout, grp.octave_bands(layout)))
+                      grp.semitone_groups(layout), grp.band_groups(layout, layout.octave_bands()))
 
 
 def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> dict:

@@ -139,11 +139,6 @@ def band_groups(layout: FrequencyLayout, bands) -> Groups:
     return _stack(rows, layout.n_bins)
 
 
-def octave_bands(layout: FrequencyLayout) -> list[tuple[int, int]]:
-    """Semitone ranges of the keys' octaves from the lowest key: (0, 12), (12, 24), ..."""
-    return [(lo, min(lo + 12, layout.n_pitches)) for lo in range(0, layout.n_pitches, 12)]
-
-
 def _stack(rows, n_bins) -> Groups:
     if not rows:
         return _groups([], [], [], np.zeros((0, n_bins), bool), n_bins)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.constants import harmonic_shift
+from amt_jax.frontend.layout import harmonic_shift
 
 _DB_PER_NEPER = float(10.0 / np.log(10.0))  # 10·log10(x) = ln(x) · 10/ln(10)
 _DB_ATOL = 1e-4  # dB ranges below this are float32 rounding noise (eps at 100 dB is 8e-6 dB)

@@ -25,6 +25,25 @@ from amt_jax import validate
 from amt_jax.constants import MIDI_OFFSET, SEMITONES_PER_OCTAVE
 
 
+def harmonic_shift(harmonic: float, bins_per_octave: int) -> int:
+    """Bins between harmonic ``harmonic`` (``k·f0``; 0.5 is an octave below) and the fundamental on a
+    log-frequency axis: ``round(bins_per_octave·log2 k)``."""
+    return int(round(bins_per_octave * math.log2(harmonic)))
+
+
+def octave_bands(n_semitones: int) -> tuple[tuple[int, int], ...]:
+    """Half-open semitone ranges of the octaves from the lowest semitone: ``(0, 12), (12, 24), ...``,
+    the last clipped at ``n_semitones``."""
+    validate.positive_int("n_semitones", n_semitones)
+    return tuple((lo, min(lo + SEMITONES_PER_OCTAVE, n_semitones)) for lo in range(0, n_semitones, SEMITONES_PER_OCTAVE))
+
+
+def _semitones_on_axis(n_bins: int, bins_per_semitone: int, center_offset: int) -> int:
+    """Semitone groups whose bins start inside an axis of ``n_bins`` bins."""
+    b = bins_per_semitone
+    return -(-(n_bins - center_offset + b // 2) // b)
+
+
 def _int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an int, got {value!r}")
@@ -64,6 +83,16 @@ class FrequencyLayout:
         for name in ("n_bins", "bins_per_semitone", "center_offset", "n_pitches", "lowest_midi"):
             object.__setattr__(self, name, int(getattr(self, name)))
 
+    @classmethod
+    def for_axis(cls, *, n_bins: int, bins_per_semitone: int, center_offset: int = 0) -> FrequencyLayout:
+        """The layout of a bare log axis: every semitone whose bins start on it counts as a key."""
+        validate.positive_int("n_bins", n_bins)
+        validate.positive_int("bins_per_semitone", bins_per_semitone)
+        if isinstance(center_offset, bool) or not isinstance(center_offset, (int, np.integer)):
+            raise ValueError(f"center_offset must be an int, got {center_offset!r}")
+        n = max(_semitones_on_axis(n_bins, bins_per_semitone, int(center_offset)), 1)
+        return cls(n_bins=n_bins, bins_per_semitone=bins_per_semitone, center_offset=int(center_offset), n_pitches=n)
+
     # ----------------------------------------------------------------- derived sizes
 
     @property
@@ -74,8 +103,7 @@ class FrequencyLayout:
     @property
     def n_semitones(self) -> int:
         """Semitone groups whose bins start inside the axis (keys and the headroom above them)."""
-        b = self.bins_per_semitone
-        return -(-(self.n_bins - self.center_offset + b // 2) // b)
+        return _semitones_on_axis(self.n_bins, self.bins_per_semitone, self.center_offset)
 
     @property
     def key_bins(self) -> tuple[int, int]:
@@ -122,7 +150,11 @@ class FrequencyLayout:
     def harmonic_offsets(self, n_harmonics: int) -> tuple[int, ...]:
         """Bins between harmonic k and the fundamental, k = 1..h: ``round(12·B·log2 k)``."""
         validate.positive_int("n_harmonics", n_harmonics)
-        return tuple(int(round(self.bins_per_octave * math.log2(k))) for k in range(1, n_harmonics + 1))
+        return tuple(harmonic_shift(k, self.bins_per_octave) for k in range(1, n_harmonics + 1))
+
+    def octave_bands(self) -> tuple[tuple[int, int], ...]:
+        """Semitone ranges of the keys' octaves from the lowest key (:func:`octave_bands` of the keys)."""
+        return octave_bands(self.n_pitches)
 
     def harmonic_bins(self, p: int, n_harmonics: int) -> tuple[int, ...]:
         """Bins of harmonics 1..h of key ``p`` that lie on the axis (fundamental first)."""

@@ -17,7 +17,6 @@ from amt_jax.perturb.permutations import (
     MICROTONAL_SCOPES,
     Microtonal,
     RandomSpectral,
-    axis_layout,
     check_family,
     harmonic,
     harmonic_control,
@@ -45,4 +44,4 @@ from amt_jax.perturb.sampling import (
     uniform_int,
 )
 
-__all__ = ["FREQUENCY_SCALES", "Harmonic", "HarmonicControl", "HarmonicSwap", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "axis_layout", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
+__all__ = ["FREQUENCY_SCALES", "Harmonic", "HarmonicControl", "HarmonicSwap", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]

@@ -26,7 +26,6 @@ Internally a draw shuffles "slots": ``members [..., K]`` bin indices of which th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax
@@ -35,7 +34,7 @@ import numpy as np
 
 from amt_jax import validate
 from amt_jax.perturb.sampling import draw_group, random_bits, shuffle_slots
-from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.frontend.layout import FrequencyLayout, harmonic_shift
 
 FREQUENCY_SCALES = ("log", "linear")
 MICROTONAL_SCOPES = ("all", "one")
@@ -157,7 +156,7 @@ def _harmonic_family(
     ks = range(1, n_harmonics + 1)
     if frequency_scale == "log":
         validate.positive_int("bins_per_octave", bins_per_octave)
-        offsets = tuple(sorted({int(round(bins_per_octave * math.log2(k))) for k in ks}))
+        offsets = tuple(sorted({harmonic_shift(k, bins_per_octave) for k in ks}))
     else:
         if lo < 1:
             raise ValueError(f"f0_range must start at bin >= 1 on a linear axis (bin 0 is 0 Hz), got {f0_range!r}")
@@ -304,21 +303,9 @@ def microtonal(*, layout: FrequencyLayout | None = None, n_bins: int | None = No
     """
     validate.one_of("scope", scope, MICROTONAL_SCOPES)
     if layout is None:
-        layout = axis_layout(n_bins=n_bins, bins_per_semitone=bins_per_semitone, center_offset=center_offset)
+        layout = FrequencyLayout.for_axis(n_bins=n_bins, bins_per_semitone=bins_per_semitone, center_offset=center_offset)
     elif not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     elif n_bins is not None or bins_per_semitone is not None:
         raise ValueError(f"give layout or n_bins/bins_per_semitone, not both; got layout={layout!r}, n_bins={n_bins!r}")
     return Microtonal(layout=layout, scope=scope, stratified=bool(stratified))
-
-
-def axis_layout(*, n_bins: int, bins_per_semitone: int, center_offset: int = 0) -> FrequencyLayout:
-    """The layout of a bare log axis: every semitone whose bins start on it counts as a key."""
-    validate.positive_int("n_bins", n_bins)
-    validate.positive_int("bins_per_semitone", bins_per_semitone)
-    b = bins_per_semitone
-    if isinstance(center_offset, bool) or not isinstance(center_offset, (int, np.integer)):
-        raise ValueError(f"center_offset must be an int, got {center_offset!r}")
-    n_semitones = max(-(-(n_bins - center_offset + b // 2) // b), 1)
-    return FrequencyLayout(n_bins=n_bins, bins_per_semitone=b, center_offset=center_offset, n_pitches=n_semitones)
-

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from amt_jax import configs, validate
+from amt_jax.constants import SEMITONES_PER_OCTAVE
+from amt_jax.frontend.layout import octave_bands
 from amt_jax.models import registry
 from amt_jax.sweep.kinds import FAMILIES, KINDS
 
-OCTAVE_BANDS = tuple((12 * k, 12 * k + 12) for k in range(9))  # semitone bands, 9 octaves from the lowest key
+OCTAVE_BANDS = octave_bands(9 * SEMITONES_PER_OCTAVE)  # semitone bands, 9 octaves from the lowest key
 
 
 @dataclass(frozen=True)
