@@ -154,3 +154,11 @@ def test_frequency_geometry_has_one_definition():
                     and isinstance(node.args[2], ast.Constant) and node.args[2].value == 12):  # octaves stepped by hand
                 found.append(f"{name}: {text}")
     assert not found, "\n".join(found)
+
+
+def test_no_code_parses_parameters_out_of_kind_names():
+    """A kind's parameters are fields of its probe-table entry (``Probe.options``), not pieces of its name."""
+    found = [f"{name}: {ast.unparse(node)}" for name, path in _modules().items()
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("kind.split")]
+    assert not found, "\n".join(found)

@@ -19,6 +19,8 @@ import json
 import time
 from pathlib import Path
 
+from amt_jax.sweep.findings import fmt
+
 HELP = "The main job: a small study of Basic Pitch on rendered chorales (corpus, evaluation, probes, figures, findings)."
 
 DEMO_PIECES = 80  # chorales built: the test split (every 10th) holds 8 pieces, the piece-level inference needs them
@@ -83,10 +85,6 @@ def _probe_keys(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _fmt(x) -> str:
-    return "nan" if x is None else f"{x:.3g}"
-
-
 def _architecture_vs_learning(rows: list[dict]) -> list[str]:
     """One sentence comparing the reliance contrast of each model with that of its architecture
     with random weights (``random:<model>``, the control), setting by setting: "learned" only when
@@ -102,7 +100,7 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
         if any(r[f] is None for _, tr, rr in pairs for r in (tr, rr) for f in fields):
             out.append(f"{model}: the reliance contrast or its random-weights control is undefined (too few pieces).")
             continue
-        sizes = ", ".join(f"{_fmt(rr['difference'])} [{_fmt(rr['difference_ci_low'])}, {_fmt(rr['difference_ci_high'])}] ({s})"
+        sizes = ", ".join(f"{fmt(rr['difference'])} [{fmt(rr['difference_ci_low'])}, {fmt(rr['difference_ci_high'])}] ({s})"
                           for s, _, rr in pairs)
         reach = [max(abs(rr["difference_ci_low"]), abs(rr["difference_ci_high"])) / abs(tr["difference"])
                  if tr["difference"] else float("inf") for _, tr, rr in pairs]
@@ -122,30 +120,14 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
 
 def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:
     """The demo's findings as plain sentences, each with its piece-level interval."""
-    by = {(r["model"], r["family"], r["setting"]): r for r in rows}
+    from amt_jax.sweep.probes import PROBES
+
     out = [f"Basic Pitch on the 8 test pieces: frame F1 {evaluation['frame']['f1']:.3f}, note-onset F1 "
            f"{evaluation['note_onset']['f1']:.3f} (mir_eval, mean over pieces)."]
-    for (_, kind, setting), r in by.items():
-        ci = f"{_fmt(r['difference'])} [{_fmt(r['difference_ci_low'])}, {_fmt(r['difference_ci_high'])}] over {r['n_pieces']} pieces"
-        if kind == "harmonic_swap":
-            who = "Basic Pitch with random weights (same architecture)" if r["model"].startswith("random:") else r["model"]
-            out.append(f"Harmonic reliance ({setting}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
-                       f"lowers that key's output by {ci} more than the untouched keys sounding with it (p = {_fmt(r['p'])}).")
-        elif kind == "factorial":
-            sign = ("above the sum of the single replacements: the model recovers a note from either cue"
-                    if (r["difference_ci_low"] or 0) > 0 else
-                    "below the sum of the single replacements: either cue alone already removes much of the note"
-                    if (r["difference_ci_high"] or 0) < 0 else "additive: no evidence either way")
-            out.append(f"Missing fundamental ({setting}): replacing fundamental and harmonics together lowers a key's "
-                       f"output by {ci} relative to the two replacements' sum, i.e. {sign} (p = {_fmt(r['p'])}).")
-        elif kind == "harmonic":
-            out.append(f"Seed harmonic shuffle ({setting}) minus its size-matched control: {ci} (p = {_fmt(r['p'])}); "
-                       f"the seed family shuffles bins that co-vary, so it moves less input: read the reliance rows.")
-        elif kind == "pooling_all":
-            verdict = ("sub-semitone detail matters" if (r["piece_ci_low"] or 0) > 0 else
-                       "no evidence that sub-semitone detail matters")
-            out.append(f"Semitone pooling (every key): importance {_fmt(r['piece_mean'])} [{_fmt(r['piece_ci_low'])}, "
-                       f"{_fmt(r['piece_ci_high'])}], {_fmt(r['relative'])} of the whole-axis shuffle: {verdict}.")
+    for r in rows:  # the probe table's sentence of each row's kind
+        finding = PROBES[r["family"]].finding
+        if finding is not None:
+            out.append(finding(r))
     d = probe["detected"]
     for s, timbre in enumerate(probe["timbres"]):
         for j, level in enumerate(probe["levels_dbfs"]):

@@ -63,7 +63,7 @@ def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     from amt_jax import perturb
 
     lay = inputs.layout
-    make = perturb.harmonic_control if cell.kind == "harmonic_control" else perturb.harmonic
+    make = perturb.harmonic_control if cell.probe.option("control", False) else perturb.harmonic
     return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
                 f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
 
@@ -71,7 +71,7 @@ def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
 def microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     from amt_jax import perturb
 
-    scope = cell.kind.split("_")[1]
+    scope = cell.probe.option("scope")
     return perturb.microtonal(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified and scope == "one"))
 
 
@@ -167,7 +167,7 @@ def pooling_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     """Semitone pooling: every key's semitone (``pooling_all``) or one key's per draw (``pooling_one``)."""
     from amt_jax import perturb
 
-    scope = cell.kind.split("_")[1]
+    scope = cell.probe.option("scope")
     return perturb.semitone_pooling(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified))
 
 

@@ -22,9 +22,9 @@ load if they disagree) and, if it needs one, a figure function in :mod:`amt_jax.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from amt_jax.sweep import compute, kinds
+from amt_jax.sweep import compute, findings, kinds
 from amt_jax.sweep.context import Computed, Context
 
 if TYPE_CHECKING:
@@ -59,6 +59,11 @@ class Probe:
       row_values: ``row_values(result) -> dict`` of summary columns, for kinds whose row is not the
         generic one (the reliance contrast, the factorial interaction); None: generic.
       clip_values: the NPZ array ``[n_clips]`` holding the cell's per-clip estimate (per-instrument tables).
+      options: ``((name, value), ...)``: the kind's own parameters its ``compute`` reads (e.g. the
+        ``scope`` of a microtonal or pooling kind, ``control`` for a size-matched control), so no
+        code parses them out of the kind's name.
+      finding: ``finding(row) -> str``, the findings sentence of a summary row of this kind
+        (:mod:`amt_jax.sweep.findings`), or None.
     """
 
     kind: str
@@ -77,6 +82,12 @@ class Probe:
     describe: Callable[[dict], str] = lambda result: compute.describe_importance(result)
     row_values: Callable[[dict], dict] | None = None
     clip_values: str = "clip_importances"
+    options: tuple[tuple[str, Any], ...] = ()
+    finding: Callable[[dict], str] | None = None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of option ``name`` (``default`` when the kind does not set it)."""
+        return dict(self.options).get(name, default)
 
     def enabled(self, config: SweepConfig) -> bool:
         if self.enabled_when is not None:
@@ -115,27 +126,31 @@ def _describe_estimate(name: str, est: dict) -> str:
 
 _PROBES = (
     Probe("harmonic", "harmonic", _harmonics, _draws, compute.importance_cell(compute.harmonic_family),
-          label=lambda p: f"h={p['n_harmonics']}", control="harmonic_control", figure="harmonic"),
+          label=lambda p: f"h={p['n_harmonics']}", control="harmonic_control", figure="harmonic",
+          finding=findings.seed_harmonic),
     Probe("harmonic_control", "harmonic", _harmonics, _draws, compute.importance_cell(compute.harmonic_family),
-          label=lambda p: f"h={p['n_harmonics']}", key_kind="harmonic", figure="harmonic"),
+          label=lambda p: f"h={p['n_harmonics']}", key_kind="harmonic", figure="harmonic", options=(("control", True),)),
     Probe("harmonic_swap", "harmonic_reliance", lambda c: [{"n_harmonics": h} for h in c.harmonics if h >= 2], _draws,
           compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
           row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
           clip_values="contrast_clip_means",
-          describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"])),
+          describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"]), finding=findings.reliance),
     Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
           label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
           row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
           clip_values="interaction_clip_means",
-          describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"])),
+          describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"]), finding=findings.factorial),
     Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone,
-          compute.importance_cell(compute.microtonal_family), label=lambda p: "one", figure="microtonal"),
+          compute.importance_cell(compute.microtonal_family), label=lambda p: "one", figure="microtonal",
+          options=(("scope", "one"),)),
     Probe("microtonal_all", "microtonal", _one, _draws, compute.importance_cell(compute.microtonal_family),
-          label=lambda p: "all", figure="microtonal"),
+          label=lambda p: "all", figure="microtonal", options=(("scope", "all"),)),
     Probe("pooling_one", "resolution", _one, lambda c: c.n_permutations_semitone,
-          compute.importance_cell(compute.pooling_family), label=lambda p: "one key", figure="resolution"),
+          compute.importance_cell(compute.pooling_family), label=lambda p: "one key", figure="resolution",
+          options=(("scope", "one"),)),
     Probe("pooling_all", "resolution", _one, lambda c: 1, compute.importance_cell(compute.pooling_family),
-          label=lambda p: "every key", figure="resolution"),  # deterministic: one draw says it all
+          label=lambda p: "every key", figure="resolution", options=(("scope", "all"),),
+          finding=findings.pooling),  # deterministic: one draw says it all
     Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands],
           _draws, compute.importance_cell(compute.band_family),
           label=lambda p: "whole axis" if p["band"] == "all" else f"semitones {p['band'][0]}-{p['band'][1]}",

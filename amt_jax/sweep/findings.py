@@ -1,0 +1,42 @@
+"""The findings sentences of the probe table: ``finding(row) -> str``, one plain sentence for a
+summary row (:func:`amt_jax.report.summary.summary_rows`) of a kind, with its number, its piece-level
+interval and the control it is read against. Each :class:`~amt_jax.sweep.probes.Probe` entry names
+its sentence (``finding``); kinds without one have none."""
+
+from __future__ import annotations
+
+
+def fmt(x) -> str:
+    """A number as read in a sentence (3 significant digits; ``nan`` for a missing value)."""
+    return "nan" if x is None else f"{x:.3g}"
+
+
+def _ci(row: dict) -> str:
+    return (f"{fmt(row['difference'])} [{fmt(row['difference_ci_low'])}, {fmt(row['difference_ci_high'])}] "
+            f"over {row['n_pieces']} pieces")
+
+
+def reliance(row: dict) -> str:
+    who = "Basic Pitch with random weights (same architecture)" if row["model"].startswith("random:") else row["model"]
+    return (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
+            f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])}).")
+
+
+def factorial(row: dict) -> str:
+    sign = ("above the sum of the single replacements: the model recovers a note from either cue"
+            if (row["difference_ci_low"] or 0) > 0 else
+            "below the sum of the single replacements: either cue alone already removes much of the note"
+            if (row["difference_ci_high"] or 0) < 0 else "additive: no evidence either way")
+    return (f"Missing fundamental ({row['setting']}): replacing fundamental and harmonics together lowers a key's "
+            f"output by {_ci(row)} relative to the two replacements' sum, i.e. {sign} (p = {fmt(row['p'])}).")
+
+
+def seed_harmonic(row: dict) -> str:
+    return (f"Seed harmonic shuffle ({row['setting']}) minus its size-matched control: {_ci(row)} (p = {fmt(row['p'])}); "
+            "the seed family shuffles bins that co-vary, so it moves less input: read the reliance rows.")
+
+
+def pooling(row: dict) -> str:
+    verdict = "sub-semitone detail matters" if (row["piece_ci_low"] or 0) > 0 else "no evidence that sub-semitone detail matters"
+    return (f"Semitone pooling (every key): importance {fmt(row['piece_mean'])} [{fmt(row['piece_ci_low'])}, "
+            f"{fmt(row['piece_ci_high'])}], {fmt(row['relative'])} of the whole-axis shuffle: {verdict}.")
