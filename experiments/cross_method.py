@@ -145,14 +145,13 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
     from amt_jax.models import randomize
     from amt_jax.training import root_key
 
-    config = model.source.config
     depths = randomize.cascade(model, root_key(args.seed + 1))
     out, reference, ref_stack, arrays = [], None, None, {}
     for d, variables in enumerate(depths):
         t0 = time.perf_counter()
         m = dataclasses.replace(model, params=variables)
         table = cm.score_clips(m, features, targets, key=part_key(root, "cascade", 0), settings=settings)
-        imp = stack.channel_importance(variables, features, config=config, key=part_key(root, "cascade", 1),
+        imp = stack.channel_importance(model, features, params=variables, key=part_key(root, "cascade", 1),
                                        n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
         i_h = np.array([r.importances_mean for r in imp.values()])
         arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
@@ -282,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["table"] = time.perf_counter() - t0
     if "stack" in args.parts:
         t1 = time.perf_counter()
-        imp = stack.channel_importance(model.params, features, config=model.source.config,
-                                       key=part_key(root, "stack"), n_permutations=args.stack_draws,
+        imp = stack.channel_importance(model, features, key=part_key(root, "stack"), n_permutations=args.stack_draws,
                                        clusters=clusters, chunk_size=8)
         record["stack_importance"] = stack.summary(imp)
         timings["stack"] = time.perf_counter() - t1

@@ -7,13 +7,18 @@ import numpy as np
 import pytest
 
 from amt_jax.explain import stack
-from amt_jax.models import bp_model
+from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax.models import bp_model, bp_stack
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
 
 TINY = BasicPitchConfig(bins_per_semitone=1, harmonics=(0.5, 1, 2, 3), n_filters_contour=3, n_filters_notes=4,
                         n_filters_onsets=2, contour_span_semitones=5, n_pitches=24, n_input_semitones=40,
                         conv_blocks=())
 T = 12
+VIEW = bp_stack.BasicPitchStack(TINY)  # the family's stack capability
+MODEL = bp_model.network_model("tiny", config=TINY, params=None, frontend=None, identity={}, frame_threshold=0.3,
+                               layout=FrequencyLayout(n_bins=40, bins_per_semitone=1, center_offset=0, n_pitches=24),
+                               invert=None)
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +39,19 @@ def features():
 
 
 def test_stack_read_off_the_module_and_fed_back_reproduces_the_model(variables, features):
-    s = np.asarray(jax.jit(stack.stack_features(TINY))(variables, features))
+    s = np.asarray(jax.jit(VIEW.features)(variables, features))
     assert s.shape == (4, len(TINY.harmonics) * TINY.n_contour_bins, T)
     # channel 1 (h = 1) is the batch-normalised input itself: 2x/√(1 + eps) − 0.5 (fresh statistics)
     np.testing.assert_allclose(s[:, TINY.n_contour_bins:2 * TINY.n_contour_bins],
                                2 * features[:, :24] / np.sqrt(1 + 1e-3) - 0.5, rtol=1e-5, atol=1e-6)
     y = BasicPitch(TINY).apply(variables, features)
-    y2 = jax.jit(stack.apply_from_stack(TINY))(variables, s)
+    y2 = jax.jit(VIEW.apply)(variables, s)
     for head in y:
         np.testing.assert_allclose(y2[head], y[head], atol=1e-6)
 
 
 def test_channel_derangement_moves_exactly_one_channels_frames():
-    fam = stack.channel_family(TINY, 2)
+    fam = stack.channel_family(VIEW, 2)
     x = np.random.default_rng(0).random((3, fam.n_bins, T)).astype(np.float32)
     xp, group = fam.perturb(jax.random.key(5), x)
     xp = np.asarray(xp)
@@ -57,13 +62,13 @@ def test_channel_derangement_moves_exactly_one_channels_frames():
     perm = [int(np.flatnonzero(np.all(orig[..., :] == moved[..., [t]], axis=(0, 1)))[0]) for t in range(T)]
     assert sorted(perm) == list(range(T)) and all(p != t for t, p in enumerate(perm))
     with pytest.raises(ValueError, match="channel"):
-        stack.channel_family(TINY, 4)
+        stack.channel_family(VIEW, 4)
 
 
 def test_channel_importance_is_zero_for_an_unread_channel_and_positive_for_a_read_one(variables, features):
     v = jax.tree.map(np.array, variables)
     v["params"]["contour_conv"]["kernel"][:, :, 0, :] = 0.0  # the note path never reads channel h = 0.5
-    res = stack.channel_importance(v, features, config=TINY, key=jax.random.key(0), n_permutations=8,
+    res = stack.channel_importance(MODEL, features, params=v, key=jax.random.key(0), n_permutations=8,
                                    clusters=np.array([0, 0, 1, 1]), channels=[0, 1], chunk_size=4)
     assert set(res) == {0.5, 1.0}
     np.testing.assert_allclose(res[0.5].importances, 0.0, atol=1e-6)  # zero weights; batch shapes differ

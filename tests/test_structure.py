@@ -162,3 +162,14 @@ def test_no_code_parses_parameters_out_of_kind_names():
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("kind.split")]
     assert not found, "\n".join(found)
+
+
+def test_only_the_models_package_imports_a_family():
+    """Code outside ``amt_jax/models/`` reads models through ``Model`` and the registry; two
+    exceptions by role: ``training`` (the trainer of the Basic Pitch family) and ``bench`` (which
+    times Basic Pitch against onnxruntime)."""
+    shared = {"amt_jax.models", "amt_jax.models.model", "amt_jax.models.registry"}
+    exempt = ("amt_jax.models", "amt_jax.training", "amt_jax.bench")
+    found = [f"{a} -> {b}" for a, deps in import_graph().items() for b in deps
+             if b.startswith("amt_jax.models.") and b not in shared and not a.startswith(exempt)]
+    assert not found, "\n".join(sorted(found))

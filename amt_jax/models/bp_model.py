@@ -17,6 +17,7 @@ from amt_jax.frontend import features
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models.basic_pitch import CONV_LAYERS, BasicPitch, BasicPitchConfig
 from amt_jax.models.bp_lrp import BasicPitchLRP
+from amt_jax.models.bp_stack import BasicPitchStack
 from amt_jax.models.model import Inverse, Model, Output
 
 LAYERS = ("harmonic_stack", *CONV_LAYERS)  # input → output; conv layers before their nonlinearity
@@ -94,4 +95,4 @@ def network_model(spec: str, *, config: BasicPitchConfig, params: Any, frontend:
     return Model(spec, BasicPitch(config).apply, params, layout, identity, outputs=OUTPUTS, output="note",
                  frame_threshold=frame_threshold, frontend=frontend, logits=logits_fn(config),
                  intermediates=intermediates_fn(config), layers=LAYERS, invert=invert, lrp=BasicPitchLRP(config),
-                 init=init_fn(config), cascade=NOTE_CASCADE, source=source)
+                 init=init_fn(config), cascade=NOTE_CASCADE, stack=BasicPitchStack(config), source=source)

@@ -19,6 +19,8 @@ init           ``init(key) -> params``: freshly initialised weights of the same 
                (the random-weights control, ``random:<spec>``)
 cascade        ``((layer, ...), ...)``: the layers of ``init``'s params from the output down (the
                randomisation cascade)
+stack          a harmonic stack the network reads: ``harmonics``, ``n_bins``, ``features(params, x)
+               -> S [N, H·F', T]`` and ``apply(params, S) -> outputs`` (stack channel importance)
 ============== ================================================================================
 """
 
@@ -31,7 +33,7 @@ from amt_jax.constants import SAMPLE_RATE
 from amt_jax.frontend.layout import FrequencyLayout
 
 OUTPUT_KINDS = ("multipitch", "pitch_distribution")
-CAPABILITIES = ("frontend", "logits", "intermediates", "invert", "lrp", "init", "cascade")
+CAPABILITIES = ("frontend", "logits", "intermediates", "invert", "lrp", "init", "cascade", "stack")
 DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
 
 
@@ -102,6 +104,7 @@ class Model:
     lrp: Any = None
     init: Callable | None = None
     cascade: tuple[tuple[str, ...], ...] | None = None
+    stack: Any = None
     source: Any = None
 
     def __post_init__(self):
