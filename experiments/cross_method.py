@@ -93,25 +93,6 @@ def profiles(table, clusters) -> dict:
     return {m: grp.piece_profile(v, clusters) for m, v in table.scores.items()}
 
 
-def harmonic_profiles(table, clusters) -> dict:
-    from amt_jax.explain import groups as grp
-
-    mask = grp.select(table.labels, "harmonic")
-    return {m: grp.piece_profile(v[:, mask], clusters) for m, v in table.scores.items()}
-
-
-def agreements(table, clusters, key, n_resamples) -> dict:
-    from amt_jax.explain import crossmethod as cm
-    from amt_jax.explain import groups as grp
-
-    out = {}
-    for i, (name, kind) in enumerate(cm.KIND_SETS):
-        mask = grp.select(table.labels, kind)
-        out[name] = grp.agreement(table.scores, clusters, key=jax.random.fold_in(key, i), n_resamples=n_resamples,
-                                  mask=mask).to_dict()
-    return out
-
-
 def diagnostics(table) -> dict:
     """IG's completeness gap and LRP's conservation over every objective of every clip."""
     per_clip = table.diagnostics["per_clip"]
@@ -157,7 +138,7 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
         arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
         arrays.update({f"cascade{d}_key_map_{k}": v for k, v in table.key_maps.items()})
         row = {"depth": d, "randomised": [n for step in model.cascade[:d] for n in step],
-               "harmonic_profile": harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
+               "harmonic_profile": cm.harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
         if d == 0:
             reference, ref_stack = table, i_h
         else:
@@ -195,7 +176,7 @@ def label_run(args, root, audio, targets, clusters, settings) -> dict:
               for k, m in models.items()}
     return {"config": config.to_dict(), "methods": cm.compare(tables["true"], tables["shuffled"], clusters,
                                                               key=part_key(root, "labels", 1), n_resamples=args.n_resamples),
-            "harmonic_profile": {k: harmonic_profiles(t, clusters) for k, t in tables.items()}}
+            "harmonic_profile": {k: cm.harmonic_profiles(t, clusters) for k, t in tables.items()}}
 
 
 def parse_args(argv):
@@ -233,8 +214,8 @@ def table_part(model, clips, features, settings, root, args, log_start) -> tuple
     table = cm.score_clips(model, features, clips.targets, key=part_key(root, "table"), settings=settings,
                            progress=lambda i, n: _log(f"table: clip {i}/{n} ({time.perf_counter() - log_start:.0f} s)"))
     record = {"labels": table.labels, "profiles": profiles(table, clusters),
-              "harmonic_profile": harmonic_profiles(table, clusters),
-              "agreement": agreements(table, clusters, part_key(root, "agreement"), args.n_resamples),
+              "harmonic_profile": cm.harmonic_profiles(table, clusters),
+              "agreement": cm.agreements(table, clusters, key=part_key(root, "agreement"), n_resamples=args.n_resamples),
               "diagnostics": diagnostics(table)}
     top = cm.lrp_topn_maps(model, features, clips.targets, n=args.topn, composite=settings.composite)
     labelled = top["counts"] > 0

@@ -30,12 +30,13 @@ def model():
 def test_the_sweep_runs_the_family_and_finds_its_truth(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     config = sweep.SweepConfig(name="planted-family", models=(SPEC,), data="synthetic", n_clips=4, seed=0,
-                               families=("harmonic_reliance", "factorial", "resolution", "random_spectral"),
+                               families=("harmonic_reliance", "factorial", "resolution", "random_spectral", "edge_keys",
+                                         "cross_method"),
                                harmonics=(2, 4), bands=((0, 19), (19, 60)), n_permutations=8,
                                n_permutations_semitone=8, chunk_size=8, example=False)
     statuses = sweep.run_sweep(config, workdir=tmp_path, progress=False)
     done = {s.cell.kind for s in statuses if s.status == "done"}
-    assert {"harmonic_swap", "factorial", "pooling_one", "pooling_all", "random_spectral"} <= done
+    assert {"harmonic_swap", "factorial", "pooling_one", "pooling_all", "random_spectral", "probe_keys", "cross_method"} <= done
     records = {s.cell.id: json.loads((tmp_path / "cells" / f"{s.cell.id}.json").read_text()) for s in statuses}
     slug = registry.slug(SPEC)
     reliance = records[f"{slug}__harmonic_swap_h4"]["result"]["reliance"]["contrast"]
@@ -44,6 +45,13 @@ def test_the_sweep_runs_the_family_and_finds_its_truth(tmp_path, monkeypatch):
     blind = records[f"{slug}__random_spectral_0-19"]["result"]  # semitones 0-18: MIDI 21-39, heard by no key
     heard = records[f"{slug}__random_spectral_19-60"]["result"]
     assert abs(blind["importances_mean"]) < 1e-6 < heard["importances_mean"]
+    keys = records[f"{slug}__probe_keys"]["result"]  # the probe tones, as a cell of the sweep
+    midi, recall = np.asarray(keys["midi"]), np.asarray(keys["recall"]["mean"])
+    assert np.all(recall[:, :, midi < 40] == 0) and np.all(recall[:, :, midi >= 40] > 0.9)
+    methods = records[f"{slug}__cross_method_h4"]["result"]  # the methods agree on a linear harmonic reader
+    profile = methods["harmonic_profile"]
+    assert set(profile) == {"gradient", "grad_x_input", "integrated_gradients", "occlusion"}
+    assert all(np.nanmean(np.asarray(v, float)) > 0 for v in profile.values())
 
 
 def test_probe_keys_finds_the_blind_register(model):

@@ -260,3 +260,22 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
             row[f"survives{'_abs' if prefix else ''}"] = bool(all(np.isfinite(lows)) and min(lows) >= survive_rho)
         out[method] = row
     return out
+
+
+def harmonic_profiles(table: Table, clusters=None) -> dict:
+    """Method → the piece-level profile (:func:`amt_jax.explain.groups.piece_profile`) of its
+    scores over the harmonic groups of the table."""
+    mask = grp.select(table.labels, "harmonic")
+    return {m: grp.piece_profile(v[:, mask], clusters) for m, v in table.scores.items()}
+
+
+def agreements(table: Table, clusters=None, *, key, n_resamples: int = 1000) -> dict:
+    """Per kind of group (:data:`KIND_SETS`): every pair of methods' per-piece Spearman ρ with its
+    piece-bootstrap interval (:func:`amt_jax.explain.groups.agreement`), kind i's resamples from
+    ``fold_in(key, i)``."""
+    out = {}
+    for i, (name, kind) in enumerate(KIND_SETS):
+        mask = grp.select(table.labels, kind)
+        out[name] = grp.agreement(table.scores, clusters, key=jax.random.fold_in(key, i), n_resamples=n_resamples,
+                                  mask=mask).to_dict()
+    return out

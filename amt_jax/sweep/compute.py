@@ -198,3 +198,40 @@ def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     return summary, arrays
 
 
+
+
+def probe_keys(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """Probe tones on every key of the model (:func:`amt_jax.tones.probe_tones`; the probe's
+    ``timbres`` and ``levels_dbfs``, ``cell.n`` repetitions): detection per key with false positives."""
+    from amt_jax import tones
+
+    result = tones.probe_tones(inputs.model, timbres=cell.probe.option("timbres"),
+                               levels_dbfs=cell.probe.option("levels_dbfs"), n_repeats=cell.n, seed=cell.seed)
+    record = tones.to_json(result)
+    summary = {k: record[k] for k in ("timbres", "levels_dbfs", "midi", "detected", "confusions")}
+    summary["recall"] = record["metrics"]["recall"]
+    summary["false_positive"] = record["metrics"]["false_positive"]
+    arrays = {"midi": result.midi, "rates": result.rates, "valid": result.valid,
+              **{f"samples_{m}": v for m, v in result.samples.items()}}
+    return {**summary, **layout_record(inputs)}, arrays
+
+
+def cross_method(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
+    """Every explanation method of the probe's ``methods`` on the same groups of bins (harmonics of
+    each clip's keys, semitones, octave bands; :func:`amt_jax.explain.crossmethod.score_clips`), their
+    pairwise agreement per kind of group with piece intervals, and their harmonic profiles."""
+    import jax
+
+    from amt_jax.explain import crossmethod as cm
+
+    settings = cm.Settings(methods=tuple(cell.probe.option("methods")), n_harmonics=dict(cell.params)["n_harmonics"],
+                           chunk_size=ctx.chunk_size)
+    key = cell_key(cell)
+    table = cm.score_clips(inputs.model, inputs.features, _key_targets(inputs), key=jax.random.fold_in(key, 0),
+                           settings=settings)
+    summary = {"methods": list(settings.methods), "n_harmonics": settings.n_harmonics, "labels": table.labels,
+               "harmonic_profile": cm.harmonic_profiles(table, inputs.clusters),
+               "agreement": cm.agreements(table, inputs.clusters, key=jax.random.fold_in(key, 1), n_resamples=cell.n)}
+    arrays = {"clusters": np.asarray(inputs.clusters), **{f"scores_{m}": v for m, v in table.scores.items()},
+              **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
+    return {**summary, **layout_record(inputs)}, arrays

@@ -18,7 +18,7 @@ from amt_jax import configs, validate
 from amt_jax.constants import SEMITONES_PER_OCTAVE
 from amt_jax.frontend.layout import octave_bands
 from amt_jax.models import registry
-from amt_jax.sweep.kinds import FAMILIES, KINDS
+from amt_jax.sweep.kinds import FAMILIES, KINDS, OPT_IN_FAMILIES
 
 OCTAVE_BANDS = octave_bands(9 * SEMITONES_PER_OCTAVE)  # semitone bands, 9 octaves from the lowest key
 
@@ -36,7 +36,9 @@ class SweepConfig:
         pieces as that reaches); m: ``n_clips / m`` pieces evenly spaced over the split, m windows
         each (synthetic data: pieces of m alike clips). The piece-level intervals are over pieces.
       seed: root PRNG seed of the sweep.
-      families: the probe families to run (default: all of :data:`amt_jax.sweep.kinds.FAMILIES`).
+      families: the probe families to run (default: all of :data:`amt_jax.sweep.kinds.FAMILIES`;
+        ``edge_keys`` (probe tones on every key) and ``cross_method`` (explanation methods on the same
+        groups) run only when named).
       harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.
       bands: random-spectral bands as half-open ranges of semitones (0 = the lowest key), in bins
         of the model's layout (``FrequencyLayout.semitone_range``), clipped to the model's axis;
@@ -93,7 +95,7 @@ class SweepConfig:
         for m, families in self.control_models:
             registry.check(m)
             for f in families:
-                validate.one_of("control_models families", f, FAMILIES)
+                validate.one_of("control_models families", f, FAMILIES + OPT_IN_FAMILIES)
         for m in self.models:
             registry.check(m)
             if registry.kind(m) == "oracle":
@@ -105,7 +107,7 @@ class SweepConfig:
             if self.n_clips % self.clips_per_piece:
                 raise ValueError(f"n_clips={self.n_clips} must be a multiple of clips_per_piece, got {self.clips_per_piece}")
         for f in self.families:
-            validate.one_of("families", f, FAMILIES)
+            validate.one_of("families", f, FAMILIES + OPT_IN_FAMILIES)
         for h in self.harmonics:
             validate.positive_int("harmonics", h)
         for band in self.bands:

@@ -10,6 +10,11 @@ from __future__ import annotations
 FAMILIES: tuple[str, ...] = ("harmonic", "harmonic_reliance", "factorial", "microtonal", "resolution",
                              "random_spectral", "noise")
 
+# Families a config runs only when it names them (``SweepConfig.families``): they are slow or need
+# what not every model has (a frontend, logits).
+OPT_IN_FAMILIES: tuple[str, ...] = ("edge_keys", "cross_method")
+
 # Every kind of cell, in the probe table's order.
 KINDS: tuple[str, ...] = ("harmonic", "harmonic_control", "harmonic_swap", "factorial", "microtonal_one",
-                          "microtonal_all", "pooling_one", "pooling_all", "random_spectral", "noise", "example")
+                          "microtonal_all", "pooling_one", "pooling_all", "random_spectral", "noise", "probe_keys", "cross_method",
+                          "example")

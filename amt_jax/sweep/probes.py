@@ -16,6 +16,8 @@ load if they disagree) and, if it needs one, a figure function in :mod:`amt_jax.
 | resolution | pooling_one (per key), pooling_all | what is lost when only semitone resolution remains (comparable across B) |
 | random_spectral (seed) | random_spectral (whole axis, per band) | robustness to spectral noise; which bands matter |
 | noise (seed) | noise (flat / per-bin distribution) | output per key under noise; kernel, per-bin sensitivity, R² |
+| edge_keys (opt-in) | probe_keys | probe tones on every key: detection, false positives (models with a frontend) |
+| cross_method (opt-in) | cross_method | gradients, IG, occlusion (...) on the same groups: agreement, harmonic profiles |
 | example | example (first model only) | one harmonic draw to look at |
 """
 
@@ -161,12 +163,21 @@ _PROBES = (
           label=lambda p: f"{p['distribution']} noise",
           describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
                              f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
+    Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones",
+          in_axis=lambda cell, inputs: inputs.model.reads_audio, options=(("timbres", ("1/k",)), ("levels_dbfs", (-40.0, -20.0))),
+          describe=lambda r: "detected keys " + ", ".join(f"{n}/{len(r['midi'])}" for n in sum(r["detected"]["n_detected"], []))),
+    Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,
+          compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}",
+          in_axis=lambda cell, inputs: inputs.model.has("logits"),
+          options=(("methods", ("gradient", "grad_x_input", "integrated_gradients", "occlusion")),),
+          describe=lambda r: f"{len(r['methods'])} methods on {len(r['labels'])} groups"),
     Probe("example", "example", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: EXAMPLE_DRAWS, compute.example,
           row=False, figure="example", first_model_only=True, enabled_when=lambda c: c.example,
           describe=lambda r: f"f0 bin {r['group']}, mean |Y(πX) − Y(X)| = {r['output_l1']:.4g}"),
 )
 PROBES: dict[str, Probe] = {p.kind: p for p in _PROBES}
-FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(p.family for p in _PROBES if p.enabled_when is None))
+FAMILIES: tuple[str, ...] = tuple(f for f in dict.fromkeys(p.family for p in _PROBES if p.enabled_when is None)
+                                  if f not in kinds.OPT_IN_FAMILIES)
 if tuple(PROBES) != kinds.KINDS or FAMILIES != kinds.FAMILIES:
     raise RuntimeError(f"the probe table's kinds {tuple(PROBES)} and families {FAMILIES} must equal "
                       f"amt_jax.sweep.kinds.KINDS {kinds.KINDS} and FAMILIES {kinds.FAMILIES}")
