@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib.util
 import os
 import re
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -194,6 +197,39 @@ def _check_path(config: Any, path: tuple[str, ...], value: Any, text: str) -> No
         key = ".".join(path)
         example = f"[{value!r}]" if isinstance(value, str) else repr(list(obj[:2]))
         raise ValueError(f"config override {text!r}: {key} takes a list (e.g. {key}={example}), got {value!r}")
+    owner = functools.reduce(getattr, path[:-1], config)
+    declared = typing.get_type_hints(type(owner)).get(path[-1])
+    if declared is not None and not _matches(value, declared):
+        raise ValueError(f"config override {text!r}: {'.'.join(path)} must be {_type_name(declared)}, got {value!r}")
+
+
+def _matches(value: Any, declared: Any) -> bool:
+    """Whether ``value`` is of the declared type: bool only for bool (not 1 or "false"), int for
+    int (not 1.5 or True), int or float for float, ``X | None`` either; other types are left to
+    the dataclass's own checks."""
+    if typing.get_origin(declared) in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(declared))
+    if declared is type(None):
+        return value is None
+    if declared is bool:
+        return isinstance(value, bool)
+    if declared is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if declared is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if declared is str:
+        return isinstance(value, str)
+    if typing.get_origin(declared) is tuple:
+        return isinstance(value, tuple)
+    return True
+
+
+def _type_name(declared: Any) -> str:
+    if typing.get_origin(declared) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(declared))
+    if declared is type(None):
+        return "None"
+    return "a list" if typing.get_origin(declared) is tuple else getattr(declared, "__name__", str(declared))
 
 
 def _replace(obj: Any, changes: dict) -> Any:

@@ -4,6 +4,7 @@ change fields (nested ones too) and are checked, and the CLI's --config.FIELD=VA
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -157,3 +158,23 @@ def test_a_cli_override_is_recorded_in_the_sweep_manifest(tmp_path):
     record, arrays = sweep.load_cell(workdir, "planted-b1__random_spectral_all")
     assert record["config"]["n_permutations"] == 3 and record["result"]["n_permutations"] == 3
     assert arrays["importances"].shape[0] == 3
+
+
+@pytest.mark.parametrize("kind, override, match", [
+    ("sweep", "example=false", r"example must be bool, got 'false'"),
+    ("sweep", "stratified=1", r"stratified must be bool, got 1"),
+    ("sweep", "seed=1.5", r"seed must be int, got 1.5"),
+    ("sweep", "n_permutations=True", r"n_permutations must be int, got True"),
+    ("sweep", "clips_per_piece=two", r"clips_per_piece must be int or None, got 'two'"),
+    ("train", "model.bins_per_semitone=2.5", r"model.bins_per_semitone must be int, got 2.5"),
+])
+def test_an_override_of_the_wrong_type_is_refused_naming_it(kind, override, match):
+    """A string or float where a bool or int is declared would slip through truthiness checks."""
+    with pytest.raises(ValueError, match=f"config override '{re.escape(override)}': {match}"):
+        configs.load(kind, "tiny", [override])
+
+
+def test_an_override_of_the_declared_type_is_taken():
+    c = configs.load("sweep", "tiny", ["example=False", "mc_fraction=0.25", "clips_per_piece=None"])
+    assert c.example is False and c.mc_fraction == 0.25 and c.clips_per_piece is None
+    assert configs.load("sweep", "tiny", ["mc_fraction=1"]).mc_fraction == 1  # an int where a float is declared

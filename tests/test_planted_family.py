@@ -88,3 +88,14 @@ def test_cka_reads_its_intermediates(model):
     assert r.rows == ("features", "drive")
     assert r.cka[0] == pytest.approx(1.0, abs=1e-4)  # a permutation of the input is orthogonal: CKA 1
     assert r.cka[1] < 0.99  # the drive reads fixed bins: it sees the shuffle
+
+
+def test_a_probe_a_model_cannot_take_is_skipped_naming_the_capability(tmp_path):
+    """planted-b3 reads synthetic features (no frontend): its probe-tone cell says so instead of failing."""
+    config = sweep.SweepConfig(name="no-frontend", models=("planted-b3",), data="synthetic", n_clips=2,
+                               families=("edge_keys",), example=False)
+    lines = []
+    (status,) = sweep.run_sweep(config, workdir=tmp_path, progress=False, log=lines.append)
+    assert status.status == "unsupported" and status.cell.kind == "probe_keys"
+    assert "model 'planted-b3' has no frontend capability, skipped" in lines[-1]
+    assert not (tmp_path / "cells" / f"{status.cell.id}.json").exists()

@@ -98,3 +98,40 @@ def test_capabilities_are_explicit_and_a_missing_one_is_one_line():
         registry.load("random:planted-b3")
     r = registry.load("random:basic-pitch")
     assert r.identity["kind"] == "random" and r.identity["base"] == bp.identity and r.lrp == bp.lrp
+
+
+def test_a_user_file_or_function_that_raises_is_one_line_and_not_cached(tmp_path):
+    (tmp_path / "bad.py").write_text("raise RuntimeError('boom')\n")
+    for _ in range(2):  # the second load says the same: the half-run module is not cached
+        with pytest.raises(ValueError, match=r"bad.py:load': running .*bad.py raised RuntimeError: boom"):
+            registry.load(f"py:{tmp_path}/bad.py:load")
+    (tmp_path / "fails.py").write_text("def load():\n    raise KeyError('weights')\n")
+    with pytest.raises(ValueError, match=r"load\(\) raised KeyError"):
+        registry.load(f"py:{tmp_path}/fails.py:load")
+
+
+def test_checking_a_spec_imports_no_family():
+    """The CLI checks options before anything slow: the registry's table is plain data."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from amt_jax.models import registry; registry.check('planted-b3'); "
+            "registry.check('random:trained:/x'); print(sorted(m for m in sys.modules if m.startswith('amt_jax.models.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['amt_jax.models.model', 'amt_jax.models.registry']"
+
+
+def test_capabilities_a_pipeline_needs_are_checked_in_one_line():
+    from amt_jax.models import Model, Output
+
+    pitch = Model("pesto-like", lambda p, x: x, None, planted.layout(1), {}, outputs=(Output("pitch", "pitch_distribution", 3),),
+                  output="pitch", frontend=lambda a: a, sample_rate=16000)
+    with pytest.raises(ValueError, match=r"^model 'pesto-like' reads audio at 16000 Hz, but transcribe gives 22050 Hz$"):
+        pitch.require_sample_rate(22050, "transcribe")
+    with pytest.raises(ValueError, match=r"no 'note', 'onset' output \(needed by decoding\)"):
+        pitch.require_outputs(("note", "onset"), "decoding")
+    with pytest.raises(ValueError, match="is a pitch_distribution; the sweep needs independent sigmoids over keys"):
+        pitch.require_multipitch("the sweep")
+    assert registry.title("random:basic-pitch") == "Basic Pitch with random weights (same architecture)"
+    assert registry.random_base("random:planted-b3") == "planted-b3" and registry.random_base("planted-b3") is None
+    assert not registry.perturbable("oracle") and registry.perturbable("py:x.py:f")

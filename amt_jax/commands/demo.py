@@ -89,11 +89,13 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
     """One sentence comparing the reliance contrast of each model with that of its architecture
     with random weights (``random:<model>``, the control), setting by setting: "learned" only when
     the model's contrast is positive and the control's whole interval is within a tenth of it."""
+    from amt_jax.models import registry
+
     swap = {(r["model"], r["setting"]): r for r in rows if r["family"] == "harmonic_swap"}
     out = []
-    for model in sorted({m for m, _ in swap if not m.startswith("random:")}):
-        pairs = [(s, swap[(model, s)], swap[(f"random:{model}", s)]) for m, s in swap
-                 if m == model and (f"random:{model}", s) in swap]
+    for model in sorted({m for m, _ in swap if registry.random_base(m) is None}):
+        control = registry.random_control(model)
+        pairs = [(s, swap[(model, s)], swap[(control, s)]) for m, s in swap if m == model and (control, s) in swap]
         if not pairs:
             continue
         fields = ("difference", "difference_ci_low", "difference_ci_high")
@@ -105,7 +107,7 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
         reach = [max(abs(rr["difference_ci_low"]), abs(rr["difference_ci_high"])) / abs(tr["difference"])
                  if tr["difference"] else float("inf") for _, tr, rr in pairs]
         effect = all(tr["difference_ci_low"] > 0 for _, tr, _ in pairs)
-        head = (f"{'Basic Pitch' if model == 'basic-pitch' else model} stacks each bin's harmonics into its input, so the "
+        head = (f"{registry.title(model)} stacks each bin's harmonics into its input, so the "
                 f"same architecture with random weights is the control: its reliance contrast is {sizes}")
         if not effect:
             out.append(head + "; the trained model shows no reliance contrast in every setting, so there is nothing to attribute.")

@@ -18,7 +18,8 @@ HELP = "Score a model on a dataset split with mir_eval (frame, note-onset and no
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True,
-        help="a model spec (basic-pitch, trained:DIR or a bare training DIR, oracle = the labels themselves, scores 1)",
+        help="a model spec (basic-pitch, trained:DIR or a bare training DIR, random:SPEC, py:FILE.py:FUNCTION, "
+             "oracle = the labels themselves, scores 1)",
     )
     parser.add_argument("--data", required=True, help="NAME[:SPLIT], e.g. chorales:test (split default test)")
     parser.add_argument("--data-dir", type=Path, required=True, help="tfds data directory the dataset was built in")

@@ -26,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
     shard = sweep.parse_shard(args.shard)
     config = sweep.load_config(args.config, args.config_overrides)
     statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress)
-    counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis")}
+    counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis", "unsupported")}
     seconds = sum(st.seconds for st in statuses)
     print(
         f"sweep {config.name} shard {shard[0]}/{shard[1]}: {counts['done']} cells computed ({seconds:.1f} s), "
-        f"{counts['skipped']} finished earlier, {counts['out_of_axis']} out of axis; results in {args.workdir}"
+        f"{counts['skipped']} finished earlier, {counts['out_of_axis']} out of axis, "
+        f"{counts['unsupported']} unsupported by their model; results in {args.workdir}"
     )
     return 0

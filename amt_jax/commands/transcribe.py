@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pitch-bends", action="store_true", help="write no pitch-bend events")
     parser.add_argument("--batch-size", type=int, default=8, help="model windows per batch (default %(default)s)")
     parser.add_argument("--model", default="basic-pitch",
-                        help="model spec: basic-pitch (default), trained:DIR or a bare training DIR")
+                        help="model spec: basic-pitch (default), trained:DIR or a bare training DIR, random:SPEC, "
+                             "py:FILE.py:FUNCTION (a model with note and onset outputs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     with _quiet_stderr():  # some decoders (mpg123) print to the C-level stderr
         samples = audio.load_audio(args.input)
     model = registry.load(spec)
-    if not model.reads_audio:
-        raise ValueError(f"--model {args.model!r} reads no audio; transcribe needs basic-pitch or a trained model")
+    model.require_sample_rate(SAMPLE_RATE, "transcribe")
+    model.require_outputs(("note", "onset"), "transcribe's note decoding")
     posteriorgrams = inference.transcribe_audio(samples, model=model, batch_size=args.batch_size)
     events = notes.decode_notes(
         posteriorgrams["note"],
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         frame_threshold=args.frame_threshold,
         min_note_length_s=args.min_note_length,
         melodia_trick=not args.no_melodia_trick,
-        contour=None if args.no_pitch_bends else posteriorgrams["contour"],
+        contour=None if args.no_pitch_bends else posteriorgrams.get("contour"),
     )
     midi = notes.notes_to_midi(events)
     buf = io.BytesIO()

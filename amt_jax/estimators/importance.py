@@ -204,9 +204,9 @@ def paired_contrast(result: ImportanceResult, control: ImportanceResult) -> dict
     draws on the same clips, so draw i of each targets the same group (a ``ValueError`` names
     what differs; the clips' contents are not compared, only their count and shape).
 
-    Returns the Monte Carlo contrast per group (:func:`amt_jax.stats.core.paired_t` of
+    Returns the Monte Carlo contrast per group (:func:`amt_jax.stats.paired_t` of
     ``result − control`` over draws: ``group, n, mean, standard_error, ci_low, ci_high, t, p, q``)
-    and, under ``"piece"``, the piece-level contrast (:func:`amt_jax.stats.core.piece_contrast` of
+    and, under ``"piece"``, the piece-level contrast (:func:`amt_jax.stats.piece_contrast` of
     the per-clip means over the clusters: ``mean, standard_error, ci_low, ci_high, t, p, n_clusters``).
     """
     for name, value in (("result", result), ("control", control)):

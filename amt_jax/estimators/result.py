@@ -96,7 +96,7 @@ class ImportanceResult:
 
 def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_ci_method: str, n_bootstrap: int,
               config: dict) -> ImportanceResult:
-    """The :class:`ImportanceResult` of ``draws`` (an ``engine.runner.Draws``) on clips grouped by
+    """The :class:`ImportanceResult` of ``draws`` (an ``estimators.runner.Draws``) on clips grouped by
     ``clusters [n_clips]``; bootstrap CIs use ``fold_in(fold_in(key, 0xFFFFFFFF), 0 or 1)``."""
     values = draws.importances  # [n, ...] float64 (nan: a pooled metric had nothing to pool in a draw)
     stats_key = jax.random.fold_in(key, _STATS_TAG)

@@ -218,7 +218,7 @@ class Agreement(NamedTuple):
       rho: mean over pieces of each piece's Spearman ρ between the two methods' group scores (a
         piece's scores: the mean over its clips) — the estimand the intervals cover.
       ci_low, ci_high: percentile bootstrap over pieces (resample b from ``fold_in(key, b)``).
-      t_low, t_high: t interval over the per-piece ρ (:func:`amt_jax.stats.core.cluster_ci`).
+      t_low, t_high: t interval over the per-piece ρ (:func:`amt_jax.stats.cluster_ci`).
       profile_rho: Spearman ρ of the two piece-level profiles (mean over pieces first): the
         agreement of the averaged maps, biased towards 0 by noise near ties (no interval).
       n_groups: groups both methods score (in the profiles); n_pieces; confidence.

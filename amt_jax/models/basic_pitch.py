@@ -100,6 +100,14 @@ class BasicPitchConfig:
         if not 0 <= self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> BasicPitchConfig:
+        """The config of a JSON dict (``dataclasses.asdict`` after a JSON round trip: lists back to tuples)."""
+        def tuples(v):
+            return tuple(map(tuples, v)) if isinstance(v, list) else v
+
+        return cls(**{k: tuples(v) for k, v in d.items()})
+
     @property
     def bins_per_octave(self) -> int:
         return SEMITONES_PER_OCTAVE * self.bins_per_semitone

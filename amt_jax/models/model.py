@@ -13,7 +13,7 @@ logits         ``logits(params, X [..., F, T]) -> [..., P, T]``: the pre-activat
 intermediates  ``intermediates(params, X [N, F, T], names) -> {name: [N, T, D]}``; ``layers`` lists
                the names, input to output
 invert         :class:`Inverse`: audio whose features are a target (sonification)
-lrp            the family's LRP adapter (:class:`amt_jax.models.lrp_graph.LRPGraph` protocol): its
+lrp            the family's LRP adapter (the protocol of :mod:`amt_jax.models.bp_lrp`): its
                linear layers in order, so generic rules and composites run on it
 init           ``init(key) -> params``: freshly initialised weights of the same architecture
                (the random-weights control, ``random:<spec>``)
@@ -133,6 +133,26 @@ class Model:
         if not self.has(capability):
             raise ValueError(f"model {self.spec!r} has no {capability!r} capability (needed by {by})")
         return getattr(self, capability)
+
+    def require_outputs(self, names, by: str) -> None:
+        """ValueError (one line) unless ``apply`` gives every output of ``names``."""
+        have = [o.name for o in self.outputs]
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise ValueError(f"model {self.spec!r} has no {', '.join(map(repr, missing))} output (needed by {by}); "
+                             f"its outputs: {have}")
+
+    def require_sample_rate(self, rate: int, by: str) -> None:
+        """ValueError (one line) unless the model reads audio at ``rate`` Hz (what ``by`` feeds it)."""
+        self.require("frontend", by)
+        if self.sample_rate != rate:
+            raise ValueError(f"model {self.spec!r} reads audio at {self.sample_rate} Hz, but {by} gives {rate} Hz")
+
+    def require_multipitch(self, by: str) -> None:
+        """ValueError (one line) unless the output probes read is independent sigmoids over keys."""
+        if self.output_kind != "multipitch":
+            raise ValueError(f"model {self.spec!r}: output {self.output!r} is a {self.output_kind}; {by} needs "
+                             "independent sigmoids over keys")
 
     def probabilities(self, params, x):
         """The output probes read: ``apply(params, x)`` (its ``output`` entry when it returns a dict)."""

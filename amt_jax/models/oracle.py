@@ -12,5 +12,3 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
     return Model(match.string, None, None, None, {"kind": "oracle"}, outputs=(Output(None),), output=None,
                  frame_threshold=0.5)
 
-
-FAMILIES = (("oracle", r"oracle", "oracle", load),)

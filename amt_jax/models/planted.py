@@ -69,5 +69,3 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
     return Model(match.string, apply, p, layout(b), identity, outputs=(Output(None),), output=None,
                  frame_threshold=0.5, logits=logits)
 
-
-FAMILIES = (("planted", r"planted-b([1-9][0-9]*)", "planted-b<B> (e.g. planted-b3)", load),)

@@ -123,5 +123,3 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
                          identity=identity, frame_threshold=DEFAULT_FRAME_THRESHOLD,
                          invert=Inverse("gradient", _invert_gradient), source=bp)
 
-
-FAMILIES = (("basic-pitch", r"basic-pitch", "basic-pitch", load),)

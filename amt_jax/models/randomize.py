@@ -90,5 +90,3 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
     identity = {"kind": "random", "base": base.identity, "seed": seed, "params_sha256": params_digest(params)}
     return dataclasses.replace(base, spec=match.string, params=params, identity=identity)
 
-
-FAMILIES = (("random", r"random:(.+)", "random:<spec> (the same architecture, weights re-initialised)", load),)

@@ -11,17 +11,17 @@ the Python API)::
     py:FILE.py:FUNCTION      a user's own model: FUNCTION() returns a Model (see below)
     py:module.path:FUNCTION  the same, from an importable module
 
-A model family is one module of ``amt_jax.models`` listed in :data:`FAMILY_MODULES`; it declares
-``FAMILIES = ((kind, pattern, usage, loader), ...)`` with ``loader(match, seed, load) -> Model``
-(``load``: this module's :func:`load`, for families built on another spec). Families are imported
-on first use. A user's own model needs no registration: any function returning a
-:class:`~amt_jax.models.model.Model` works through ``py:``.
+A model family is one module of ``amt_jax.models`` with ``load(match, seed, load_spec) -> Model``
+(``load_spec``: this module's :func:`load`, for families built on another spec), entered in
+:data:`FAMILIES` (its kind, the spec pattern, how errors list it, the module, and whether its models
+have features to perturb). The table is plain data: checking a spec imports no family (the CLI
+checks options before anything slow); :func:`load` imports the family's module. A user's own model
+needs no entry: any function returning a :class:`~amt_jax.models.model.Model` works through ``py:``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import importlib.util
 import os
@@ -32,36 +32,38 @@ from typing import Callable
 
 from amt_jax.models.model import Model
 
-FAMILY_MODULES = ("pretrained", "trained", "planted", "oracle", "randomize")
 PY_PATTERN = re.compile(r"py:(?P<target>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)")
 PY_USAGE = "py:FILE.py:FUNCTION or py:module.path:FUNCTION (a function returning an amt_jax Model)"
 
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """A registered kind of spec: ``pattern`` (the whole spec), ``usage`` (how errors list it) and
-    ``loader(match, seed, load) -> Model``."""
+    """A kind of spec: ``pattern`` (the whole spec), ``usage`` (how errors list it), ``module`` (of
+    ``amt_jax.models``, whose ``load(match, seed, load_spec)`` builds the model), ``perturbable``
+    (its models have features a probe can perturb; the oracle's do not) and ``title`` (how
+    sentences name it; None: its :func:`label`)."""
 
     kind: str
     pattern: re.Pattern
     usage: str
-    loader: Callable
+    module: str
+    perturbable: bool = True
+    title: str | None = None
 
 
-@functools.lru_cache(maxsize=1)
-def families() -> tuple[Family, ...]:
-    """Every registered family, in :data:`FAMILY_MODULES` order."""
-    out = []
-    for name in FAMILY_MODULES:
-        module = importlib.import_module(f"amt_jax.models.{name}")
-        for kind, pattern, usage, loader in module.FAMILIES:
-            out.append(Family(kind, re.compile(pattern), usage, loader))
-    return tuple(out)
+FAMILIES: tuple[Family, ...] = (
+    Family("basic-pitch", re.compile(r"basic-pitch"), "basic-pitch", "pretrained", title="Basic Pitch"),
+    Family("trained", re.compile(r"trained:(.+)"), "trained:<dir>", "trained"),
+    Family("planted", re.compile(r"planted-b([1-9][0-9]*)"), "planted-b<B> (e.g. planted-b3)", "planted"),
+    Family("oracle", re.compile(r"oracle"), "oracle", "oracle", perturbable=False),
+    Family("random", re.compile(r"random:(.+)"), "random:<spec> (the same architecture, weights re-initialised)",
+           "randomize"),
+)
 
 
 def usages() -> list[str]:
     """The spec forms, e.g. ``["basic-pitch", "trained:<dir>", ..., "py:FILE.py:FUNCTION ..."]``."""
-    return [f.usage for f in families()] + [PY_USAGE]
+    return [f.usage for f in FAMILIES] + [PY_USAGE]
 
 
 def _match(spec: str) -> tuple[re.Match, Family | None]:
@@ -69,7 +71,7 @@ def _match(spec: str) -> tuple[re.Match, Family | None]:
         py = PY_PATTERN.fullmatch(spec)
         if py:
             return py, None
-        for family in families():
+        for family in FAMILIES:
             match = family.pattern.fullmatch(spec)
             if match:
                 return match, family
@@ -100,7 +102,35 @@ def load(spec: str, *, seed: int = 0) -> Model:
     match, family = _match(spec)
     if family is None:
         return _load_py(match)
-    return family.loader(match, seed, load)
+    return importlib.import_module(f"amt_jax.models.{family.module}").load(match, seed, load)
+
+
+def perturbable(spec: str) -> bool:
+    """Whether ``spec``'s models have features a probe can perturb (nothing is loaded; ``py:``
+    models must give ``apply`` and ``layout``, so they do)."""
+    family = _match(spec)[1]
+    return True if family is None else family.perturbable
+
+
+def random_control(spec: str) -> str:
+    """The spec of ``spec``'s architecture with random weights: ``random:<spec>``."""
+    return f"random:{check(spec)}"
+
+
+def random_base(spec: str) -> str | None:
+    """The spec a random-weights spec re-initialises (``random:X`` → ``X``), None for any other spec."""
+    match, family = _match(spec)
+    return match.group(1) if family is not None and family.kind == "random" else None
+
+
+def title(spec: str) -> str:
+    """How a sentence names the model: ``Basic Pitch``, ``Basic Pitch with random weights (same
+    architecture)``, else its :func:`label`."""
+    base = random_base(spec)
+    if base is not None:
+        return f"{title(base)} with random weights (same architecture)"
+    family = _match(spec)[1]
+    return family.title if family is not None and family.title else label(spec)
 
 
 def _py_function(spec: str, target: str, function: str) -> Callable:
@@ -114,12 +144,18 @@ def _py_function(spec: str, target: str, function: str) -> Callable:
             module_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[name] = module  # dataclasses and pickling look their module up by name
-            module_spec.loader.exec_module(module)
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception as err:  # a user's file: any error is theirs, said in one line
+                sys.modules.pop(name, None)
+                raise ValueError(f"model {spec!r}: running {target} raised {type(err).__name__}: {err}") from None
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as err:
             raise ValueError(f"model {spec!r}: cannot import module {target!r} ({err})") from None
+        except Exception as err:  # a user's module: any error is theirs, said in one line
+            raise ValueError(f"model {spec!r}: importing {target} raised {type(err).__name__}: {err}") from None
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ValueError(f"model {spec!r}: {target} has no function {function!r}")
@@ -129,13 +165,17 @@ def _py_function(spec: str, target: str, function: str) -> Callable:
 def _load_py(match: re.Match) -> Model:
     """``py:TARGET:FUNCTION``: ``FUNCTION()`` of a file or module, which must return a :class:`Model`."""
     spec = match.string
-    model = _py_function(spec, match.group("target"), match.group("function"))()
+    fn = _py_function(spec, match.group("target"), match.group("function"))
+    try:
+        model = fn()
+    except Exception as err:  # a user's function: any error is theirs, said in one line
+        raise ValueError(f"model {spec!r}: {match.group('function')}() raised {type(err).__name__}: {err}") from None
     if not isinstance(model, Model):
         raise ValueError(f"model {spec!r}: {match.group('function')}() must return an amt_jax.models.Model, "
                          f"got {type(model).__name__}")
     if model.apply is None or model.layout is None:
         raise ValueError(f"model {spec!r}: a user model needs apply and layout, got apply={model.apply!r}, layout={model.layout!r}")
-    identity = {"kind": "py", "spec": spec, **model.identity}
+    identity = {**model.identity, "kind": "py", "spec": spec}
     return dataclasses.replace(model, spec=spec, identity=identity)
 
 

@@ -8,6 +8,7 @@ chose (the model's default threshold). Reading needs neither the optimiser nor t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,8 +18,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import orbax.checkpoint as ocp
 
+from amt_jax.frontend.variants import frontend, layout
 from amt_jax.io import params_digest
 from amt_jax.models.basic_pitch import BasicPitchConfig
+from amt_jax.models.bp_model import network_model
 from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model
 
 CHECKPOINT_DIR = "checkpoints"
@@ -36,10 +39,7 @@ class Checkpoint(NamedTuple):
     @property
     def architecture(self) -> BasicPitchConfig:
         """The ``BasicPitchConfig`` the variables belong to (the config's ``model``)."""
-        def tuples(v):  # JSON lists back to (nested) tuples
-            return tuple(map(tuples, v)) if isinstance(v, list) else v
-
-        return BasicPitchConfig(**{k: tuples(v) for k, v in self.config["model"].items()})
+        return BasicPitchConfig.from_dict(self.config["model"])
 
 
 def read_checkpoint(workdir: str | os.PathLike, *, target: Callable[[dict], Any] | None = None) -> Checkpoint:
@@ -83,14 +83,12 @@ def _invert_librosa(bins_per_semitone: int) -> Inverse:
     return Inverse("librosa", fn, needs_permutation=True)
 
 
-def model_from(spec: str, checkpoint: Checkpoint, *, identity: dict, frame_threshold: float, source: Any = None) -> Model:
-    """The :class:`Model` of a checkpoint's architecture and variables."""
-    import functools
-
-    from amt_jax.frontend.variants import frontend, layout
-    from amt_jax.models.bp_model import network_model
-
+def model_from(spec: str, checkpoint: Checkpoint, *, identity: dict, frame_threshold: float = DEFAULT_FRAME_THRESHOLD,
+               source: Any = None) -> Model:
+    """The :class:`Model` of a checkpoint's architecture and variables (``identity`` gets
+    ``kind="trained"`` and the variables' digest)."""
     b = checkpoint.architecture.bins_per_semitone
+    identity = {"kind": "trained", **identity, "params_sha256": params_digest(checkpoint.variables)}
     return network_model(spec, config=checkpoint.architecture, params=checkpoint.variables,
                          frontend=functools.partial(frontend, bins_per_semitone=b), layout=layout(b), identity=identity,
                          frame_threshold=frame_threshold, invert=_invert_librosa(b), source=source or checkpoint)
@@ -100,11 +98,8 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
     """``trained:DIR``: the latest checkpoint of a training workdir, thresholded where its validation chose."""
     directory = match.group(1)
     checkpoint = read_checkpoint(directory)
-    identity = {"kind": "trained", "dir": os.path.abspath(directory), "step": checkpoint.step,
-                "params_sha256": params_digest(checkpoint.variables)}
+    identity = {"dir": os.path.abspath(directory), "step": checkpoint.step}
     threshold = recorded_threshold(directory)
     return model_from(match.string, checkpoint, identity=identity,
                       frame_threshold=DEFAULT_FRAME_THRESHOLD if threshold is None else threshold)
 
-
-FAMILIES = (("trained", r"trained:(.+)", "trained:<dir>", load),)

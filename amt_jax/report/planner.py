@@ -2,9 +2,9 @@
 CI half-width, from the variance components of the pilot's draw × clip matrices.
 
 The pilot's per-cell draw × clip importances are split into between-pieces, within-pieces,
-between-draws and residual variance (:func:`amt_jax.stats.core.variance_components`); the
+between-draws and residual variance (:func:`amt_jax.stats.variance_components`); the
 piece-level half-width of a run with P pieces × m clips and D draws follows
-(:func:`amt_jax.stats.core.planned_halfwidth`), and :func:`amt_jax.stats.core.plan_sizes`
+(:func:`amt_jax.stats.planned_halfwidth`), and :func:`amt_jax.stats.plan_sizes`
 finds the fewest pieces, with draws enough that the Monte Carlo part stays a small fraction.
 """
 
@@ -21,7 +21,7 @@ from amt_jax.report.results import Results, as_cell
 def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | None = None, mc_fraction: float = 0.25,
               confidence: float = 0.95) -> list[dict]:
     """Per finished importance cell of the pilot: its variance components, the pilot's own
-    piece-level half-width, and the pieces and draws :func:`~amt_jax.stats.core.plan_sizes`
+    piece-level half-width, and the pieces and draws :func:`~amt_jax.stats.plan_sizes`
     recommends for ``halfwidth`` (with ``clips_per_piece`` clips per piece: the pilot's by default)."""
     rows = []
     for cell in results.cells:

@@ -98,8 +98,8 @@ class SweepConfig:
                 validate.one_of("control_models families", f, FAMILIES + OPT_IN_FAMILIES)
         for m in self.models:
             registry.check(m)
-            if registry.kind(m) == "oracle":
-                raise ValueError(f"models: the oracle has no features to perturb, got {m!r}")
+            if not registry.perturbable(m):
+                raise ValueError(f"models: {m!r} has no features to perturb")
         for name in ("n_clips", "n_permutations", "n_permutations_semitone", "n_noise_samples", "chunk_size"):
             validate.positive_int(name, getattr(self, name))
         if self.clips_per_piece is not None:

@@ -5,6 +5,8 @@ its sentence (``finding``); kinds without one have none."""
 
 from __future__ import annotations
 
+from amt_jax.models import registry
+
 
 def fmt(x) -> str:
     """A number as read in a sentence (3 significant digits; ``nan`` for a missing value)."""
@@ -17,7 +19,7 @@ def _ci(row: dict) -> str:
 
 
 def reliance(row: dict) -> str:
-    who = "Basic Pitch with random weights (same architecture)" if row["model"].startswith("random:") else row["model"]
+    who = registry.title(row["model"])
     return (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
             f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])}).")
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from amt_jax.constants import HOP_LENGTH, WINDOW_FRAMES
+from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE, WINDOW_FRAMES
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import array_digest
 from amt_jax.models import registry
-from amt_jax.models.registry import Model
+from amt_jax.models import Model
 from amt_jax.sweep.config import SweepConfig
 
 
@@ -84,6 +84,7 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
     import jax
 
     model = registry.load(spec, seed=config.seed)
+    model.require_multipitch("the sweep")
     if config.data == "synthetic":  # harmonic combs on the model's own axis, any model
         from amt_jax.data.synthetic import synthetic
 
@@ -96,6 +97,7 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
                       provenance=_provenance(model.identity, data_id, clips.features))
     if not model.reads_audio:
         raise ValueError(f"model {spec!r} reads synthetic features only (it has no frontend), got data={config.data!r}")
+    model.require_sample_rate(SAMPLE_RATE, f"data={config.data!r} (Basic Pitch's windowing)")
     clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips, clips_per_piece=config.clips_per_piece)
     features = np.asarray(jax.jit(model.frontend)(clips.audio), np.float32)
     data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,

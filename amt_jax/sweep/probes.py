@@ -55,7 +55,7 @@ class Probe:
       row: whether a cell gives a row of the summary table (importance cells do).
       figure: the figure (:data:`amt_jax.report.figures.FIGURES`) that shows this kind, or None.
       first_model_only: expand for the first model only (the example).
-      enabled: ``enabled(config) -> bool`` beyond the family switch (the example has its own flag).
+      enabled_when: ``enabled_when(config) -> bool`` instead of the family switch (the example has its own flag).
       in_axis: ``in_axis(cell, inputs) -> bool``; False skips the cell (a band off the model's axis).
       describe: ``describe(result) -> str``, one line about a finished cell's result.
       row_values: ``row_values(result) -> dict`` of summary columns, for kinds whose row is not the
@@ -66,6 +66,8 @@ class Probe:
         code parses them out of the kind's name.
       finding: ``finding(row) -> str``, the findings sentence of a summary row of this kind
         (:mod:`amt_jax.sweep.findings`), or None.
+      requires: the model capabilities the kind needs (:data:`amt_jax.models.CAPABILITIES`); a cell
+        of a model without one is skipped as ``unsupported``, naming the capability.
     """
 
     kind: str
@@ -86,6 +88,11 @@ class Probe:
     clip_values: str = "clip_importances"
     options: tuple[tuple[str, Any], ...] = ()
     finding: Callable[[dict], str] | None = None
+    requires: tuple[str, ...] = ()
+
+    def missing(self, model) -> tuple[str, ...]:
+        """The capabilities of :attr:`requires` ``model`` lacks."""
+        return tuple(c for c in self.requires if not model.has(c))
 
     def option(self, name: str, default: Any = None) -> Any:
         """The value of option ``name`` (``default`` when the kind does not set it)."""
@@ -113,7 +120,7 @@ def _draws(config: SweepConfig) -> int:
 
 
 def _estimate_row(est: dict, control: str) -> dict:
-    """Summary columns of a contrast estimate (``engine.reliance`` dict): tested against 0 at the piece level."""
+    """Summary columns of a contrast estimate (``estimators.reliance`` dict): tested against 0 at the piece level."""
     return {"mean": est["mean"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["piece_mean"],
             "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "n_pieces": est["n_pieces"],
             "control": control, "difference": est["piece_mean"], "difference_ci_low": est["piece_ci_low"],
@@ -164,11 +171,11 @@ _PROBES = (
           describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
                              f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
     Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones",
-          in_axis=lambda cell, inputs: inputs.model.reads_audio, options=(("timbres", ("1/k",)), ("levels_dbfs", (-40.0, -20.0))),
+          requires=("frontend",), options=(("timbres", ("1/k",)), ("levels_dbfs", (-40.0, -20.0))),
           describe=lambda r: "detected keys " + ", ".join(f"{n}/{len(r['midi'])}" for n in sum(r["detected"]["n_detected"], []))),
     Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,
           compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}",
-          in_axis=lambda cell, inputs: inputs.model.has("logits"),
+          requires=("logits",),
           options=(("methods", ("gradient", "grad_x_input", "integrated_gradients", "occlusion")),),
           describe=lambda r: f"{len(r['methods'])} methods on {len(r['labels'])} groups"),
     Probe("example", "example", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: EXAMPLE_DRAWS, compute.example,

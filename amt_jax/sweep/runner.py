@@ -30,7 +30,8 @@ from amt_jax.sweep.inputs import Inputs, load_inputs
 @dataclass(frozen=True)
 class CellStatus:
     """What happened to a cell: ``"done"`` (computed now), ``"skipped"`` (finished earlier) or
-    ``"out_of_axis"`` (a band above the model's axis)."""
+    ``"out_of_axis"`` (a band above the model's axis) or ``"unsupported"`` (the model lacks a
+    capability the probe needs)."""
 
     cell: Cell
     status: str
@@ -131,6 +132,10 @@ def run_sweep(
         prefix = f"[{n}/{len(mine)}] {cell.id}:"
         if cell.id in finished:
             statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
+        elif cell.probe.missing(inputs_of(cell.model).model):
+            missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
+            statuses.append(CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
+                                                                 f"capability, skipped"))
         elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
             statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
         else:

@@ -189,6 +189,8 @@ def _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_
     if getattr(model, "frontend", None) is None or getattr(model, "layout", None) is None:
         raise ValueError(f"model {getattr(model, 'spec', model)!r} reads no audio (no frontend or layout): "
                          "probe tones need an audio model")
+    model.require_sample_rate(SAMPLE_RATE, "probe tones")
+    model.require_multipitch("probe tones")
     timbres = tuple(timbres)
     if not timbres or len(set(timbres)) != len(timbres):
         raise ValueError(f"timbres must be a non-empty list of distinct names, got {list(timbres)!r}")

@@ -19,9 +19,11 @@ the end, each holding the state and the config) and ``metrics.jsonl`` (one JSON 
 directory into a model with the interface of ``pretrained.basic_pitch()``.
 
 Modules: :mod:`~amt_jax.training.config` (TrainConfig, get_config), :mod:`~amt_jax.training.inputs`
-(frontend, layout, targets, window sampler), :mod:`~amt_jax.training.step` (loss, optimiser, step),
-:mod:`~amt_jax.training.loop` (:func:`train`), :mod:`~amt_jax.training.trained` (:func:`load_trained`),
-:mod:`~amt_jax.training.heldout` (:func:`evaluate`); the training grid (B × harmonic stack × seeds,
+(targets, window sampler; the variants' frontend and layout: :mod:`amt_jax.frontend.variants`),
+:mod:`~amt_jax.training.step` (loss, optimiser, step), :mod:`~amt_jax.training.loop` (:func:`train`),
+:mod:`~amt_jax.training.trained` (:func:`load_trained`, :func:`as_model`; checkpoints are read by
+:mod:`amt_jax.models.trained`), :mod:`~amt_jax.training.heldout` (:func:`evaluate`),
+:mod:`~amt_jax.training.label_randomization` (training on shuffled labels); the training grid (B × harmonic stack × seeds,
 imported on demand): :mod:`~amt_jax.training.grid` (:func:`~amt_jax.training.grid.run_grid`),
 :mod:`~amt_jax.training.grid_eval` (held-out per-piece F1), :mod:`~amt_jax.training.grid_report`
 (piece-level intervals and contrasts).

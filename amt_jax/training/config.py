@@ -103,7 +103,7 @@ class TrainConfig:
         def tuples(v):  # JSON lists back to (nested) tuples
             return tuple(map(tuples, v)) if isinstance(v, list) else v
 
-        model = BasicPitchConfig(**{k: tuples(v) for k, v in d["model"].items()})
+        model = BasicPitchConfig.from_dict(d["model"])
         return cls(model=model, **{k: tuples(v) for k, v in d.items() if k != "model"})
 
 

@@ -3,9 +3,9 @@
 A variant's (B, stack) F1 and a contrast ``a − b`` (e.g. B = 3 − B = 1, full − fund stack; seed s
 paired with seed s, same batches) are matrices ``[n_seeds, n_pieces]`` of per-seed, per-piece
 values. The reported interval (``crossed``) treats seeds and test pieces both as random,
-:func:`amt_jax.stats.core.crossed_ci`: it says what retraining with new seeds and scoring on new
+:func:`amt_jax.stats.crossed_ci`: it says what retraining with new seeds and scoring on new
 pieces would give. Beside it: the interval over pieces of the seed-averaged values with the
-trained models held fixed (``mean, ci_low, ci_high``, :func:`amt_jax.stats.core.cluster_ci` /
+trained models held fixed (``mean, ci_low, ci_high``, :func:`amt_jax.stats.cluster_ci` /
 ``piece_contrast``: t over pieces) and the *seed spread* (``seeds``: per-seed means over pieces,
 their standard deviation and a t interval over seeds, S − 1 df). With one seed only the models-fixed
 interval exists (``crossed`` is None).
@@ -82,7 +82,7 @@ def _crossed(values: np.ndarray, confidence: float) -> dict | None:
 def contrast(a: Sequence[dict[int, dict]], b: Sequence[dict[int, dict]], pieces: Sequence[str], level: str,
              confidence: float) -> dict:
     """``a − b`` where a and b are lists of variants (each {seed: scores}) averaged per piece and seed:
-    piece-level :func:`~amt_jax.stats.core.piece_contrast` over seed-averaged values, seed spread beside
+    piece-level :func:`~amt_jax.stats.piece_contrast` over seed-averaged values, seed spread beside
     (seeds common to all variants, paired by number)."""
     seeds = sorted(set.intersection(*(set(v) for v in (*a, *b))))
     if not seeds:
@@ -118,7 +118,7 @@ def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
     "pieces", "finished", "missing", "config", "environment"}``; every row holds one entry per level
     (``frame``, ``note_onset``) with ``mean, standard_error, ci_low, ci_high, n_clusters`` (pieces,
     models fixed), ``seeds`` (spread) and ``crossed`` (seeds and pieces random,
-    :func:`~amt_jax.stats.core.crossed_ci`; None with one seed), contrasts also ``t, p``."""
+    :func:`~amt_jax.stats.crossed_ci`; None with one seed), contrasts also ``t, p``."""
     config, scores, finished, missing = load_scores(workdir)
     if not scores:
         raise ValueError(f"{workdir} holds no finished run yet (missing: {', '.join(missing)})")

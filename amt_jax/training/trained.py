@@ -13,9 +13,8 @@ import jax
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.frontend.variants import frontend, layout
 from amt_jax.models.basic_pitch import BasicPitch
-from amt_jax.models.bp_model import network_model
 from amt_jax.models.model import Model
-from amt_jax.models.trained import read_checkpoint
+from amt_jax.models.trained import Checkpoint, model_from, read_checkpoint
 from amt_jax.training.config import TrainConfig
 from amt_jax.training.loop import abstract_state
 from amt_jax.training.step import TrainState
@@ -56,8 +55,7 @@ def load_trained(workdir: str | os.PathLike) -> Trained:
 
 
 def as_model(trained: Trained, spec: str, **identity) -> Model:
-    """``trained`` as a :class:`~amt_jax.models.Model` with every capability of Basic Pitch networks
-    (``identity``: recorded beside ``kind="trained"``)."""
-    return network_model(spec, config=trained.config.model, params=trained.params, frontend=trained.frontend,
-                         layout=trained.layout, identity={"kind": "trained", **identity}, frame_threshold=0.3,
-                         invert=None, source=trained)
+    """``trained`` as a :class:`~amt_jax.models.Model`, as ``registry.load("trained:DIR")`` gives a
+    checkpoint (``identity``: recorded beside ``kind="trained"`` and the params' digest)."""
+    checkpoint = Checkpoint(trained.config.to_dict(), trained.params, trained.step or 0)
+    return model_from(spec, checkpoint, identity=identity, source=trained)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.constants import FRAMES_PER_SECOND, MIDI_OFFSET, N_PITCHES
+from amt_jax.constants import FRAMES_PER_SECOND, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE
 from amt_jax.data.labels import Notes
 
 FRAME_THRESHOLD = 0.3  # Basic Pitch's default frame threshold (amt_jax.notes), applied to estimated rolls
@@ -167,8 +167,8 @@ def transcriber(model, *, batch_size: int = 8, frame_threshold: float | None = N
     Basic Pitch's note decoding at ``frame_threshold`` (default: the model's own)."""
     if model.apply is None:  # the oracle: the labels themselves
         return reference
-    if model.frontend is None:
-        raise ValueError(f"model {model.spec!r} reads no audio and cannot transcribe")
+    model.require_sample_rate(SAMPLE_RATE, "transcription")
+    model.require_outputs(("note", "onset"), "Basic Pitch's note decoding")
     from amt_jax.data.labels import make_notes
     from amt_jax.transcription import inference, notes
 
