@@ -43,7 +43,7 @@ def _signals():
 
 def test_constants_match_onnx_initializers(graph):
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    const = C._constants(C.CQT2010Config())
+    const = C.filter_constants(C.CQT2010Config())
     negated = {n.input[0] for n in graph.node if n.op_type == "Neg"}
     banks = {"real": set(), "imag": set()}
     for node in graph.node:

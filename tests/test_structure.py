@@ -173,3 +173,23 @@ def test_only_the_models_package_imports_a_family():
     found = [f"{a} -> {b}" for a, deps in import_graph().items() for b in deps
              if b.startswith("amt_jax.models.") and b not in shared and not a.startswith(exempt)]
     assert not found, "\n".join(sorted(found))
+
+
+def test_no_private_name_crosses_a_module():
+    """A name with a leading underscore is its module's own: no ``from amt_jax.x import _y`` and no
+    ``module._y`` on an imported amt_jax module."""
+    found = []
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("amt_jax"):
+                found += [f"{name}: from {node.module} import {a.name}" for a in node.names if a.name.startswith("_")]
+                aliases |= {a.asname or a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                aliases |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("amt_jax")}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{name}: {ast.unparse(node)}")
+    assert not found, "\n".join(sorted(set(found)))

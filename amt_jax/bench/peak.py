@@ -178,7 +178,7 @@ def cqt2010_macs(config, n_samples: int) -> int:
     every octave's frames plus the 256-tap low-pass evaluated at each decimated sample."""
     from amt_jax.frontend import cqt2010
 
-    const = cqt2010._constants(config)
+    const = cqt2010.filter_constants(config)
     n_frames = config.n_frames(n_samples)
     kernels = config.n_octaves * n_frames * const.n_fft * 2 * const.n_filters
     decimated = sum(n_samples // 2**k for k in range(1, config.n_octaves))

@@ -8,5 +8,9 @@
 - :mod:`~amt_jax.explain.crossmethod`: every method on the same groups, and the randomisation cascade;
 - :mod:`~amt_jax.explain.cka`: centred kernel alignment between layers of two networks.
 
-Import the submodule you need (``from amt_jax.explain import attribution``).
+``from amt_jax.explain import attribution`` (each submodule is the public unit).
 """
+
+from amt_jax.explain import attribution, cka, crossmethod, groups, lrp, stack
+
+__all__ = ["attribution", "cka", "crossmethod", "groups", "lrp", "stack"]

@@ -85,7 +85,7 @@ class CQT2010Config:
 
     def min_samples(self) -> int:
         """Shortest input: the lowest octave must exceed the reflect padding (n_fft // 2)."""
-        return (_constants(self).n_fft // 2 + 1) * 2 ** (self.n_octaves - 1)
+        return (filter_constants(self).n_fft // 2 + 1) * 2 ** (self.n_octaves - 1)
 
     def n_frames(self, n_samples: int) -> int:
         """Frames produced from ``n_samples`` samples (centred frames)."""
@@ -93,10 +93,10 @@ class CQT2010Config:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Constants:
+class FilterConstants:
     kernels: np.ndarray  # [n_fft, 2 * n_filters] float32: real parts then imaginary parts
     lowpass: np.ndarray  # [LOWPASS_TAPS] float32
-    decimator: np.ndarray  # [q · 2·DECIMATION_BLOCK, DECIMATION_BLOCK] float32, see _decimate
+    decimator: np.ndarray  # [q · 2·DECIMATION_BLOCK, DECIMATION_BLOCK] float32, see decimate
     scale: np.ndarray  # [n_octaves, n_filters] float32, sqrt of the kernel lengths (1 for dropped bins)
     n_fft: int
     n_filters: int
@@ -138,7 +138,7 @@ def top_octave_kernels(config: CQT2010Config) -> tuple[np.ndarray, int]:
 
 
 def _polyphase_matrix(taps: np.ndarray, block: int) -> np.ndarray:
-    """W [q · 2·block, block] with W[(j, u), r] = taps[2·block·j + u − 2r] (0 outside), for _decimate."""
+    """W [q · 2·block, block] with W[(j, u), r] = taps[2·block·j + u − 2r] (0 outside), for decimate."""
     s_in = 2 * block
     q = -(-(2 * (block - 1) + taps.shape[0]) // s_in)
     index = np.arange(q)[:, None, None] * s_in + np.arange(s_in)[None, :, None] - 2 * np.arange(block)[None, None, :]
@@ -147,14 +147,14 @@ def _polyphase_matrix(taps: np.ndarray, block: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _constants(config: CQT2010Config) -> _Constants:
+def filter_constants(config: CQT2010Config) -> FilterConstants:
     kernels, n_fft = top_octave_kernels(config)
     n_filters = kernels.shape[0]
     lengths = np.ceil(config.q * config.sr / config.frequencies)
     scale = np.ones(config.n_octaves * n_filters, np.float32)
     scale[-config.n_bins :] = np.sqrt(lengths.astype(np.float32))
     lowpass = lowpass_filter()
-    return _Constants(
+    return FilterConstants(
         kernels=np.concatenate([kernels.real, kernels.imag], axis=0).T.astype(np.float32),
         lowpass=lowpass,
         decimator=_polyphase_matrix(lowpass, DECIMATION_BLOCK),
@@ -164,7 +164,7 @@ def _constants(config: CQT2010Config) -> _Constants:
     )
 
 
-def _decimate(x: jax.Array, const: _Constants) -> jax.Array:
+def decimate(x: jax.Array, const: FilterConstants) -> jax.Array:
     """Zero-pad (taps-1)//2 each side, low-pass, keep every 2nd sample: [B, n] -> [B, n // 2].
 
     Computed polyphase: the padded signal is cut into rows of 2·block samples, q consecutive
@@ -183,7 +183,7 @@ def _decimate(x: jax.Array, const: _Constants) -> jax.Array:
     return out.reshape(batch, n_rows * block)[:, :n_out]
 
 
-def _frames(x: jax.Array, *, n_fft: int, hop: int, n_frames: int) -> jax.Array:
+def frame_windows(x: jax.Array, *, n_fft: int, hop: int, n_frames: int) -> jax.Array:
     """Reflect-pad n_fft//2 each side and cut frames: [B, n] -> [B, n_frames, n_fft]."""
     padded = jnp.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     index = np.arange(n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
@@ -232,7 +232,7 @@ def cqt2010(
             f"(the lowest octave must exceed the reflect padding), got {n_samples}"
         )
     validate.finite("y", y)
-    const = _constants(config)
+    const = filter_constants(config)
     batch_shape = np.shape(y)[:-1]
     x = jnp.asarray(y, jnp.float32).reshape(-1, n_samples)
     n_frames = config.n_frames(n_samples)
@@ -240,9 +240,9 @@ def cqt2010(
     hop = config.hop_length
     for octave in range(config.n_octaves):
         if octave:
-            x = _decimate(x, const)
+            x = decimate(x, const)
             hop //= 2
-        frames.append(_frames(x, n_fft=const.n_fft, hop=hop, n_frames=n_frames))
+        frames.append(frame_windows(x, n_fft=const.n_fft, hop=hop, n_frames=n_frames))
     frames = jnp.stack(frames[::-1], axis=1)  # [B, n_octaves, T, n_fft], lowest octave first
     out = jnp.einsum("botn,nk->botk", frames, jnp.asarray(const.kernels), precision=jax.lax.Precision.HIGHEST)
     scale = jnp.asarray(const.scale)[:, None, :]  # [n_octaves, 1, n_filters]

@@ -39,7 +39,7 @@ import optax
 
 from amt_jax import validate
 from amt_jax.constants import SAMPLE_RATE
-from amt_jax.frontend import cqt2010 as _c2
+from amt_jax.frontend import cqt2010 as c2010
 from amt_jax.frontend.features import normalized_log
 
 CHANGE_ATOL = 1e-6  # a feature row counts as changed where |target − X| exceeds this anywhere
@@ -63,19 +63,19 @@ class Inversion(NamedTuple):
     changed_rows: np.ndarray
 
 
-def cqt2010_complex(y: jax.Array, config: _c2.CQT2010Config = _c2.CQT2010Config()) -> tuple[jax.Array, jax.Array]:
+def cqt2010_complex(y: jax.Array, config: c2010.CQT2010Config = c2010.CQT2010Config()) -> tuple[jax.Array, jax.Array]:
     """Real and imaginary parts ``([B, F, T], [B, F, T])`` of the CQT2010v2 of ``y [B, n_samples]``,
     linear in ``y``; ``sqrt(re² + im²)`` is :func:`amt_jax.frontend.cqt2010.cqt2010` (same kernels,
     decimation and scaling)."""
-    const = _c2._constants(config)
+    const = c2010.filter_constants(config)
     n_samples = y.shape[-1]
     n_frames = config.n_frames(n_samples)
     x, hop, frames = y, config.hop_length, []
     for octave in range(config.n_octaves):
         if octave:
-            x = _c2._decimate(x, const)
+            x = c2010.decimate(x, const)
             hop //= 2
-        frames.append(_c2._frames(x, n_fft=const.n_fft, hop=hop, n_frames=n_frames))
+        frames.append(c2010.frame_windows(x, n_fft=const.n_fft, hop=hop, n_frames=n_frames))
     frames = jnp.stack(frames[::-1], axis=1)  # [B, n_octaves, T, n_fft], lowest octave first
     out = jnp.einsum("botn,nk->botk", frames, jnp.asarray(const.kernels), precision=jax.lax.Precision.HIGHEST)
     scale = jnp.asarray(const.scale)[:, None, :]
@@ -87,7 +87,7 @@ def cqt2010_complex(y: jax.Array, config: _c2.CQT2010Config = _c2.CQT2010Config(
     return rows(out[..., : const.n_filters]), rows(out[..., const.n_filters:])
 
 
-def _check_pair(target, audio, config: _c2.CQT2010Config) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(target, audio, config: c2010.CQT2010Config) -> tuple[np.ndarray, np.ndarray]:
     target, audio = np.asarray(target, np.float32), np.asarray(audio, np.float32)
     validate.min_rank("audio", audio, 1, "[..., n_samples]")
     validate.finite("audio", audio)
@@ -101,7 +101,7 @@ def _check_pair(target, audio, config: _c2.CQT2010Config) -> tuple[np.ndarray, n
     return target, audio
 
 
-def invert_basic_pitch(target, audio, *, config: _c2.CQT2010Config = _c2.CQT2010Config(), n_steps: int = 600,
+def invert_basic_pitch(target, audio, *, config: c2010.CQT2010Config = c2010.CQT2010Config(), n_steps: int = 600,
                        learning_rate: float = 1e-2, tol: float = 1e-6, neighbourhood: int | None = 2) -> Inversion:
     """Audio near ``audio`` whose Basic Pitch features approach ``target`` (see the module docstring).
 
@@ -126,7 +126,7 @@ def invert_basic_pitch(target, audio, *, config: _c2.CQT2010Config = _c2.CQT2010
     batch_shape, n = audio.shape[:-1], audio.shape[-1]
     y0 = jnp.asarray(audio.reshape(-1, n))
     t = jnp.asarray(target.reshape(y0.shape[0], *target.shape[-2:]))
-    x0 = normalized_log(_c2.cqt2010(y0, **_cqt_kwargs(config)))
+    x0 = normalized_log(c2010.cqt2010(y0, **_cqt_kwargs(config)))
     changed = np.asarray(jnp.max(jnp.abs(t - x0), axis=(0, 2))) > CHANGE_ATOL
     rows = np.ones_like(changed) if neighbourhood is None else (
         np.convolve(changed, np.ones(2 * neighbourhood + 1), "same") > 0)
@@ -139,7 +139,7 @@ def invert_basic_pitch(target, audio, *, config: _c2.CQT2010Config = _c2.CQT2010
                      np.asarray(loss).reshape(batch_shape), int(steps), changed)
 
 
-def _cqt_kwargs(config: _c2.CQT2010Config) -> dict:
+def _cqt_kwargs(config: c2010.CQT2010Config) -> dict:
     return dict(sr=config.sr, hop_length=config.hop_length, fmin=config.fmin, n_bins=config.n_bins,
                 bins_per_octave=config.bins_per_octave, filter_scale=config.filter_scale)
 
@@ -158,7 +158,7 @@ def _descend(y0, target, rows, learning_rate, tol, *, config, n_steps):
         return y0 + s[:, None] * adjoint((z[0] * rows[:, None], z[1] * rows[:, None]))[0]
 
     def losses(z):
-        return jnp.mean((normalized_log(_c2.cqt2010(synth(z), **_cqt_kwargs(config))) - target) ** 2, axis=(-2, -1))
+        return jnp.mean((normalized_log(c2010.cqt2010(synth(z), **_cqt_kwargs(config))) - target) ** 2, axis=(-2, -1))
 
     opt = optax.adam(optax.cosine_decay_schedule(learning_rate * peak, n_steps))
     def total(z):

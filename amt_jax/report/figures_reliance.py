@@ -93,9 +93,6 @@ def figure_resolution(results: Results):
     return fig
 
 
-PER_INSTRUMENT_KINDS = ("harmonic_swap", "factorial", "pooling_all", "random_spectral")
-
-
 def _short_instrument(name: str) -> str:
     """A General MIDI program name without a trailing "1" ("String Ensemble 1"); whole otherwise, so
     names stay distinct ("Acoustic Grand Piano", "Acoustic Guitar (nylon)")."""
@@ -107,12 +104,16 @@ def figure_per_instrument(results: Results):
     interaction, semitone pooling and the whole-axis shuffle, mean over that program's pieces with
     a t CI over them (one panel per probe; first model; the largest h)."""
     from amt_jax.report.summary import by_program
+    from amt_jax.sweep.probes import PROBES
 
-    rows = [r for r in by_program(results) if r["model"] == results.config["models"][0] and r["kind"] in PER_INSTRUMENT_KINDS]
+    def shown(r):  # the probe table says which cells of a kind the figure shows
+        flag = PROBES[r["kind"]].per_instrument
+        return flag is not None and flag(r["params"])
+
+    rows = [r for r in by_program(results) if r["model"] == results.config["models"][0] and shown(r)]
     chosen = {}
-    for r in rows:  # per kind, the last cell in sweep order (largest h; the whole axis comes first for bands)
-        if r["kind"] != "random_spectral" or r["cell"].endswith("_all"):
-            chosen[r["kind"]] = r["cell"]
+    for r in rows:  # per kind, the last cell in sweep order (the largest h)
+        chosen[r["kind"]] = r["cell"]
     panels = [(kind, [r for r in rows if r["cell"] == cell]) for kind, cell in chosen.items()]
     if not panels:
         return None

@@ -10,7 +10,7 @@ from amt_jax.constants import MIDI_OFFSET
 from amt_jax.frontend.layout import FrequencyLayout
 
 
-def _axes(ax):
+def axes_or_new(ax):
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -18,7 +18,7 @@ def _axes(ax):
     return ax
 
 
-def _yerr(mean, ci_low, ci_high) -> np.ndarray:
+def error_bars(mean, ci_low, ci_high) -> np.ndarray:
     mean = np.asarray(mean, float)
     return np.stack([mean - np.asarray(ci_low, float), np.asarray(ci_high, float) - mean])
 
@@ -27,11 +27,11 @@ def harmonic_vs_control(
     h, mean, ci_low, ci_high, *, control_mean, control_ci_low, control_ci_high, label: str = "", ax=None
 ):
     """Importance vs number of harmonics ``h`` (error bars = CI), beside the size-matched control."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     h = np.asarray(h, float)
-    line = ax.errorbar(h - 0.08, mean, yerr=_yerr(mean, ci_low, ci_high), fmt="o-", capsize=3,
+    line = ax.errorbar(h - 0.08, mean, yerr=error_bars(mean, ci_low, ci_high), fmt="o-", capsize=3,
                        label=f"harmonic {label}".strip())
-    ax.errorbar(h + 0.08, control_mean, yerr=_yerr(control_mean, control_ci_low, control_ci_high), fmt="s--",
+    ax.errorbar(h + 0.08, control_mean, yerr=error_bars(control_mean, control_ci_low, control_ci_high), fmt="s--",
                 capsize=3, color=line[0].get_color(), alpha=0.6, label=f"size-matched control {label}".strip())
     ax.set_xlabel("number of harmonics h")
     ax.set_ylabel("permutation importance")
@@ -43,7 +43,7 @@ def harmonic_vs_control(
 def importance_per_semitone(semitone, mean, ci_low, ci_high, *, label: str = "", lowest_midi: int = MIDI_OFFSET, ax=None):
     """Importance per key's semitone across the keyboard (x = MIDI note, A0 = 21), CI band; pass
     only the model's keys (semitones above the top key are no keys)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     midi = np.asarray(semitone) + lowest_midi
     (line,) = ax.plot(midi, mean, ".-", label=label or None)
     ax.fill_between(midi, ci_low, ci_high, color=line.get_color(), alpha=0.25, linewidth=0)
@@ -56,9 +56,9 @@ def importance_per_semitone(semitone, mean, ci_low, ci_high, *, label: str = "",
 
 def importance_bars(labels, mean, ci_low, ci_high, *, xlabel: str, ylabel: str = "permutation importance", ax=None):
     """One bar per condition (e.g. per band, per B) with CI error bars."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     x = np.arange(len(labels))
-    ax.bar(x, mean, yerr=_yerr(mean, ci_low, ci_high), capsize=3, color="tab:blue", alpha=0.8)
+    ax.bar(x, mean, yerr=error_bars(mean, ci_low, ci_high), capsize=3, color="tab:blue", alpha=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(v) for v in labels], rotation=40 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center",
                        rotation_mode="anchor")
@@ -71,7 +71,7 @@ def per_key(values, ci_low, ci_high, *, ylabel: str, label: str = "", lowest_mid
             ax=None):
     """A value per key (x = MIDI note; pass the model's keys only), CI band; the ends of the model's
     keyboard (A0 = 21 and C8 = 108 for a piano) dotted."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     midi = np.arange(len(values)) + lowest_midi
     (line,) = ax.plot(midi, values, color=color, label=label or None)
     ax.fill_between(midi, ci_low, ci_high, color=line.get_color(), alpha=0.25, linewidth=0)
@@ -86,7 +86,7 @@ def per_key(values, ci_low, ci_high, *, ylabel: str, label: str = "", lowest_mid
 
 def per_bin(values, ci_low, ci_high, *, ylabel: str, ax=None):
     """A value per frequency bin (x = bin), CI band."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     f = np.arange(len(values))
     ax.plot(f, values, color="tab:purple", lw=0.8)
     ax.fill_between(f, ci_low, ci_high, color="tab:purple", alpha=0.25, linewidth=0)
@@ -98,11 +98,11 @@ def per_bin(values, ci_low, ci_high, *, ylabel: str, ax=None):
 def estimates_vs_h(h, estimates: dict, *, ax=None):
     """Named estimates against h (``{name: (mean, ci_low, ci_high)}`` of arrays over h), error bars
     (piece-level CIs), a dashed zero line."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     h = np.asarray(h, float)
     for j, (name, (mean, low, high)) in enumerate(estimates.items()):
         x = h + 0.06 * (j - (len(estimates) - 1) / 2)
-        ax.errorbar(x, mean, yerr=_yerr(mean, low, high), fmt="o-", capsize=3, label=name)
+        ax.errorbar(x, mean, yerr=error_bars(mean, low, high), fmt="o-", capsize=3, label=name)
     ax.axhline(0, color="0.5", lw=0.8, ls="--")
     ax.set_xticks(np.unique(h))
     ax.set_xlabel("number of harmonics h")
@@ -113,7 +113,7 @@ def estimates_vs_h(h, estimates: dict, *, ax=None):
 def key_map(values, *, layout: FrequencyLayout, label: str, ax=None):
     """A key × key map ``[P, P]`` (rows: the key whose harmonics moved, columns: where the output
     dropped), diverging colours around 0, nan blank; octave (±12) and fifth (+7, +19) lines dotted."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     v = np.asarray(values, float)
     lim = float(np.nanpercentile(np.abs(v), 99)) if np.any(np.isfinite(v)) else 1.0  # a few rare pairs do not set the scale
     lim = lim if lim > 0 else 1.0
@@ -141,7 +141,7 @@ def fundamental_line(layout: FrequencyLayout) -> np.ndarray:
 def weight_map(weights, *, layout: FrequencyLayout, ax=None):
     """Reverse-correlation weights ``[F, P]`` (bins × keys), diverging colour map around 0;
     the dotted line marks each key's fundamental (the centre of its semitone)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     w = np.asarray(weights, float)
     lim = float(np.nanmax(np.abs(w))) or 1.0
     n_bins, n_pitches = w.shape
@@ -158,7 +158,7 @@ def weight_map(weights, *, layout: FrequencyLayout, ax=None):
 
 def spectrogram(x, *, title: str, marked_bins=None, ax=None):
     """Features ``[F, T]`` as an image; ``marked_bins`` are ticked on the right edge."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.imshow(np.asarray(x), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
     if marked_bins is not None and len(marked_bins):
         ax.plot(np.full(len(marked_bins), np.shape(x)[1] - 0.5), marked_bins, "c<", ms=5, clip_on=False)
@@ -170,7 +170,7 @@ def spectrogram(x, *, title: str, marked_bins=None, ax=None):
 
 def piano_roll(y, *, title: str, ax=None):
     """Model output ``[P, T]`` (x = frame, y = MIDI note), values in [0, 1]."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     y = np.asarray(y)
     ax.imshow(y, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
               extent=(-0.5, y.shape[1] - 0.5, MIDI_OFFSET - 0.5, MIDI_OFFSET + y.shape[0] - 0.5))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from amt_jax.report.plots import _axes, _yerr
+from amt_jax.report.plots import axes_or_new, error_bars
 
 
 def cka_matrix(cka, rows, cols, *, title: str = "", row_label: str = "", col_label: str = "", annotate: bool = True,
                ax=None):
     """Heat map of ``cka [len(rows), len(cols)]`` on [0, 1], rows top to bottom, with the values written in."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     cka = np.asarray(cka, float)
     if cka.shape != (len(rows), len(cols)):
         raise ValueError(f"cka must have shape [{len(rows)}, {len(cols)}] (rows × cols), got {list(cka.shape)}")
@@ -35,9 +35,9 @@ def cka_matrix(cka, rows, cols, *, title: str = "", row_label: str = "", col_lab
 
 def cka_by_layer(layers, mean, ci_low, ci_high, *, label: str = "", ax=None):
     """CKA per layer (input → output) with its interval as error bars; 1 = the layer does not change."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     x = np.arange(len(layers))
-    yerr = np.nan_to_num(_yerr(mean, ci_low, ci_high))
+    yerr = np.nan_to_num(error_bars(mean, ci_low, ci_high))
     ax.errorbar(x, mean, yerr=np.maximum(yerr, 0), fmt="o-", capsize=3, label=label or None)
     ax.set_xticks(x, layers, rotation=45, ha="right", fontsize="small")
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")

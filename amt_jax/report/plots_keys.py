@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from amt_jax.constants import MIDI_OFFSET, N_PITCHES
-from amt_jax.report.plots import _axes
+from amt_jax.report.plots import axes_or_new
 
 KEYBOARD = (MIDI_OFFSET, MIDI_OFFSET + N_PITCHES - 1)  # A0 = 21, C8 = 108
 
@@ -20,7 +20,7 @@ def detection_vs_key(midi, mean, ci_low, ci_high, *, labels, ylabel: str = "fram
     a gap). Dashed verticals mark the keyboard's ends (A0 = 21, C8 = 108); dotted ones the model's
     own lowest and highest key when ``model_keys = (lo, hi)`` differs; a grey horizontal line the
     detection ``threshold``."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     midi = np.asarray(midi)
     mean, ci_low, ci_high = (np.atleast_2d(np.asarray(a, float)) for a in (mean, ci_low, ci_high))
     if not (mean.shape == ci_low.shape == ci_high.shape and mean.shape[-1] == midi.shape[0]):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from amt_jax.frontend.layout import FrequencyLayout
-from amt_jax.report.plots import _axes, fundamental_line
+from amt_jax.report.plots import axes_or_new, fundamental_line
 
 
 MAX_CI_METHODS = 5  # above this, heatmap cells show ρ only
@@ -17,7 +17,7 @@ def agreement_heatmap(methods, rho, ci_low=None, ci_high=None, *, title: str = "
     """Method × method Spearman ρ ``[M, M]`` as a heatmap in [−1, 1], each cell annotated with ρ
     (and its CI ``[lo, hi]`` when given and there are at most ``MAX_CI_METHODS`` methods: more do
     not fit in a cell; the intervals stay in the results)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     rho = np.asarray(rho, float)
     image = ax.imshow(rho, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     for i in range(rho.shape[0]):
@@ -42,7 +42,7 @@ def cascade_curves(depth_labels, values: dict, ci_low: dict | None = None, ci_hi
                    ylabel: str = "Spearman ρ with the trained model", threshold: float | None = None, ax=None):
     """One line per method: similarity to the trained model vs randomisation depth (x: the layers
     randomised so far), CI band when given; ``threshold``: the survival line."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     x = np.arange(len(depth_labels))
     for method, v in values.items():
         (line,) = ax.plot(x, v, "o-", label=method)
@@ -61,7 +61,7 @@ def key_map(maps, *, layout: FrequencyLayout, label: str = "relevance per labell
     """Per-key maps ``[P, F]`` (e.g. class-wise LRP) drawn as bins × keys like
     :func:`amt_jax.report.plots.weight_map` (so the two sit side by side); NaN rows (keys never
     labelled) stay blank; diverging colours around 0; the dotted line marks each key's fundamental."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     m = np.asarray(maps, float).T  # [F, P]
     lim = float(np.nanmax(np.abs(m))) if np.any(np.isfinite(m)) else 1.0
     low = layout.lowest_midi
@@ -78,7 +78,7 @@ def key_map(maps, *, layout: FrequencyLayout, label: str = "relevance per labell
 def harmonic_profiles(profiles: dict, *, ax=None):
     """Score of harmonic k = 1..K of a sounding key per method, each divided by its largest |score|
     (methods have different units), so the shapes compare."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for method, v in profiles.items():
         v = np.asarray(v, float)
         peak = np.nanmax(np.abs(v)) if np.any(np.isfinite(v)) else 1.0
@@ -92,7 +92,7 @@ def harmonic_profiles(profiles: dict, *, ax=None):
 
 def stack_importance(harmonics, mean, ci_low, ci_high, *, ax=None):
     """I(h) per harmonic-stack channel with (piece-level) CI error bars."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     x = np.arange(len(harmonics))
     mean = np.asarray(mean, float)
     ax.bar(x, mean, yerr=np.stack([mean - np.asarray(ci_low, float), np.asarray(ci_high, float) - mean]), capsize=3)

@@ -165,7 +165,8 @@ def by_program(results: Results) -> list[dict[str, Any]]:
             mine = programs == program
             ci = stats.cluster_ci(values[mine], clusters[mine]) if len(np.unique(clusters[mine])) > 1 \
                 else {"mean": float(np.nanmean(values[mine])), "ci_low": None, "ci_high": None, "n_clusters": 1}
-            out.append({"cell": cell["id"], "kind": cell["kind"], "model": cell["model"], "program": int(program), "instrument": names.get(int(program), str(program)),
+            out.append({"cell": cell["id"], "kind": cell["kind"], "params": cell["params"], "model": cell["model"],
+                        "program": int(program), "instrument": names.get(int(program), str(program)),
                         "n_pieces": int(ci["n_clusters"]), "mean": _num(ci["mean"]), "ci_low": _num(ci["ci_low"]),
                         "ci_high": _num(ci["ci_high"])})
     return out

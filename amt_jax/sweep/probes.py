@@ -66,6 +66,8 @@ class Probe:
         code parses them out of the kind's name.
       finding: ``finding(row) -> str``, the findings sentence of a summary row of this kind
         (:mod:`amt_jax.sweep.findings`), or None.
+      per_instrument: ``per_instrument(params) -> bool``: which cells of the kind the per-instrument
+        figure shows (None: none).
       requires: the model capabilities the kind needs (:data:`amt_jax.models.CAPABILITIES`); a cell
         of a model without one is skipped as ``unsupported``, naming the capability.
     """
@@ -89,6 +91,7 @@ class Probe:
     options: tuple[tuple[str, Any], ...] = ()
     finding: Callable[[dict], str] | None = None
     requires: tuple[str, ...] = ()
+    per_instrument: Callable[[dict], bool] | None = None
 
     def missing(self, model) -> tuple[str, ...]:
         """The capabilities of :attr:`requires` ``model`` lacks."""
@@ -143,12 +146,14 @@ _PROBES = (
           compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
           row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
           clip_values="contrast_clip_means",
-          describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"]), finding=findings.reliance),
+          describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"]), finding=findings.reliance,
+          per_instrument=lambda p: True),
     Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
           label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
           row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
           clip_values="interaction_clip_means",
-          describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"]), finding=findings.factorial),
+          describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"]), finding=findings.factorial,
+          per_instrument=lambda p: True),
     Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone,
           compute.importance_cell(compute.microtonal_family), label=lambda p: "one", figure="microtonal",
           options=(("scope", "one"),)),
@@ -159,11 +164,11 @@ _PROBES = (
           options=(("scope", "one"),)),
     Probe("pooling_all", "resolution", _one, lambda c: 1, compute.importance_cell(compute.pooling_family),
           label=lambda p: "every key", figure="resolution", options=(("scope", "all"),),
-          finding=findings.pooling),  # deterministic: one draw says it all
+          finding=findings.pooling, per_instrument=lambda p: True),  # deterministic: one draw says it all
     Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands],
           _draws, compute.importance_cell(compute.band_family),
           label=lambda p: "whole axis" if p["band"] == "all" else f"semitones {p['band'][0]}-{p['band'][1]}",
-          figure="random_spectral",
+          figure="random_spectral", per_instrument=lambda p: p["band"] == "all",
           in_axis=lambda cell, inputs: compute.band_bins(cell, inputs)[0] < compute.band_bins(cell, inputs)[1]),
     Probe("noise", "noise", lambda c: [{"distribution": d, "lags": c.noise_lags} for d in c.noise_distributions],
           lambda c: c.n_noise_samples, compute.noise, row=False, figure="edge_frequencies",
