@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # amt_jax — the two commands a researcher needs:
 #   ./run.sh demo    the main job (builds data, loads Basic Pitch, sweeps, figures) -> outputs/demo/
-#   ./run.sh test    the test suite (pytest-xdist, one worker per CPU up to 4: AMT_JAX_TEST_WORKERS=N to change, 0 = serial)
+#   ./run.sh test    the test suite (pytest-xdist, one worker per CPU up to 4: AMT_JAX_TEST_WORKERS=N to change, 0 = serial);
+#                    ./run.sh test -m "not slow" is the fast tier for the edit loop (tests/conftest.py: SLOW_FILES)
 # Both run `setup` first: an idempotent .venv with the pinned requirements.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -19,6 +19,27 @@ jax.config.update("jax_default_matmul_precision", "highest")
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The fast tier for the edit loop (``./run.sh test -m "not slow"``) leaves out these files: their
+# fixtures train, sweep, compile Basic Pitch or run subprocesses (per-file totals measured with
+# ``pytest --durations=0``: each over ~20 s of a worker's time). The full suite runs them all.
+SLOW_FILES = frozenset({
+    "test_attribution.py", "test_basic_pitch.py", "test_bench.py", "test_cka.py", "test_cli.py", "test_evaluate.py",
+    "test_layout.py", "test_pretrained.py",
+    "test_cross_method.py", "test_demo.py", "test_grid.py", "test_html.py", "test_lrp.py", "test_multihost.py",
+    "test_noise.py", "test_planner.py", "test_planted_family.py", "test_randomize.py", "test_reliance.py",
+    "test_report.py", "test_sonify.py", "test_stack.py", "test_sweep.py", "test_train.py",
+})
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: left out of the fast tier (-m 'not slow'); see tests/conftest.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(str(item.fspath)).name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def rng():
