@@ -18,7 +18,7 @@ def test_both_models_reliance_is_reported_and_a_small_control_means_learned():
             _row("random:basic-pitch", "harmonic_swap", "h=2", 0.0003, 0.0002, 0.0004)]
     lines = demo.findings(rows, PROBE, EVALUATION)
     reliance = [line for line in lines if line.startswith("Harmonic reliance")]
-    assert len(reliance) == 2 and any("basic-pitch)" in line for line in reliance)
+    assert len(reliance) == 2 and any("h=2, Basic Pitch)" in line for line in reliance)
     assert any("random weights (same architecture)" in line for line in reliance)
     assert "is learned, not built in" in lines[-1] and "within 1%" in lines[-1]
 

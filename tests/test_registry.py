@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from amt_jax.data.synthetic import FRAMES
 from amt_jax.models import planted, registry
 
 
@@ -34,7 +35,7 @@ def test_planted_model_loads_with_its_layout_and_identity():
     assert m.identity["kind"] == "planted" and m.identity["seed"] == 1
     x = planted.synthetic(n_clips=2, bins_per_semitone=3, seed=1)
     y = np.asarray(m.apply(m.params, x.features))
-    assert y.shape == x.targets.shape == (2, 48, 32)
+    assert y.shape == x.targets.shape == (2, 48, FRAMES)
     # the planted model reads harmonics: its output is higher where the labels say a key sounds
     assert y[x.targets > 0].mean() > y[x.targets == 0].mean() + 0.1
 

@@ -76,17 +76,12 @@ def intermediates_fn(config: BasicPitchConfig) -> Callable:
 
 
 @functools.lru_cache(maxsize=None)
-def _fresh_fn(config: BasicPitchConfig, n_frames: int):
-    shape = jax.ShapeDtypeStruct((1, config.n_input_bins, n_frames), jnp.float32)
-    return jax.jit(lambda key: BasicPitch(config).lazy_init(key, shape))
-
-
-@functools.lru_cache(maxsize=None)
 def init_fn(config: BasicPitchConfig) -> Callable:
     """``init(key) -> variables``: ``BasicPitch(config)``'s own initialisers (``params`` and
-    ``batch_stats``: fresh batch norms are identities). Pass an ``rbg`` key: threefry's
-    initialisation of this model takes ~15 s to compile on CPU, rbg's ~1 s."""
-    return lambda key: _fresh_fn(config, 8)(key)
+    ``batch_stats``: fresh batch norms are identities; the shapes do not depend on the frames).
+    Pass an ``rbg`` key: threefry's initialisation of this model takes ~15 s to compile on CPU, rbg's ~1 s."""
+    shape = jax.ShapeDtypeStruct((1, config.n_input_bins, 8), jnp.float32)
+    return jax.jit(lambda key: BasicPitch(config).lazy_init(key, shape))
 
 
 def network_model(spec: str, *, config: BasicPitchConfig, params: Any, frontend: Callable, layout: FrequencyLayout,
