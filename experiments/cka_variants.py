@@ -4,9 +4,9 @@ Command (a small rendered corpus first: ``python -m amt_jax data build chorales 
 
     python -m experiments.cka_variants --data-dir D --out OUT [--pair A B ...] [--permuted NET ...]
 
-A network is a registry spec (``basic-pitch``, ``trained:DIR``) or a random initialisation of the
-``tiny`` training config, ``random:b<B>[:seed<S>][:nostack]`` (``training.init_state``; ``nostack``:
-harmonics (1,), the harmonic stack off). Without ``--pair`` the baseline pairs of randomly
+A network is a registry spec (``basic-pitch``, ``trained:DIR``, ``random:<spec>``, ``py:...``) or
+an untrained variant of :data:`VARIANTS` (the ``tiny`` training config with overrides, freshly
+initialised; ``nostack``: harmonics (1,), the harmonic stack off). Without ``--pair`` the baseline pairs of randomly
 initialised networks are compared (B = 1 vs 1, 1 vs 3, 3 vs 5, stack on vs off; the two sides with
 different seeds)
 and Basic Pitch against a random B = 3; without ``--permuted``, Basic Pitch and a random B = 3 get
@@ -18,7 +18,6 @@ for piece-level intervals). Writes OUT/cka.json and OUT/figures/cka_{variants,pe
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import time
@@ -28,25 +27,32 @@ import numpy as np
 
 # Different seeds on the two sides: with one seed, initialisers draw the same leading numbers for kernels of
 # different shapes (measured: random B = 1 vs B = 3, both seed 0, note_out CKA 0.996; seeds 0 vs 1 at one B: 0.0).
-DEFAULT_PAIRS = (("random:b1", "random:b1:seed1"), ("random:b1", "random:b3:seed1"), ("random:b3", "random:b5:seed1"),
-                 ("random:b3", "random:b3:seed1:nostack"), ("basic-pitch", "random:b3"))
-DEFAULT_PERMUTED = ("basic-pitch", "random:b3")
+# Untrained networks: the ``tiny`` training config (experiments/configs/train/tiny.py) with these
+# overrides (amt_jax.configs), freshly initialised (training.init_state). The two sides of a pair
+# differ in seed: with one seed, initialisers draw the same leading numbers for kernels of different
+# shapes (measured: random B = 1 vs B = 3, both seed 0, note_out CKA 0.996; seeds 0 vs 1 at one B: 0.0).
+VARIANTS = {
+    "tiny-b1": ("model.bins_per_semitone=1",),
+    "tiny-b1-seed1": ("model.bins_per_semitone=1", "seed=1"),
+    "tiny-b3": ("model.bins_per_semitone=3",),
+    "tiny-b3-seed1": ("model.bins_per_semitone=3", "seed=1"),
+    "tiny-b5-seed1": ("model.bins_per_semitone=5", "seed=1"),
+    "tiny-b3-seed1-nostack": ("model.bins_per_semitone=3", "seed=1", "model.harmonics=[1]"),
+}
+DEFAULT_PAIRS = (("tiny-b1", "tiny-b1-seed1"), ("tiny-b1", "tiny-b3-seed1"), ("tiny-b3", "tiny-b5-seed1"),
+                 ("tiny-b3", "tiny-b3-seed1-nostack"), ("basic-pitch", "tiny-b3"))
+DEFAULT_PERMUTED = ("basic-pitch", "tiny-b3")
 
 
-def load_network(spec: str):
-    """A :class:`amt_jax.explain.cka.Network` for a spec (see the module docstring)."""
-    from amt_jax import training
-    from amt_jax.explain import cka
+def load_model(name: str):
+    """The model of a variant name (:data:`VARIANTS`, untrained) or of a registry spec."""
+    from amt_jax import configs, training
     from amt_jax.models import registry
 
-    match = re.fullmatch(r"random:b(\d+)(?::seed(\d+))?(:nostack)?", spec)
-    if not match:
-        return cka.network(registry.load(registry.cli_spec(spec)))
-    config = training.get_config("tiny", bins_per_semitone=int(match.group(1)))
-    config = dataclasses.replace(config, seed=int(match.group(2) or 0))
-    if match.group(3):
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, harmonics=(1,)))
-    return cka.network(training.as_model(training.model_of(config, training.init_state(config)), spec))
+    if name in VARIANTS:
+        config = configs.load("train", "tiny", VARIANTS[name])
+        return training.as_model(training.model_of(config, training.init_state(config)), f"untrained:{name}")
+    return registry.load(registry.cli_spec(name))
 
 
 def families(layout):
@@ -95,10 +101,13 @@ def main(argv=None) -> int:
     nets, out = {}, {"data": args.data, "windows": [list(w) for w in clips.where], "pieces": clips.clusters.tolist(),
                      "frames_per_clip": args.frames_per_clip, "pairs": {}, "permuted": {}}
 
-    def net(spec):
-        if spec not in nets:
-            nets[spec] = load_network(spec)
-        return nets[spec]
+    def model(name):
+        if name not in nets:
+            nets[name] = load_model(name)
+        return nets[name]
+
+    def net(name):
+        return cka.network(model(name))
 
     pair_results = {}
     for a, b in args.pair or DEFAULT_PAIRS:
@@ -114,7 +123,7 @@ def main(argv=None) -> int:
     for spec in args.permuted or DEFAULT_PERMUTED:
         x = np.asarray(jax.jit(net(spec).frontend)(clips.audio))
         per_family = {}
-        for name, family in families(net(spec).layout).items():
+        for name, family in families(model(spec).layout).items():
             r = cka.permutation_cka(net(spec), x, family=family, key=key, n_draws=args.n_draws, clusters=clips.clusters,
                                     frames_per_clip=args.frames_per_clip)
             per_family[name] = r
