@@ -100,8 +100,7 @@ def write_triple(directory: epath.PathLike, name: str, triple: Triple) -> dict[s
 
 
 def _output(model: Model, x) -> np.ndarray:
-    y = model.apply(model.params, x)
-    return np.asarray(y if model.output is None else y[model.output])
+    return np.asarray(model.probabilities(model.params, x))
 
 
 def acceptance(model: Model, audio, x_perm, resynthesised) -> dict[str, float]:

@@ -185,8 +185,7 @@ def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     x = inputs.features[0]
 
     def note(v):
-        y = inputs.apply_fn(inputs.params, v)
-        return np.asarray(y if inputs.output is None else y[inputs.output])
+        return np.asarray(inputs.model.probabilities(inputs.params, v))
 
     y = note(x[None])[0]
     y_perm = note(x[idx])  # [draws, P, T]
