@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from amt_jax.sweep.context import Computed, Context
+from amt_jax.sweep.context import Computed, Context, Inputs
 
 if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
-    from amt_jax.sweep.inputs import Inputs
 
 
 def describe_importance(result: dict) -> str:

@@ -18,7 +18,7 @@ from amt_jax import configs, validate
 from amt_jax.constants import SEMITONES_PER_OCTAVE
 from amt_jax.frontend.layout import octave_bands
 from amt_jax.models import registry
-from amt_jax.sweep.kinds import FAMILIES, KINDS, OPT_IN_FAMILIES
+from amt_jax.sweep.probes import FAMILIES, KINDS, OPT_IN_FAMILIES
 
 OCTAVE_BANDS = octave_bands(9 * SEMITONES_PER_OCTAVE)  # semitone bands, 9 octaves from the lowest key
 
@@ -36,7 +36,7 @@ class SweepConfig:
         pieces as that reaches); m: ``n_clips / m`` pieces evenly spaced over the split, m windows
         each (synthetic data: pieces of m alike clips). The piece-level intervals are over pieces.
       seed: root PRNG seed of the sweep.
-      families: the probe families to run (default: all of :data:`amt_jax.sweep.kinds.FAMILIES`;
+      families: the probe families to run (default: all of :data:`amt_jax.sweep.probes.FAMILIES`;
         ``edge_keys`` (probe tones on every key) and ``cross_method`` (explanation methods on the same
         groups) run only when named).
       harmonics: numbers of harmonics h; each gets a harmonic cell and its size-matched control.

@@ -12,57 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE, WINDOW_FRAMES
-from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import array_digest
 from amt_jax.models import registry
-from amt_jax.models import Model
 from amt_jax.sweep.config import SweepConfig
-
-
-@dataclass(frozen=True, eq=False)
-class Inputs:
-    """What a cell needs.
-
-    Attributes:
-      model: the loaded :class:`~amt_jax.models.Model`.
-      features: ``[n_clips, F, T]`` the model's input features.
-      targets: ``[n_clips, P, T]`` 0/1 labels of each clip's frames (None when the data has none).
-      clusters: ``[n_clips]`` piece index of each clip (clips of one piece are not independent).
-      programs: ``[n_clips]`` General MIDI program of each clip (None when the data has none).
-      provenance: model identity, data identity and digests; ``"fingerprint"`` is compared on resume.
-    """
-
-    model: Model
-    features: np.ndarray
-    targets: np.ndarray | None = None
-    clusters: np.ndarray | None = None
-    programs: np.ndarray | None = None
-    provenance: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.clusters is None:
-            object.__setattr__(self, "clusters", np.arange(self.features.shape[0]))
-
-    @property
-    def apply_fn(self):
-        return self.model.apply
-
-    @property
-    def params(self):
-        return self.model.params
-
-    @property
-    def output(self) -> str | None:
-        return self.model.output
-
-    @property
-    def layout(self) -> FrequencyLayout:
-        return self.model.layout
+from amt_jax.sweep.context import Inputs
 
 
 def fingerprint(model_id: dict, data_id: dict) -> str:

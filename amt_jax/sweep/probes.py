@@ -3,9 +3,9 @@
 An entry says how the kind expands from a config (its family switch, its settings, its number of
 draws), how a cell of it is computed (a perturbation family through the engine, or an estimator),
 its setting label, which kind is its control (paired by model and parameters, sharing the key),
-whether it gives a summary row, and which figure shows it. Adding a kind is one entry here, its
-name in :mod:`amt_jax.sweep.kinds` (the names a config is checked against; the table refuses to
-load if they disagree) and, if it needs one, a figure function in :mod:`amt_jax.report.figures`.
+whether it gives a summary row, and which figure shows it. Adding a kind is one entry here and, if it
+needs one, a figure function in :mod:`amt_jax.report.figures`; the names a config is checked
+against (:data:`FAMILIES`, :data:`OPT_IN_FAMILIES`, :data:`KINDS`) are read from the table.
 
 | family | kinds | question |
 |---|---|---|
@@ -26,13 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from amt_jax.sweep import compute, findings, kinds
-from amt_jax.sweep.context import Computed, Context
+from amt_jax.sweep import compute, findings
+from amt_jax.sweep.context import Computed, Context, Inputs
 
 if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
-    from amt_jax.sweep.config import SweepConfig
-    from amt_jax.sweep.inputs import Inputs
+
+# A :class:`~amt_jax.sweep.config.SweepConfig`; not imported, as the config checks its family and
+# kind names against this table.
+SweepConfig = Any
 
 EXAMPLE_DRAWS = 32  # harmonic draws tried for the example; the one changing the output most is shown
 
@@ -70,6 +72,7 @@ class Probe:
         figure shows (None: none).
       requires: the model capabilities the kind needs (:data:`amt_jax.models.CAPABILITIES`); a cell
         of a model without one is skipped as ``unsupported``, naming the capability.
+      opt_in: the family runs only when a config names it (slow, or needs what not every model has).
     """
 
     kind: str
@@ -92,6 +95,7 @@ class Probe:
     finding: Callable[[dict], str] | None = None
     requires: tuple[str, ...] = ()
     per_instrument: Callable[[dict], bool] | None = None
+    opt_in: bool = False
 
     def missing(self, model) -> tuple[str, ...]:
         """The capabilities of :attr:`requires` ``model`` lacks."""
@@ -175,11 +179,11 @@ _PROBES = (
           label=lambda p: f"{p['distribution']} noise",
           describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
                              f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
-    Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones",
+    Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones", opt_in=True,
           requires=("frontend",), options=(("timbres", ("1/k",)), ("levels_dbfs", (-40.0, -20.0))),
           describe=lambda r: "detected keys " + ", ".join(f"{n}/{len(r['midi'])}" for n in sum(r["detected"]["n_detected"], []))),
     Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,
-          compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}",
+          compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}", opt_in=True,
           requires=("logits",),
           options=(("methods", ("gradient", "grad_x_input", "integrated_gradients", "occlusion")),),
           describe=lambda r: f"{len(r['methods'])} methods on {len(r['labels'])} groups"),
@@ -188,8 +192,10 @@ _PROBES = (
           describe=lambda r: f"f0 bin {r['group']}, mean |Y(πX) − Y(X)| = {r['output_l1']:.4g}"),
 )
 PROBES: dict[str, Probe] = {p.kind: p for p in _PROBES}
-FAMILIES: tuple[str, ...] = tuple(f for f in dict.fromkeys(p.family for p in _PROBES if p.enabled_when is None)
-                                  if f not in kinds.OPT_IN_FAMILIES)
-if tuple(PROBES) != kinds.KINDS or FAMILIES != kinds.FAMILIES:
-    raise RuntimeError(f"the probe table's kinds {tuple(PROBES)} and families {FAMILIES} must equal "
-                      f"amt_jax.sweep.kinds.KINDS {kinds.KINDS} and FAMILIES {kinds.FAMILIES}")
+# Every kind of cell, in the table's order.
+KINDS: tuple[str, ...] = tuple(PROBES)
+# Families a config switches on and off (``SweepConfig.families``; the default is all of them); the
+# example is switched by ``SweepConfig.example`` instead.
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(p.family for p in _PROBES if p.enabled_when is None and not p.opt_in))
+# Families a config runs only when it names them.
+OPT_IN_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(p.family for p in _PROBES if p.opt_in))

@@ -24,7 +24,8 @@ from amt_jax.sweep.cells import Cell
 from amt_jax.sweep.config import SweepConfig
 from amt_jax.sweep.context import Context
 from amt_jax.sweep.expansion import expand, shard_cells
-from amt_jax.sweep.inputs import Inputs, load_inputs
+from amt_jax.sweep.context import Inputs
+from amt_jax.sweep.inputs import load_inputs
 
 
 @dataclass(frozen=True)
