@@ -43,8 +43,8 @@ def random_model(w, x):
     return jax.nn.sigmoid(jnp.einsum("pf,...ft->...pt", w, x) - 1.0)
 
 
-def swap(include_fundamental=False, **kw):
-    return permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, key_weights=WEIGHTS,
+def swap(include_fundamental=False, key_weights=WEIGHTS, **kw):
+    return permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, key_weights=key_weights,
                                       include_fundamental=include_fundamental, **kw)
 
 
@@ -102,6 +102,24 @@ def test_harmonic_reader_relies_on_its_own_harmonics():
     assert out["map"].shape == (48, 48)
 
 
+def test_per_clip_keys_keep_every_clip_in_every_draw_and_every_estimate_is_centred():
+    """Each clip draws its own sounding key: every clip has a diagonal on every draw, no piece
+    leaves the cell, and every interval is centred on the one estimate (the mean over pieces)."""
+    family = swap(key_weights=key_weights_from_targets(DATA.targets, per_clip=True))
+    res, out = reliance(harmonic_reader, 6.0, family, n=32)
+    assert res.group_ids.shape == (32, 8)
+    assert np.all(DATA.targets[np.arange(8)[None, :], res.group_ids].sum(axis=-1) > 0)  # each clip's key sounds in it
+    contrast = out["contrast"]
+    assert contrast["n_pieces"] == contrast["n_pieces_total"] == 4 and contrast["n"] == 32
+    assert contrast["crossed_ci_low"] > 0 and contrast["p"] < 0.05  # the harmonic reader relies on its harmonics
+    assert out["off_diagonal"]["mean"] == 0.0
+    for name in ("diagonal", "off_diagonal", "contrast"):
+        est = out[name]
+        for lo, hi in (("ci_low", "ci_high"), ("piece_ci_low", "piece_ci_high"), ("crossed_ci_low", "crossed_ci_high")):
+            assert (est[lo] + est[hi]) / 2 == pytest.approx(est["mean"], rel=1e-9, abs=1e-12), (name, lo)
+    assert out["map_counts"].sum() == 32 * 8  # one diagonal per draw and clip
+
+
 def test_fundamental_reader_has_exactly_zero_reliance():
     _, out = reliance(fundamental_reader, 6.0, swap())
     assert out["diagonal"]["mean"] == 0.0 and out["off_diagonal"]["mean"] == 0.0
@@ -129,6 +147,9 @@ def test_factorial_or_and_models_and_the_fundamental_reader():
     fund = importance.factorial(cue_model, np.array([0, 0, 1.0], np.float32), DATA.features, **kw)
     assert fund["H"]["mean"] == 0.0 and fund["H"]["ci_high"] == 0.0  # v(H) = 0 exactly
     assert fund["F"]["ci_low"] > 0
+    # keys per clip by default: every clip contributes on every draw, so every piece stays
+    assert fund["results"]["F"].group_ids.shape == (96, 8)
+    assert all(either[k]["n_pieces"] == either[k]["n_pieces_total"] == 4 for k in ("F", "H", "FH", "interaction"))
 
 
 def test_random_models_center_the_contrast_on_zero_while_the_seed_family_gap_stays_negative():

@@ -53,11 +53,16 @@ def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
     assert float(harmonic["ci_low"]) <= float(harmonic["mean"]) <= float(harmonic["ci_high"])
     assert float(harmonic["piece_ci_low"]) <= float(harmonic["piece_mean"]) <= float(harmonic["piece_ci_high"])
     assert 0 <= float(harmonic["p"]) <= 1 and float(harmonic["p"]) <= float(harmonic["q"]) <= 1
-    # the contrast is piece level: a paired t-test over the pieces' mean importances (4 pieces here)
+    # the contrast is crossed (draws and pieces random), draw for draw against the control (4 pieces here)
     _, arrays = sweep.load_cell(tiny_workdir, "planted-b3__harmonic_h4")
     _, control = sweep.load_cell(tiny_workdir, "planted-b3__harmonic_control_h4")
+    diff = stats.crossed_estimate(arrays["draw_clip_importances"].astype(float) - control["draw_clip_importances"],
+                                  arrays["clusters"])
+    assert float(harmonic["p"]) == pytest.approx(diff["p"], rel=1e-6) and harmonic["n_pieces"] == "4"
+    assert float(harmonic["difference_ci_low"]) == pytest.approx(diff["crossed_ci_low"], rel=1e-4)
+    # conditional on the draws, the piece-level difference is scipy's paired t over the pieces
     ref = scipy.stats.ttest_rel(arrays["clip_importances"], control["clip_importances"])
-    assert float(harmonic["p"]) == pytest.approx(ref.pvalue, rel=1e-6) and harmonic["n_pieces"] == "4"
+    assert diff["p_piece"] == pytest.approx(ref.pvalue, rel=1e-6)
     # divergences are not tested against 0; they are an effect size relative to the whole-axis shuffle
     micro = by_cell["planted-b3__microtonal_all"]
     assert micro["p"] == "" and 0 < float(micro["relative"]) < 1
@@ -67,6 +72,26 @@ def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
     md = (tiny_workdir / "summary.md").read_text()
     assert md.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
     assert "## Findings" in md and "planted-b3, harmonic h=4:" in md and "over 4 pieces" in md
+
+
+def test_every_interval_in_the_summary_is_centred_on_the_estimate_reported_with_it(tiny_workdir):
+    """One estimand per number: in every row, the Monte Carlo, piece-level and crossed intervals
+    are centred on ``mean`` (= ``piece_mean``), and the difference's on ``difference``."""
+    from amt_jax.report.results import load_results
+    from amt_jax.report.summary import summary_rows
+
+    rows = summary_rows(load_results(tiny_workdir))
+    checked = 0
+    for row in rows:
+        assert row["mean"] == row["piece_mean"], row["cell"]
+        for est, lo, hi in (("mean", "ci_low", "ci_high"), ("mean", "piece_ci_low", "piece_ci_high"),
+                            ("mean", "crossed_ci_low", "crossed_ci_high"),
+                            ("difference", "difference_ci_low", "difference_ci_high")):
+            if row[lo] is None or row[est] is None:
+                continue
+            assert (row[lo] + row[hi]) / 2 == pytest.approx(row[est], rel=1e-6, abs=1e-9), (row["cell"], lo)
+            checked += 1
+    assert checked >= 3 * len(rows)
 
 
 def test_report_skips_figures_of_unfinished_cells(tiny_workdir, tmp_path):

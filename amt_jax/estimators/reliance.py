@@ -15,8 +15,13 @@ harmonics gives a contrast (diagonal − off-diagonal) whose expectation is 0.
 scores the drop at that key over its own frames: v(F), v(H), v(F∪H) and the interaction
 v(F∪H) − v(F) − v(H) (> 0: the model recovers a note from its harmonics when the fundamental is gone).
 
-Every estimate carries a Monte Carlo interval (over draws) and a piece-level one (t over the
-clusters' means, n_clusters − 1 df).
+Every estimate is the mean over pieces of each piece's mean over draws, with three intervals
+centred on it (:func:`amt_jax.stats.crossed_estimate`): crossed (draws and pieces both random: the
+one to report), pieces (conditional on these draws) and Monte Carlo (for these pieces).
+
+Keys are drawn per clip by default (``key_weights [n_clips, P]``: each clip its own key among
+those sounding in it), so every clip contributes on every draw; the diagonal, off-diagonal and
+contrast are then measured clip by clip, each at the clip's own key.
 """
 
 from __future__ import annotations
@@ -35,23 +40,15 @@ from amt_jax.estimators.result import ImportanceResult
 FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}
 
 
-def _estimate(per_draw: np.ndarray, per_draw_clip: np.ndarray, clusters: np.ndarray, confidence: float) -> dict:
-    """Monte Carlo mean and CI over the non-nan draws; piece-level mean and t CI over the clusters'
-    means of each clip's mean over draws (``clip_means [n_clips]``, nan-aware); two-sided piece-level
-    p against 0."""
-    ok = per_draw[np.isfinite(per_draw)]
-    mean, _, se = stats.nan_moments(ok) if ok.size else (np.nan, np.nan, np.nan)
-    low, high = stats.normal_interval(mean, se, confidence=confidence)
+def _estimate(per_draw_clip: np.ndarray, clusters: np.ndarray, confidence: float) -> dict:
+    """:func:`amt_jax.stats.crossed_estimate` of a draw × clip matrix ``[n_draws, n_clips]`` (nan:
+    nothing measured), plus ``clip_means [n_clips]`` (each clip's mean over draws, nan-aware),
+    ``draw_clip`` (the matrix, float32) and ``piece_mean`` (the estimate, kept under its old name)."""
+    est = stats.crossed_estimate(per_draw_clip, clusters, confidence=confidence)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         clip = np.nanmean(per_draw_clip, axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # below 2 pieces: nan, as documented
-        piece = stats.piece_contrast(clip, np.zeros_like(clip), clusters, confidence=confidence)
-    return {"mean": float(mean), "ci_low": float(low), "ci_high": float(high), "n": int(ok.size),
-            "piece_mean": float(piece["mean"]), "piece_ci_low": float(piece["ci_low"]),
-            "piece_ci_high": float(piece["ci_high"]), "p": float(piece["p"]), "n_pieces": int(piece["n_clusters"]),
-            "clip_means": clip}
+    return {**est, "piece_mean": est["mean"], "clip_means": clip, "draw_clip": np.asarray(per_draw_clip, np.float32)}
 
 
 def _root_key(result: ImportanceResult, key):
@@ -66,33 +63,37 @@ def _sample_draws(key, draws, *, family):
 
 
 def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> np.ndarray:
-    """``[n_draws, F]`` bool: the bins draw i of a permutation family moved (recomputed from its key;
-    ValueError if the recomputed groups differ from ``groups``, the run's)."""
+    """``[n_draws, F]`` bool (``[n_draws, n_clips, F]`` for a family with a key per clip): the bins
+    draw i of a permutation family moved (recomputed from its key; ValueError if the recomputed
+    groups differ from ``groups``, the run's)."""
     idx, got = _sample_draws(key, np.arange(n_draws, dtype=np.int32), family=family)
     if groups is not None and not np.array_equal(np.asarray(got), groups):
         raise ValueError("the family and key do not reproduce the run's draws (other family arguments, or a key "
                          "that is not the run's: pass key=)")
-    return np.asarray(idx) != np.arange(family.n_bins)[None, :]
+    return np.asarray(idx) != np.arange(family.n_bins)
 
 
 def _comb_touched(family: HarmonicSwap, moved: np.ndarray) -> np.ndarray:
-    """``[n_draws, P]`` bool: whether the draw moved any bin of key p's comb blocks (harmonics 1..h)."""
+    """``[..., P]`` bool: whether the draw moved any bin of key p's comb blocks (harmonics 1..h),
+    from ``moved [..., F]``."""
     keys = np.arange(family.layout.n_pitches)
     starts = family.layout.pitch_bin(keys)[:, None] + np.asarray(family.comb_offsets)[None, :] - family.width // 2
     bins = (starts[:, :, None] + np.arange(family.width)).reshape(len(keys), -1)
     on_axis = (bins >= 0) & (bins < family.n_bins)
-    touched = moved[:, np.clip(bins, 0, family.n_bins - 1)] & on_axis[None]
+    touched = moved[..., np.clip(bins, 0, family.n_bins - 1)] & on_axis
     return touched.any(axis=-1)
 
 
 def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=None) -> dict[str, Any]:
     """The reliance contrast of a ``harmonic_swap`` run scored with ``metric="key_drop", per_pitch=True``.
 
-    Returns ``"diagonal"``, ``"off_diagonal"``, ``"contrast"`` (each a dict with ``mean``, ``ci_low``,
-    ``ci_high`` (Monte Carlo), ``piece_mean``, ``piece_ci_low``, ``piece_ci_high``, ``p`` (piece
-    level, against 0), ``n`` draws and ``n_pieces``), ``"n_dropped"`` (draws with no eligible
-    off-diagonal key), ``"map"`` ``[P, P]`` (R[q, p]: the mean drop at key p over the draws whose
-    harmonics-moved key is q; nan where never measured) and ``"map_counts"`` ``[P]`` (draws per q).
+    Per draw and clip (at the clip's key q): the diagonal, the drop at q over q's frames; the
+    off-diagonal, the mean drop of the eligible keys over their frames shared with q; the contrast.
+    Returns ``"diagonal"``, ``"off_diagonal"``, ``"contrast"`` (each :func:`_estimate`: the mean over
+    pieces with its crossed, piece-level and Monte Carlo intervals, ``p`` (crossed, against 0), ``n``
+    draws, ``n_pieces``, ``clip_means``), ``"n_dropped"`` (draw × clip cells with a diagonal but no
+    eligible off-diagonal key), ``"map"`` ``[P, P]`` (R[q, p]: the mean drop at key p over the draw
+    × clip cells whose key is q; nan where never measured) and ``"map_counts"`` ``[P]`` (cells per q).
     ``key``: the run's root key (default: rebuilt from ``result.config["key"]``, threefry).
     """
     if not isinstance(family, HarmonicSwap):
@@ -103,25 +104,25 @@ def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=Non
     if result.config.get("family", {}).get("name") != "HarmonicSwap":
         raise ValueError(f"result must come from a harmonic_swap family, got {result.config.get('family', {}).get('name')!r}")
     n, n_pitches = result.importances.shape
-    q = result.group_ids
-    touched = _comb_touched(family, moved_bins(family, n, _root_key(result, key), result.group_ids))  # [n, P]
-    eligible = ~touched
-    eligible[np.arange(n), q] = False
-    pooled, per_clip = result.importances, result.draw_clip_importances  # [n, P], [n, C, P]
+    per_clip = result.draw_clip_importances  # [n, C, P]
+    n_clips = per_clip.shape[1]
+    moved = moved_bins(family, n, _root_key(result, key), result.group_ids)
+    q = np.broadcast_to(result.group_ids.reshape(n, -1), (n, n_clips))  # [n, C]: each clip's key
+    touched = _comb_touched(family, moved)  # [n, P] or [n, C, P]
+    eligible = np.array(np.broadcast_to(~touched.reshape(n, -1, n_pitches), per_clip.shape))
+    draws, clips = np.meshgrid(np.arange(n), np.arange(n_clips), indexing="ij")
+    eligible[draws, clips, q] = False
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # draws without an eligible key: nan, counted below
-        diag = pooled[np.arange(n), q]
-        off = np.nanmean(np.where(eligible, pooled, np.nan), axis=1)
-        diag_clip = per_clip[np.arange(n), :, q]  # [n, C]
-        off_clip = np.nanmean(np.where(eligible[:, None, :], per_clip, np.nan), axis=2)
-    contrast, contrast_clip = diag - off, diag_clip - off_clip
+        warnings.simplefilter("ignore", RuntimeWarning)  # clips without an eligible key: nan, counted below
+        diag_clip = per_clip[draws, clips, q]  # [n, C]
+        off_clip = np.nanmean(np.where(eligible, per_clip, np.nan), axis=2)
     conf = result.confidence
     return {
-        "diagonal": _estimate(diag, diag_clip, result.clusters, conf),
-        "off_diagonal": _estimate(off, off_clip, result.clusters, conf),
-        "contrast": _estimate(contrast, contrast_clip, result.clusters, conf),
-        "n_dropped": int(np.sum(~np.isfinite(off))),
-        **_reliance_map(pooled, q, n_pitches),
+        "diagonal": _estimate(diag_clip, result.clusters, conf),
+        "off_diagonal": _estimate(off_clip, result.clusters, conf),
+        "contrast": _estimate(diag_clip - off_clip, result.clusters, conf),
+        "n_dropped": int(np.sum(np.isfinite(diag_clip) & ~np.isfinite(off_clip))),
+        **_reliance_map(per_clip.reshape(n * n_clips, n_pitches), q.ravel(), n_pitches),
     }
 
 
@@ -139,13 +140,14 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
               chunk_size: int | None = None, mesh=None, stratified: bool = False, confidence: float = 0.95,
               progress=None) -> dict[str, Any]:
     """The factorial design for key q (drawn from ``key_weights``, by default the keys that sound in
-    ``targets``): v(F), v(H), v(F∪H) — the drop of q's output over q's frames when its fundamental,
-    its harmonics 2..h, or both are replaced from other frames — and the interaction
-    v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance` (Monte Carlo and piece
-    level). Also returns ``"results"``: the three :class:`ImportanceResult` s."""
+    ``targets``, per clip: each clip its own key; ``stratified``: one key for all clips, in turn over
+    the sounding keys): v(F), v(H), v(F∪H) — the drop of q's output over q's frames when its
+    fundamental, its harmonics 2..h, or both are replaced from other frames — and the interaction
+    v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance`. Also returns
+    ``"results"``: the three :class:`ImportanceResult` s."""
     from amt_jax.estimators.importance import permutation_importance
 
-    weights = key_weights_from_targets(targets) if key_weights is None else key_weights
+    weights = key_weights_from_targets(targets, per_clip=not stratified) if key_weights is None else key_weights
     results = {}
     for name, part in FACTORIAL_PARTS.items():
         family = key_replacement(layout=layout, n_harmonics=n_harmonics, part=part, key_weights=weights, width=width,
@@ -158,10 +160,8 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     groups = results["F"].group_ids
     if not all(np.array_equal(r.group_ids, groups) for r in results.values()):
         raise AssertionError("factorial conditions did not pair draw for draw (same key, same groups)")
-    draw = {k: r.importances for k, r in results.items()}
     clip = {k: r.draw_clip_importances for k, r in results.items()}
-    draw["interaction"] = draw["FH"] - draw["F"] - draw["H"]
     clip["interaction"] = clip["FH"] - clip["F"] - clip["H"]
     cl = results["F"].clusters
-    return {**{k: _estimate(draw[k], clip[k], cl, confidence) for k in ("F", "H", "FH", "interaction")},
+    return {**{k: _estimate(clip[k], cl, confidence) for k in ("F", "H", "FH", "interaction")},
             "results": results}

@@ -2,7 +2,11 @@
 
 - Monte Carlo (``ci_low``, ``ci_high``): over draws, for the clips measured — how precise the estimate is.
 - Pieces (``clip_ci_low``, ``clip_ci_high``): over clusters of clips (pieces), t with
-  n_clusters − 1 degrees of freedom by default — whether it holds for music like this.
+  n_clusters − 1 degrees of freedom by default — whether it holds for music like this, *conditional
+  on the draws made*.
+- Crossed (``crossed_ci_low``, ``crossed_ci_high``): draws and pieces both random
+  (:func:`amt_jax.stats.crossed_estimate`), around ``piece_mean`` — the interval to report, as every
+  draw is shared by all clips (scalar metrics; nan per pitch).
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ class ImportanceResult:
       piece_mean: ``[...]`` mean of the clusters' means (each piece counts once).
       piece_standard_error: ``[...]`` its standard error over clusters.
       clip_ci_low, clip_ci_high: ``[...]`` piece-level CI around ``piece_mean`` (``piece_ci_method``;
-        nan below 2 clusters).
+        nan below 2 clusters), conditional on the draws.
+      crossed_ci_low, crossed_ci_high: ``[...]`` crossed (draws × pieces) t CI around ``piece_mean``
+        (Satterthwaite ``crossed_df``); nan per pitch and below 2 clusters.
       n_clusters: number of clusters.
       config: JSON-able description (family, metric, key, counts, shapes).
     """
@@ -61,6 +67,9 @@ class ImportanceResult:
     piece_standard_error: np.ndarray
     clip_ci_low: np.ndarray
     clip_ci_high: np.ndarray
+    crossed_ci_low: np.ndarray
+    crossed_ci_high: np.ndarray
+    crossed_df: np.ndarray
     n_clusters: int
     confidence: float
     ci_method: str
@@ -74,7 +83,8 @@ class ImportanceResult:
     def summary(self) -> dict[str, Any]:
         """Config and summary statistics (no per-draw arrays), JSON-able."""
         fields = ("importances_mean", "importances_std", "standard_error", "ci_low", "ci_high", "piece_mean",
-                  "piece_standard_error", "clip_ci_low", "clip_ci_high")
+                  "piece_standard_error", "clip_ci_low", "clip_ci_high", "crossed_ci_low", "crossed_ci_high",
+                  "crossed_df")
         out = {f: np.asarray(getattr(self, f)).tolist() for f in fields}
         return {**self.config, "confidence": self.confidence, "ci_method": self.ci_method,
                 "piece_ci_method": self.piece_ci_method, "n_clusters": self.n_clusters,
@@ -113,6 +123,7 @@ def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_
             warnings.simplefilter("ignore", UserWarning)
         piece = stats.cluster_ci(clip_means, clusters, confidence=confidence, method=piece_ci_method,
                                  key=jax.random.fold_in(stats_key, 1), n_resamples=n_bootstrap)
+    crossed = _crossed(draws.clip_values if draws.weights is None else None, clusters, confidence, piece["mean"])
     return ImportanceResult(
         importances=values,
         group_ids=draws.groups,
@@ -130,9 +141,26 @@ def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_
         piece_standard_error=piece["standard_error"],
         clip_ci_low=piece["ci_low"],
         clip_ci_high=piece["ci_high"],
+        crossed_ci_low=crossed["crossed_ci_low"],
+        crossed_ci_high=crossed["crossed_ci_high"],
+        crossed_df=crossed["crossed_df"],
         n_clusters=int(len(np.unique(clusters))),
         confidence=float(confidence),
         ci_method=ci_method,
         piece_ci_method=piece_ci_method,
         config=config,
     )
+
+
+def _crossed(clip_values: np.ndarray | None, clusters, confidence: float, piece_mean) -> dict[str, np.ndarray]:
+    """The crossed interval of a scalar metric's complete draw × clip matrix, around ``piece_mean``
+    (the same mean over pieces of the pieces' means); nan per pitch, for a pooled metric (its
+    per-clip values are ratios with missing cells: :mod:`amt_jax.estimators.reliance` reads those)
+    and below 2 pieces."""
+    nan = {k: np.full(np.shape(piece_mean), np.nan) for k in ("crossed_ci_low", "crossed_ci_high", "crossed_df")}
+    if clip_values is None or clip_values.ndim != 2 or not np.all(np.isfinite(clip_values)):
+        return nan
+    est = stats.crossed_estimate(clip_values, clusters, confidence=confidence)
+    se, df = est["crossed_standard_error"], est["crossed_df"]
+    low, high = stats.t_interval(piece_mean, se, df, confidence=confidence)  # est["mean"] == piece_mean up to rounding
+    return {"crossed_ci_low": np.asarray(low), "crossed_ci_high": np.asarray(high), "crossed_df": np.asarray(df)}

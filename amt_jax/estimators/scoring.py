@@ -10,7 +10,7 @@ Built-in metrics (per clip, a scalar or ``[P]`` with ``per_pitch=True``):
 - ``bce``: binary cross-entropy against ``targets`` (a loss);
 - ``frame_f1``: frame F1 against ``targets`` at ``threshold`` (a score);
 - ``key_drop``: the drop of the output, ``Y(X) − Y(πX)``, at each key p over the frames where both p
-  and the draw's key q sound (``targets``), pooled over clips (Σ drop / Σ frames; nan for a key with
+  and the draw's key q (one for all clips, or each clip's own) sound (``targets``), pooled over clips (Σ drop / Σ frames; nan for a key with
   no such frame, whose count is kept as the draw's weight); ``[P]`` per draw with ``per_pitch=True``,
   else the drop at q over q's own frames. Needs a family whose group is a key (``key_families``).
 
@@ -52,16 +52,18 @@ def _frame_f1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
 
 
 def key_drop(y, y_ref, targets, group, *, per_pitch: bool):
-    """``(drop sums, frame counts)`` per clip, ``[n_clips, P]`` each (``[n_clips]`` at key ``group``
-    when not ``per_pitch``): Σ_t (y_ref − y) over the frames where key p and key ``group`` both sound."""
+    """``(drop sums, frame counts)`` per clip, ``[n_clips, P]`` each (``[n_clips]`` at the draw's key
+    when not ``per_pitch``): Σ_t (y_ref − y) over the frames where key p and the draw's key both
+    sound. ``group``: the draw's key, a scalar or ``[n_clips]`` (each clip its own key)."""
     sounding = targets > 0  # [n, P, T]
-    both = sounding & sounding[:, group, :][:, None, :]
+    q = jnp.broadcast_to(jnp.asarray(group, jnp.int32), sounding.shape[:1])[:, None]  # [n, 1]
+    both = sounding & jnp.take_along_axis(sounding, q[:, :, None], axis=1)
     drop = y_ref - y
     num = jnp.sum(jnp.where(both, drop, 0.0), axis=-1)
     den = jnp.sum(both, axis=-1).astype(num.dtype)
     if per_pitch:
         return num, den
-    return num[:, group], den[:, group]
+    return jnp.take_along_axis(num, q, axis=1)[:, 0], jnp.take_along_axis(den, q, axis=1)[:, 0]
 
 
 _BUILTIN = {"output_l1": (_output_l1, False), "bce": (_bce, False), "frame_f1": (_frame_f1, True)}

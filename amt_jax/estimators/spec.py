@@ -141,6 +141,12 @@ def build_spec(features, *, family, n_permutations, key, metric, targets, cluste
         validate.positive_int("chunk_size", chunk_size)
     chunk = min(DEFAULT_CHUNK_SIZE, n_permutations) if chunk_size is None else chunk_size
     chunk = -(-chunk // n_devices) * n_devices
+    if getattr(family, "n_clips", None) not in (None, x.shape[0]):
+        raise ValueError(f"family draws a key per clip for {family.n_clips} clips (key_weights [n_clips, P]), "
+                         f"but features hold {x.shape[0]} clips")
+    if getattr(family, "stratified", False) and stopping.n_min % len(family.groups):
+        raise ValueError(f"n_permutations must be a multiple of the family's {len(family.groups)} groups when "
+                         f"stratified=True (every group the same number of draws), got {stopping.n_min}")
     targets = _targets(targets, x.shape[0])
     m = make_metric(metric, per_pitch=per_pitch, threshold=threshold, greater_is_better=greater_is_better, targets=targets)
     if m.pooled:

@@ -147,6 +147,17 @@ class FrequencyLayout:
         out = np.where(ok, s, -1)
         return int(out) if out.ndim == 0 else out.astype(np.int64)
 
+    def bin_weights(self, key_weights) -> np.ndarray:
+        """``[n_bins]`` weights of the bins from weights of the keys ``[n_pitches]`` (e.g. frames
+        each key sounds): each bin of key p's semitone gets p's weight, split over its bins; bins of
+        no key get 0."""
+        w = np.asarray(key_weights, np.float64)
+        if w.shape != (self.n_pitches,):
+            raise ValueError(f"key_weights must be [{self.n_pitches}] (one per key), got shape {w.shape}")
+        p = self.bin_pitch(np.arange(self.n_bins))
+        counts = np.bincount(p[p >= 0], minlength=self.n_pitches)
+        return np.where(p >= 0, w[np.maximum(p, 0)] / np.maximum(counts[np.maximum(p, 0)], 1), 0.0)
+
     def harmonic_offsets(self, n_harmonics: int) -> tuple[int, ...]:
         """Bins between harmonic k and the fundamental, k = 1..h: ``round(12·B·log2 k)``."""
         validate.positive_int("n_harmonics", n_harmonics)

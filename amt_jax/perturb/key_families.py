@@ -10,11 +10,20 @@
 - :func:`semitone_pooling`: each semitone's B bins replaced by their mean (all keys, or one key
   per draw): what a model loses when it cannot see below a semitone.
 
-Keys are drawn from ``key_weights`` (``[P]``, e.g. :func:`key_weights_from_targets`: the frames
-each key sounds in the clips), so draws target keys that sound; uniformly when None; or in turn
-(``stratified``: draw i targets the (i mod n)-th key with positive weight). A family and its
-partner conditions drawn with the same key target the same key and make the same random choices.
-Positions come from the model's :class:`~amt_jax.frontend.layout.FrequencyLayout`.
+Keys are drawn from ``key_weights``:
+
+- ``[n_clips, P]`` (:func:`key_weights_from_targets` with ``per_clip=True``; the default of the
+  estimators): each clip draws its own key among the keys sounding in it, weighted by their
+  frames, so every clip contributes on every draw and every key that sounds can be targeted; the
+  draw's group is then ``[n_clips]`` (one key per clip);
+- ``[P]`` (e.g. the frames each key sounds, pooled over clips): one key for all clips, weighted;
+- None: one key for all clips, uniform over the layout's keys;
+- ``stratified``: one key for all clips, in turn: draw i targets the (i mod n)-th of the n keys
+  with positive (pooled) weight, so a run of a multiple of n draws is balanced over every sounding
+  key (:func:`amt_jax.estimators.spec.build_spec` checks the multiple).
+
+A family and its partner conditions drawn with the same key target the same keys and make the same
+random choices. Positions come from the model's :class:`~amt_jax.frontend.layout.FrequencyLayout`.
 """
 
 from __future__ import annotations
@@ -32,40 +41,72 @@ from amt_jax.frontend.layout import FrequencyLayout
 REPLACED_PARTS = ("fundamental", "harmonics", "both")
 
 
-def key_weights_from_targets(targets) -> np.ndarray:
-    """``[P]`` weights: the active frames of each key, pooled over the clips of ``targets [n_clips, P, T]``."""
+def key_weights_from_targets(targets, *, per_clip: bool = False) -> np.ndarray:
+    """Weights of the keys a draw may target: the active frames of each key in ``targets
+    [n_clips, P, T]``, ``[n_clips, P]`` per clip (``per_clip=True``) or ``[P]`` pooled over the clips."""
     targets = np.asarray(targets)
     validate.exact_rank("targets", targets, 3, "[n_clips, P, T]")
     validate.finite("targets", targets)
-    return (targets > 0).sum(axis=(0, 2)).astype(np.float64)
+    frames = (targets > 0).sum(axis=2).astype(np.float64)
+    return frames if per_clip else frames.sum(axis=0)
 
 
-def _check_weights(key_weights, n_pitches: int) -> tuple[float, ...] | None:
+Weights = tuple[float, ...] | tuple[tuple[float, ...], ...] | None  # [P] or [n_clips, P] (static: hashable)
+
+
+def _check_weights(key_weights, n_pitches: int) -> Weights:
+    """``key_weights`` ``[P]`` or ``[n_clips, P]`` as nested tuples (ValueError naming the argument)."""
     if key_weights is None:
         return None
     w = np.asarray(key_weights, np.float64)
-    if w.shape != (n_pitches,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"key_weights must be [{n_pitches}] finite weights >= 0 with a positive sum (one per key), "
-                         f"got shape {w.shape} and sum {w.sum() if w.size else 0}")
-    return tuple(float(v) for v in w)
+    ok = w.ndim in (1, 2) and w.shape[-1] == n_pitches and w.size and np.all(np.isfinite(w)) and np.all(w >= 0)
+    if not ok or w.sum() <= 0:
+        raise ValueError(f"key_weights must be [{n_pitches}] or [n_clips, {n_pitches}] finite weights >= 0 with a "
+                         f"positive sum (one per key), got shape {w.shape} and sum {w.sum() if w.size and ok else 'n/a'}")
+    if w.ndim == 1:
+        return tuple(float(v) for v in w)
+    return tuple(tuple(float(v) for v in row) for row in w)
+
+
+_CLIP_TAG = 0x7FFFFFFE  # fold_in tag of the per-clip key bits (other tags of a draw stay below it)
 
 
 @dataclass(frozen=True)
 class _KeyDraw:
-    """How a family picks its key: uniform over ``n_pitches``, weighted, or in turn (stratified)."""
+    """How a family picks its key: uniform over ``n_pitches``, weighted (one key for all clips, or
+    one per clip), or in turn (stratified)."""
 
     n_pitches: int
-    key_weights: tuple[float, ...] | None
+    key_weights: Weights
     stratified: bool
+
+    @property
+    def per_clip(self) -> bool:
+        """Whether each clip draws its own key (``[n_clips, P]`` weights, not stratified)."""
+        return self.key_weights is not None and isinstance(self.key_weights[0], tuple) and not self.stratified
+
+    @property
+    def n_clips(self) -> int | None:
+        """Clips the per-clip weights are for (None: any)."""
+        return len(self.key_weights) if self.per_clip else None
+
+    @property
+    def pooled(self) -> np.ndarray | None:
+        """``[P]`` weights pooled over clips (None: uniform)."""
+        if self.key_weights is None:
+            return None
+        w = np.asarray(self.key_weights)
+        return w if w.ndim == 1 else w.sum(axis=0)
 
     @property
     def sounding(self) -> tuple[int, ...]:
         """Keys a draw can target."""
         if self.key_weights is None:
             return tuple(range(self.n_pitches))
-        return tuple(p for p, w in enumerate(self.key_weights) if w > 0)
+        return tuple(int(p) for p in np.flatnonzero(self.pooled > 0))
 
-    def draw(self, bits: jax.Array, draw) -> jax.Array:
+    def draw(self, key: jax.Array, bits: jax.Array, draw) -> jax.Array:
+        """The draw's key: int32 scalar, or ``[n_clips]`` per clip (from ``fold_in(key, _CLIP_TAG)``)."""
         keys = self.sounding
         if self.stratified:
             if draw is None:
@@ -73,9 +114,17 @@ class _KeyDraw:
             return jnp.asarray(keys, jnp.int32)[jnp.asarray(draw, jnp.int32) % len(keys)]
         if self.key_weights is None:
             return (bits % jnp.uint32(self.n_pitches)).astype(jnp.int32)
+        if not self.per_clip:
+            return jnp.minimum(categorical(bits, _cumulative(self.pooled)), self.n_pitches - 1)
         w = np.asarray(self.key_weights)
-        cumulative = tuple(float(c) for c in np.cumsum(w) / w.sum())
-        return jnp.minimum(categorical(bits, cumulative), self.n_pitches - 1)
+        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # a silent clip: any key (it has no frames to score)
+        clip_bits = jax.random.bits(jax.random.fold_in(key, _CLIP_TAG), (w.shape[0],), jnp.uint32)
+        cumulative = jnp.asarray(np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), jnp.float32)
+        return jnp.minimum(jax.vmap(categorical)(clip_bits, cumulative), self.n_pitches - 1)
+
+
+def _cumulative(w: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(c) for c in np.cumsum(w) / w.sum())
 
 
 class _KeyFamily:
@@ -96,6 +145,11 @@ class _KeyFamily:
     def groups(self) -> tuple[int, ...]:
         return self.keys.sounding
 
+    @property
+    def n_clips(self) -> int | None:
+        """The clips a per-clip family's weights are for (its features must have as many); None: any."""
+        return self.keys.n_clips
+
 
 def _blocks(layout: FrequencyLayout, q: jax.Array, offsets: tuple[int, ...], width: int) -> jax.Array:
     """First bins ``[K]`` of the ``width``-bin blocks centred on key q's positions ``pitch_bin(q) + offsets``."""
@@ -108,7 +162,7 @@ class HarmonicSwap(_KeyFamily):
 
     layout: FrequencyLayout
     n_harmonics: int
-    key_weights: tuple[float, ...] | None
+    key_weights: Weights
     include_fundamental: bool
     width: int
     stratified: bool = False
@@ -131,10 +185,19 @@ class HarmonicSwap(_KeyFamily):
         return _blocks(self.layout, q, self.comb_offsets, self.width)
 
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        """``(idx [F], q)``, or ``(idx [n_clips, F], q [n_clips])`` with per-clip key weights (the
+        partners' random choices are the draw's, shared by the clips)."""
+        members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
+        bits = random_bits(key, 1 + len(members) * len(self.partner_offsets)).astype(jnp.uint32)
+        q = self.keys.draw(key, bits[0], draw)
+        if q.ndim:
+            return jax.vmap(lambda k: self.swap(k, bits[1:]))(q), q
+        return self.swap(q, bits[1:]), q
+
+    def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
+        """The permutation ``idx [F]`` moving key q's harmonics to partners chosen by ``bits``."""
         members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
-        bits = random_bits(key, 1 + len(members) * len(candidates)).astype(jnp.uint32)
-        q = self.keys.draw(bits[0], draw)
         comb = self.comb_blocks(q)
         starts = _blocks(self.layout, q, members, self.width)
         idx = jnp.arange(self.n_bins, dtype=jnp.int32)
@@ -146,7 +209,7 @@ class HarmonicSwap(_KeyFamily):
             ok &= jnp.all(jnp.abs(cand[:, None] - comb[None, :]) >= w, axis=1)
             for other in chosen:
                 ok &= jnp.abs(cand - other) >= w
-            score = jnp.where(ok, bits[1 + k * len(candidates) : 1 + (k + 1) * len(candidates)], 0)
+            score = jnp.where(ok, bits[k * len(candidates) : (k + 1) * len(candidates)], 0)
             pick = jnp.argmax(score)
             valid = jnp.any(ok)
             partner = jnp.where(valid, cand[pick], -10 * f)  # far away: never overlaps a later choice
@@ -155,7 +218,7 @@ class HarmonicSwap(_KeyFamily):
             src, dst = start + lane, partner + lane
             idx = idx.at[jnp.where(valid, src, f)].set(dst, mode="drop")
             idx = idx.at[jnp.where(valid, dst, f)].set(src, mode="drop")
-        return idx, q
+        return idx
 
 
 def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None, include_fundamental: bool = False,
@@ -168,11 +231,12 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
     Args:
       layout: the model's frequency layout.
       n_harmonics: h >= 2.
-      key_weights: ``[P]`` weights of the keys a draw may target (e.g. :func:`key_weights_from_targets`);
+      key_weights: weights of the keys a draw may target: ``[n_clips, P]`` (each clip its own key,
+        :func:`key_weights_from_targets` with ``per_clip=True``) or ``[P]`` (one key for all clips);
         None: uniform over the layout's keys.
       include_fundamental: also move the fundamental.
       width: bins per block (1: single bins, as the comb's positions; B: the semitone around each).
-      stratified: draw i targets the (i mod n)-th key with positive weight.
+      stratified: one key for all clips, draw i the (i mod n)-th of the n keys with positive weight.
     """
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
@@ -193,7 +257,7 @@ class KeyReplacement(_KeyFamily):
     layout: FrequencyLayout
     n_harmonics: int
     part: str
-    key_weights: tuple[float, ...] | None
+    key_weights: Weights
     width: int
     stratified: bool = False
 
@@ -209,9 +273,10 @@ class KeyReplacement(_KeyFamily):
     def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         n_frames = x.shape[-1]
         bits = random_bits(key, 1 + n_frames)
-        q = self.keys.draw(bits[0], draw)
+        q = self.keys.draw(key, bits[0], draw)
         frames = derangement_order(jax.random.fold_in(key, 1), bits[1:], jnp.ones(n_frames, bool))
-        return jnp.where(self.mask(q)[:, None], x[..., frames], x), q
+        mask = jax.vmap(self.mask)(q)[:, :, None] if q.ndim else self.mask(q)[:, None]  # [n_clips, F, 1] or [F, 1]
+        return jnp.where(mask, x[..., frames], x), q
 
 
 def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key_weights=None, width: int | None = None,
@@ -220,7 +285,8 @@ def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key
     (F∪H) — by the same bins of other frames of the same clip (a random derangement of the frames,
     the same for every clip of a draw), in blocks of ``width`` bins (default B, the semitone around
     each position). The three parts drawn with the same key target the same key with the same
-    derangement, so they pair draw for draw. Group = q."""
+    derangement, so they pair draw for draw. Group = q (``[n_clips]`` with per-clip ``key_weights``,
+    see :func:`harmonic_swap`)."""
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.positive_int("n_harmonics", n_harmonics)
@@ -237,7 +303,7 @@ class SemitonePooling(_KeyFamily):
 
     layout: FrequencyLayout
     scope: str
-    key_weights: tuple[float, ...] | None = None
+    key_weights: Weights = None
     stratified: bool = False
 
     @property
@@ -254,7 +320,9 @@ class SemitonePooling(_KeyFamily):
         if self.scope == "all":
             group, rows = jnp.int32(0), jnp.ones(members.shape[0], bool)
         else:
-            group = self.keys.draw(random_bits(key, 1)[0], draw)
+            group = self.keys.draw(key, random_bits(key, 1)[0], draw)
+            if group.ndim:
+                raise ValueError("semitone_pooling draws one key for all clips: key_weights must be [P], not per clip")
             rows = jnp.arange(members.shape[0]) == group
         vals = x[..., members, :]  # [n, P, B, T]
         mean = jnp.sum(jnp.where(valid[:, :, None], vals, 0), axis=-2) / jnp.sum(valid, axis=-1)[:, None]

@@ -4,18 +4,19 @@ A family is a frozen, hashable value (usable as a static ``jit`` argument) with 
 ``groups``, and one of:
 
 - ``perturb(key, x, draw=None) -> (x', group)``: any perturbation of ``x [n_clips, F, T]`` (a
-  replacement, say), the same draw for every clip;
+  replacement, say);
 - ``sample(key, draw=None) -> (idx, group)``: a permutation, applied by :func:`perturb` as the
   gather ``x[:, idx, :]`` — the seed families below are all of this kind.
 
 ``draw`` is the draw's index (the engine passes it): families with ``stratified=True`` target group
-``groups[draw % len(groups)]``, so every group gets the same number of draws; other families ignore it.
-
+``groups[draw % len(groups)]``, so a multiple of ``len(groups)`` draws gives every group the same
+number; other families ignore it.
 
 - ``idx``: int32 ``[F]``, a permutation of ``arange(F)`` applied as a gather along the
-  frequency axis, ``X[..., idx, :]`` (the same permutation for every frame);
+  frequency axis, ``X[..., idx, :]`` (the same permutation for every frame and clip); or
+  ``[n_clips, F]``, one per clip (a key family drawing each clip's own key);
 - ``group``: int32 scalar, the id of the group the draw targeted (``family.groups`` lists
-  the possible ids; single-group families always return 0).
+  the possible ids; single-group families always return 0), or ``[n_clips]``, one per clip.
 
 ``sample`` is pure and vmappable over keys. Bin ranges are half-open ``(lo, hi)``: bins
 ``lo .. hi - 1``.
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.perturb.sampling import draw_group, random_bits, shuffle_slots
+from amt_jax.perturb.sampling import categorical, draw_group, random_bits, shuffle_slots
 from amt_jax.frontend.layout import FrequencyLayout, harmonic_shift
 
 FREQUENCY_SCALES = ("log", "linear")
@@ -56,10 +57,13 @@ def check_family(family) -> None:
 
 def perturb(family, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
     """Draw number ``draw`` (key ``key``) of ``family`` applied to ``x [n_clips, F, T]``:
-    ``(x', group)``; a permutation family's ``idx`` is applied as the gather ``x[:, idx, :]``."""
+    ``(x', group)``; a permutation family's ``idx`` is applied as the gather ``x[:, idx, :]``
+    (``idx [n_clips, F]``, one permutation per clip: ``x[c, idx[c], :]``)."""
     if hasattr(family, "perturb"):
         return family.perturb(key, x, draw)
     idx, group = family.sample(key, draw)
+    if idx.ndim == 2:
+        return jnp.take_along_axis(x, idx[:, :, None], axis=1), group
     return x[:, idx, :], group
 
 
@@ -104,7 +108,8 @@ def random_spectral(*, n_bins: int, band: tuple[int, int] | None = None) -> Rand
 
 @dataclass(frozen=True)
 class Harmonic:
-    """Harmonic series of a random fundamental bin ``f`` in ``[f0_lo, f0_hi)``; group = f.
+    """Harmonic series of a random fundamental bin ``f`` in ``[f0_lo, f0_hi)`` (weighted by
+    ``f0_weights [n_bins]`` when given: only bins of positive weight); group = f.
 
     Log scale: harmonic k sits at ``f + offsets[k-1]`` with ``offsets = round(bpo·log2 k)``
     (duplicates from rounding removed). Linear scale (bin index ∝ frequency, bin 0 = 0 Hz):
@@ -118,14 +123,23 @@ class Harmonic:
     frequency_scale: str
     derangement: bool
     stratified: bool = False
+    f0_weights: tuple[float, ...] | None = None
 
     @property
     def groups(self) -> tuple[int, ...]:
-        return tuple(range(self.f0_lo, self.f0_hi))
+        if self.f0_weights is None:
+            return tuple(range(self.f0_lo, self.f0_hi))
+        return tuple(f for f in range(self.f0_lo, self.f0_hi) if self.f0_weights[f] > 0)
 
     def draw_f0(self, bits: jax.Array, draw=None) -> jax.Array:
         """The fundamental bin of a draw (int32 scalar) from one uint32 (or the draw index, stratified)."""
-        return draw_group(bits, self.f0_lo, self.f0_hi, stratified=self.stratified, draw=draw)
+        if self.f0_weights is None:
+            return draw_group(bits, self.f0_lo, self.f0_hi, stratified=self.stratified, draw=draw)
+        groups = jnp.asarray(self.groups, jnp.int32)
+        if self.stratified:
+            return groups[draw_group(bits, 0, len(self.groups), stratified=True, draw=draw)]
+        w = np.asarray([self.f0_weights[f] for f in self.groups])
+        return groups[jnp.minimum(categorical(bits, tuple(float(c) for c in np.cumsum(w) / w.sum())), len(w) - 1)]
 
     def members(self, f0: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Bins ``[K]`` of the harmonics of ``f0`` and their validity (a prefix: bins < n_bins)."""
@@ -148,6 +162,7 @@ def _harmonic_family(
     frequency_scale: str,
     derangement: bool,
     stratified: bool = False,
+    f0_weights=None,
 ) -> Harmonic:
     validate.positive_int("n_bins", n_bins)
     validate.positive_int("n_harmonics", n_harmonics)
@@ -161,10 +176,17 @@ def _harmonic_family(
         if lo < 1:
             raise ValueError(f"f0_range must start at bin >= 1 on a linear axis (bin 0 is 0 Hz), got {f0_range!r}")
         offsets = tuple(ks)
+    weights = None
+    if f0_weights is not None:
+        w = np.asarray(f0_weights, np.float64)
+        if w.shape != (n_bins,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w[lo:hi].sum() <= 0:
+            raise ValueError(f"f0_weights must be [{n_bins}] finite weights >= 0, positive somewhere in f0_range "
+                             f"({lo}, {hi}), got shape {w.shape}")
+        weights = tuple(float(v) for v in w)
     family = Harmonic(n_bins=int(n_bins), f0_lo=lo, f0_hi=hi, offsets=offsets, frequency_scale=frequency_scale,
-                      derangement=bool(derangement), stratified=bool(stratified))
+                      derangement=bool(derangement), stratified=bool(stratified), f0_weights=weights)
     if derangement:
-        top = hi - 1  # the highest fundamental has the fewest harmonics inside the axis
+        top = family.groups[-1]  # the highest fundamental has the fewest harmonics inside the axis
         n_top = int(np.sum(np.asarray(family.members(jnp.int32(top))[1])))
         if n_top < 2:
             raise ValueError(
@@ -183,6 +205,7 @@ def harmonic(
     frequency_scale: str = "log",
     derangement: bool = False,
     stratified: bool = False,
+    f0_weights=None,
 ) -> Harmonic:
     """Shuffle the bins of a random fundamental's first ``n_harmonics`` harmonics among themselves.
 
@@ -194,13 +217,17 @@ def harmonic(
       f0_range: half-open range ``(lo, hi)`` of fundamental bins, sampled uniformly; the whole axis by default.
       frequency_scale: ``"log"`` (f + round(bpo·log2 k)) or ``"linear"`` (k·f).
       derangement: draw only derangements, so every member moves (needs >= 2 harmonics for every f0).
-      stratified: draw i targets fundamental ``f0_lo + i mod (f0_hi − f0_lo)`` (every fundamental
-        the same number of draws) instead of a uniform one.
+      stratified: draw i targets the (i mod n)-th of the n fundamentals a draw can take (every
+        fundamental the same number of draws over a multiple of n draws) instead of a random one.
+      f0_weights: ``[n_bins]`` weights of the fundamental bins (e.g. the frames of the key whose
+        semitone holds the bin, :meth:`amt_jax.frontend.layout.FrequencyLayout.bin_weights`): draws
+        take only bins of positive weight in ``f0_range``, in proportion; None: uniform.
 
     Returns:
       A family whose ``sample(key, draw)`` returns ``(idx [F] int32, group = f0)``.
     """
-    return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement, stratified)
+    return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement, stratified,
+                            f0_weights)
 
 
 @dataclass(frozen=True)
@@ -222,6 +249,10 @@ class HarmonicControl:
     def groups(self) -> tuple[int, ...]:
         return self.target.groups
 
+    @property
+    def stratified(self) -> bool:
+        return self.target.stratified
+
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         n_members = len(self.target.offsets)
         bits = random_bits(key, 1 + n_members)  # exactly the harmonic draw's: same f0, same slot order
@@ -242,11 +273,12 @@ def harmonic_control(
     frequency_scale: str = "log",
     derangement: bool = False,
     stratified: bool = False,
+    f0_weights=None,
 ) -> HarmonicControl:
     """The size-matched control of :func:`harmonic` (same arguments): per draw, the same number
     of bins as the harmonic draw with that key, at random positions, shuffled the same way."""
     return HarmonicControl(_harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement,
-                                            stratified))
+                                            stratified, f0_weights))
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,8 @@ def uniform_int(bits: jax.Array, lo: int, hi: int) -> jax.Array:
     return (lo + bits % jnp.uint32(hi - lo)).astype(jnp.int32)
 
 
-
-
 def categorical(bits: jax.Array, cumulative: tuple[float, ...]) -> jax.Array:
     """Index ``i`` with probability proportional to weight i, from one uint32 ``bits`` and the
-    normalised cumulative weights (last = 1; a static tuple)."""
+    normalised cumulative weights ``[K]`` (last = 1; a static tuple or an array)."""
     u = (bits >> jnp.uint32(8)).astype(jnp.float32) / jnp.float32(2**24)  # uniform in [0, 1), 24 bits
     return jnp.searchsorted(jnp.asarray(cumulative, jnp.float32), u, side="right").astype(jnp.int32)

@@ -1,16 +1,17 @@
-"""Plan a sweep from a pilot: how many pieces and draws each cell needs for a target piece-level
-CI half-width, from the variance components of the pilot's draw × clip matrices.
+"""Plan a sweep from a pilot: how many pieces and draws each cell needs for a target crossed CI
+half-width (draws and pieces both random: the interval every cell reports), from the variance
+components of the pilot's draw × clip matrices.
 
-The pilot's per-cell draw × clip importances are split into between-pieces, within-pieces,
-between-draws and residual variance (:func:`amt_jax.stats.variance_components`); the
-piece-level half-width of a run with P pieces × m clips and D draws follows
-(:func:`amt_jax.stats.planned_halfwidth`), and :func:`amt_jax.stats.plan_sizes`
-finds the fewest pieces, with draws enough that the Monte Carlo part stays a small fraction.
+Each pilot cell's draw × clip matrix (its probe's ``draw_clip_values``: the importances, the
+reliance contrast, the factorial interaction) is split into between-pieces, within-pieces,
+between-draws and residual variance (:func:`amt_jax.stats.variance_components`); the half-widths
+of a run with P pieces × m clips and D draws follow (:func:`amt_jax.stats.planned_halfwidth`), and
+:func:`amt_jax.stats.plan_sizes` finds the fewest pieces, with draws enough that the Monte Carlo
+part stays a small fraction. :func:`check_rows` checks a config's sizes against the pilot: the
+half-widths they give and whether their Monte Carlo SE stays within the fraction the config states.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
@@ -18,68 +19,91 @@ from amt_jax import stats
 from amt_jax.report.results import Results, as_cell
 
 
-def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | None = None, mc_fraction: float = 0.25,
-              confidence: float = 0.95) -> list[dict]:
-    """Per finished importance cell of the pilot: its variance components, the pilot's own
-    piece-level half-width, and the pieces and draws :func:`~amt_jax.stats.plan_sizes`
-    recommends for ``halfwidth`` (with ``clips_per_piece`` clips per piece: the pilot's by default)."""
-    rows = []
+def pilot_components(results: Results) -> list[tuple[dict, dict, dict]]:
+    """``(cell, record, components)`` of every finished pilot cell that gives a row and has a draw ×
+    clip matrix with >= 2 draws, >= 2 clips and >= 2 pieces."""
+    out = []
     for cell in results.cells:
         if not as_cell(cell).probe.row or cell["id"] not in results.finished:
             continue
         record, arrays = results.finished[cell["id"]]
-        comp = _components(as_cell(cell).probe, arrays)
-        if comp is None:
-            continue
+        comp = components(as_cell(cell).probe, arrays)
+        if comp is not None:
+            out.append((cell, record, comp))
+    return out
+
+
+def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | None = None, mc_fraction: float = 0.25,
+              confidence: float = 0.95) -> list[dict]:
+    """Per finished importance cell of the pilot: its variance components, the pilot's own
+    crossed half-width (predicted and observed), and the pieces and draws
+    :func:`~amt_jax.stats.plan_sizes` recommends for ``halfwidth`` (with ``clips_per_piece`` clips
+    per piece: the pilot's by default)."""
+    rows = []
+    for cell, record, comp in pilot_components(results):
         m = comp["clips_per_piece"] if clips_per_piece is None else float(clips_per_piece)
         pilot = stats.planned_halfwidth(comp, n_pieces=comp["n_pieces"], clips_per_piece=comp["clips_per_piece"],
                                         n_draws=comp["n_draws"], confidence=confidence)
         plan = stats.plan_sizes(comp, halfwidth=halfwidth, clips_per_piece=m, mc_fraction=mc_fraction,
                                 confidence=confidence)
         rows.append({"cell": cell["id"], "model": cell["model"], "kind": cell["kind"], **comp,
-                     "pilot_halfwidth": pilot["piece"], "observed_halfwidth": _half(record),
+                     "pilot_halfwidth": pilot["crossed"], "observed_halfwidth": _half(record),
                      "target_halfwidth": float(halfwidth), "recommended_clips_per_piece": m,
                      "recommended_pieces": plan["n_pieces"], "recommended_draws": plan["n_draws"],
-                     "predicted_halfwidth": plan["piece"], "predicted_mc_halfwidth": plan["mc"]})
+                     "predicted_halfwidth": plan["crossed"], "predicted_mc_halfwidth": plan["mc"]})
     return rows
 
 
-def _components(probe, arrays: dict) -> dict | None:
-    """Variance components of a cell: from its draw × clip matrix when it has a scalar one; else
-    (pooled per-key probes: the reliance contrast, the factorial interaction) from the per-clip
-    estimates alone, with the Monte Carlo part taken as negligible ("data only")."""
+def check_rows(results: Results, *, n_pieces: int, clips_per_piece: float, n_draws: int, mc_fraction: float | None,
+               confidence: float = 0.95) -> list[dict]:
+    """A config's sizes against the pilot, per pilot cell: the predicted crossed, piece-level and
+    Monte Carlo half-widths of a run with ``n_pieces`` × ``clips_per_piece`` clips and ``n_draws``
+    draws, the ratio MC SE / piece SE, and whether it is at most the ``mc_fraction`` the config
+    states (None: no claim)."""
+    rows = []
+    for cell, _, comp in pilot_components(results):
+        pred = stats.planned_halfwidth(comp, n_pieces=n_pieces, clips_per_piece=clips_per_piece, n_draws=n_draws,
+                                       confidence=confidence)
+        ratio = pred["mc_standard_error"] / pred["piece_standard_error"] if pred["piece_standard_error"] > 0 else np.inf
+        rows.append({"cell": cell["id"], "kind": cell["kind"], "crossed": pred["crossed"], "piece": pred["piece"],
+                     "mc": pred["mc"], "mc_ratio": float(ratio), "claim": mc_fraction,
+                     "holds": None if mc_fraction is None else bool(ratio <= mc_fraction)})
+    return rows
+
+
+def check_table(rows: list[dict]) -> str:
+    """:func:`check_rows` as a fixed-width text table."""
+    head = f"{'cell':<44} {'crossed hw':>10} {'piece hw':>9} {'MC hw':>9} {'MC/piece SE':>11} {'claim':>6} {'holds':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        claim = "-" if r["claim"] is None else f"{r['claim']:g}"
+        holds = "-" if r["holds"] is None else ("yes" if r["holds"] else "NO")
+        lines.append(f"{r['cell']:<44} {r['crossed']:>10.3g} {r['piece']:>9.3g} {r['mc']:>9.3g} {r['mc_ratio']:>11.3g} "
+                     f"{claim:>6} {holds:>6}")
+    return "\n".join(lines)
+
+
+def components(probe, arrays: dict) -> dict | None:
+    """Variance components of a cell's draw × clip matrix (its probe's ``draw_clip_values``; nan
+    cells filled by the additive fit), or None without one of >= 2 draws, clips and pieces."""
     clusters = arrays.get("clusters")
-    draw_clip = arrays.get("draw_clip_importances")
-    if draw_clip is not None and draw_clip.ndim == 2 and min(draw_clip.shape) >= 2 and np.all(np.isfinite(draw_clip)):
-        return {**stats.variance_components(draw_clip, clusters), "basis": "draw x clip"}
-    clip = arrays.get(probe.clip_values)
-    if clip is None or clip.ndim != 1 or clusters is None:
+    draw_clip = arrays.get(probe.draw_clip_values) if probe.draw_clip_values else None
+    if draw_clip is None or draw_clip.ndim != 2 or min(draw_clip.shape) < 2 or clusters is None:
         return None
-    ok = np.isfinite(clip)
-    ids, means = stats.cluster_means(clip[ok], clusters[ok])
-    if len(ids) < 2:
+    measured = ~np.all(np.isnan(draw_clip), axis=0)
+    if len(np.unique(clusters[measured])) < 2 or np.sum(~np.all(np.isnan(draw_clip), axis=1)) < 2:
         return None
-    sizes = np.array([np.sum(clusters[ok] == k) for k in ids])
-    return {"between_pieces": float(np.var(means, ddof=1)), "within_pieces": 0.0, "between_draws": 0.0, "residual": 0.0,
-            "n_draws": _n_draws(arrays), "n_clips": int(ok.sum()), "n_pieces": int(len(ids)),
-            "clips_per_piece": float(len(ids) / np.sum(1.0 / sizes)), "basis": "clip means (data only)"}
-
-
-def _n_draws(arrays: dict) -> int:
-    """Draws of a cell: rows of its ``importances`` (a factorial cell: of each part's ``<part>_importances``,
-    e.g. ``F_importances``; never the per-clip arrays ``clip_importances`` / ``draw_clip_importances``)."""
-    if "importances" in arrays:
-        return int(arrays["importances"].shape[0])
-    return int(min(v.shape[0] for k, v in arrays.items() if re.fullmatch(r"[A-Z]+_importances", k)))
+    return {**stats.variance_components(draw_clip, clusters), "basis": "draw x clip"}
 
 
 def _half(record: dict) -> float | None:
+    """The crossed half-width the cell reported (a cell computed before crossed intervals: its piece-level one)."""
     r = record["result"]
-    est = (r.get("reliance") or {}).get("contrast") or (r.get("factorial") or {}).get("interaction")
-    if est is not None:
-        lo, hi = est.get("piece_ci_low"), est.get("piece_ci_high")
-        return None if lo is None or hi is None else (float(hi) - float(lo)) / 2
-    lo, hi = r.get("clip_ci_low"), r.get("clip_ci_high")
+    est = (r.get("reliance") or {}).get("contrast") or (r.get("factorial") or {}).get("interaction") or {}
+    lo = est.get("crossed_ci_low", r.get("crossed_ci_low"))
+    hi = est.get("crossed_ci_high", r.get("crossed_ci_high"))
+    if lo is None or hi is None:
+        lo, hi = est.get("piece_ci_low", r.get("clip_ci_low")), est.get("piece_ci_high", r.get("clip_ci_high"))
     return None if lo is None or hi is None else (float(hi) - float(lo)) / 2
 
 

@@ -1,16 +1,21 @@
 """The summary table of a sweep (``summary.md``, ``summary.csv``) and its findings, from saved results.
 
 One row per finished cell whose probe gives a row (:mod:`amt_jax.sweep.probes`). The unit of
-inference is the piece: every row reports the Monte Carlo estimate over draws (``mean``,
-``ci_low``, ``ci_high``: how precise the estimate is for the clips measured) and the piece-level
-estimate (``piece_mean``, ``piece_ci_low``, ``piece_ci_high``: t over the pieces' means, whether it
-holds for music like this).
+inference is the piece, and every draw is shared by all pieces, so draws are random too. Every row
+reports one estimate, ``mean``: the mean over pieces of each piece's mean over draws
+(``piece_mean`` is the same number), and three intervals centred on it
+(:func:`amt_jax.stats.crossed_estimate`):
+
+- ``crossed_ci_low``, ``crossed_ci_high``: draws and pieces both random (two-way crossed, t with
+  Satterthwaite df) — the interval to report: where a rerun with other draws on other pieces lands;
+- ``piece_ci_low``, ``piece_ci_high``: t over the pieces' means, *conditional on these draws*;
+- ``ci_low``, ``ci_high``: Monte Carlo over draws, *for these pieces*.
 
 - A cell whose probe names a control (the harmonic cell's size-matched control: same key, same
-  fundamentals, as many bins) is tested against it at the piece level: ``difference`` is the mean
-  over pieces of the per-piece difference of mean importances, with its t CI and two-sided ``p``
-  (n_pieces − 1 df); ``difference_mc_se`` is the Monte Carlo standard error of the draw-level
-  difference (the precision part). A cell whose control is not finished is marked ``control pending``.
+  fundamentals, as many bins) is tested against it draw for draw and clip for clip: ``difference``
+  is the crossed estimate of the difference, with its crossed CI and two-sided ``p``;
+  ``difference_mc_se`` is its Monte Carlo standard error. A cell whose control is not finished is
+  marked ``control pending``.
 - Cells without a control measure a non-negative divergence (``output_l1``): they are not tested
   against 0 (any perturbation changes the output); ``relative`` reports them as an effect size,
   the fraction of the model's whole-axis random-spectral importance.
@@ -31,9 +36,10 @@ import numpy as np
 from amt_jax import stats
 from amt_jax.report.results import Results, as_cell
 
-SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "question", "n_draws", "n_pieces", "mean", "ci_low", "ci_high",
-                   "piece_mean", "piece_ci_low", "piece_ci_high", "relative", "per_input_change", "control",
-                   "difference", "difference_ci_low", "difference_ci_high", "difference_mc_se", "p", "q")
+SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "question", "n_draws", "n_pieces", "mean", "crossed_ci_low",
+                   "crossed_ci_high", "ci_low", "ci_high", "piece_mean", "piece_ci_low", "piece_ci_high", "relative",
+                   "per_input_change", "control", "difference", "difference_ci_low", "difference_ci_high",
+                   "difference_mc_se", "p", "q")
 CONTROL_PENDING = "control pending"
 WHOLE_AXIS = {"kind": "random_spectral", "params": {"band": "all"}}
 
@@ -55,13 +61,14 @@ def _whole_axis(results: Results, model: str) -> float | None:
 
 
 def _contrast(arrays: dict, control: dict) -> dict[str, float | None]:
-    """Piece-level test of ``arrays − control`` (per-clip means over clusters) and the Monte Carlo SE
-    of the draw-level difference."""
-    piece = stats.piece_contrast(arrays["clip_importances"], control["clip_importances"], arrays.get("clusters"))
-    mc = stats.paired_t(arrays["importances"], control["importances"])
-    return {"difference": _num(piece["mean"]), "difference_ci_low": _num(piece["ci_low"]),
-            "difference_ci_high": _num(piece["ci_high"]), "difference_mc_se": _num(mc["standard_error"][0]),
-            "p": _num(piece["p"])}
+    """Crossed test of ``arrays − control``, draw for draw and clip for clip
+    (:func:`amt_jax.stats.crossed_estimate` of the difference matrix: draws and pieces random), and
+    its Monte Carlo SE."""
+    diff = stats.crossed_estimate(np.asarray(arrays["draw_clip_importances"], np.float64)
+                                  - np.asarray(control["draw_clip_importances"], np.float64), arrays.get("clusters"))
+    return {"difference": _num(diff["mean"]), "difference_ci_low": _num(diff["crossed_ci_low"]),
+            "difference_ci_high": _num(diff["crossed_ci_high"]), "difference_mc_se": _num(diff["mc_standard_error"]),
+            "p": _num(diff["p"])}
 
 
 def _row(results: Results, cell: dict) -> dict[str, Any]:
@@ -75,12 +82,13 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
         row.update({k: _num(v) if isinstance(v, (float, np.floating)) else v for k, v in probe.row_values(r).items()})
         return row
     change = float(np.mean(arrays["input_change"])) if "input_change" in arrays else None
+    est = _importance_estimate(arrays, r)
     row.update({
         "n_draws": int(arrays["importances"].shape[0]), "n_pieces": r.get("n_clusters"),
-        "mean": _num(r["importances_mean"]), "ci_low": _num(r["ci_low"]), "ci_high": _num(r["ci_high"]),
-        "piece_mean": _num(r.get("piece_mean")), "piece_ci_low": _num(r.get("clip_ci_low")),
-        "piece_ci_high": _num(r.get("clip_ci_high")),
-        "per_input_change": _num(r["importances_mean"]) / change if change else None,
+        "mean": est["mean"], "crossed_ci_low": est["crossed_ci_low"], "crossed_ci_high": est["crossed_ci_high"],
+        "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["mean"],
+        "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"],
+        "per_input_change": est["mean"] / change if change and est["mean"] is not None else None,
     })
     control_id = results.control_id(cell)
     if control_id is None:
@@ -93,6 +101,21 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
         row["control"] = control_id
         row.update(_contrast(arrays, results.finished[control_id][1]))
     return row
+
+
+def _importance_estimate(arrays: dict, record: dict) -> dict[str, float | None]:
+    """The estimate of an importance cell (the mean over pieces of the pieces' means) with its
+    crossed, piece-level (conditional on the draws) and Monte Carlo intervals, all centred on it
+    (:func:`amt_jax.stats.crossed_estimate` of the draw × clip matrix; a per-pitch or pooled cell:
+    its recorded piece-level numbers)."""
+    draw_clip = np.asarray(arrays.get("draw_clip_importances", np.empty((0, 0, 0))), np.float64)
+    if draw_clip.ndim == 2 and "draw_clip_weights" not in arrays:
+        est = stats.crossed_estimate(draw_clip, arrays.get("clusters"))
+        return {k: _num(est[k]) for k in ("mean", "crossed_ci_low", "crossed_ci_high", "ci_low", "ci_high",
+                                          "piece_ci_low", "piece_ci_high")}
+    return {"mean": _num(record.get("piece_mean")), "crossed_ci_low": _num(record.get("crossed_ci_low")),
+            "crossed_ci_high": _num(record.get("crossed_ci_high")), "ci_low": None, "ci_high": None,
+            "piece_ci_low": _num(record.get("clip_ci_low")), "piece_ci_high": _num(record.get("clip_ci_high"))}
 
 
 def summary_rows(results: Results) -> list[dict[str, Any]]:
@@ -115,12 +138,13 @@ def findings(rows: list[dict]) -> list[str]:
             verdict = "positive" if lo is not None and lo > 0 else "negative" if hi is not None and hi < 0 else \
                 "not distinguishable from 0"
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "
-                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] over {n} pieces (p = {_fmt(r['p'])}, "
+                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] (crossed) over {n} pieces (p = {_fmt(r['p'])}, "
                        f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}).")
         elif r["control"] != CONTROL_PENDING:
             rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""
-            out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['piece_mean'])} "
-                       f"[{_fmt(r['piece_ci_low'])}, {_fmt(r['piece_ci_high'])}] over {n} pieces{rel}.")
+            out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['mean'])} "
+                       f"[{_fmt(r['crossed_ci_low'])}, {_fmt(r['crossed_ci_high'])}] (crossed: draws and pieces random) "
+                       f"over {n} pieces{rel}.")
     return out
 
 
@@ -140,7 +164,7 @@ def _fmt(value) -> str:
 
 def summary_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
@@ -180,11 +204,13 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
         f"Models: {', '.join(config['models'])}; data: {config['data']} ({config['n_clips']} clips); seed {config['seed']}; "
         f"{len(results.finished)} of {len(results.cells)} cells finished.",
         "",
-        "The unit of inference is the piece. `mean`, `ci_low`, `ci_high`: the estimate over draws with its 95 % "
-        "Monte Carlo CI (how precise it is for the clips measured). `piece_mean`, `piece_ci_low`, `piece_ci_high`: "
-        "the mean over pieces with a 95 % t CI over the pieces' means (whether it holds for music like this; blank "
-        "below 2 pieces). Rows with a `control` are tested against it at the piece level (`difference` with its t "
-        "CI, `p`; `difference_mc_se` is the Monte Carlo part); `q`: Benjamini–Hochberg within each `question`. "
+        "The unit of inference is the piece; every draw is shared by all pieces, so draws are random too. `mean` "
+        "(= `piece_mean`): the mean over pieces of each piece's mean over draws; every interval is centred on it. "
+        "`crossed_ci_low`, `crossed_ci_high`: 95 % CI with draws and pieces both random (two-way crossed; the one "
+        "the findings report). `piece_ci_low`, `piece_ci_high`: t over the pieces' means, conditional on these "
+        "draws (blank below 2 pieces). `ci_low`, `ci_high`: Monte Carlo over draws, for these pieces. Rows with a "
+        "`control` are tested against it draw for draw (`difference` with its crossed CI, `p`; `difference_mc_se` "
+        "is the Monte Carlo part); `q`: Benjamini–Hochberg within each `question`. "
         "Rows without a control measure a non-negative divergence and are not tested against 0; `relative` is their "
         "fraction of the whole-axis random-spectral importance. `per_input_change`: importance per unit mean "
         f"|πX − X|. A cell whose control is not finished is marked `{CONTROL_PENDING}`.",

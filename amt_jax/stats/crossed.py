@@ -4,12 +4,14 @@ variance components of a draw × clip matrix, and the sample sizes they plan.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.stats
 
 from amt_jax import validate
 from amt_jax.stats.clustered import check_clusters, cluster_means
-from amt_jax.stats.intervals import confidence_level, t_interval, t_test
+from amt_jax.stats.intervals import confidence_level, normal_interval, t_interval, t_test
 
 
 def _two_way(name: str, x, rows: str, cols: str) -> np.ndarray:
@@ -21,6 +23,45 @@ def _two_way(name: str, x, rows: str, cols: str) -> np.ndarray:
     if v.shape[0] < 2 or v.shape[1] < 2:
         raise ValueError(f"{name} needs >= 2 {rows} and >= 2 {cols}, got shape {v.shape}")
     return v
+
+
+def _fill_missing(v: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """``v`` with its nan cells replaced by the additive fit ``row + column − grand`` of the filled
+    matrix (iterated to convergence; Yates's missing-value method for a two-way table)."""
+    missing = np.isnan(v)
+    if not missing.any():
+        return v
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        filled = np.where(missing, np.nanmean(v, axis=0, keepdims=True), v)
+    for _ in range(iterations):
+        fit = filled.mean(axis=1, keepdims=True) + filled.mean(axis=0, keepdims=True) - filled.mean()
+        update = np.where(missing, fit, v)
+        if np.allclose(update, filled, rtol=0, atol=1e-12 * (1 + np.abs(filled).max())):
+            return update
+        filled = update
+    return filled
+
+
+def _crossed_variance(v: np.ndarray, n_missing: int = 0) -> dict[str, float]:
+    """Two-way random-effects ANOVA without replication of ``v [R, C]`` (filled): the variance of
+    the grand mean ``(MS_res + (MS_row − MS_res)⁺ + (MS_col − MS_res)⁺)/(R·C)``, its Satterthwaite df,
+    and the components. ``n_missing`` filled cells are taken off the residual df."""
+    n_r, n_c = v.shape
+    grand, row, col = v.mean(), v.mean(axis=1), v.mean(axis=0)
+    ms_row = n_c * float(np.var(row, ddof=1))
+    ms_col = n_r * float(np.var(col, ddof=1))
+    df_res = max((n_r - 1) * (n_c - 1) - n_missing, 1)
+    ms_res = float(np.sum((v - row[:, None] - col[None, :] + grand) ** 2) / df_res)
+    # Var(mean)·R·C as a combination Σ c·MS of the mean squares (a clamped component drops its pair)
+    c_row, c_col = float(ms_row > ms_res), float(ms_col > ms_res)
+    terms = ((c_row, ms_row, n_r - 1), (c_col, ms_col, n_c - 1), (1.0 - c_row - c_col, ms_res, df_res))
+    combined = sum(c * ms for c, ms, _ in terms)
+    denominator = sum((c * ms) ** 2 / df for c, ms, df in terms)  # Satterthwaite
+    return {"standard_error": float(np.sqrt(combined / (n_r * n_c))),
+            "df": combined**2 / denominator if denominator > 0 else float("inf"),
+            "row_variance": max((ms_row - ms_res) / n_c, 0.0), "column_variance": max((ms_col - ms_res) / n_r, 0.0),
+            "residual_variance": ms_res}
 
 
 def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
@@ -40,24 +81,79 @@ def crossed_ci(values, *, confidence: float = 0.95) -> dict[str, float]:
     """
     v = _two_way("values", values, "seeds", "pieces")
     n_s, n_p = v.shape
-    grand, row, col = v.mean(), v.mean(axis=1), v.mean(axis=0)
-    ms_seed = n_p * float(np.var(row, ddof=1))
-    ms_piece = n_s * float(np.var(col, ddof=1))
-    ms_res = float(np.sum((v - row[:, None] - col[None, :] + grand) ** 2) / ((n_s - 1) * (n_p - 1)))
-    # Var(mean)·S·P as a combination Σ c·MS of the mean squares (a clamped component drops its pair)
-    c_seed, c_piece = float(ms_seed > ms_res), float(ms_piece > ms_res)
-    terms = ((c_seed, ms_seed, n_s - 1), (c_piece, ms_piece, n_p - 1),
-             (1.0 - c_seed - c_piece, ms_res, (n_s - 1) * (n_p - 1)))
-    combined = sum(c * ms for c, ms, _ in terms)
-    denominator = sum((c * ms) ** 2 / df for c, ms, df in terms)  # Satterthwaite
-    df = combined**2 / denominator if denominator > 0 else float("inf")
-    se = float(np.sqrt(combined / (n_s * n_p)))
-    low, high = t_interval(grand, se, df, confidence=confidence)
-    t, p = t_test(grand, se, df)
-    return {"mean": float(grand), "standard_error": se, "ci_low": float(low), "ci_high": float(high),
-            "df": float(df), "t": float(t), "p": float(p),
-            "n_seeds": n_s, "n_pieces": n_p, "seed_variance": max((ms_seed - ms_res) / n_p, 0.0),
-            "piece_variance": max((ms_piece - ms_res) / n_s, 0.0), "residual_variance": ms_res}
+    var = _crossed_variance(v)
+    grand = float(v.mean())
+    low, high = t_interval(grand, var["standard_error"], var["df"], confidence=confidence)
+    t, p = t_test(grand, var["standard_error"], var["df"])
+    return {"mean": grand, "standard_error": var["standard_error"], "ci_low": float(low), "ci_high": float(high),
+            "df": float(var["df"]), "t": float(t), "p": float(p), "n_seeds": n_s, "n_pieces": n_p,
+            "seed_variance": var["row_variance"], "piece_variance": var["column_variance"],
+            "residual_variance": var["residual_variance"]}
+
+
+def draws_by_pieces(draw_clip, clusters=None) -> np.ndarray:
+    """``[n_draws, n_pieces]``: each piece's mean over its clips (nan-aware) of a draw × clip matrix
+    ``[n_draws, n_clips]`` (pieces in sorted id order)."""
+    v = np.asarray(draw_clip, np.float64)
+    validate.exact_rank("draw_clip", v, 2, "[n_draws, n_clips]")
+    return cluster_means(v.T, check_clusters("clusters", clusters, v.shape[1]))[1].T
+
+
+def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> dict[str, float]:
+    """One estimand and its three intervals, from a draw × clip matrix ``[n_draws, n_clips]`` whose
+    draws are shared by all clips (nan: nothing measured for that clip in that draw).
+
+    The estimate is the mean over pieces of each piece's mean over draws (of its clips' values),
+    and every interval is centred on it:
+
+    - ``crossed_ci_low``/``crossed_ci_high`` (the one to report): draws and pieces both random,
+      two-way crossed (:func:`crossed_ci` on the draw × piece means, missing cells filled by the
+      additive fit and taken off the residual df), t with Satterthwaite df — what a rerun with
+      other draws on other pieces would give. With one draw (a deterministic family) it is the
+      piece interval;
+    - ``piece_ci_low``/``piece_ci_high``: t over the pieces' means, n_pieces − 1 df, *conditional on
+      these draws*;
+    - ``ci_low``/``ci_high``: Monte Carlo, normal over the draws' means (over pieces), *for these pieces*.
+
+    ``p`` is the crossed test against 0 (``p_piece``: the conditional one). Also ``n`` (draws with a
+    value), ``n_pieces`` (pieces with a value) and ``n_pieces_total``. Below 2 pieces the piece and
+    crossed intervals are nan.
+    """
+    m = draws_by_pieces(draw_clip, clusters)
+    n_total = m.shape[1]
+    m = m[:, np.isfinite(m).any(axis=0)]
+    m = m[np.isfinite(m).any(axis=1)]
+    d, k = m.shape
+    nan = float("nan")
+    out = {"mean": nan, "ci_low": nan, "ci_high": nan, "crossed_ci_low": nan, "crossed_ci_high": nan,
+           "piece_ci_low": nan, "piece_ci_high": nan, "p": nan, "p_piece": nan, "crossed_df": nan,
+           "crossed_standard_error": nan, "piece_standard_error": nan, "mc_standard_error": nan,
+           "n": int(d), "n_pieces": int(k), "n_pieces_total": int(n_total)}
+    if d == 0:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        piece_means, draw_means = np.nanmean(m, axis=0), np.nanmean(m, axis=1)
+    estimate = float(piece_means.mean())
+    out["mean"] = estimate
+    if d >= 2:
+        se = float(np.std(draw_means, ddof=1) / np.sqrt(d))
+        out["mc_standard_error"] = se
+        out["ci_low"], out["ci_high"] = (float(b) for b in normal_interval(estimate, se, confidence=confidence))
+    if k >= 2:
+        se = float(np.std(piece_means, ddof=1) / np.sqrt(k))
+        out["piece_standard_error"] = se
+        out["piece_ci_low"], out["piece_ci_high"] = (float(b) for b in t_interval(estimate, se, k - 1, confidence=confidence))
+        out["p_piece"] = float(t_test(estimate, se, k - 1)[1])
+        if d >= 2:
+            var = _crossed_variance(_fill_missing(m), int(np.isnan(m).sum()))
+            se, df = var["standard_error"], var["df"]
+        else:
+            df = k - 1
+        out["crossed_standard_error"], out["crossed_df"] = float(se), float(df)
+        out["crossed_ci_low"], out["crossed_ci_high"] = (float(b) for b in t_interval(estimate, se, df, confidence=confidence))
+        out["p"] = float(t_test(estimate, se, df)[1])
+    return out
 
 
 def variance_components(draw_clip, clusters=None) -> dict[str, float]:
@@ -72,11 +168,17 @@ def variance_components(draw_clip, clusters=None) -> dict[str, float]:
     What they predict (:func:`planned_halfwidth`): the piece-level variance of a mean over
     ``n_pieces`` pieces of ``m`` clips each is ``between_pieces/n_pieces + within_pieces/(n_pieces·m)``;
     the Monte Carlo variance of a mean over ``n_draws`` draws is
-    ``(between_draws + residual/n_clips)/n_draws``.
+    ``(between_draws + residual/n_clips)/n_draws``. Missing cells (nan: nothing measured) are
+    filled with the additive fit first; clips with no value at all are left out.
     """
-    v = _two_way("draw_clip", draw_clip, "draws", "clips")
+    v = np.asarray(draw_clip, np.float64)
+    validate.exact_rank("draw_clip", v, 2, "[n_draws, n_clips]")
+    c = check_clusters("clusters", clusters, v.shape[1])
+    keep = ~np.all(np.isnan(v), axis=0)
+    v, c = v[:, keep], c[keep]
+    v = v[~np.all(np.isnan(v), axis=1)]
+    v = _two_way("draw_clip", _fill_missing(v) if v.size else v, "draws", "clips")
     d, n = v.shape
-    c = check_clusters("clusters", clusters, n)
     clip_mean, draw_mean, grand = v.mean(0), v.mean(1), v.mean()
     resid = v - clip_mean[None] - draw_mean[:, None] + grand
     residual = float(np.sum(resid**2) / ((d - 1) * (n - 1)))
@@ -99,29 +201,41 @@ def planned_halfwidth(components: dict, *, n_pieces: int, clips_per_piece: float
     """Predicted half-widths for a run of ``n_pieces`` pieces × ``clips_per_piece`` clips and
     ``n_draws`` draws, from :func:`variance_components` of a pilot.
 
-    ``piece``: t half-width (n_pieces − 1 df) of the piece-level interval, from the variance
+    ``crossed`` (the reported interval, :func:`crossed_estimate`): t half-width from the variance
+    ``(between_pieces + within_pieces/m)/P + between_draws/D + residual/(D·P·m)`` with
+    Satterthwaite df over its pieces (P − 1), draws (D − 1) and residual parts; ``piece``: t
+    half-width (P − 1 df) of the piece-level interval conditional on the draws, from
     ``between_pieces/P + (within_pieces + residual/D)/(P·m)``; ``mc``: normal half-width of the
     Monte Carlo interval, from ``(between_draws + residual/(P·m))/D``.
     """
     p, m, d = float(n_pieces), float(clips_per_piece), float(n_draws)
+    data = (components["between_pieces"] + components["within_pieces"] / m) / p
+    draws, resid = components["between_draws"] / d, components["residual"] / (d * p * m)
     piece_var = components["between_pieces"] / p + (components["within_pieces"] + components["residual"] / d) / (p * m)
     mc_var = (components["between_draws"] + components["residual"] / (p * m)) / d
-    t = scipy.stats.t.ppf(0.5 + confidence_level(confidence) / 2, p - 1) if p >= 2 else np.nan
-    z = scipy.stats.norm.ppf(0.5 + confidence_level(confidence) / 2)
-    return {"piece": float(t * np.sqrt(piece_var)), "mc": float(z * np.sqrt(mc_var)),
+    crossed_var = data + draws + resid
+    parts = ((data, p - 1), (draws, d - 1), (resid, (p - 1) * (d - 1)))
+    denominator = sum(v**2 / df for v, df in parts if df > 0 and v > 0)
+    df = crossed_var**2 / denominator if denominator > 0 else np.inf
+    level = 0.5 + confidence_level(confidence) / 2
+    t = scipy.stats.t.ppf(level, p - 1) if p >= 2 else np.nan
+    t_crossed = scipy.stats.t.ppf(level, df) if p >= 2 else np.nan
+    z = scipy.stats.norm.ppf(level)
+    return {"crossed": float(t_crossed * np.sqrt(crossed_var)), "piece": float(t * np.sqrt(piece_var)),
+            "mc": float(z * np.sqrt(mc_var)), "crossed_standard_error": float(np.sqrt(crossed_var)),
             "piece_standard_error": float(np.sqrt(piece_var)), "mc_standard_error": float(np.sqrt(mc_var))}
 
 
 def plan_sizes(components: dict, *, halfwidth: float, clips_per_piece: float, mc_fraction: float = 0.25,
                confidence: float = 0.95, max_pieces: int = 100_000) -> dict[str, float]:
-    """The fewest pieces (and the draws that go with them) whose predicted piece-level half-width
-    is <= ``halfwidth``: for each P, D is the fewest draws whose Monte Carlo SE is at most
-    ``mc_fraction`` × the piece-level SE (more draws would not narrow the interval). Returns
-    ``{"n_pieces", "n_draws", "piece", "mc"}`` (nan when the pilot cannot tell: < 2 pieces, or
-    ``max_pieces`` is not enough)."""
+    """The fewest pieces (and the draws that go with them) whose predicted crossed half-width is
+    <= ``halfwidth``: for each P, D is the fewest draws whose Monte Carlo SE is at most
+    ``mc_fraction`` × the piece-level SE (more draws would hardly narrow the interval). Returns
+    ``{"n_pieces", "n_draws", "crossed", "piece", "mc"}`` (nan when the pilot cannot tell: < 2
+    pieces, or ``max_pieces`` is not enough)."""
     validate.positive("halfwidth", halfwidth)
     validate.positive("mc_fraction", mc_fraction)
-    nan = {"n_pieces": np.nan, "n_draws": np.nan, "piece": np.nan, "mc": np.nan}
+    nan = {"n_pieces": np.nan, "n_draws": np.nan, "crossed": np.nan, "piece": np.nan, "mc": np.nan}
     if not np.isfinite(components["between_pieces"]):
         return nan
     m = float(clips_per_piece)
@@ -132,7 +246,8 @@ def plan_sizes(components: dict, *, halfwidth: float, clips_per_piece: float, mc
         mc_var1 = components["between_draws"] + components["residual"] / (p * m)  # × 1/D
         d = max(int(np.ceil(mc_var1 / (mc_fraction**2 * piece_se2))) if piece_se2 > 0 else 1, 2)
         predicted = planned_halfwidth(components, n_pieces=p, clips_per_piece=m, n_draws=d, confidence=confidence)
-        if predicted["piece"] <= halfwidth:
-            return {"n_pieces": p, "n_draws": d, "piece": predicted["piece"], "mc": predicted["mc"]}
+        if predicted["crossed"] <= halfwidth:
+            return {"n_pieces": p, "n_draws": d, "crossed": predicted["crossed"], "piece": predicted["piece"],
+                    "mc": predicted["mc"]}
         p = p + 1 if p < 64 else int(np.ceil(p * 1.1))
     return nan

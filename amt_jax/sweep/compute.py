@@ -18,11 +18,16 @@ if TYPE_CHECKING:
 
 
 def describe_importance(result: dict) -> str:
-    """``importance m [MC CI] over n draws; pieces [CI]`` (NaN saved as null reads as nan)."""
-    m, lo, hi, plo, phi = (float(np.asarray(result.get(k), float)) for k in
-                           ("importances_mean", "ci_low", "ci_high", "clip_ci_low", "clip_ci_high"))
-    pieces = f"; {result.get('n_clusters')} pieces [{plo:.4g}, {phi:.4g}]" if np.isfinite(plo) else ""
-    return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] over {result['n_permutations']} draws{pieces}"
+    """``importance m [crossed CI] over n draws × k pieces`` (NaN saved as null reads as nan; a run
+    with one piece: the Monte Carlo CI)."""
+    def f(k):
+        return float(np.asarray(result.get(k), float))
+
+    m, lo, hi = f("piece_mean"), f("crossed_ci_low"), f("crossed_ci_high")
+    if not np.isfinite(lo):
+        return f"importance {f('importances_mean'):.4g} [{f('ci_low'):.4g}, {f('ci_high'):.4g}] (Monte Carlo) over " \
+               f"{result['n_permutations']} draws, {result.get('n_clusters')} piece(s)"
+    return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] crossed over {result['n_permutations']} draws × {result.get('n_clusters')} pieces"
 
 
 def cell_key(cell: Cell):
@@ -45,10 +50,12 @@ def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Call
     def compute(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
         from amt_jax import estimators
 
+        family = make_family(cell, inputs, ctx)
+        stopping = ctx.stopping(balanced_draws(cell, family, cell.n))
         result = estimators.permutation_importance(
-            inputs.apply_fn, inputs.params, inputs.features, family=make_family(cell, inputs, ctx),
+            inputs.apply_fn, inputs.params, inputs.features, family=family,
             key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
-            clusters=inputs.clusters, progress=ctx.progress, **ctx.stopping(cell.n),
+            clusters=inputs.clusters, progress=ctx.progress, **stopping,
         )
         arrays = result.arrays()
         if inputs.programs is not None:
@@ -58,13 +65,29 @@ def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Call
     return compute
 
 
+def balanced_draws(cell: Cell, family, n: int) -> int:
+    """``n`` draws, rounded up to a multiple of a stratified family's groups (every group the same
+    number of draws), with a printed note when rounded."""
+    if not getattr(family, "stratified", False):
+        return n
+    groups = len(family.groups)
+    balanced = -(-n // groups) * groups
+    if balanced != n:
+        print(f"note: {cell.id}: {n} draws rounded up to {balanced}, a multiple of the {groups} groups a stratified "
+              "family targets in turn")
+    return balanced
+
+
 def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    """The seed harmonic family (or its size-matched control): fundamentals on the keys' semitones,
+    drawn among the bins of the keys that sound (by their frames) when the data has labels."""
     from amt_jax import perturb
 
     lay = inputs.layout
     make = perturb.harmonic_control if cell.probe.option("control", False) else perturb.harmonic
+    weights = None if inputs.targets is None else lay.bin_weights(perturb.key_weights_from_targets(inputs.targets))
     return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
-                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified))  # fundamentals on the keys' semitones
+                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified), f0_weights=weights)
 
 
 def microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
@@ -122,17 +145,18 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
 
     targets = _key_targets(inputs)
     family = perturb.harmonic_swap(layout=inputs.layout, n_harmonics=dict(cell.params)["n_harmonics"],
-                                        key_weights=perturb.key_weights_from_targets(targets),
-                                        stratified=ctx.stratified)
+                                   key_weights=perturb.key_weights_from_targets(targets, per_clip=not ctx.stratified),
+                                   stratified=ctx.stratified)
     key = cell_key(cell)
     result = estimators.permutation_importance(
-        inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=cell.n, key=key,
-        metric="key_drop", per_pitch=True, targets=targets, clusters=inputs.clusters, output=inputs.output,
+        inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=balanced_draws(cell, family, cell.n),
+        key=key, metric="key_drop", per_pitch=True, targets=targets, clusters=inputs.clusters, output=inputs.output,
         chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
     )
     rel = estimators.harmonic_reliance(result, family, key=key)
     arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
-              **{f"{k}_clip_means": rel[k].pop("clip_means") for k in ("diagonal", "off_diagonal", "contrast")}}
+              **{f"{k}_clip_means": rel[k].pop("clip_means") for k in ("diagonal", "off_diagonal", "contrast")},
+              **{f"{k}_draw_clip": rel[k].pop("draw_clip") for k in ("diagonal", "off_diagonal", "contrast")}}
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
@@ -144,10 +168,14 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
 def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """The factorial design (v(F), v(H), v(F∪H), interaction) for the sounding keys."""
     from amt_jax import estimators
+    from amt_jax import perturb
 
+    targets = _key_targets(inputs)
+    sounding = perturb.key_replacement(layout=inputs.layout, n_harmonics=1, part="both", stratified=ctx.stratified,
+                                       key_weights=perturb.key_weights_from_targets(targets))
     out = estimators.factorial(
-        inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=_key_targets(inputs),
-        n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=cell.n, key=cell_key(cell),
+        inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=targets,
+        n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=balanced_draws(cell, sounding, cell.n), key=cell_key(cell),
         clusters=inputs.clusters, output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh,
         stratified=ctx.stratified, progress=ctx.progress,
     )
@@ -155,9 +183,11 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
               if k in ("importances", "group_ids", "draw_clip_importances", "input_change")}
     arrays["clusters"] = np.asarray(inputs.clusters)
     arrays.update({f"{k}_clip_means": out[k].pop("clip_means") for k in ("F", "H", "FH", "interaction")})
+    arrays.update({f"{k}_draw_clip": out[k].pop("draw_clip") for k in ("F", "H", "FH", "interaction")})
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
-    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction")}, "n_permutations": cell.n,
+    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction")},
+               "n_permutations": int(out["results"]["F"].importances.shape[0]),
                "family": out["results"]["F"].config["family"], **layout_record(inputs)}
     return summary, arrays
 

@@ -51,13 +51,20 @@ class SweepConfig:
       noise_lags: the noise kernel over time lags −L..L (Basic Pitch sees about ±9 frames).
       chunk_size: draws per jitted call.
       example: save one example (X, πX of a harmonic draw, outputs) for the first model.
-      stratified: grouped families (harmonic fundamentals, microtonal semitones) give every group
-        the same number of draws (draw i targets group i mod n_groups) instead of uniform draws.
+      stratified: grouped families draw one group for all clips in turn (draw i targets group
+        i mod n: the key of the reliance and factorial cells among every sounding key, the seed
+        harmonic fundamental among the sounding keys' bins, the microtonal semitone), each cell's
+        draws rounded up to a multiple of its n groups (printed). False (default): each clip draws
+        its own key among those sounding in it, by their frames (reliance, factorial), so every
+        clip contributes on every draw; fundamentals by their keys' frames; semitones uniformly.
       mc_fraction: adaptive stopping (None: off): importance cells draw past their minimum, a chunk
         at a time, until the Monte Carlo SE is at most this fraction of the piece-level SE (e.g.
         0.25), or ``max_permutations_factor`` × the minimum; a control cell then draws exactly as
         many draws as its target did (a family and its control stop together).
       max_permutations_factor: cap of adaptive stopping, as a multiple of the minimum draws.
+      claimed_mc_fraction: what the config's docstring claims of its draws: their Monte Carlo SE is
+        at most this fraction of the piece-level SE; ``python -m amt_jax plan --workdir PILOT
+        --config NAME`` checks it against a pilot (None: no claim).
       questions: ``((name, (kind, ...)), ...)``: rows of these kinds form one question (per model)
         for Benjamini–Hochberg in the summary; other kinds form a question each.
       control_models: ``((spec, (family, ...)), ...)``: models run on the listed families only, e.g.
@@ -84,6 +91,7 @@ class SweepConfig:
     stratified: bool = False
     mc_fraction: float | None = None
     max_permutations_factor: int = 8
+    claimed_mc_fraction: float | None = None
     questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     control_models: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -126,6 +134,8 @@ class SweepConfig:
         if self.mc_fraction is not None:
             validate.positive("mc_fraction", self.mc_fraction)
         validate.positive_int("max_permutations_factor", self.max_permutations_factor)
+        if self.claimed_mc_fraction is not None:
+            validate.positive("claimed_mc_fraction", self.claimed_mc_fraction)
         for question in self.questions:
             if not (len(question) == 2 and isinstance(question[0], str) and all(k in KINDS for k in question[1])):
                 raise ValueError(f"questions must be (name, (kind, ...)) pairs of probe kinds {sorted(KINDS)}, got {question!r}")

@@ -1,6 +1,6 @@
 """The findings sentences of the probe table: ``finding(row) -> str``, one plain sentence for a
-summary row (:func:`amt_jax.report.summary.summary_rows`) of a kind, with its number, its piece-level
-interval and the control it is read against. Each :class:`~amt_jax.sweep.probes.Probe` entry names
+summary row (:func:`amt_jax.report.summary.summary_rows`) of a kind, with its number, its crossed
+interval (draws and pieces random) and the control it is read against. Each :class:`~amt_jax.sweep.probes.Probe` entry names
 its sentence (``finding``); kinds without one have none."""
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ def fmt(x) -> str:
     return "nan" if x is None else f"{x:.3g}"
 
 
+def pieces(row: dict) -> str:
+    """``"k pieces"``, or ``"k of K pieces (the others had no frames to score)"`` when some left the cell."""
+    k, total = row.get("n_pieces"), row.get("n_pieces_total")
+    if total is None or k == total:
+        return f"{k} pieces"
+    return f"{k} of {total} pieces (the others had no frames to score)"
+
+
 def _ci(row: dict) -> str:
     return (f"{fmt(row['difference'])} [{fmt(row['difference_ci_low'])}, {fmt(row['difference_ci_high'])}] "
-            f"over {row['n_pieces']} pieces")
+            f"(crossed: draws and pieces random) over {pieces(row)}")
 
 
 def reliance(row: dict) -> str:
@@ -39,6 +47,7 @@ def seed_harmonic(row: dict) -> str:
 
 
 def pooling(row: dict) -> str:
-    verdict = "sub-semitone detail matters" if (row["piece_ci_low"] or 0) > 0 else "no evidence that sub-semitone detail matters"
-    return (f"Semitone pooling (every key): importance {fmt(row['piece_mean'])} [{fmt(row['piece_ci_low'])}, "
-            f"{fmt(row['piece_ci_high'])}], {fmt(row['relative'])} of the whole-axis shuffle: {verdict}.")
+    verdict = "sub-semitone detail matters" if (row["crossed_ci_low"] or 0) > 0 else "no evidence that sub-semitone detail matters"
+    return (f"Semitone pooling (every key): importance {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
+            f"{fmt(row['crossed_ci_high'])}] over {row['n_pieces']} pieces, {fmt(row['relative'])} of the whole-axis "
+            f"shuffle: {verdict}.")

@@ -63,6 +63,8 @@ class Probe:
       row_values: ``row_values(result) -> dict`` of summary columns, for kinds whose row is not the
         generic one (the reliance contrast, the factorial interaction); None: generic.
       clip_values: the NPZ array ``[n_clips]`` holding the cell's per-clip estimate (per-instrument tables).
+      draw_clip_values: the NPZ array ``[n_draws, n_clips]`` its estimate is the crossed mean of (the
+        planner's pilot matrix); None: none (per-pitch cells).
       options: ``((name, value), ...)``: the kind's own parameters its ``compute`` reads (e.g. the
         ``scope`` of a microtonal or pooling kind, ``control`` for a size-matched control), so no
         code parses them out of the kind's name.
@@ -91,6 +93,7 @@ class Probe:
     describe: Callable[[dict], str] = lambda result: compute.describe_importance(result)
     row_values: Callable[[dict], dict] | None = None
     clip_values: str = "clip_importances"
+    draw_clip_values: str | None = "draw_clip_importances"
     options: tuple[tuple[str, Any], ...] = ()
     finding: Callable[[dict], str] | None = None
     requires: tuple[str, ...] = ()
@@ -127,17 +130,25 @@ def _draws(config: SweepConfig) -> int:
 
 
 def _estimate_row(est: dict, control: str) -> dict:
-    """Summary columns of a contrast estimate (``estimators.reliance`` dict): tested against 0 at the piece level."""
-    return {"mean": est["mean"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["piece_mean"],
-            "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "n_pieces": est["n_pieces"],
-            "control": control, "difference": est["piece_mean"], "difference_ci_low": est["piece_ci_low"],
-            "difference_ci_high": est["piece_ci_high"], "difference_mc_se": (est["ci_high"] - est["ci_low"]) / (2 * 1.959964),
+    """Summary columns of a contrast estimate (``estimators.reliance`` dict), tested against 0 with
+    the crossed interval (draws and pieces both random); every interval centred on ``mean``."""
+    crossed = est.get("crossed_ci_low") is not None
+    lo, hi = (est["crossed_ci_low"], est["crossed_ci_high"]) if crossed else (est["piece_ci_low"], est["piece_ci_high"])
+    return {"mean": est["mean"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["mean"],
+            "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "crossed_ci_low": lo,
+            "crossed_ci_high": hi, "n_pieces": est["n_pieces"], "n_pieces_total": est.get("n_pieces_total"),
+            "control": control, "difference": est["mean"], "difference_ci_low": lo, "difference_ci_high": hi,
+            "difference_mc_se": est.get("mc_standard_error", (est["ci_high"] - est["ci_low"]) / (2 * 1.959964)),
             "p": est["p"]}
 
 
 def _describe_estimate(name: str, est: dict) -> str:
-    return (f"{name} {est['mean']:.4g} [{est['ci_low']:.4g}, {est['ci_high']:.4g}] over {est['n']} draws; "
-            f"{est['n_pieces']} pieces [{est['piece_ci_low']:.4g}, {est['piece_ci_high']:.4g}]")
+    def f(k):
+        v = est.get(k)
+        return "nan" if v is None else f"{v:.4g}"
+
+    return (f"{name} {f('mean')} [{f('crossed_ci_low')}, {f('crossed_ci_high')}] crossed over {est['n']} draws × "
+            f"{est['n_pieces']} pieces")
 
 
 _PROBES = (
@@ -149,13 +160,13 @@ _PROBES = (
     Probe("harmonic_swap", "harmonic_reliance", lambda c: [{"n_harmonics": h} for h in c.harmonics if h >= 2], _draws,
           compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
           row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
-          clip_values="contrast_clip_means",
+          clip_values="contrast_clip_means", draw_clip_values="contrast_draw_clip",
           describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"]), finding=findings.reliance,
           per_instrument=lambda p: True),
     Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
           label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
           row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
-          clip_values="interaction_clip_means",
+          clip_values="interaction_clip_means", draw_clip_values="interaction_draw_clip",
           describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"]), finding=findings.factorial,
           per_instrument=lambda p: True),
     Probe("microtonal_one", "microtonal", _one, lambda c: c.n_permutations_semitone,

@@ -31,7 +31,7 @@ def get_config() -> SweepConfig:
         n_permutations_semitone=88,
         n_noise_samples=128,
         chunk_size=8,
-        stratified=True,
+        stratified=False,
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
         control_models=(("random:basic-pitch", ("harmonic_reliance",)),),  # architecture or learning?
     )

@@ -44,7 +44,7 @@ def get_config() -> SweepConfig:
         noise_distributions=("flat", "per_bin"),
         noise_lags=9,
         chunk_size=8,  # draws per call: 8 × 140 windows
-        stratified=True,
+        stratified=False,
         mc_fraction=0.25,
         max_permutations_factor=8,
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),

@@ -43,7 +43,7 @@ def get_config() -> SweepConfig:
         n_noise_samples=128,
         noise_lags=9,
         chunk_size=4,
-        stratified=True,
+        stratified=False,
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
         control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial")),),
     )
