@@ -120,6 +120,27 @@ def test_per_clip_keys_keep_every_clip_in_every_draw_and_every_estimate_is_centr
     assert out["map_counts"].sum() == 32 * 8  # one diagonal per draw and clip
 
 
+def test_by_register_finds_reliance_only_where_it_was_planted():
+    """Planted: keys in the middle third of the sounding keys read their harmonics, the others only
+    their fundamental (the top keys' harmonics 2..h lie off this axis). The middle register's
+    contrast is positive, the low and high ones exactly 0."""
+    sounding = np.flatnonzero(WEIGHTS)
+    middle = np.array_split(sounding, 3)[1]
+    reads_harmonics = np.isin(np.arange(LAYOUT.n_pitches), middle)[:, None]
+
+    def split_reader(scale, x):
+        return jnp.where(reads_harmonics, harmonic_reader(scale, x), fundamental_reader(scale, x))
+
+    family = swap(key_weights=key_weights_from_targets(DATA.targets, per_clip=True))
+    _, out = reliance(split_reader, 6.0, family, n=48)
+    regs = {r["register"]: r for r in out["by_register"]}
+    assert list(regs) == ["low", "middle", "high"]
+    assert regs["middle"]["crossed_ci_low"] > 0 and (regs["middle"]["midi_low"], regs["middle"]["midi_high"]) == tuple(
+        LAYOUT.midi(middle[[0, -1]]))
+    assert regs["low"]["mean"] == 0.0 and regs["high"]["mean"] == 0.0
+    assert sum(r["n_keys"] for r in regs.values()) == len(sounding)
+
+
 def test_fundamental_reader_has_exactly_zero_reliance():
     _, out = reliance(fundamental_reader, 6.0, swap())
     assert out["diagonal"]["mean"] == 0.0 and out["off_diagonal"]["mean"] == 0.0

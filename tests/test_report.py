@@ -70,7 +70,8 @@ def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
     # B = 1: a one-bin semitone cannot be shuffled, so microtonal importance is exactly 0
     assert float(by_cell["planted-b1__microtonal_all"]["mean"]) == 0.0
     md = (tiny_workdir / "summary.md").read_text()
-    assert md.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
+    table = md.split("## Table")[1].split("\n## ")[0]
+    assert table.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
     assert "## Findings" in md and "planted-b3, harmonic h=4:" in md and "over 4 pieces" in md
 
 
@@ -92,6 +93,22 @@ def test_every_interval_in_the_summary_is_centred_on_the_estimate_reported_with_
             assert (row[lo] + row[hi]) / 2 == pytest.approx(row[est], rel=1e-6, abs=1e-9), (row["cell"], lo)
             checked += 1
     assert checked >= 3 * len(rows)
+
+
+def test_register_and_instrument_tables_adjust_within_themselves(tiny_workdir):
+    from amt_jax.report.results import load_results
+    from amt_jax.report.summary import by_register
+
+    rows = by_register(load_results(tiny_workdir))
+    cells = {r["cell"] for r in rows}
+    assert cells == {"planted-b3__harmonic_swap_h2", "planted-b3__harmonic_swap_h4", "planted-b3__factorial_h4",
+                     "planted-b1__harmonic_swap_h2", "planted-b1__harmonic_swap_h4", "planted-b1__factorial_h4"}
+    assert all([r["register"] for r in rows if r["cell"] == c] == ["low", "middle", "high"] for c in cells)
+    tested = [r for r in rows if r["p"] is not None]
+    np.testing.assert_allclose([r["q"] for r in tested], stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
+    report.write_report(tiny_workdir)
+    md = (tiny_workdir / "summary.md").read_text()
+    assert "## By register" in md and (tiny_workdir / "figures" / "registers.png").exists()
 
 
 def test_report_skips_figures_of_unfinished_cells(tiny_workdir, tmp_path):
@@ -161,12 +178,15 @@ def test_questions_group_the_benjamini_hochberg_adjustment(tiny_workdir):
     """Declared questions pool their kinds' tests; by default each kind is its own question."""
     results = report.load_results(tiny_workdir)
     default = {r["cell"]: r for r in report.summary_rows(results)}
-    assert default["planted-b3__harmonic_h2"]["question"] == "planted-b3: harmonic"
+    assert default["planted-b3__harmonic_h2"]["question"] == "harmonic"  # one family across models and settings
+    mine = [r for r in default.values() if r["question"] == "harmonic" and r["p"] is not None]
+    assert {r["model"] for r in mine} == {"planted-b1", "planted-b3"}
+    np.testing.assert_allclose([r["q"] for r in mine], stats.benjamini_hochberg(np.array([r["p"] for r in mine])))
     pooled = report.Results({**results.config, "questions": [["all harmonic", ["harmonic", "harmonic_control"]]]},
                             results.cells, results.finished)
     rows = {r["cell"]: r for r in report.summary_rows(pooled)}
-    assert rows["planted-b3__harmonic_h2"]["question"] == "planted-b3: all harmonic"
-    assert rows["planted-b3__harmonic_control_h2"]["question"] == "planted-b3: all harmonic"
+    assert rows["planted-b3__harmonic_h2"]["question"] == "all harmonic"
+    assert rows["planted-b3__harmonic_control_h2"]["question"] == "all harmonic"
 
 
 def test_paper_figure_scripts_draw_from_saved_results_and_index_them(tiny_workdir, tmp_path):

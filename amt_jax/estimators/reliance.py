@@ -38,6 +38,7 @@ from amt_jax.perturb.key_families import HarmonicSwap, key_replacement, key_weig
 from amt_jax.estimators.result import ImportanceResult
 
 FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}
+REGISTERS = ("low", "middle", "high")
 
 
 def _estimate(per_draw_clip: np.ndarray, clusters: np.ndarray, confidence: float) -> dict:
@@ -49,6 +50,22 @@ def _estimate(per_draw_clip: np.ndarray, clusters: np.ndarray, confidence: float
         warnings.simplefilter("ignore", RuntimeWarning)
         clip = np.nanmean(per_draw_clip, axis=0)
     return {**est, "piece_mean": est["mean"], "clip_means": clip, "draw_clip": np.asarray(per_draw_clip, np.float32)}
+
+
+def by_register(per_draw_clip: np.ndarray, keys: np.ndarray, sounding, clusters: np.ndarray, layout,
+                confidence: float) -> list[dict]:
+    """The estimate (:func:`_estimate`, without its arrays) of a draw × clip matrix ``[n, C]`` for
+    the low, middle and high thirds of the ``sounding`` keys (sorted, split as evenly as their
+    count allows): each third keeps the cells whose key (``keys [n, C]``) lies in it. Each row
+    also says the third's MIDI range and keys."""
+    rows = []
+    for name, third in zip(REGISTERS, np.array_split(np.sort(np.asarray(sounding)), len(REGISTERS))):
+        if not third.size:
+            continue
+        est = _estimate(np.where(np.isin(keys, third), per_draw_clip, np.nan), clusters, confidence)
+        rows.append({"register": name, "midi_low": int(layout.midi(third[0])), "midi_high": int(layout.midi(third[-1])),
+                     "n_keys": int(third.size), **{k: v for k, v in est.items() if k not in ("clip_means", "draw_clip")}})
+    return rows
 
 
 def _root_key(result: ImportanceResult, key):
@@ -121,6 +138,7 @@ def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=Non
         "diagonal": _estimate(diag_clip, result.clusters, conf),
         "off_diagonal": _estimate(off_clip, result.clusters, conf),
         "contrast": _estimate(diag_clip - off_clip, result.clusters, conf),
+        "by_register": by_register(diag_clip - off_clip, q, family.groups, result.clusters, family.layout, conf),
         "n_dropped": int(np.sum(np.isfinite(diag_clip) & ~np.isfinite(off_clip))),
         **_reliance_map(per_clip.reshape(n * n_clips, n_pitches), q.ravel(), n_pitches),
     }
@@ -144,6 +162,7 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     the sounding keys): v(F), v(H), v(F∪H) — the drop of q's output over q's frames when its
     fundamental, its harmonics 2..h, or both are replaced from other frames — and the interaction
     v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance`. Also returns
+    ``"by_register"`` (the interaction for the low, middle and high thirds of the sounding keys) and
     ``"results"``: the three :class:`ImportanceResult` s."""
     from amt_jax.estimators.importance import permutation_importance
 
@@ -163,5 +182,8 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     clip = {k: r.draw_clip_importances for k, r in results.items()}
     clip["interaction"] = clip["FH"] - clip["F"] - clip["H"]
     cl = results["F"].clusters
+    keys = np.broadcast_to(groups.reshape(groups.shape[0], -1), clip["interaction"].shape)
+    sounding = np.flatnonzero(np.asarray(weights).reshape(-1, layout.n_pitches).sum(axis=0) > 0)
     return {**{k: _estimate(clip[k], cl, confidence) for k in ("F", "H", "FH", "interaction")},
+            "by_register": by_register(clip["interaction"], keys, sounding, cl, layout, confidence),
             "results": results}

@@ -16,7 +16,7 @@ from etils import epath
 from amt_jax import io as amt_io
 from amt_jax.report.figures import FIGURES, save_figure
 
-OPTIONAL_FIGURES = ("per_instrument",)  # drawn when the data allow (clips with programs), never "missing"
+OPTIONAL_FIGURES = ("per_instrument", "registers")  # drawn when the data allow (programs; reliance cells), never "missing"
 from amt_jax.report.results import Results, load_results
 from amt_jax.report.summary import SUMMARY_COLUMNS, summary_csv, summary_markdown, summary_rows
 

@@ -179,6 +179,7 @@ FIGURES: dict[str, Callable[[Results], list]] = {
     "factorial": _single("factorial", figures_reliance.figure_factorial),
     "resolution": _single("resolution", figures_reliance.figure_resolution),
     "per_instrument": _single("per_instrument", figures_reliance.figure_per_instrument),
+    "registers": _single("registers", figures_reliance.figure_registers),
     "microtonal": _single("microtonal", figure_microtonal),
     "random_spectral": _single("random_spectral", figure_random_spectral),
     "edge_frequencies": _edge_figures,

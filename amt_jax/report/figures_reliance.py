@@ -24,7 +24,10 @@ def _new_figure(n_rows: int = 1, n_cols: int = 1, *, size=(6.4, 4.0)):
 
 
 def _piece(est: dict) -> tuple[float, float, float]:
-    return tuple(np.nan if est.get(k) is None else float(est[k]) for k in ("piece_mean", "piece_ci_low", "piece_ci_high"))
+    """Estimate and its crossed CI (a result computed before crossed intervals: its piece CI)."""
+    keys = ("mean", "crossed_ci_low", "crossed_ci_high") if "crossed_ci_low" in est else \
+        ("piece_mean", "piece_ci_low", "piece_ci_high")
+    return tuple(np.nan if est.get(k) is None else float(est[k]) for k in keys)
 
 
 def figure_reliance(results: Results):
@@ -39,7 +42,7 @@ def figure_reliance(results: Results):
         h = [c["params"]["n_harmonics"] for c, _, _ in cells]
         est = {ESTIMATES[k]: np.array([_piece(rec["result"]["reliance"][k]) for _, rec, _ in cells]).T for k in ESTIMATES}
         plots.estimates_vs_h(h, est, ax=axes[row, 0])
-        axes[row, 0].set_ylabel("drop of the note output (95 % piece CI)")
+        axes[row, 0].set_ylabel("drop of the note output (95 % crossed CI)")
         axes[row, 0].set_title(f"Harmonic reliance — {registry.label(model)}")
         cell, rec, arrays = cells[-1]
         plots.key_map(arrays["reliance_map"], layout=FrequencyLayout.from_dict(rec["result"]),
@@ -62,7 +65,31 @@ def figure_factorial(results: Results):
         plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from other frames",
                               ylabel="drop at the key's own output", ax=ax)
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)} (95 % piece CI)")
+        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)} (95 % crossed CI)")
+    return fig
+
+
+def figure_registers(results: Results):
+    """The reliance contrast (largest h) and the factorial interaction for the low, middle and high
+    thirds of the sounding keys, per model, with 95 % crossed CIs (q in the summary's table)."""
+    from amt_jax.report.summary import by_register
+
+    rows = by_register(results)
+    chosen = {}
+    for r in rows:  # per model and kind, the last cell in sweep order (the largest h)
+        chosen[(r["model"], r["kind"])] = r["cell"]
+    panels = [(key, [r for r in rows if r["cell"] == cell]) for key, cell in chosen.items()]
+    if not panels:
+        return None
+    fig, axes = _new_figure(1, len(panels), size=(4.4, 4.0))
+    for ax, ((model, kind), mine) in zip(axes[0], panels):
+        m, lo, hi = (np.array([np.nan if r[k] is None else r[k] for r in mine]) for k in ("mean", "ci_low", "ci_high"))
+        plots.importance_bars([f"{r['register']}\nMIDI {r['midi']}\n({r['n_pieces']} pieces)" for r in mine], m, lo, hi,
+                              xlabel="register (thirds of the sounding keys)",
+                              ylabel="reliance contrast" if kind == "harmonic_swap" else "interaction", ax=ax)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_title(f"{registry.label(model)}: {'reliance' if kind == 'harmonic_swap' else 'factorial'} by register "
+                     "(95 % crossed CI)")
     return fig
 
 

@@ -19,8 +19,9 @@ reports one estimate, ``mean``: the mean over pieces of each piece's mean over d
 - Cells without a control measure a non-negative divergence (``output_l1``): they are not tested
   against 0 (any perturbation changes the output); ``relative`` reports them as an effect size,
   the fraction of the model's whole-axis random-spectral importance.
-- ``q``: Benjamini–Hochberg within each question (``SweepConfig.questions``; by default the rows
-  of one probe kind for one model, e.g. the harmonic contrasts over h).
+- ``q``: Benjamini–Hochberg within each question, across every model and setting of the sweep
+  (``SweepConfig.questions``; by default the rows of one probe kind, e.g. the harmonic contrasts
+  of every model over h). The per-instrument and per-register tables adjust within themselves.
 - ``per_input_change``: importance per unit of mean |πX − X|, so families that move different
   amounts of input can be compared.
 """
@@ -46,11 +47,11 @@ WHOLE_AXIS = {"kind": "random_spectral", "params": {"band": "all"}}
 
 def question_of(cell: dict, config: dict) -> str:
     """The question a row belongs to: the config's question naming the cell's kind, else the kind;
-    per model."""
+    across every model and setting of the sweep (one Benjamini–Hochberg family per question)."""
     for name, kinds in config.get("questions") or ():
         if cell["kind"] in kinds:
-            return f"{cell['model']}: {name}"
-    return f"{cell['model']}: {cell['kind']}"
+            return name
+    return cell["kind"]
 
 
 def _whole_axis(results: Results, model: str) -> float | None:
@@ -187,13 +188,40 @@ def by_program(results: Results) -> list[dict[str, Any]]:
         programs, clusters = arrays["programs"], arrays["clusters"]
         for program in np.unique(programs):
             mine = programs == program
-            ci = stats.cluster_ci(values[mine], clusters[mine]) if len(np.unique(clusters[mine])) > 1 \
-                else {"mean": float(np.nanmean(values[mine])), "ci_low": None, "ci_high": None, "n_clusters": 1}
+            ci = stats.piece_contrast(values[mine], np.zeros(int(mine.sum())), clusters[mine]) \
+                if len(np.unique(clusters[mine])) > 1 else \
+                {"mean": float(np.nanmean(values[mine])), "ci_low": None, "ci_high": None, "n_clusters": 1, "p": None}
             out.append({"cell": cell["id"], "kind": cell["kind"], "params": cell["params"], "model": cell["model"],
                         "program": int(program), "instrument": names.get(int(program), str(program)),
                         "n_pieces": int(ci["n_clusters"]), "mean": _num(ci["mean"]), "ci_low": _num(ci["ci_low"]),
-                        "ci_high": _num(ci["ci_high"])})
-    return out
+                        "ci_high": _num(ci["ci_high"]), "p": _num(ci["p"]), "q": None})
+    return _adjusted(out)
+
+
+def _adjusted(rows: list[dict]) -> list[dict]:
+    """``rows`` with ``q``: Benjamini–Hochberg over the rows of the table that have a ``p``."""
+    tested = [r for r in rows if r["p"] is not None]
+    for row, q in zip(tested, stats.benjamini_hochberg(np.array([r["p"] for r in tested]))):
+        row["q"] = float(q)
+    return rows
+
+
+def by_register(results: Results) -> list[dict[str, Any]]:
+    """Per finished reliance and factorial cell, its contrast (interaction) for the low, middle and
+    high thirds of the sounding keys (``by_register`` of the cell's result), with the crossed CI and
+    p against 0; ``q``: Benjamini–Hochberg within this table."""
+    out = []
+    for cell in results.cells:
+        if cell["id"] not in results.finished:
+            continue
+        r = results.finished[cell["id"]][0]["result"]
+        registers = (r.get("reliance") or r.get("factorial") or {}).get("by_register")
+        for reg in registers or ():
+            out.append({"cell": cell["id"], "model": cell["model"], "kind": cell["kind"], "params": cell["params"],
+                        "register": reg["register"], "midi": f"{reg['midi_low']}–{reg['midi_high']}",
+                        "n_pieces": reg["n_pieces"], "mean": _num(reg["mean"]), "ci_low": _num(reg["crossed_ci_low"]),
+                        "ci_high": _num(reg["crossed_ci_high"]), "p": _num(reg["p"]), "q": None})
+    return _adjusted(out)
 
 
 def summary_markdown(rows: list[dict], results: Results, figures: list[str], missing: list[str]) -> str:
@@ -228,9 +256,18 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
     per_program = by_program(results)
     if per_program:
         lines += ["", "## Per instrument", "", "Mean importance over the pieces of each program, 95 % t CI over them "
-                  "(blank with one piece).", "", "| cell | instrument | pieces | mean | ci_low | ci_high |", "|---|---|---|---|---|---|"]
+                  "(conditional on the draws; blank with one piece); `q`: Benjamini–Hochberg within this table.", "",
+                  "| cell | instrument | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['cell']} | {r['instrument']} | {r['n_pieces']} | {_fmt(r['mean'])} | {_fmt(r['ci_low'])} | "
-                  f"{_fmt(r['ci_high'])} |" for r in per_program]
+                  f"{_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in per_program]
+    registers = by_register(results)
+    if registers:
+        lines += ["", "## By register", "", "The reliance contrast and the factorial interaction for the low, middle and "
+                  "high thirds of the keys that sound (MIDI range), 95 % crossed CI (draws and pieces random); `q`: "
+                  "Benjamini–Hochberg within this table.", "",
+                  "| cell | register | MIDI | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['cell']} | {r['register']} | {r['midi']} | {r['n_pieces']} | {_fmt(r['mean'])} | "
+                  f"{_fmt(r['ci_low'])} | {_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in registers]
     sources = sorted({rec["environment"]["versions"].get("amt_jax_source", "unrecorded") for rec, _ in results.finished.values()})
     if len(sources) > 1:
         lines += ["", f"**Warning:** cells were computed by {len(sources)} versions of the amt_jax sources "

@@ -160,7 +160,7 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
-               "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped")},
+               "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped", "by_register")},
                **layout_record(inputs)}
     return summary, arrays
 
@@ -186,7 +186,7 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     arrays.update({f"{k}_draw_clip": out[k].pop("draw_clip") for k in ("F", "H", "FH", "interaction")})
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
-    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction")},
+    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction", "by_register")},
                "n_permutations": int(out["results"]["F"].importances.shape[0]),
                "family": out["results"]["F"].config["family"], **layout_record(inputs)}
     return summary, arrays
