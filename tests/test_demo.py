@@ -31,9 +31,12 @@ def test_a_control_as_large_as_the_model_is_called_architecture():
 
 def test_pooling_verdict_follows_its_interval():
     row = dict(model="basic-pitch", family="pooling_all", setting="all", difference=None, difference_ci_low=None,
-               difference_ci_high=None, n_pieces=8, p=None, piece_mean=0.001, piece_ci_low=-0.001,
-               piece_ci_high=0.003, relative=0.02)
+               difference_ci_high=None, n_pieces=8, p=None, mean=0.001, piece_mean=0.001, piece_ci_low=0.0005,
+               piece_ci_high=0.0015, crossed_ci_low=-0.001, crossed_ci_high=0.003, relative=0.02)
     assert "no evidence that sub-semitone detail matters" in demo.findings([row], PROBE, EVALUATION)[-1]
+    row.update(crossed_ci_low=0.0005, crossed_ci_high=0.0015)  # the verdict reads the crossed interval
+    assert "sub-semitone detail matters [" not in demo.findings([row], PROBE, EVALUATION)[-1]
+    assert ": sub-semitone detail matters." in demo.findings([row], PROBE, EVALUATION)[-1]
 
 
 def test_a_wide_control_interval_or_no_effect_is_not_called_learned():

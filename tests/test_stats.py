@@ -288,8 +288,8 @@ def test_crossed_estimate_covers_when_draws_dominate_and_the_piece_only_interval
         est = stats.crossed_estimate(v, clusters)
         crossed += est["crossed_ci_low"] <= 0 <= est["crossed_ci_high"]
         pieces += est["piece_ci_low"] <= 0 <= est["piece_ci_high"]
-    assert 0.93 <= crossed / n_rep <= 0.97, crossed / n_rep  # measured 0.947
-    assert pieces / n_rep < 0.6, pieces / n_rep
+    assert 0.93 <= crossed / n_rep <= 0.97, crossed / n_rep  # measured 0.958
+    assert pieces / n_rep < 0.6, pieces / n_rep  # measured 0.515
 
 
 def test_crossed_estimate_is_one_estimand_with_every_interval_centred_on_it():

@@ -121,7 +121,7 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
 
 
 def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:
-    """The demo's findings as plain sentences, each with its piece-level interval."""
+    """The demo's findings as plain sentences, each with its crossed interval (draws and pieces random)."""
     from amt_jax.sweep.probes import PROBES
 
     out = [f"Basic Pitch on the 8 test pieces: frame F1 {evaluation['frame']['f1']:.3f}, note-onset F1 "

@@ -9,7 +9,7 @@ Command (one job per shard, one shared workdir)::
     python -m experiments.figures.all --workdir gs://BUCKET/paper
 
 Sizes: ``python -m amt_jax plan --workdir <demo or study sweep> --halfwidth H`` predicts the
-piece-level half-widths; with 35 pieces × 4 windows the chorale test split is the limit (the
+crossed half-widths (draws and pieces random); with 35 pieces × 4 windows the chorale test split is the limit (the
 between-piece variance dominates), so more draws than the adaptive rule asks for do not narrow the
 intervals (``mc_fraction=0.25`` stops each cell once the Monte Carlo SE is a quarter of the
 piece-level SE). Expected runtime: a few hours on one accelerator for Basic Pitch and 18 variants
