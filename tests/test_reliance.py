@@ -141,6 +141,72 @@ def test_by_register_finds_reliance_only_where_it_was_planted():
     assert sum(r["n_keys"] for r in regs.values()) == len(sounding)
 
 
+def local_reader(scale, x):
+    """Key p reads the semitone below to the semitone above its fundamental (±1 semitone, ±B bins)."""
+    lo = np.clip(COMB[:, :1] + np.arange(-B, B + 1)[None, :], 0, LAYOUT.n_bins - 1)
+    return jax.nn.sigmoid(scale * (jnp.mean(x[..., lo, :], axis=-2) - 0.25))
+
+
+def energy_reader(scale, x):
+    """Every key reads the frame's total energy, wherever it lies."""
+    return jax.nn.sigmoid(scale * (jnp.broadcast_to(jnp.mean(x, axis=-2, keepdims=True),
+                                                    x.shape[:-2] + (LAYOUT.n_pitches, x.shape[-1])) - 0.1))
+
+
+@pytest.mark.parametrize("model, separates", [(harmonic_reader, True), (local_reader, False), (energy_reader, False)])
+def test_sham_comb_separates_a_harmonic_reader_from_local_and_energy_readers(model, separates):
+    """The sham comb (inharmonic offsets, same keys and draw structure) against the real one: a
+    harmonic reader drops more when its harmonics move (real − sham > 0); a reader of ±1 semitone
+    around the fundamental and a reader of the frame's total energy drop alike (both 0)."""
+    weights = key_weights_from_targets(DATA.targets, per_clip=True)
+    real, sham = (swap(key_weights=weights, comb=comb) for comb in ("harmonic", "sham"))
+    res_real, out_real = reliance(model, 6.0, real, n=32)
+    res_sham, out_sham = reliance(model, 6.0, sham, n=32)
+    np.testing.assert_array_equal(res_real.group_ids, res_sham.group_ids)  # the same keys, draw for draw
+    diff = importance.reliance_difference(out_real, out_sham, CLUSTERS)
+    if separates:
+        assert diff["crossed_ci_low"] > 0 and out_real["diagonal"]["mean"] > 2 * abs(out_sham["diagonal"]["mean"])
+    else:
+        # exactly 0 up to the float rounding of a sum taken in another order (the energy reader)
+        assert max(abs(out_real["diagonal"]["mean"]), abs(out_sham["diagonal"]["mean"]), abs(diff["mean"])) < 1e-7
+
+
+def test_sham_blocks_lie_between_harmonics_and_move_like_the_real_ones():
+    family = permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, comb="sham")
+    assert family.width == B  # the partial's whole semitone by default
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(np.arange(50))
+    idx, q = (np.asarray(a) for a in jax.jit(jax.vmap(family.sample))(keys, np.arange(50)))
+    n_moved = 0
+    for d in range(50):
+        moved = set(np.flatnonzero(idx[d] != np.arange(LAYOUT.n_bins)))
+        real = {b + w for b in LAYOUT.harmonic_bins(q[d], H) for w in range(-(B // 2), B - B // 2)}
+        assert not moved & real  # no bin of a real harmonic 1..h moves
+        sham = {LAYOUT.pitch_bin(q[d]) + o + w for o in LAYOUT.sham_offsets(H) for w in range(-(B // 2), B - B // 2)}
+        assert moved <= sham | set(idx[d][sorted(moved & sham)])  # sham blocks and their partners only
+        n_moved += bool(moved)  # the top keys' sham blocks lie off the axis
+    assert n_moved >= 25
+    with pytest.raises(ValueError, match="comb must be one of"):
+        permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, comb="fake")
+
+
+def test_attenuation_sets_the_blocks_to_the_clip_floor_and_draws_the_swaps_keys():
+    weights = key_weights_from_targets(DATA.targets, per_clip=True)
+    att = swap(key_weights=weights, manipulation="attenuate")
+    assert isinstance(att, permutations.HarmonicAttenuation)
+    x = jnp.asarray(DATA.features)
+    xp, q = jax.jit(att.perturb)(jax.random.key(4), x, 0)
+    _, q_swap = jax.jit(swap(key_weights=weights).sample)(jax.random.key(4), 0)
+    np.testing.assert_array_equal(np.asarray(q), np.asarray(q_swap))
+    xp, x = np.asarray(xp), np.asarray(x)
+    for c in range(x.shape[0]):
+        changed = np.flatnonzero(np.any(xp[c] != x[c], axis=-1))
+        blocks = {LAYOUT.pitch_bin(int(q[c])) + o + w for o in LAYOUT.harmonic_offsets(H)[1:]
+                  for w in range(-(B // 2), B - B // 2)} & set(range(LAYOUT.n_bins))  # a block may hang off the axis
+        assert set(changed) <= blocks and np.all(xp[c, sorted(blocks)] == x[c].min())
+    _, out = reliance(harmonic_reader, 6.0, att, n=16)
+    assert out["contrast"]["crossed_ci_low"] > 0  # the harmonic reader loses its harmonics either way
+
+
 def test_fundamental_reader_has_exactly_zero_reliance():
     _, out = reliance(fundamental_reader, 6.0, swap())
     assert out["diagonal"]["mean"] == 0.0 and out["off_diagonal"]["mean"] == 0.0
@@ -171,6 +237,59 @@ def test_factorial_or_and_models_and_the_fundamental_reader():
     # keys per clip by default: every clip contributes on every draw, so every piece stays
     assert fund["results"]["F"].group_ids.shape == (96, 8)
     assert all(either[k]["n_pieces"] == either[k]["n_pieces_total"] == 4 for k in ("F", "H", "FH", "interaction"))
+
+
+def additive_logit(params, x):
+    """``sigmoid(a·f + a·h − c)``: additive in its two cues on the logit scale (``params = (a, c)``)."""
+    f, h = x[..., COMB[:, 0], :], harmonics_mean(x)
+    return jax.nn.sigmoid(params[0] * (f + h) - params[1])
+
+
+def test_the_logit_scale_factorial_finds_an_additive_model_additive_wherever_its_bias_puts_it():
+    """Planted: a model additive in its logit has interaction ≈ 0 on the logit scale for two
+    different biases; on the probability scale the same model reads as super- or sub-additive,
+    depending on where the bias puts it on the sigmoid."""
+    kw = dict(layout=LAYOUT, targets=DATA.targets, n_harmonics=H, n_permutations=48, key=jax.random.key(5),
+              clusters=CLUSTERS, chunk_size=48)
+    signs = []
+    for bias in (1.0, 7.0):
+        params = np.array([6.0, bias], np.float32)
+        logit = importance.factorial(additive_logit, params, DATA.features, **kw)
+        assert logit["scale"] == "logit" and abs(logit["interaction"]["mean"]) < 1e-4 * logit["FH"]["mean"]
+        assert logit["interaction"]["crossed_ci_low"] <= 0 <= logit["interaction"]["crossed_ci_high"]
+        prob = importance.factorial(additive_logit, params, DATA.features, scale="probability", **kw)
+        assert not prob["interaction"]["crossed_ci_low"] <= 0 <= prob["interaction"]["crossed_ci_high"], prob["interaction"]
+        signs.append(np.sign(prob["interaction"]["mean"]))
+        ratios = logit["ratios"]
+        assert ratios["F"] + ratios["H"] == pytest.approx(1.0, abs=1e-4)  # additive: the parts sum to the whole
+    assert signs[0] != signs[1]  # the probability scale's verdict flips with the bias
+
+
+def test_replacements_come_from_frames_where_the_key_is_silent():
+    """Features that carry their frame index: every replaced bin of a clip shows a frame where that
+    clip's key is silent (a clip where the key never falls silent falls back to the derangement)."""
+    n_clips, n_frames = DATA.targets.shape[0], DATA.targets.shape[-1]
+    x = np.broadcast_to(np.arange(n_frames, dtype=np.float32), (n_clips, LAYOUT.n_bins, n_frames)).copy()
+    fam = permutations.key_replacement(layout=LAYOUT, n_harmonics=H, part="both", silent_from=DATA.targets,
+                                       key_weights=key_weights_from_targets(DATA.targets, per_clip=True))
+    checked = 0
+    for draw in range(8):
+        xp, q = jax.jit(fam.perturb)(jax.random.fold_in(jax.random.key(3), draw), jnp.asarray(x), draw)
+        xp, q = np.asarray(xp), np.asarray(q)
+        for c in range(n_clips):
+            if DATA.targets[c, q[c]].all():
+                continue
+            checked += 1
+            rows = np.flatnonzero(np.any(xp[c] != x[c], axis=-1))
+            sources = xp[c][rows].astype(int)
+            assert np.all(DATA.targets[c, q[c], sources] == 0), (draw, c)
+            assert np.all(fam.mask(q[c])[rows])  # only q's blocks
+    assert checked >= 16
+    old = permutations.key_replacement(layout=LAYOUT, n_harmonics=H, part="both",
+                                       key_weights=key_weights_from_targets(DATA.targets, per_clip=True))
+    xp, q = (np.asarray(a) for a in jax.jit(old.perturb)(jax.random.key(3), jnp.asarray(x), 0))
+    assert any(np.any(DATA.targets[c, q[c], xp[c][np.any(xp[c] != x[c], axis=-1)].astype(int)] > 0)
+               for c in range(n_clips))  # a plain derangement does take frames where q sounds
 
 
 def test_random_models_center_the_contrast_on_zero_while_the_seed_family_gap_stays_negative():

@@ -23,8 +23,11 @@ from amt_jax.estimators.importance import (
 from amt_jax.estimators.reliance import (
     FACTORIAL_PARTS,
     factorial,
+    REGISTERS,
+    by_register,
     harmonic_reliance,
     moved_bins,
+    reliance_difference,
 )
 from amt_jax.estimators.noise import (
     NoiseResponse,
@@ -54,4 +57,4 @@ from amt_jax.estimators.spec import (
     key_data,
 )
 
-__all__ = ["CI_METHODS", "DEFAULT_CHUNK_SIZE", "DEFAULT_MC_FRACTION", "FACTORIAL_PARTS", "ImportanceResult", "ImportanceSpec", "METRICS", "Metric", "NoiseResponse", "PAIRED_FIELDS", "PIECE_CI_METHODS", "Stopping", "build_spec", "check_key", "factorial", "family_config", "flat_distribution", "harmonic_reliance", "importance", "keep_drawing", "key_data", "key_drop", "make_metric", "metrics", "moved_bins", "noise", "noise_response", "paired_contrast", "per_bin_distribution", "permutation_importance", "reliance", "result", "run", "runner", "scoring", "spec", "summarize"]
+__all__ = ["CI_METHODS", "DEFAULT_CHUNK_SIZE", "DEFAULT_MC_FRACTION", "FACTORIAL_PARTS", "ImportanceResult", "ImportanceSpec", "METRICS", "Metric", "NoiseResponse", "PAIRED_FIELDS", "PIECE_CI_METHODS", "Stopping", "build_spec", "check_key", "factorial", "family_config", "flat_distribution", "harmonic_reliance", "importance", "REGISTERS", "by_register", "reliance_difference", "keep_drawing", "key_data", "key_drop", "make_metric", "metrics", "moved_bins", "noise", "noise_response", "paired_contrast", "per_bin_distribution", "permutation_importance", "reliance", "result", "run", "runner", "scoring", "spec", "summarize"]

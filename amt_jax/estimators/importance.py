@@ -19,6 +19,7 @@ argument of the jitted chunk: pass the same function object to reuse the compila
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from functools import partial
 from typing import Any, Callable
@@ -178,8 +179,14 @@ def keep_drawing(stopping: Stopping, spec: ImportanceSpec) -> Callable[[runner.R
 
 
 def family_config(family) -> dict[str, Any]:
-    """JSON-able description of a family: its class name and fields."""
-    return json.loads(json.dumps({"name": type(family).__name__, **dataclasses.asdict(family)}))
+    """JSON-able description of a family: its class name and fields (bytes, e.g. packed labels, by
+    their SHA-256)."""
+    def default(value):
+        if isinstance(value, bytes):
+            return "sha256:" + hashlib.sha256(value).hexdigest()[:16]
+        raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+    return json.loads(json.dumps({"name": type(family).__name__, **dataclasses.asdict(family)}, default=default))
 
 
 def _is_control_of(control: dict, family: dict) -> bool:

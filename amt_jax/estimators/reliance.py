@@ -31,6 +31,7 @@ import warnings
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import stats
@@ -75,19 +76,24 @@ def _root_key(result: ImportanceResult, key):
 
 
 @functools.partial(jax.jit, static_argnames="family")
-def _sample_draws(key, draws, *, family):
-    return jax.vmap(lambda i: family.sample(jax.random.fold_in(key, i), i))(draws)
+def _moved_draws(key, draws, *, family):
+    """``(moved [n, (C,) F] bool, groups)`` of draws ``draws``: a permutation's moved bins, or a
+    family's own ``moved(key, draw)`` mask (an attenuation)."""
+    if hasattr(family, "moved"):
+        return jax.vmap(lambda i: family.moved(jax.random.fold_in(key, i), i))(draws)
+    idx, groups = jax.vmap(lambda i: family.sample(jax.random.fold_in(key, i), i))(draws)
+    return idx != jnp.arange(family.n_bins), groups
 
 
 def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> np.ndarray:
     """``[n_draws, F]`` bool (``[n_draws, n_clips, F]`` for a family with a key per clip): the bins
     draw i of a permutation family moved (recomputed from its key; ValueError if the recomputed
     groups differ from ``groups``, the run's)."""
-    idx, got = _sample_draws(key, np.arange(n_draws, dtype=np.int32), family=family)
+    moved, got = _moved_draws(key, np.arange(n_draws, dtype=np.int32), family=family)
     if groups is not None and not np.array_equal(np.asarray(got), groups):
         raise ValueError("the family and key do not reproduce the run's draws (other family arguments, or a key "
                          "that is not the run's: pass key=)")
-    return np.asarray(idx) != np.arange(family.n_bins)
+    return np.asarray(moved)
 
 
 def _comb_touched(family: HarmonicSwap, moved: np.ndarray) -> np.ndarray:
@@ -118,7 +124,7 @@ def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=Non
     if result.config.get("metric") != "key_drop" or result.importances.ndim != 2:
         raise ValueError(f"result must come from metric='key_drop' with per_pitch=True, got metric="
                          f"{result.config.get('metric')!r} and importances of shape {result.importances.shape}")
-    if result.config.get("family", {}).get("name") != "HarmonicSwap":
+    if result.config.get("family", {}).get("name") not in ("HarmonicSwap", "HarmonicAttenuation"):
         raise ValueError(f"result must come from a harmonic_swap family, got {result.config.get('family', {}).get('name')!r}")
     n, n_pitches = result.importances.shape
     per_clip = result.draw_clip_importances  # [n, C, P]
@@ -144,6 +150,17 @@ def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=Non
     }
 
 
+def reliance_difference(a: dict, b: dict, clusters, *, part: str = "diagonal", confidence: float = 0.95) -> dict:
+    """The paired difference ``a − b`` of two :func:`harmonic_reliance` outputs run with the same
+    root key and key weights (so draw i of each targets the same key in every clip), e.g. the real
+    comb against the sham comb: :func:`_estimate` of the difference of their ``part`` draw × clip
+    matrices (``"diagonal"``: the drop at the key whose blocks moved)."""
+    x, y = a[part]["draw_clip"], b[part]["draw_clip"]
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must pair draw for draw and clip for clip, got {part} matrices {x.shape} and {y.shape}")
+    return _estimate(x.astype(np.float64) - y, np.asarray(clusters), confidence)
+
+
 def _reliance_map(pooled: np.ndarray, q: np.ndarray, n_pitches: int) -> dict[str, np.ndarray]:
     sums = np.zeros((n_pitches, n_pitches))
     counts = np.zeros((n_pitches, n_pitches))
@@ -153,24 +170,56 @@ def _reliance_map(pooled: np.ndarray, q: np.ndarray, n_pitches: int) -> dict[str
         return {"map": np.where(counts > 0, sums / np.maximum(counts, 1), np.nan), "map_counts": np.bincount(q, minlength=n_pitches)}
 
 
+SCALES = ("logit", "probability")
+_EPS = 1e-6  # probabilities clipped to [eps, 1 − eps] before the logit of an apply-only model
+
+
+@functools.lru_cache(maxsize=None)
+def logit_of(apply_fn, output: str | None):
+    """``log(p / (1 − p))`` of ``apply_fn``'s (selected) output clipped to [1e-6, 1 − 1e-6]: the logit
+    scale of a model that gives only probabilities (cached: one function object per model, so jit
+    reuses its compilation)."""
+    from amt_jax.estimators.scoring import select
+
+    def logits(params, x):
+        p = jnp.clip(select(apply_fn(params, x), output), _EPS, 1 - _EPS)
+        return jnp.log(p) - jnp.log1p(-p)
+
+    return logits
+
+
 def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, n_permutations: int, key,
               key_weights=None, clusters=None, width: int | None = None, output: str | None = None,
               chunk_size: int | None = None, mesh=None, stratified: bool = False, confidence: float = 0.95,
-              progress=None) -> dict[str, Any]:
+              progress=None, scale: str = "logit", logits_fn=None, replace_from: str = "silent") -> dict[str, Any]:
     """The factorial design for key q (drawn from ``key_weights``, by default the keys that sound in
     ``targets``, per clip: each clip its own key; ``stratified``: one key for all clips, in turn over
-    the sounding keys): v(F), v(H), v(F∪H) — the drop of q's output over q's frames when its
-    fundamental, its harmonics 2..h, or both are replaced from other frames — and the interaction
-    v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance`. Also returns
-    ``"by_register"`` (the interaction for the low, middle and high thirds of the sounding keys) and
-    ``"results"``: the three :class:`ImportanceResult` s."""
+    the sounding keys): v(F), v(H), v(F∪H) — the drop at q over q's frames when its fundamental,
+    its harmonics 2..h, or both are replaced from other frames — and the interaction
+    v(F∪H) − v(F) − v(H), each an estimate as in :func:`harmonic_reliance`.
+
+    ``scale``: ``"logit"`` (default) measures the drops on the model's pre-activation output
+    (``logits_fn(params, x) -> [n, P, T]``, e.g. ``model.logits``; else the logit of the clipped
+    probabilities), where a model additive in its cues has interaction 0 wherever it sits on its
+    sigmoid; ``"probability"``: on ``apply_fn``'s output. ``replace_from``: ``"silent"`` (default)
+    takes each replacement from a frame of the same clip where q is silent (``targets``), so the
+    replacement never carries q's own note; ``"any"``: a derangement of all frames.
+
+    Also returns ``"ratios"`` (v(F)/v(F∪H), v(H)/v(F∪H): the share of the whole note each cue
+    carries alone), ``"by_register"`` (the interaction for the low, middle and high thirds of the
+    sounding keys), ``"scale"`` and ``"results"``: the three :class:`ImportanceResult` s."""
+    from amt_jax import validate
     from amt_jax.estimators.importance import permutation_importance
 
+    validate.one_of("scale", scale, SCALES)
+    validate.one_of("replace_from", replace_from, ("silent", "any"))
+    if scale == "logit":
+        apply_fn, output = (logits_fn, None) if logits_fn is not None else (logit_of(apply_fn, output), None)
     weights = key_weights_from_targets(targets, per_clip=not stratified) if key_weights is None else key_weights
     results = {}
     for name, part in FACTORIAL_PARTS.items():
         family = key_replacement(layout=layout, n_harmonics=n_harmonics, part=part, key_weights=weights, width=width,
-                                 stratified=stratified)
+                                 stratified=stratified, silent_from=targets if replace_from == "silent" else None)
         results[name] = permutation_importance(
             apply_fn, params, features, family=family, n_permutations=n_permutations, key=key, metric="key_drop",
             targets=targets, clusters=clusters, output=output, chunk_size=chunk_size, mesh=mesh, confidence=confidence,
@@ -184,6 +233,9 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     cl = results["F"].clusters
     keys = np.broadcast_to(groups.reshape(groups.shape[0], -1), clip["interaction"].shape)
     sounding = np.flatnonzero(np.asarray(weights).reshape(-1, layout.n_pitches).sum(axis=0) > 0)
-    return {**{k: _estimate(clip[k], cl, confidence) for k in ("F", "H", "FH", "interaction")},
+    est = {k: _estimate(clip[k], cl, confidence) for k in ("F", "H", "FH", "interaction")}
+    whole = est["FH"]["mean"]
+    return {**est, "ratios": {"F": est["F"]["mean"] / whole if whole else float("nan"),
+                              "H": est["H"]["mean"] / whole if whole else float("nan")},
             "by_register": by_register(clip["interaction"], keys, sounding, cl, layout, confidence),
-            "results": results}
+            "scale": scale, "results": results}

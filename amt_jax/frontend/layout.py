@@ -163,6 +163,12 @@ class FrequencyLayout:
         validate.positive_int("n_harmonics", n_harmonics)
         return tuple(harmonic_shift(k, self.bins_per_octave) for k in range(1, n_harmonics + 1))
 
+    def sham_offsets(self, n_harmonics: int) -> tuple[int, ...]:
+        """Bins of an inharmonic "sham" comb from the fundamental, k = 2..h: ``round(12·B·log2(k + ½))``,
+        between harmonics k and k + 1 (the sham control of harmonic reliance)."""
+        validate.positive_int("n_harmonics", n_harmonics)
+        return tuple(harmonic_shift(k + 0.5, self.bins_per_octave) for k in range(2, n_harmonics + 1))
+
     def octave_bands(self) -> tuple[tuple[int, int], ...]:
         """Semitone ranges of the keys' octaves from the lowest key (:func:`octave_bands` of the keys)."""
         return octave_bands(self.n_pitches)

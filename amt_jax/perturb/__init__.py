@@ -25,6 +25,9 @@ from amt_jax.perturb.permutations import (
     random_spectral,
 )
 from amt_jax.perturb.key_families import (
+    COMBS,
+    MANIPULATIONS,
+    HarmonicAttenuation,
     HarmonicSwap,
     KeyReplacement,
     REPLACED_PARTS,
@@ -44,4 +47,4 @@ from amt_jax.perturb.sampling import (
     uniform_int,
 )
 
-__all__ = ["FREQUENCY_SCALES", "Harmonic", "HarmonicControl", "HarmonicSwap", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
+__all__ = ["COMBS", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]

@@ -1,9 +1,12 @@
 """Perturbation families that target a key the music plays (its group is the key, 0..P−1).
 
 - :func:`harmonic_swap`: harmonics 2..h of key q (and the fundamental, optionally) each swap places
-  with a *mistuned partner*: a block of bins 1–2 semitones away that lies on none of q's
-  harmonics 1..h. The harmonic positions lose their energy; the count, register and span of what
-  moves stay those of the comb.
+  with a *mistuned partner*: a block of bins (the partial's semitone by default) 1–2 semitones
+  away that lies on none of q's harmonics 1..h. The harmonic positions lose their energy; the
+  count, register and span of what moves stay those of the comb. ``comb="sham"`` moves blocks at
+  inharmonic offsets instead (between harmonics k and k + 1): the same key, the same draw
+  structure, the control that tells harmonics from any nearby bins. ``manipulation="attenuate"``
+  sets the blocks to the clip's floor instead of swapping them.
 - :func:`key_replacement`: the bins of q's fundamental, of its harmonics 2..h, or of both, are
   replaced by the same bins of other frames of the same clip (one time derangement per draw), so
   every bin keeps its own distribution: the conditions F, H and F∪H of the factorial design.
@@ -39,6 +42,8 @@ from amt_jax.perturb.sampling import categorical, derangement_order, random_bits
 from amt_jax.frontend.layout import FrequencyLayout
 
 REPLACED_PARTS = ("fundamental", "harmonics", "both")
+COMBS = ("harmonic", "sham")
+MANIPULATIONS = ("swap", "attenuate")
 
 
 def key_weights_from_targets(targets, *, per_clip: bool = False) -> np.ndarray:
@@ -166,11 +171,19 @@ class HarmonicSwap(_KeyFamily):
     include_fundamental: bool
     width: int
     stratified: bool = False
+    comb: str = "harmonic"
 
     @property
     def comb_offsets(self) -> tuple[int, ...]:
-        """Offsets of harmonics 1..h from the fundamental (distinct)."""
+        """Offsets of harmonics 1..h from the fundamental (distinct): the key's real comb."""
         return tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
+
+    @property
+    def member_offsets(self) -> tuple[int, ...]:
+        """Offsets of the blocks that move: harmonics 2..h (the sham comb's offsets with
+        ``comb="sham"``), and the fundamental with ``include_fundamental``."""
+        moved = self.comb_offsets[1:] if self.comb == "harmonic" else self.layout.sham_offsets(self.n_harmonics)
+        return ((0,) if self.include_fundamental else ()) + tuple(o for o in moved if o != 0)
 
     @property
     def partner_offsets(self) -> tuple[int, ...]:
@@ -181,22 +194,26 @@ class HarmonicSwap(_KeyFamily):
         return tuple(s for d in steps for s in (d, -d))
 
     def comb_blocks(self, q: jax.Array) -> jax.Array:
-        """First bins ``[h]`` of key q's comb blocks (harmonics 1..h)."""
-        return _blocks(self.layout, q, self.comb_offsets, self.width)
+        """First bins ``[K]`` of the blocks no partner may overlap: key q's comb (harmonics 1..h) and
+        the blocks that move."""
+        return _blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + self.member_offsets)), self.width)
+
+    def draw_key(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        """``(q, bits)``: the draw's key (scalar, or ``[n_clips]``) and the bits of its partner choices."""
+        bits = random_bits(key, 1 + len(self.member_offsets) * len(self.partner_offsets)).astype(jnp.uint32)
+        return self.keys.draw(key, bits[0], draw), bits[1:]
 
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         """``(idx [F], q)``, or ``(idx [n_clips, F], q [n_clips])`` with per-clip key weights (the
         partners' random choices are the draw's, shared by the clips)."""
-        members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
-        bits = random_bits(key, 1 + len(members) * len(self.partner_offsets)).astype(jnp.uint32)
-        q = self.keys.draw(key, bits[0], draw)
+        q, bits = self.draw_key(key, draw)
         if q.ndim:
-            return jax.vmap(lambda k: self.swap(k, bits[1:]))(q), q
-        return self.swap(q, bits[1:]), q
+            return jax.vmap(lambda k: self.swap(k, bits))(q), q
+        return self.swap(q, bits), q
 
     def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
-        """The permutation ``idx [F]`` moving key q's harmonics to partners chosen by ``bits``."""
-        members = self.comb_offsets if self.include_fundamental else self.comb_offsets[1:]
+        """The permutation ``idx [F]`` moving key q's member blocks to partners chosen by ``bits``."""
+        members = self.member_offsets
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
         comb = self.comb_blocks(q)
         starts = _blocks(self.layout, q, members, self.width)
@@ -221,8 +238,33 @@ class HarmonicSwap(_KeyFamily):
         return idx
 
 
+@dataclass(frozen=True)
+class HarmonicAttenuation(HarmonicSwap):
+    """See :func:`harmonic_swap` with ``manipulation="attenuate"``: key q's member blocks set to each
+    clip's floor (its smallest feature value); q drawn exactly as the swap draws it."""
+
+    def mask(self, q: jax.Array) -> jax.Array:
+        """Bins ``[F]`` (bool) of key q's member blocks."""
+        starts = _blocks(self.layout, q, self.member_offsets, self.width)
+        bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
+        bins = jnp.where(bins >= 0, bins, self.n_bins)
+        return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
+
+    def moved(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        """``(mask [F] or [n_clips, F], q)``: the bins the draw attenuates."""
+        q, _ = self.draw_key(key, draw)
+        return (jax.vmap(self.mask)(q) if q.ndim else self.mask(q)), q
+
+    def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        mask, q = self.moved(key, draw)
+        floor = jnp.min(x, axis=(-2, -1), keepdims=True)  # [n_clips, 1, 1]
+        mask = mask[:, :, None] if mask.ndim == 2 else mask[:, None]
+        return jnp.where(mask, floor, x), q
+
+
 def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None, include_fundamental: bool = False,
-                  width: int = 1, stratified: bool = False) -> HarmonicSwap:
+                  width: int | None = None, stratified: bool = False, comb: str = "harmonic",
+                  manipulation: str = "swap") -> HarmonicSwap:
     """Move the harmonics of one key q out: each block of ``width`` bins centred on harmonic k of q
     (k = 2..h; k = 1 too with ``include_fundamental``) swaps places with a mistuned partner block,
     detuned by one to two semitones (a random choice among the candidates), lying on none of q's
@@ -235,19 +277,35 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
         :func:`key_weights_from_targets` with ``per_clip=True``) or ``[P]`` (one key for all clips);
         None: uniform over the layout's keys.
       include_fundamental: also move the fundamental.
-      width: bins per block (1: single bins, as the comb's positions; B: the semitone around each).
+      width: bins per block (default B: the partial's whole semitone; 1: the centre bin only).
       stratified: one key for all clips, draw i the (i mod n)-th of the n keys with positive weight.
+      comb: ``"harmonic"`` (harmonics 2..h move) or ``"sham"``: blocks at inharmonic offsets
+        ``round(12·B·log2(k + ½))``, k = 2..h (:meth:`FrequencyLayout.sham_offsets`), move instead,
+        with the same key, partners and draw structure (the fundamental still with
+        ``include_fundamental``); a sham block may not overlap a real harmonic's block.
+      manipulation: ``"swap"`` (default) or ``"attenuate"``: the blocks are set to each clip's floor
+        (its smallest value) instead (a :class:`HarmonicAttenuation`, drawing the same keys).
     """
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.positive_int("n_harmonics", n_harmonics)
     if n_harmonics < 2:
         raise ValueError(f"n_harmonics must be >= 2 (harmonics 2..h move), got {n_harmonics}")
+    width = layout.bins_per_semitone if width is None else width
     validate.positive_int("width", width)
     if width > layout.bins_per_semitone:
         raise ValueError(f"width must be <= bins_per_semitone = {layout.bins_per_semitone}, got {width}")
-    return HarmonicSwap(layout, int(n_harmonics), _check_weights(key_weights, layout.n_pitches),
-                        bool(include_fundamental), int(width), bool(stratified))
+    validate.one_of("comb", comb, COMBS)
+    validate.one_of("manipulation", manipulation, MANIPULATIONS)
+    if comb == "sham":
+        real = layout.harmonic_offsets(n_harmonics)
+        clash = [(s, r) for s in layout.sham_offsets(n_harmonics) for r in real if abs(s - r) < width]
+        if clash:
+            raise ValueError(f"comb='sham': the sham block at +{clash[0][0]} bins overlaps the harmonic at +{clash[0][1]} "
+                             f"with width={width}; use a smaller width or n_harmonics")
+    make = HarmonicAttenuation if manipulation == "attenuate" else HarmonicSwap
+    return make(layout, int(n_harmonics), _check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
+                int(width), bool(stratified), comb)
 
 
 @dataclass(frozen=True)
@@ -260,6 +318,15 @@ class KeyReplacement(_KeyFamily):
     key_weights: Weights
     width: int
     stratified: bool = False
+    silence: bytes | None = None  # packed bits of [n_clips, P, T]: where each key is silent
+    silence_shape: tuple[int, int, int] | None = None
+
+    def silent(self) -> np.ndarray | None:
+        """``[n_clips, P, T]`` bool: where each key is silent (None: replace from any other frame)."""
+        if self.silence is None:
+            return None
+        n = int(np.prod(self.silence_shape))
+        return np.unpackbits(np.frombuffer(self.silence, np.uint8))[:n].reshape(self.silence_shape).astype(bool)
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) this condition replaces for key q."""
@@ -276,25 +343,58 @@ class KeyReplacement(_KeyFamily):
         q = self.keys.draw(key, bits[0], draw)
         frames = derangement_order(jax.random.fold_in(key, 1), bits[1:], jnp.ones(n_frames, bool))
         mask = jax.vmap(self.mask)(q)[:, :, None] if q.ndim else self.mask(q)[:, None]  # [n_clips, F, 1] or [F, 1]
-        return jnp.where(mask, x[..., frames], x), q
+        silent = self.silent()
+        if silent is None:
+            return jnp.where(mask, x[..., frames], x), q
+        if silent.shape[0] != x.shape[0] or silent.shape[2] != n_frames:
+            raise ValueError(f"key_replacement was built for silence of shape {silent.shape}, got features {x.shape}")
+        sources = jnp.broadcast_to(_silent_sources(key, silent, q, frames), x.shape)
+        return jnp.where(mask, jnp.take_along_axis(x, sources, axis=-1), x), q
+
+
+def _silent_sources(key: jax.Array, silent: np.ndarray, q: jax.Array, fallback: jax.Array) -> jax.Array:
+    """``[n_clips, 1, T]`` source frame of every frame: uniform among the frames of the same clip where
+    its key q sounds not (``silent [n_clips, P, T]``); the ``fallback`` derangement ``[T]`` in a clip
+    where q never falls silent."""
+    n_clips, _, n_frames = silent.shape
+    q = jnp.broadcast_to(q, (n_clips,))
+    quiet = jnp.asarray(silent)[jnp.arange(n_clips), q]  # [n_clips, T]
+    count = quiet.sum(axis=1, keepdims=True)
+    u = jax.random.uniform(jax.random.fold_in(key, 2), (n_clips, n_frames))
+    rank = jnp.minimum(jnp.floor(u * count), jnp.maximum(count - 1, 0)).astype(jnp.int32)  # which silent frame
+    source = jax.vmap(lambda c, r: jnp.searchsorted(c, r, side="right"))(jnp.cumsum(quiet, axis=1), rank)
+    source = jnp.where(count > 0, jnp.minimum(source, n_frames - 1), fallback[None, :])
+    return source[:, None, :]
 
 
 def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key_weights=None, width: int | None = None,
-                    stratified: bool = False) -> KeyReplacement:
+                    stratified: bool = False, silent_from=None) -> KeyReplacement:
     """Replace key q's ``part`` — ``"fundamental"`` (F), ``"harmonics"`` 2..h (H) or ``"both"``
     (F∪H) — by the same bins of other frames of the same clip (a random derangement of the frames,
     the same for every clip of a draw), in blocks of ``width`` bins (default B, the semitone around
     each position). The three parts drawn with the same key target the same key with the same
     derangement, so they pair draw for draw. Group = q (``[n_clips]`` with per-clip ``key_weights``,
-    see :func:`harmonic_swap`)."""
+    see :func:`harmonic_swap`).
+
+    ``silent_from``: labels ``[n_clips, P, T]``; then every frame takes its replacement from a frame
+    of the same clip where q is silent (uniformly among them; the derangement only in a clip where q
+    never falls silent), so a replacement never carries q's own note. The features must then be
+    those clips'."""
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.positive_int("n_harmonics", n_harmonics)
     validate.one_of("part", part, REPLACED_PARTS)
     width = layout.bins_per_semitone if width is None else width
     validate.positive_int("width", width)
+    silence, shape = None, None
+    if silent_from is not None:
+        labels = np.asarray(silent_from)
+        validate.exact_rank("silent_from", labels, 3, f"[n_clips, {layout.n_pitches}, T]")
+        if labels.shape[1] != layout.n_pitches:
+            raise ValueError(f"silent_from must be [n_clips, {layout.n_pitches}, T] labels, got shape {labels.shape}")
+        silence, shape = np.packbits(labels <= 0).tobytes(), tuple(int(n) for n in labels.shape)
     return KeyReplacement(layout, int(n_harmonics), part, _check_weights(key_weights, layout.n_pitches), int(width),
-                          bool(stratified))
+                          bool(stratified), silence, shape)
 
 
 @dataclass(frozen=True)

@@ -137,36 +137,61 @@ def _key_targets(inputs: Inputs) -> np.ndarray:
     return inputs.targets
 
 
+RELIANCE_VARIANTS = {"width1": {"width": 1}, "attenuate": {"manipulation": "attenuate"}}
+
+
+def _run_reliance(cell: Cell, inputs: Inputs, ctx: Context, family, key):
+    from amt_jax import estimators
+
+    result = estimators.permutation_importance(
+        inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=balanced_draws(cell, family, cell.n),
+        key=key, metric="key_drop", per_pitch=True, targets=inputs.targets, clusters=inputs.clusters,
+        output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
+    )
+    return result, estimators.harmonic_reliance(result, family, key=key)
+
+
 def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-    """Harmonic reliance: ``harmonic_swap`` of the sounding keys (weights from the labels), scored with
-    ``key_drop`` per key, then :func:`amt_jax.estimators.reliance.harmonic_reliance`."""
+    """Harmonic reliance: ``harmonic_swap`` of the sounding keys (each clip its own, by frames; the
+    cell's ``variant``: the partial's centre bin only, or attenuation), scored with ``key_drop`` per
+    key, then :func:`amt_jax.estimators.reliance.harmonic_reliance`; and its standing sham control,
+    the same draws at inharmonic offsets (``comb="sham"``): ``real_minus_sham`` is the paired
+    difference of the drop at the key."""
     from amt_jax import estimators
     from amt_jax import perturb
 
     targets = _key_targets(inputs)
-    family = perturb.harmonic_swap(layout=inputs.layout, n_harmonics=dict(cell.params)["n_harmonics"],
-                                   key_weights=perturb.key_weights_from_targets(targets, per_clip=not ctx.stratified),
-                                   stratified=ctx.stratified)
+    params = dict(cell.params)
+    kw = dict(layout=inputs.layout, n_harmonics=params["n_harmonics"], stratified=ctx.stratified,
+              key_weights=perturb.key_weights_from_targets(targets, per_clip=not ctx.stratified),
+              **RELIANCE_VARIANTS.get(params.get("variant"), {}))
     key = cell_key(cell)
-    result = estimators.permutation_importance(
-        inputs.apply_fn, inputs.params, inputs.features, family=family, n_permutations=balanced_draws(cell, family, cell.n),
-        key=key, metric="key_drop", per_pitch=True, targets=targets, clusters=inputs.clusters, output=inputs.output,
-        chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh, progress=ctx.progress,
-    )
-    rel = estimators.harmonic_reliance(result, family, key=key)
+    result, rel = _run_reliance(cell, inputs, ctx, perturb.harmonic_swap(**kw), key)
+    _, sham = _run_reliance(cell, inputs, ctx, perturb.harmonic_swap(**kw, comb="sham"), key)
+    rel["sham"] = {k: sham[k] for k in ("diagonal", "off_diagonal", "contrast")}
+    rel["real_minus_sham"] = estimators.reliance_difference(rel, sham, inputs.clusters)
+    parts = ("diagonal", "off_diagonal", "contrast")
     arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
-              **{f"{k}_clip_means": rel[k].pop("clip_means") for k in ("diagonal", "off_diagonal", "contrast")},
-              **{f"{k}_draw_clip": rel[k].pop("draw_clip") for k in ("diagonal", "off_diagonal", "contrast")}}
+              **{f"{k}_clip_means": rel[k].pop("clip_means") for k in parts},
+              **{f"{k}_draw_clip": rel[k].pop("draw_clip") for k in parts},
+              **{f"sham_{k}_draw_clip": rel["sham"][k].pop("draw_clip") for k in parts},
+              "real_minus_sham_draw_clip": rel["real_minus_sham"].pop("draw_clip"),
+              "real_minus_sham_clip_means": rel["real_minus_sham"].pop("clip_means")}
+    for k in parts:
+        rel["sham"][k].pop("clip_means")
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
-               "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped", "by_register")},
+               "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped", "by_register",
+                                                "sham", "real_minus_sham")},
                **layout_record(inputs)}
     return summary, arrays
 
 
 def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
-    """The factorial design (v(F), v(H), v(F∪H), interaction) for the sounding keys."""
+    """The factorial design (v(F), v(H), v(F∪H), interaction) for the sounding keys, on the logit
+    scale (the model's ``logits`` capability, else the logit of its clipped output), each
+    replacement from a frame where the key is silent."""
     from amt_jax import estimators
     from amt_jax import perturb
 
@@ -177,7 +202,8 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
         inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=targets,
         n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=balanced_draws(cell, sounding, cell.n), key=cell_key(cell),
         clusters=inputs.clusters, output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh,
-        stratified=ctx.stratified, progress=ctx.progress,
+        stratified=ctx.stratified, progress=ctx.progress, scale="logit",
+        logits_fn=inputs.model.logits if inputs.model.has("logits") else None,
     )
     arrays = {f"{name}_{k}": v for name, r in out["results"].items() for k, v in r.arrays().items()
               if k in ("importances", "group_ids", "draw_clip_importances", "input_change")}
@@ -186,7 +212,7 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     arrays.update({f"{k}_draw_clip": out[k].pop("draw_clip") for k in ("F", "H", "FH", "interaction")})
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
-    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction", "by_register")},
+    summary = {"factorial": {k: out[k] for k in ("F", "H", "FH", "interaction", "by_register", "ratios", "scale")},
                "n_permutations": int(out["results"]["F"].importances.shape[0]),
                "family": out["results"]["F"].config["family"], **layout_record(inputs)}
     return summary, arrays

@@ -65,6 +65,9 @@ class SweepConfig:
       claimed_mc_fraction: what the config's docstring claims of its draws: their Monte Carlo SE is
         at most this fraction of the piece-level SE; ``python -m amt_jax plan --workdir PILOT
         --config NAME`` checks it against a pilot (None: no claim).
+      reliance_variants: extra reliance cells at the largest h: ``"width1"`` (only each partial's
+        centre bin moves, not its semitone) and ``"attenuate"`` (the partials set to the clip's
+        floor instead of swapped).
       questions: ``((name, (kind, ...)), ...)``: rows of these kinds form one question (per model)
         for Benjamini–Hochberg in the summary; other kinds form a question each.
       control_models: ``((spec, (family, ...)), ...)``: models run on the listed families only, e.g.
@@ -92,6 +95,7 @@ class SweepConfig:
     mc_fraction: float | None = None
     max_permutations_factor: int = 8
     claimed_mc_fraction: float | None = None
+    reliance_variants: tuple[str, ...] = ()
     questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     control_models: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -134,6 +138,8 @@ class SweepConfig:
         if self.mc_fraction is not None:
             validate.positive("mc_fraction", self.mc_fraction)
         validate.positive_int("max_permutations_factor", self.max_permutations_factor)
+        for v in self.reliance_variants:
+            validate.one_of("reliance_variants", v, ("width1", "attenuate"))
         if self.claimed_mc_fraction is not None:
             validate.positive("claimed_mc_fraction", self.claimed_mc_fraction)
         for question in self.questions:

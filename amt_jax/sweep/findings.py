@@ -28,8 +28,12 @@ def _ci(row: dict) -> str:
 
 def reliance(row: dict) -> str:
     who = registry.title(row["model"])
-    return (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
-            f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])}).")
+    out = (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
+           f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])})")
+    if row.get("sham_difference") is None:
+        return out + "."
+    return (out + f"; and by {fmt(row['sham_difference'])} [{fmt(row['sham_ci_low'])}, {fmt(row['sham_ci_high'])}] "
+            "(crossed) more than moving blocks of a sham comb at inharmonic offsets, the same keys and draws.")
 
 
 def factorial(row: dict) -> str:
@@ -37,8 +41,12 @@ def factorial(row: dict) -> str:
             if (row["difference_ci_low"] or 0) > 0 else
             "below the sum of the single replacements: either cue alone already removes much of the note"
             if (row["difference_ci_high"] or 0) < 0 else "additive: no evidence either way")
-    return (f"Missing fundamental ({row['setting']}): replacing fundamental and harmonics together lowers a key's "
-            f"output by {_ci(row)} relative to the two replacements' sum, i.e. {sign} (p = {fmt(row['p'])}).")
+    scale = row.get("scale") or "probability"
+    ratios = "" if row.get("ratio_F") is None else \
+        f"; alone, the fundamental's replacement costs {fmt(row['ratio_F'])} and the harmonics' {fmt(row['ratio_H'])} of both"
+    return (f"Missing fundamental ({row['setting']}, {scale} scale): replacing fundamental and harmonics together "
+            f"(from frames where the key is silent) lowers a key's output by {_ci(row)} relative to the two "
+            f"replacements' sum, i.e. {sign} (p = {fmt(row['p'])}){ratios}.")
 
 
 def seed_harmonic(row: dict) -> str:

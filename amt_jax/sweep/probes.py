@@ -125,6 +125,12 @@ def _one(config: SweepConfig) -> list[dict]:
     return [{}]
 
 
+def _reliance_settings(config: SweepConfig) -> list[dict]:
+    """Every h >= 2, then the config's ``reliance_variants`` at the largest h."""
+    return [{"n_harmonics": h} for h in config.harmonics if h >= 2] + \
+        [{"n_harmonics": max(config.harmonics), "variant": v} for v in config.reliance_variants]
+
+
 def _draws(config: SweepConfig) -> int:
     return config.n_permutations
 
@@ -140,6 +146,25 @@ def _estimate_row(est: dict, control: str) -> dict:
             "control": control, "difference": est["mean"], "difference_ci_low": lo, "difference_ci_high": hi,
             "difference_mc_se": est.get("mc_standard_error", (est["ci_high"] - est["ci_low"]) / (2 * 1.959964)),
             "p": est["p"]}
+
+
+def _reliance_row(result: dict) -> dict:
+    """The reliance contrast's row, plus the real − sham difference (``sham_*``, beside the columns)."""
+    row = _estimate_row(result["reliance"]["contrast"], "co-sounding keys of the same draws; sham comb")
+    sham = result["reliance"].get("real_minus_sham")
+    if sham is not None:
+        row.update({"sham_difference": sham["mean"], "sham_ci_low": sham["crossed_ci_low"],
+                    "sham_ci_high": sham["crossed_ci_high"]})
+    return row
+
+
+def _factorial_row(result: dict) -> dict:
+    """The factorial interaction's row, plus its scale and v(F)/v(F∪H), v(H)/v(F∪H) (beside the columns)."""
+    fac = result["factorial"]
+    row = _estimate_row(fac["interaction"], f"additive on the {fac.get('scale', 'probability')} scale: v(F) + v(H)")
+    ratios = fac.get("ratios") or {}
+    row.update({"scale": fac.get("scale"), "ratio_F": ratios.get("F"), "ratio_H": ratios.get("H")})
+    return row
 
 
 def _describe_estimate(name: str, est: dict) -> str:
@@ -159,15 +184,16 @@ _PROBES = (
           finding=findings.seed_harmonic),
     Probe("harmonic_control", "harmonic", _harmonics, _draws, compute.importance_cell(compute.harmonic_family),
           label=lambda p: f"h={p['n_harmonics']}", key_kind="harmonic", figure="harmonic", options=(("control", True),)),
-    Probe("harmonic_swap", "harmonic_reliance", lambda c: [{"n_harmonics": h} for h in c.harmonics if h >= 2], _draws,
-          compute.reliance, label=lambda p: f"h={p['n_harmonics']}", figure="harmonic_reliance",
-          row_values=lambda r: _estimate_row(r["reliance"]["contrast"], "off-diagonal keys of the same draws"),
+    Probe("harmonic_swap", "harmonic_reliance", _reliance_settings, _draws,
+          compute.reliance, label=lambda p: f"h={p['n_harmonics']}" + (f", {p['variant']}" if "variant" in p else ""),
+          figure="harmonic_reliance",
+          row_values=_reliance_row,
           clip_values="contrast_clip_means", draw_clip_values="contrast_draw_clip",
           describe=lambda r: _describe_estimate("reliance contrast", r["reliance"]["contrast"]), finding=findings.reliance,
           per_instrument=lambda p: True),
     Probe("factorial", "factorial", lambda c: [{"n_harmonics": max(c.harmonics)}], _draws, compute.factorial,
           label=lambda p: f"interaction, h={p['n_harmonics']}", figure="factorial",
-          row_values=lambda r: _estimate_row(r["factorial"]["interaction"], "additive: v(F) + v(H)"),
+          row_values=_factorial_row,
           clip_values="interaction_clip_means", draw_clip_values="interaction_draw_clip",
           describe=lambda r: _describe_estimate("interaction", r["factorial"]["interaction"]), finding=findings.factorial,
           per_instrument=lambda p: True),

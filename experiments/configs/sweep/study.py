@@ -48,6 +48,7 @@ def get_config() -> SweepConfig:
         chunk_size=4,
         stratified=False,
         claimed_mc_fraction=0.25,
+        reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
         control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial")),),
     )
