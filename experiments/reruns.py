@@ -40,7 +40,7 @@ def run(config_name: str, data_dir: str, workdir: str, seeds: tuple[int, ...], m
     runs = {}
     for seed in (base.seed, *seeds):
         config = dataclasses.replace(base, name=f"{base.name}_seed{seed}", models=(model,), families=FAMILIES,
-                                     control_models=(), example=False, seed=seed)
+                                     control_models=(), example=False, seed=seed, reliance_variants=())
         out = epath.Path(workdir) / f"seed{seed}"
         sweep.run_sweep(config, workdir=out, data_dir=data_dir, progress=False, log=lambda _: None)
         runs[seed] = load_results(out)

@@ -162,12 +162,12 @@ def run(args: argparse.Namespace) -> int:
     _step(5, f"figures and summary -> {workdir / 'figures'}")
     written = report.write_report(workdir)
     print(f"drew {', '.join(written.figures)}" + (f"; not drawn: {', '.join(written.missing)}" if written.missing else ""))
-    _step(6, "findings (95 % intervals over pieces)")
+    _step(6, "findings (95 % crossed intervals: draws and pieces random)")
     for line in findings(written.rows, probe, json.loads(evaluation.read_text())):
         print(f"- {line}")
     minutes = (time.perf_counter() - start) / 60
     print(f"\ndone in {minutes:.1f} min. Look at:")
-    print(f"  {written.summary_md}   findings and the summary table (Monte Carlo and piece-level CIs, tests vs controls)")
+    print(f"  {written.summary_md}   findings and the summary table (crossed, piece-level and Monte Carlo CIs; tests vs controls)")
     print(f"  {workdir / 'figures'}/   {len(written.figures)} figures (.png, .pdf)")
     print(f"  {probe_dir}/   probe tones per key (JSON)")
     print(f"  {evaluation}   Basic Pitch's mir_eval scores on the test split")
