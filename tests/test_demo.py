@@ -23,6 +23,19 @@ def test_both_models_reliance_is_reported_and_a_small_control_means_learned():
     assert "is learned, not built in" in lines[-1] and "within 1%" in lines[-1]
 
 
+def test_the_control_is_compared_on_its_own_scale_not_the_raw_one():
+    """Planted numbers like the study's: the random network's raw contrast is 1 % of the trained
+    model's, but it also reacts 16× less to anything (its whole-axis shuffle importance), so on
+    its own scale its interval reaches 13 % of the trained model's: not called learned."""
+    rows = [_row("basic-pitch", "harmonic_swap", "h=2", 0.05, 0.04, 0.06, whole_axis=0.057),
+            _row("random:basic-pitch", "harmonic_swap", "h=2", -0.0003, -0.0004, -0.0002, whole_axis=0.0035)]
+    line = demo.findings(rows, PROBE, EVALUATION)[-1]
+    assert "own scale" in line and "may be architecture" in line and "sign of the control: negative" in line
+    raw = [{k: v for k, v in r.items() if k != "whole_axis"} for r in rows]
+    line = demo.findings(raw, PROBE, EVALUATION)[-1]
+    assert "raw output scale" in line and "is learned, not built in" in line
+
+
 def test_a_control_as_large_as_the_model_is_called_architecture():
     rows = [_row("basic-pitch", "harmonic_swap", "h=2", 0.05, 0.04, 0.06),
             _row("random:basic-pitch", "harmonic_swap", "h=2", 0.04, 0.03, 0.05)]

@@ -73,7 +73,7 @@ def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
     table = md.split("## Table")[1].split("\n## ")[0]
     assert table.count("\n| planted-") == len(rows) and "figures/harmonic.png" in md
     assert "## Findings" in md and "planted-b3, harmonic h=4:" in md and "over 4 pieces" in md
-    assert "more than moving blocks of a sham comb at inharmonic offsets" in md  # the reliance cells' standing control
+    assert "real − sham comb (inharmonic offsets, same keys and draws):" in md  # the reliance cells' standing control
 
 
 def test_every_interval_in_the_summary_is_centred_on_the_estimate_reported_with_it(tiny_workdir):

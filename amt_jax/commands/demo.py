@@ -87,8 +87,11 @@ def _probe_keys(out: Path) -> dict:
 
 def _architecture_vs_learning(rows: list[dict]) -> list[str]:
     """One sentence comparing the reliance contrast of each model with that of its architecture
-    with random weights (``random:<model>``, the control), setting by setting: "learned" only when
-    the model's contrast is positive and the control's whole interval is within a tenth of it."""
+    with random weights (``random:<model>``, the control), setting by setting, on each model's own
+    scale: the contrast divided by that model's whole-axis shuffle importance (``whole_axis``; the
+    raw scale, said so, when a model has none). "Learned" only when the model's contrast is
+    positive and the control's whole interval is within a tenth of it on that scale; the control's
+    sign is reported."""
     from amt_jax.models import registry
 
     swap = {(r["model"], r["setting"]): r for r in rows if r["family"] == "harmonic_swap"}
@@ -102,13 +105,24 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
         if any(r[f] is None for _, tr, rr in pairs for r in (tr, rr) for f in fields):
             out.append(f"{model}: the reliance contrast or its random-weights control is undefined (too few pieces).")
             continue
-        sizes = ", ".join(f"{fmt(rr['difference'])} [{fmt(rr['difference_ci_low'])}, {fmt(rr['difference_ci_high'])}] ({s})"
-                          for s, _, rr in pairs)
-        reach = [max(abs(rr["difference_ci_low"]), abs(rr["difference_ci_high"])) / abs(tr["difference"])
-                 if tr["difference"] else float("inf") for _, tr, rr in pairs]
+        own = all(r.get("whole_axis") for _, tr, rr in pairs for r in (tr, rr))
+
+        def scaled(r, f):
+            return r[f] / r["whole_axis"] if own else r[f]
+
+        sizes = ", ".join(f"{fmt(scaled(rr, 'difference'))} [{fmt(scaled(rr, 'difference_ci_low'))}, "
+                          f"{fmt(scaled(rr, 'difference_ci_high'))}] vs {fmt(scaled(tr, 'difference'))} ({s})"
+                          for s, tr, rr in pairs)
+        reach = [max(abs(scaled(rr, "difference_ci_low")), abs(scaled(rr, "difference_ci_high")))
+                 / abs(scaled(tr, "difference")) if tr["difference"] else float("inf") for _, tr, rr in pairs]
+        signs = {("negative" if rr["difference_ci_high"] < 0 else "positive" if rr["difference_ci_low"] > 0 else "either")
+                 for _, _, rr in pairs}
         effect = all(tr["difference_ci_low"] > 0 for _, tr, _ in pairs)
-        head = (f"{registry.title(model)} stacks each bin's harmonics into its input, so the "
-                f"same architecture with random weights is the control: its reliance contrast is {sizes}")
+        scale = ("on each model's own scale (the contrast ÷ that model's whole-axis shuffle importance)" if own else
+                 "on the raw output scale (no whole-axis cell for a model, so not on each model's own scale)")
+        head = (f"{registry.title(model)} stacks each bin's harmonics into its input, so the same architecture with "
+                f"random weights is the control: {scale} its reliance contrast is {sizes} for the trained model "
+                f"(sign of the control: {', '.join(sorted(signs))})")
         if not effect:
             out.append(head + "; the trained model shows no reliance contrast in every setting, so there is nothing to attribute.")
         elif max(reach) < 0.1:

@@ -18,7 +18,9 @@ reports one estimate, ``mean``: the mean over pieces of each piece's mean over d
   marked ``control pending``.
 - Cells without a control measure a non-negative divergence (``output_l1``): they are not tested
   against 0 (any perturbation changes the output); ``relative`` reports them as an effect size,
-  the fraction of the model's whole-axis random-spectral importance.
+  the fraction of the model's whole-axis random-spectral importance. Contrast rows (reliance,
+  factorial) get the same ``relative`` (and ``whole_axis``): the contrast on the model's own scale,
+  so a network that barely reacts to anything (random weights) is compared fairly.
 - ``q``: Benjamini–Hochberg within each question, across every model and setting of the sweep
   (``SweepConfig.questions``; by default the rows of one probe kind, e.g. the harmonic contrasts
   of every model over h). The per-instrument and per-register tables adjust within themselves.
@@ -81,6 +83,9 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
                 "question": question_of(cell, results.config), "n_draws": r.get("n_permutations")})
     if probe.row_values is not None:
         row.update({k: _num(v) if isinstance(v, (float, np.floating)) else v for k, v in probe.row_values(r).items()})
+        whole = _whole_axis(results, cell["model"])  # the model's own scale: its whole-axis shuffle importance
+        row["whole_axis"] = whole
+        row["relative"] = row["difference"] / whole if whole and row.get("difference") is not None else None
         return row
     change = float(np.mean(arrays["input_change"])) if "input_change" in arrays else None
     est = _importance_estimate(arrays, r)
@@ -138,9 +143,14 @@ def findings(rows: list[dict]) -> list[str]:
             lo, hi = r["difference_ci_low"], r["difference_ci_high"]
             verdict = "positive" if lo is not None and lo > 0 else "negative" if hi is not None and hi < 0 else \
                 "not distinguishable from 0"
+            own = "" if r.get("whole_axis") is None or r.get("relative") is None else \
+                f", {_fmt(r['relative'])} of its own whole-axis shuffle"
+            sham = "" if r.get("sham_difference") is None else (
+                f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
+                f"[{_fmt(r['sham_ci_low'])}, {_fmt(r['sham_ci_high'])}] (crossed)")
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "
                        f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] (crossed) over {n} pieces (p = {_fmt(r['p'])}, "
-                       f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}).")
+                       f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}){own}{sham}.")
         elif r["control"] != CONTROL_PENDING:
             rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""
             out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['mean'])} "

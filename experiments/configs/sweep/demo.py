@@ -33,5 +33,5 @@ def get_config() -> SweepConfig:
         chunk_size=8,
         stratified=False,
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
-        control_models=(("random:basic-pitch", ("harmonic_reliance",)),),  # architecture or learning?
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "random_spectral")),),  # architecture or learning?
     )

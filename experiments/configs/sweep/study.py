@@ -50,5 +50,5 @@ def get_config() -> SweepConfig:
         claimed_mc_fraction=0.25,
         reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
-        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial")),),
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),),
     )
