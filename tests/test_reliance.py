@@ -9,7 +9,7 @@ import scipy.stats
 
 from amt_jax import importance
 from amt_jax import permutations
-from amt_jax.perturb.key_families import key_weights_from_targets
+from amt_jax.perturb.keys import key_weights_from_targets
 from amt_jax.models import planted
 
 B, H = 3, 4

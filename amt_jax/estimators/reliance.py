@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import stats
-from amt_jax.perturb.key_families import HarmonicSwap, key_replacement, key_weights_from_targets
+from amt_jax.perturb.key_families import HarmonicSwap, key_replacement
+from amt_jax.perturb.keys import key_weights_from_targets
 from amt_jax.estimators.result import ImportanceResult
 
 FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}

@@ -2,14 +2,15 @@
 
 - :mod:`~amt_jax.perturb.permutations`: the seed families on the frequency axis (random spectral,
   harmonic shuffle and its size-matched control, within-semitone shuffle).
-- :mod:`~amt_jax.perturb.key_families`: families that target a key the music plays (harmonic swap,
-  key replacement for the factorial, semitone pooling), keys drawn from the labels.
+- :mod:`~amt_jax.perturb.key_families`: families that target a key the music plays (harmonic swap
+  and its sham comb, attenuation, key replacement for the factorial, semitone pooling).
+- :mod:`~amt_jax.perturb.keys`: which key a draw targets (per clip by frames, shared, in turn).
 - :mod:`~amt_jax.perturb.sampling`: the random draws they share (groups, slots, derangements).
 
 ``from amt_jax import permutations`` is this package (the public API's name).
 """
 
-from amt_jax.perturb import key_families, permutations, sampling
+from amt_jax.perturb import key_families, keys, permutations, sampling
 from amt_jax.perturb.permutations import (
     FREQUENCY_SCALES,
     Harmonic,
@@ -34,9 +35,9 @@ from amt_jax.perturb.key_families import (
     SemitonePooling,
     harmonic_swap,
     key_replacement,
-    key_weights_from_targets,
     semitone_pooling,
 )
+from amt_jax.perturb.keys import KeyDraw, KeyFamily, key_weights_from_targets
 from amt_jax.perturb.sampling import (
     categorical,
     derangement_order,
@@ -47,4 +48,4 @@ from amt_jax.perturb.sampling import (
     uniform_int,
 )
 
-__all__ = ["COMBS", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "key_families", "key_replacement", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
+__all__ = ["COMBS", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "KeyDraw", "KeyFamily", "key_families", "key_replacement", "keys", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]

@@ -13,18 +13,7 @@
 - :func:`semitone_pooling`: each semitone's B bins replaced by their mean (all keys, or one key
   per draw): what a model loses when it cannot see below a semitone.
 
-Keys are drawn from ``key_weights``:
-
-- ``[n_clips, P]`` (:func:`key_weights_from_targets` with ``per_clip=True``; the default of the
-  estimators): each clip draws its own key among the keys sounding in it, weighted by their
-  frames, so every clip contributes on every draw and every key that sounds can be targeted; the
-  draw's group is then ``[n_clips]`` (one key per clip);
-- ``[P]`` (e.g. the frames each key sounds, pooled over clips): one key for all clips, weighted;
-- None: one key for all clips, uniform over the layout's keys;
-- ``stratified``: one key for all clips, in turn: draw i targets the (i mod n)-th of the n keys
-  with positive (pooled) weight, so a run of a multiple of n draws is balanced over every sounding
-  key (:func:`amt_jax.estimators.spec.build_spec` checks the multiple).
-
+Keys are drawn by :mod:`amt_jax.perturb.keys` (per clip by frames, one for all clips, or in turn).
 A family and its partner conditions drawn with the same key target the same keys and make the same
 random choices. Positions come from the model's :class:`~amt_jax.frontend.layout.FrequencyLayout`.
 """
@@ -38,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.perturb.sampling import categorical, derangement_order, random_bits
+from amt_jax.perturb.keys import KeyFamily, Weights, blocks, check_weights
+from amt_jax.perturb.sampling import derangement_order, random_bits
 from amt_jax.frontend.layout import FrequencyLayout
 
 REPLACED_PARTS = ("fundamental", "harmonics", "both")
@@ -46,123 +36,8 @@ COMBS = ("harmonic", "sham")
 MANIPULATIONS = ("swap", "attenuate")
 
 
-def key_weights_from_targets(targets, *, per_clip: bool = False) -> np.ndarray:
-    """Weights of the keys a draw may target: the active frames of each key in ``targets
-    [n_clips, P, T]``, ``[n_clips, P]`` per clip (``per_clip=True``) or ``[P]`` pooled over the clips."""
-    targets = np.asarray(targets)
-    validate.exact_rank("targets", targets, 3, "[n_clips, P, T]")
-    validate.finite("targets", targets)
-    frames = (targets > 0).sum(axis=2).astype(np.float64)
-    return frames if per_clip else frames.sum(axis=0)
-
-
-Weights = tuple[float, ...] | tuple[tuple[float, ...], ...] | None  # [P] or [n_clips, P] (static: hashable)
-
-
-def _check_weights(key_weights, n_pitches: int) -> Weights:
-    """``key_weights`` ``[P]`` or ``[n_clips, P]`` as nested tuples (ValueError naming the argument)."""
-    if key_weights is None:
-        return None
-    w = np.asarray(key_weights, np.float64)
-    ok = w.ndim in (1, 2) and w.shape[-1] == n_pitches and w.size and np.all(np.isfinite(w)) and np.all(w >= 0)
-    if not ok or w.sum() <= 0:
-        raise ValueError(f"key_weights must be [{n_pitches}] or [n_clips, {n_pitches}] finite weights >= 0 with a "
-                         f"positive sum (one per key), got shape {w.shape} and sum {w.sum() if w.size and ok else 'n/a'}")
-    if w.ndim == 1:
-        return tuple(float(v) for v in w)
-    return tuple(tuple(float(v) for v in row) for row in w)
-
-
-_CLIP_TAG = 0x7FFFFFFE  # fold_in tag of the per-clip key bits (other tags of a draw stay below it)
-
-
 @dataclass(frozen=True)
-class _KeyDraw:
-    """How a family picks its key: uniform over ``n_pitches``, weighted (one key for all clips, or
-    one per clip), or in turn (stratified)."""
-
-    n_pitches: int
-    key_weights: Weights
-    stratified: bool
-
-    @property
-    def per_clip(self) -> bool:
-        """Whether each clip draws its own key (``[n_clips, P]`` weights, not stratified)."""
-        return self.key_weights is not None and isinstance(self.key_weights[0], tuple) and not self.stratified
-
-    @property
-    def n_clips(self) -> int | None:
-        """Clips the per-clip weights are for (None: any)."""
-        return len(self.key_weights) if self.per_clip else None
-
-    @property
-    def pooled(self) -> np.ndarray | None:
-        """``[P]`` weights pooled over clips (None: uniform)."""
-        if self.key_weights is None:
-            return None
-        w = np.asarray(self.key_weights)
-        return w if w.ndim == 1 else w.sum(axis=0)
-
-    @property
-    def sounding(self) -> tuple[int, ...]:
-        """Keys a draw can target."""
-        if self.key_weights is None:
-            return tuple(range(self.n_pitches))
-        return tuple(int(p) for p in np.flatnonzero(self.pooled > 0))
-
-    def draw(self, key: jax.Array, bits: jax.Array, draw) -> jax.Array:
-        """The draw's key: int32 scalar, or ``[n_clips]`` per clip (from ``fold_in(key, _CLIP_TAG)``)."""
-        keys = self.sounding
-        if self.stratified:
-            if draw is None:
-                raise ValueError("a stratified family needs the draw index: sample(key, draw) / perturb(key, x, draw)")
-            return jnp.asarray(keys, jnp.int32)[jnp.asarray(draw, jnp.int32) % len(keys)]
-        if self.key_weights is None:
-            return (bits % jnp.uint32(self.n_pitches)).astype(jnp.int32)
-        if not self.per_clip:
-            return jnp.minimum(categorical(bits, _cumulative(self.pooled)), self.n_pitches - 1)
-        w = np.asarray(self.key_weights)
-        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # a silent clip: any key (it has no frames to score)
-        clip_bits = jax.random.bits(jax.random.fold_in(key, _CLIP_TAG), (w.shape[0],), jnp.uint32)
-        cumulative = jnp.asarray(np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), jnp.float32)
-        return jnp.minimum(jax.vmap(categorical)(clip_bits, cumulative), self.n_pitches - 1)
-
-
-def _cumulative(w: np.ndarray) -> tuple[float, ...]:
-    return tuple(float(c) for c in np.cumsum(w) / w.sum())
-
-
-class _KeyFamily:
-    """What the key-targeted families share (they define ``layout``, ``key_weights``, ``stratified``)."""
-
-    groups_are_keys = True  # a draw's group is a key (what key_drop reads)
-
-    @property
-    def n_bins(self) -> int:
-        return self.layout.n_bins
-
-    @property
-    def keys(self) -> _KeyDraw:
-        """How a draw picks its key."""
-        return _KeyDraw(self.layout.n_pitches, self.key_weights, self.stratified)
-
-    @property
-    def groups(self) -> tuple[int, ...]:
-        return self.keys.sounding
-
-    @property
-    def n_clips(self) -> int | None:
-        """The clips a per-clip family's weights are for (its features must have as many); None: any."""
-        return self.keys.n_clips
-
-
-def _blocks(layout: FrequencyLayout, q: jax.Array, offsets: tuple[int, ...], width: int) -> jax.Array:
-    """First bins ``[K]`` of the ``width``-bin blocks centred on key q's positions ``pitch_bin(q) + offsets``."""
-    return q * layout.bins_per_semitone + layout.center_offset + jnp.asarray(offsets, jnp.int32) - width // 2
-
-
-@dataclass(frozen=True)
-class HarmonicSwap(_KeyFamily):
+class HarmonicSwap(KeyFamily):
     """See :func:`harmonic_swap`."""
 
     layout: FrequencyLayout
@@ -193,10 +68,10 @@ class HarmonicSwap(_KeyFamily):
         steps = range(m, m + self.layout.bins_per_semitone + 1)
         return tuple(s for d in steps for s in (d, -d))
 
-    def comb_blocks(self, q: jax.Array) -> jax.Array:
+    def combblocks(self, q: jax.Array) -> jax.Array:
         """First bins ``[K]`` of the blocks no partner may overlap: key q's comb (harmonics 1..h) and
         the blocks that move."""
-        return _blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + self.member_offsets)), self.width)
+        return blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + self.member_offsets)), self.width)
 
     def draw_key(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         """``(q, bits)``: the draw's key (scalar, or ``[n_clips]``) and the bits of its partner choices."""
@@ -215,8 +90,8 @@ class HarmonicSwap(_KeyFamily):
         """The permutation ``idx [F]`` moving key q's member blocks to partners chosen by ``bits``."""
         members = self.member_offsets
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
-        comb = self.comb_blocks(q)
-        starts = _blocks(self.layout, q, members, self.width)
+        comb = self.combblocks(q)
+        starts = blocks(self.layout, q, members, self.width)
         idx = jnp.arange(self.n_bins, dtype=jnp.int32)
         chosen = []
         w, f = self.width, self.n_bins
@@ -245,7 +120,7 @@ class HarmonicAttenuation(HarmonicSwap):
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) of key q's member blocks."""
-        starts = _blocks(self.layout, q, self.member_offsets, self.width)
+        starts = blocks(self.layout, q, self.member_offsets, self.width)
         bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
         bins = jnp.where(bins >= 0, bins, self.n_bins)
         return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
@@ -304,12 +179,12 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
             raise ValueError(f"comb='sham': the sham block at +{clash[0][0]} bins overlaps the harmonic at +{clash[0][1]} "
                              f"with width={width}; use a smaller width or n_harmonics")
     make = HarmonicAttenuation if manipulation == "attenuate" else HarmonicSwap
-    return make(layout, int(n_harmonics), _check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
+    return make(layout, int(n_harmonics), check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
                 int(width), bool(stratified), comb)
 
 
 @dataclass(frozen=True)
-class KeyReplacement(_KeyFamily):
+class KeyReplacement(KeyFamily):
     """See :func:`key_replacement`."""
 
     layout: FrequencyLayout
@@ -332,7 +207,7 @@ class KeyReplacement(_KeyFamily):
         """Bins ``[F]`` (bool) this condition replaces for key q."""
         offsets = tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
         chosen = {"fundamental": offsets[:1], "harmonics": offsets[1:], "both": offsets}[self.part]
-        starts = _blocks(self.layout, q, chosen, self.width)
+        starts = blocks(self.layout, q, chosen, self.width)
         bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
         bins = jnp.where(bins >= 0, bins, self.n_bins)  # below the axis: dropped (not wrapped)
         return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
@@ -393,12 +268,12 @@ def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key
         if labels.shape[1] != layout.n_pitches:
             raise ValueError(f"silent_from must be [n_clips, {layout.n_pitches}, T] labels, got shape {labels.shape}")
         silence, shape = np.packbits(labels <= 0).tobytes(), tuple(int(n) for n in labels.shape)
-    return KeyReplacement(layout, int(n_harmonics), part, _check_weights(key_weights, layout.n_pitches), int(width),
+    return KeyReplacement(layout, int(n_harmonics), part, check_weights(key_weights, layout.n_pitches), int(width),
                           bool(stratified), silence, shape)
 
 
 @dataclass(frozen=True)
-class SemitonePooling(_KeyFamily):
+class SemitonePooling(KeyFamily):
     """See :func:`semitone_pooling`."""
 
     layout: FrequencyLayout
@@ -439,4 +314,4 @@ def semitone_pooling(*, layout: FrequencyLayout, scope: str = "all", key_weights
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.one_of("scope", scope, ("all", "one"))
-    return SemitonePooling(layout, scope, _check_weights(key_weights, layout.n_pitches), bool(stratified))
+    return SemitonePooling(layout, scope, check_weights(key_weights, layout.n_pitches), bool(stratified))
