@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from amt_jax import FrequencyLayout
 from amt_jax import importance
 from amt_jax import permutations
 from amt_jax.perturb.keys import key_weights_from_targets
@@ -187,6 +188,25 @@ def test_sham_blocks_lie_between_harmonics_and_move_like_the_real_ones():
     assert n_moved >= 25
     with pytest.raises(ValueError, match="comb must be one of"):
         permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, comb="fake")
+
+
+def test_sham_and_matched_real_combs_move_as_many_blocks_at_h8():
+    """On Basic Pitch's geometry at h = 8 and width B the sham's partners often have no room between
+    the harmonics: it moves as many blocks as the real comb would for the same key and bits, and
+    ``matched`` caps the real comb to the sham's count; the uncapped real comb moves all it can."""
+    lay = FrequencyLayout(n_bins=309, bins_per_semitone=3, center_offset=0, n_pitches=88)
+    weights = np.zeros(88)
+    weights[17:61] = 1  # MIDI 38–81
+
+    def blocks_moved(**kw):
+        fam = permutations.harmonic_swap(layout=lay, n_harmonics=8, key_weights=weights, stratified=True, **kw)
+        keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(0), i))(np.arange(44))
+        idx = np.asarray(jax.jit(jax.vmap(fam.sample))(keys, np.arange(44))[0])
+        return (idx != np.arange(lay.n_bins)).sum(axis=1) // (2 * 3)
+
+    sham, matched, real = blocks_moved(comb="sham"), blocks_moved(matched=True), blocks_moved()
+    np.testing.assert_array_equal(sham, matched)
+    assert np.all(real >= sham) and real.mean() > sham.mean() and sham.min() >= 3
 
 
 def test_attenuation_sets_the_blocks_to_the_clip_floor_and_draws_the_swaps_keys():

@@ -294,21 +294,42 @@ def test_crossed_estimate_covers_when_draws_dominate_and_the_piece_only_interval
 
 def test_crossed_estimate_is_one_estimand_with_every_interval_centred_on_it():
     rng = np.random.default_rng(2)
-    v, clusters = _draws_by_clips(rng, n_draws=12, n_pieces=7, clips=3)
-    v[3, 4] = np.nan  # a clip with nothing measured in one draw
-    v[:, 0:3] = np.nan  # a piece with nothing at all: left out, and counted
-    est = stats.crossed_estimate(v, clusters)
-    pieces = stats.draws_by_pieces(v, clusters)  # [draws, pieces]
-    expected = np.mean(np.nanmean(pieces[:, 1:], axis=0))  # mean over pieces of each piece's mean over draws
-    assert est["mean"] == pytest.approx(expected, rel=1e-12)
-    for lo, hi in (("ci_low", "ci_high"), ("piece_ci_low", "piece_ci_high"), ("crossed_ci_low", "crossed_ci_high")):
-        assert (est[lo] + est[hi]) / 2 == pytest.approx(est["mean"], rel=1e-9, abs=1e-12), lo
-        assert est[lo] < est["mean"] < est[hi]
+    v, clusters = _draws_by_clips(rng, n_draws=12, n_pieces=7, clips=1)
+    complete = stats.crossed_estimate(v, clusters)
+    assert complete["mean"] == pytest.approx(np.mean(v.mean(axis=0)), rel=1e-12)  # mean over pieces of their means
+    low, high = _scipy_t(v.mean(axis=0))  # conditional on the draws: scipy's t over the pieces' means
+    assert (complete["piece_ci_low"], complete["piece_ci_high"]) == pytest.approx((low, high), rel=1e-9)
+    holed = v.copy()
+    holed[3, 4] = np.nan  # one draw × piece cell with nothing measured
+    holed[:, 0] = np.nan  # a piece with nothing at all: left out, and counted
+    est = stats.crossed_estimate(holed, clusters)
+    # Yates (1933): the missing cell of a two-way table is (R·r + C·c − g) / ((R − 1)(C − 1)) from the
+    # observed totals of its row r, its column c and the table g (here without the empty piece)
+    obs = holed[:, 1:]
+    r_, c_ = obs.shape
+    row, col, grand = np.nansum(obs[3]), np.nansum(obs[:, 3]), np.nansum(obs)
+    filled = obs.copy()
+    filled[3, 3] = (r_ * row + c_ * col - grand) / ((r_ - 1) * (c_ - 1))
+    assert est["mean"] == pytest.approx(filled.mean(), rel=1e-9)
+    for name in ("ci_low", "piece_ci_low", "crossed_ci_low"):
+        lo, hi = est[name], est[name.replace("low", "high")]
+        assert (lo + hi) / 2 == pytest.approx(est["mean"], rel=1e-9, abs=1e-12), name
+        assert lo < est["mean"] < hi
     assert (est["n_pieces"], est["n_pieces_total"], est["n"]) == (6, 7, 12)
-    # the piece interval is scipy's t over the pieces' means
-    means = np.nanmean(pieces[:, 1:], axis=0)
-    low, high = _scipy_t(means)
-    assert (est["piece_ci_low"], est["piece_ci_high"]) == pytest.approx((low, high), rel=1e-9)
+
+
+def test_crossed_estimate_covers_with_uneven_gaps():
+    """Pieces measured on 5–100 % of the draws (as a register's cells are): the crossed interval
+    still covers at about its nominal rate."""
+    rng = np.random.default_rng(4)
+    n_rep, hits = 600, 0
+    for _ in range(n_rep):
+        v, clusters = _draws_by_clips(rng, n_draws=24, n_pieces=12, clips=1)
+        keep = rng.random(v.shape) < np.linspace(0.05, 1.0, 12)[None, :]
+        keep[0] = True  # every piece measured at least once
+        est = stats.crossed_estimate(np.where(keep, v, np.nan), clusters)
+        hits += est["crossed_ci_low"] <= 0 <= est["crossed_ci_high"]
+    assert hits / n_rep >= 0.92, hits / n_rep  # measured 0.958
 
 
 def test_crossed_estimate_equals_crossed_ci_on_a_complete_matrix_and_fills_missing_cells_additively():

@@ -179,14 +179,18 @@ def keep_drawing(stopping: Stopping, spec: ImportanceSpec) -> Callable[[runner.R
 
 
 def family_config(family) -> dict[str, Any]:
-    """JSON-able description of a family: its class name and fields (bytes, e.g. packed labels, by
-    their SHA-256)."""
+    """JSON-able description of a family: its class name and fields (bytes, e.g. packed labels, and
+    per-clip key weights by their SHA-256)."""
     def default(value):
         if isinstance(value, bytes):
             return "sha256:" + hashlib.sha256(value).hexdigest()[:16]
         raise TypeError(f"{type(value).__name__} is not JSON-able")
 
-    return json.loads(json.dumps({"name": type(family).__name__, **dataclasses.asdict(family)}, default=default))
+    fields = dataclasses.asdict(family)
+    for name, value in fields.items():  # per-clip key weights [n_clips, P]: recorded by their digest
+        if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            fields[name] = "sha256:" + hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
+    return json.loads(json.dumps({"name": type(family).__name__, **fields}, default=default))
 
 
 def _is_control_of(control: dict, family: dict) -> bool:
@@ -235,7 +239,8 @@ def paired_contrast(result: ImportanceResult, control: ImportanceResult) -> dict
             "control must pair with result draw for draw (same key, n_permutations, clips and group ids); "
             f"got shapes {control.importances.shape} vs {result.importances.shape}"
         )
-    out = stats.paired_t(result.importances, control.importances, groups=result.group_ids, confidence=result.confidence)
+    groups = result.group_ids if result.group_ids.ndim == 1 else None  # a key per clip: no per-draw group
+    out = stats.paired_t(result.importances, control.importances, groups=groups, confidence=result.confidence)
     out["piece"] = stats.piece_contrast(result.clip_importances, control.clip_importances, result.clusters,
                                         confidence=result.confidence)
     return out

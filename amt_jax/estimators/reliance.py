@@ -147,7 +147,7 @@ def harmonic_reliance(result: ImportanceResult, family: HarmonicSwap, *, key=Non
         "contrast": _estimate(diag_clip - off_clip, result.clusters, conf),
         "by_register": by_register(diag_clip - off_clip, q, family.groups, result.clusters, family.layout, conf),
         "n_dropped": int(np.sum(np.isfinite(diag_clip) & ~np.isfinite(off_clip))),
-        **_reliance_map(per_clip.reshape(n * n_clips, n_pitches), q.ravel(), n_pitches),
+        **_reliance_map(per_clip.reshape(n * n_clips, n_pitches), q.ravel(), n_pitches, np.isfinite(diag_clip).ravel()),
     }
 
 
@@ -162,20 +162,23 @@ def reliance_difference(a: dict, b: dict, clusters, *, part: str = "diagonal", c
     return _estimate(x.astype(np.float64) - y, np.asarray(clusters), confidence)
 
 
-def _reliance_map(pooled: np.ndarray, q: np.ndarray, n_pitches: int) -> dict[str, np.ndarray]:
+def _reliance_map(values: np.ndarray, q: np.ndarray, n_pitches: int, measured: np.ndarray) -> dict[str, np.ndarray]:
+    """R[q, p] over the draw × clip cells ``values [N, P]`` whose key is ``q [N]``, and the cells per
+    q that measured anything (``measured [N]``: a diagonal; a silent clip's key is not counted)."""
     sums = np.zeros((n_pitches, n_pitches))
     counts = np.zeros((n_pitches, n_pitches))
-    np.add.at(sums, q, np.nan_to_num(pooled))
-    np.add.at(counts, q, np.isfinite(pooled))
+    np.add.at(sums, q, np.nan_to_num(values))
+    np.add.at(counts, q, np.isfinite(values))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"map": np.where(counts > 0, sums / np.maximum(counts, 1), np.nan), "map_counts": np.bincount(q, minlength=n_pitches)}
+        return {"map": np.where(counts > 0, sums / np.maximum(counts, 1), np.nan),
+                "map_counts": np.bincount(q[measured], minlength=n_pitches)}
 
 
 SCALES = ("logit", "probability")
 _EPS = 1e-6  # probabilities clipped to [eps, 1 − eps] before the logit of an apply-only model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)
 def logit_of(apply_fn, output: str | None):
     """``log(p / (1 − p))`` of ``apply_fn``'s (selected) output clipped to [1e-6, 1 − 1e-6]: the logit
     scale of a model that gives only probabilities (cached: one function object per model, so jit

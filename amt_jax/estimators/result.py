@@ -31,7 +31,8 @@ class ImportanceResult:
 
     Attributes:
       importances: ``[n_draws, ...]`` importance of each draw, the mean over clips.
-      group_ids: ``[n_draws]`` group targeted by each draw.
+      group_ids: ``[n_draws]`` group targeted by each draw, or ``[n_draws, n_clips]`` for a family
+        that draws a key per clip.
       draw_clip_importances: ``[n_draws, n_clips, ...]`` importance of each draw on each clip (nan
         where a pooled metric had nothing to pool).
       draw_clip_weights: ``[n_draws, n_clips, ...]`` a pooled metric's counts (frames pooled), else None.
@@ -78,6 +79,9 @@ class ImportanceResult:
 
     def by_group(self) -> dict[str, np.ndarray]:
         """Per group: ``group, n, mean, standard_error, ci_low, ci_high`` (t CI over the group's draws)."""
+        if self.group_ids.ndim != 1:
+            raise ValueError(f"by_group needs one group per draw; this family drew one per clip (group_ids of shape "
+                             f"{self.group_ids.shape}): group the draw × clip values by group_ids instead")
         return stats.group_summary(self.importances, self.group_ids, confidence=self.confidence)
 
     def summary(self) -> dict[str, Any]:

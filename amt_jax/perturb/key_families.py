@@ -47,18 +47,23 @@ class HarmonicSwap(KeyFamily):
     width: int
     stratified: bool = False
     comb: str = "harmonic"
+    matched: bool = False
 
     @property
     def comb_offsets(self) -> tuple[int, ...]:
         """Offsets of harmonics 1..h from the fundamental (distinct): the key's real comb."""
         return tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
 
+    def members_of(self, comb: str) -> tuple[int, ...]:
+        """Offsets of the blocks comb ``comb`` moves: harmonics 2..h (``"harmonic"``) or the sham
+        offsets (``"sham"``), and the fundamental with ``include_fundamental``."""
+        moved = self.comb_offsets[1:] if comb == "harmonic" else self.layout.sham_offsets(self.n_harmonics)
+        return ((0,) if self.include_fundamental else ()) + tuple(o for o in moved if o != 0)
+
     @property
     def member_offsets(self) -> tuple[int, ...]:
-        """Offsets of the blocks that move: harmonics 2..h (the sham comb's offsets with
-        ``comb="sham"``), and the fundamental with ``include_fundamental``."""
-        moved = self.comb_offsets[1:] if self.comb == "harmonic" else self.layout.sham_offsets(self.n_harmonics)
-        return ((0,) if self.include_fundamental else ()) + tuple(o for o in moved if o != 0)
+        """Offsets of the blocks this family moves (:meth:`members_of` its ``comb``)."""
+        return self.members_of(self.comb)
 
     @property
     def partner_offsets(self) -> tuple[int, ...]:
@@ -68,10 +73,11 @@ class HarmonicSwap(KeyFamily):
         steps = range(m, m + self.layout.bins_per_semitone + 1)
         return tuple(s for d in steps for s in (d, -d))
 
-    def combblocks(self, q: jax.Array) -> jax.Array:
+    def comb_blocks(self, q: jax.Array, comb: str | None = None) -> jax.Array:
         """First bins ``[K]`` of the blocks no partner may overlap: key q's comb (harmonics 1..h) and
-        the blocks that move."""
-        return blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + self.member_offsets)), self.width)
+        the blocks ``comb`` (default: this family's) moves."""
+        moved = self.members_of(comb or self.comb)
+        return blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + moved)), self.width)
 
     def draw_key(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         """``(q, bits)``: the draw's key (scalar, or ``[n_clips]``) and the bits of its partner choices."""
@@ -86,30 +92,43 @@ class HarmonicSwap(KeyFamily):
             return jax.vmap(lambda k: self.swap(k, bits))(q), q
         return self.swap(q, bits), q
 
-    def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
-        """The permutation ``idx [F]`` moving key q's member blocks to partners chosen by ``bits``."""
-        members = self.member_offsets
+    def plan(self, q: jax.Array, bits: jax.Array, comb: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(starts [K], partners [K], valid [K])``: comb ``comb``'s member blocks of key q and the
+        partners ``bits`` choose for them in turn (a partner may not overlap q's comb, a moving block
+        or an earlier partner; a member without an allowed partner is not valid)."""
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
-        comb = self.combblocks(q)
-        starts = blocks(self.layout, q, members, self.width)
-        idx = jnp.arange(self.n_bins, dtype=jnp.int32)
-        chosen = []
+        protected = self.comb_blocks(q, comb)
+        starts = blocks(self.layout, q, self.members_of(comb), self.width)
+        partners, valid = [], []
         w, f = self.width, self.n_bins
-        for k, start in enumerate(starts):  # members in turn: a partner may not overlap an earlier one's
+        for k, start in enumerate(starts):
             cand = start + candidates
             ok = (cand >= 0) & (cand + w <= f) & (start >= 0) & (start + w <= f)
-            ok &= jnp.all(jnp.abs(cand[:, None] - comb[None, :]) >= w, axis=1)
-            for other in chosen:
+            ok &= jnp.all(jnp.abs(cand[:, None] - protected[None, :]) >= w, axis=1)
+            for other in partners:
                 ok &= jnp.abs(cand - other) >= w
             score = jnp.where(ok, bits[k * len(candidates) : (k + 1) * len(candidates)], 0)
-            pick = jnp.argmax(score)
-            valid = jnp.any(ok)
-            partner = jnp.where(valid, cand[pick], -10 * f)  # far away: never overlaps a later choice
-            chosen.append(partner)
-            lane = jnp.arange(w)
+            valid.append(jnp.any(ok))
+            partners.append(jnp.where(valid[-1], cand[jnp.argmax(score)], -10 * f))  # far away: never overlaps
+        return starts, jnp.stack(partners), jnp.stack(valid)
+
+    def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
+        """The permutation ``idx [F]`` moving key q's member blocks to partners chosen by ``bits``.
+
+        The sham comb (and the real one with ``matched``) moves as many blocks as the other comb of
+        the same key and bits: each keeps its first n members that have a partner, n the fewer of
+        the two combs' counts (a sham block's partners often land on a real harmonic and are refused:
+        at h = 8 and width B the sham finds partners for about 4 of 7 blocks)."""
+        starts, partners, valid = self.plan(q, bits, self.comb)
+        if self.comb == "sham" or self.matched:
+            other = self.plan(q, bits, "sham" if self.comb == "harmonic" else "harmonic")[2]
+            valid = valid & (jnp.cumsum(valid) <= jnp.minimum(valid.sum(), other.sum()))
+        idx = jnp.arange(self.n_bins, dtype=jnp.int32)
+        lane = jnp.arange(self.width)
+        for start, partner, ok in zip(starts, partners, valid):
             src, dst = start + lane, partner + lane
-            idx = idx.at[jnp.where(valid, src, f)].set(dst, mode="drop")
-            idx = idx.at[jnp.where(valid, dst, f)].set(src, mode="drop")
+            idx = idx.at[jnp.where(ok, src, self.n_bins)].set(dst, mode="drop")
+            idx = idx.at[jnp.where(ok, dst, self.n_bins)].set(src, mode="drop")
         return idx
 
 
@@ -139,7 +158,7 @@ class HarmonicAttenuation(HarmonicSwap):
 
 def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None, include_fundamental: bool = False,
                   width: int | None = None, stratified: bool = False, comb: str = "harmonic",
-                  manipulation: str = "swap") -> HarmonicSwap:
+                  manipulation: str = "swap", matched: bool = False) -> HarmonicSwap:
     """Move the harmonics of one key q out: each block of ``width`` bins centred on harmonic k of q
     (k = 2..h; k = 1 too with ``include_fundamental``) swaps places with a mistuned partner block,
     detuned by one to two semitones (a random choice among the candidates), lying on none of q's
@@ -157,7 +176,11 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
       comb: ``"harmonic"`` (harmonics 2..h move) or ``"sham"``: blocks at inharmonic offsets
         ``round(12·B·log2(k + ½))``, k = 2..h (:meth:`FrequencyLayout.sham_offsets`), move instead,
         with the same key, partners and draw structure (the fundamental still with
-        ``include_fundamental``); a sham block may not overlap a real harmonic's block.
+        ``include_fundamental``); a sham block may not overlap a real harmonic's block. The sham
+        moves as many blocks as the real comb would for the same key and bits (fewer at large h,
+        where its partners have no room between the harmonics).
+      matched: a real comb that moves only as many blocks as its sham would (the sham's paired
+        partner: ``real(matched) − sham`` compares equal counts).
       manipulation: ``"swap"`` (default) or ``"attenuate"``: the blocks are set to each clip's floor
         (its smallest value) instead (a :class:`HarmonicAttenuation`, drawing the same keys).
     """
@@ -180,7 +203,7 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
                              f"with width={width}; use a smaller width or n_harmonics")
     make = HarmonicAttenuation if manipulation == "attenuate" else HarmonicSwap
     return make(layout, int(n_harmonics), check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
-                int(width), bool(stratified), comb)
+                int(width), bool(stratified), comb, bool(matched))
 
 
 @dataclass(frozen=True)

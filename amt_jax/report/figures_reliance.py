@@ -31,9 +31,10 @@ def _piece(est: dict) -> tuple[float, float, float]:
 
 
 def figure_reliance(results: Results):
-    """Left: diagonal, off-diagonal and contrast vs h with piece-level CIs (one panel row per model);
+    """Left: diagonal, off-diagonal and contrast vs h with crossed CIs (one panel row per model);
     right: the map R[q, p] of the first model at its largest h."""
-    models = [(m, results.of(m, "harmonic_swap")) for m in results.config["models"]]
+    models = [(m, [c for c in results.of(m, "harmonic_swap") if "variant" not in c[0]["params"]])
+              for m in results.config["models"]]  # the variants (width 1, attenuation) are rows of the summary
     models = [(m, cells) for m, cells in models if cells]
     if not models:
         return None
@@ -52,7 +53,8 @@ def figure_reliance(results: Results):
 
 
 def figure_factorial(results: Results):
-    """v(F), v(H), v(F∪H) and the interaction with piece-level CIs, one group of bars per model."""
+    """v(F), v(H), v(F∪H) and the interaction with crossed CIs, one group of bars per model (on the
+    scale the cell measured: logits by default)."""
     cells = [(m, results.of(m, "factorial")) for m in results.config["models"]]
     cells = [(m, c[0]) for m, c in cells if c]
     if not cells:
@@ -62,8 +64,8 @@ def figure_factorial(results: Results):
     for ax, (model, (cell, rec, _)) in zip(axes[0], cells):
         est = rec["result"]["factorial"]
         m, lo, hi = np.array([_piece(est[k]) for k in names]).T
-        plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from other frames",
-                              ylabel="drop at the key's own output", ax=ax)
+        plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from frames where the key is silent",
+                              ylabel=f"drop at the key's own output ({est.get('scale', 'probability')})", ax=ax)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)} (95 % crossed CI)")
     return fig
@@ -74,7 +76,7 @@ def figure_registers(results: Results):
     thirds of the sounding keys, per model, with 95 % crossed CIs (q in the summary's table)."""
     from amt_jax.report.summary import by_register
 
-    rows = by_register(results)
+    rows = [r for r in by_register(results) if "variant" not in r["params"]]
     chosen = {}
     for r in rows:  # per model and kind, the last cell in sweep order (the largest h)
         chosen[(r["model"], r["kind"])] = r["cell"]

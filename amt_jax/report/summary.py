@@ -84,6 +84,8 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
     if probe.row_values is not None:
         row.update({k: _num(v) if isinstance(v, (float, np.floating)) else v for k, v in probe.row_values(r).items()})
         whole = _whole_axis(results, cell["model"])  # the model's own scale: its whole-axis shuffle importance
+        if row.get("scale") == "logit":  # a logit-scale drop is not comparable with an output-scale importance
+            whole = None
         row["whole_axis"] = whole
         row["relative"] = row["difference"] / whole if whole and row.get("difference") is not None else None
         return row
@@ -196,11 +198,14 @@ def by_program(results: Results) -> list[dict[str, Any]]:
         if "programs" not in arrays or values is None or values.ndim != 1:
             continue
         programs, clusters = arrays["programs"], arrays["clusters"]
+        contrast = as_cell(cell).probe.row_values is not None  # a contrast has a null of 0; a divergence does not
         for program in np.unique(programs):
             mine = programs == program
             ci = stats.piece_contrast(values[mine], np.zeros(int(mine.sum())), clusters[mine]) \
                 if len(np.unique(clusters[mine])) > 1 else \
                 {"mean": float(np.nanmean(values[mine])), "ci_low": None, "ci_high": None, "n_clusters": 1, "p": None}
+            if not contrast:
+                ci = {**ci, "p": None}
             out.append({"cell": cell["id"], "kind": cell["kind"], "params": cell["params"], "model": cell["model"],
                         "program": int(program), "instrument": names.get(int(program), str(program)),
                         "n_pieces": int(ci["n_clusters"]), "mean": _num(ci["mean"]), "ci_low": _num(ci["ci_low"]),
@@ -209,10 +214,12 @@ def by_program(results: Results) -> list[dict[str, Any]]:
 
 
 def _adjusted(rows: list[dict]) -> list[dict]:
-    """``rows`` with ``q``: Benjamini–Hochberg over the rows of the table that have a ``p``."""
-    tested = [r for r in rows if r["p"] is not None]
-    for row, q in zip(tested, stats.benjamini_hochberg(np.array([r["p"] for r in tested]))):
-        row["q"] = float(q)
+    """``rows`` with ``q``: Benjamini–Hochberg over the rows of the table that have a ``p``, one
+    family per kind (the reliance contrasts, the factorial interactions) across models and settings."""
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        tested = [r for r in rows if r["kind"] == kind and r["p"] is not None]
+        for row, q in zip(tested, stats.benjamini_hochberg(np.array([r["p"] for r in tested]))):
+            row["q"] = float(q)
     return rows
 
 
@@ -266,7 +273,8 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
     per_program = by_program(results)
     if per_program:
         lines += ["", "## Per instrument", "", "Mean importance over the pieces of each program, 95 % t CI over them "
-                  "(conditional on the draws; blank with one piece); `q`: Benjamini–Hochberg within this table.", "",
+                  "(conditional on the draws; blank with one piece); contrasts (reliance, factorial) are tested against "
+                  "0 (`p`), divergences are not; `q`: Benjamini–Hochberg within this table, per kind.", "",
                   "| cell | instrument | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['cell']} | {r['instrument']} | {r['n_pieces']} | {_fmt(r['mean'])} | {_fmt(r['ci_low'])} | "
                   f"{_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in per_program]
@@ -274,7 +282,7 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
     if registers:
         lines += ["", "## By register", "", "The reliance contrast and the factorial interaction for the low, middle and "
                   "high thirds of the keys that sound (MIDI range), 95 % crossed CI (draws and pieces random); `q`: "
-                  "Benjamini–Hochberg within this table.", "",
+                  "Benjamini–Hochberg within this table, per kind.", "",
                   "| cell | register | MIDI | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['cell']} | {r['register']} | {r['midi']} | {r['n_pieces']} | {_fmt(r['mean'])} | "
                   f"{_fmt(r['ci_low'])} | {_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in registers]

@@ -103,8 +103,10 @@ def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> d
     """One estimand and its three intervals, from a draw × clip matrix ``[n_draws, n_clips]`` whose
     draws are shared by all clips (nan: nothing measured for that clip in that draw).
 
-    The estimate is the mean over pieces of each piece's mean over draws (of its clips' values),
-    and every interval is centred on it:
+    The estimate is the mean over pieces of each piece's mean over draws (of its clips' values);
+    a draw × piece cell with nothing measured is filled by the additive fit (draw effect + piece
+    effect, Yates's method) first, so the estimate, its standard errors and their df all belong to
+    one estimator. Every interval is centred on it:
 
     - ``crossed_ci_low``/``crossed_ci_high`` (the one to report): draws and pieces both random,
       two-way crossed (:func:`crossed_ci` on the draw × piece means, missing cells filled by the
@@ -131,9 +133,9 @@ def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> d
            "n": int(d), "n_pieces": int(k), "n_pieces_total": int(n_total)}
     if d == 0:
         return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        piece_means, draw_means = np.nanmean(m, axis=0), np.nanmean(m, axis=1)
+    missing = int(np.isnan(m).sum())
+    filled = _fill_missing(m)  # the additive fit in the holes: one estimator for the estimate and every SE
+    piece_means, draw_means = filled.mean(axis=0), filled.mean(axis=1)
     estimate = float(piece_means.mean())
     out["mean"] = estimate
     if d >= 2:
@@ -146,7 +148,7 @@ def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> d
         out["piece_ci_low"], out["piece_ci_high"] = (float(b) for b in t_interval(estimate, se, k - 1, confidence=confidence))
         out["p_piece"] = float(t_test(estimate, se, k - 1)[1])
         if d >= 2:
-            var = _crossed_variance(_fill_missing(m), int(np.isnan(m).sum()))
+            var = _crossed_variance(filled, missing)
             se, df = var["standard_error"], var["df"]
         else:
             df = k - 1
@@ -177,11 +179,12 @@ def variance_components(draw_clip, clusters=None) -> dict[str, float]:
     keep = ~np.all(np.isnan(v), axis=0)
     v, c = v[:, keep], c[keep]
     v = v[~np.all(np.isnan(v), axis=1)]
+    n_missing = int(np.isnan(v).sum())
     v = _two_way("draw_clip", _fill_missing(v) if v.size else v, "draws", "clips")
     d, n = v.shape
     clip_mean, draw_mean, grand = v.mean(0), v.mean(1), v.mean()
     resid = v - clip_mean[None] - draw_mean[:, None] + grand
-    residual = float(np.sum(resid**2) / ((d - 1) * (n - 1)))
+    residual = float(np.sum(resid**2) / max((d - 1) * (n - 1) - n_missing, 1))  # filled cells carry no residual
     between_draws = max(float(np.var(draw_mean, ddof=1)) - residual / n, 0.0)
     clip_var = residual / d  # sampling variance of a clip's mean over draws
     ids, piece = cluster_means(clip_mean, c)

@@ -151,12 +151,21 @@ def _run_reliance(cell: Cell, inputs: Inputs, ctx: Context, family, key):
     return result, estimators.harmonic_reliance(result, family, key=key)
 
 
+def _blocks_moved(family, n: int, key) -> float:
+    """Mean number of width-wide member blocks a family's draws move (a swap's partners not counted)."""
+    from amt_jax import estimators
+
+    per_block = family.width * (1 if hasattr(family, "moved") else 2)  # an attenuation has no partners
+    return float(estimators.moved_bins(family, n, key).sum(axis=-1).mean() / per_block)
+
+
 def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """Harmonic reliance: ``harmonic_swap`` of the sounding keys (each clip its own, by frames; the
     cell's ``variant``: the partial's centre bin only, or attenuation), scored with ``key_drop`` per
     key, then :func:`amt_jax.estimators.reliance.harmonic_reliance`; and its standing sham control,
     the same draws at inharmonic offsets (``comb="sham"``): ``real_minus_sham`` is the paired
-    difference of the drop at the key."""
+    difference of the drop at the key between the real comb moving as many blocks as the sham
+    (``matched``; the uncapped real run when they are the same draws) and the sham."""
     from amt_jax import estimators
     from amt_jax import perturb
 
@@ -167,18 +176,31 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
               **RELIANCE_VARIANTS.get(params.get("variant"), {}))
     key = cell_key(cell)
     result, rel = _run_reliance(cell, inputs, ctx, perturb.harmonic_swap(**kw), key)
-    _, sham = _run_reliance(cell, inputs, ctx, perturb.harmonic_swap(**kw, comb="sham"), key)
-    rel["sham"] = {k: sham[k] for k in ("diagonal", "off_diagonal", "contrast")}
-    rel["real_minus_sham"] = estimators.reliance_difference(rel, sham, inputs.clusters)
+    try:
+        sham_family = perturb.harmonic_swap(**kw, comb="sham")
+    except ValueError as err:  # no room for a sham comb at this h and width: the contrast stands alone
+        rel["sham"], rel["real_minus_sham"] = {"note": str(err)}, None
+        sham_family = None
+    if sham_family is not None:
+        matched_family = perturb.harmonic_swap(**kw, matched=True)
+        n = int(result.importances.shape[0])
+        same = np.array_equal(estimators.moved_bins(matched_family, n, key), estimators.moved_bins(perturb.harmonic_swap(**kw), n, key))
+        matched = rel if same else _run_reliance(cell, inputs, ctx, matched_family, key)[1]
+        _, sham = _run_reliance(cell, inputs, ctx, sham_family, key)
+        rel["real_minus_sham"] = estimators.reliance_difference(matched, sham, inputs.clusters)
+        rel["sham"] = {k: sham[k] for k in ("diagonal", "off_diagonal", "contrast")}
+        rel["sham"]["blocks_moved"] = _blocks_moved(sham_family, n, key)
+        rel["sham"]["real_blocks_moved"] = _blocks_moved(perturb.harmonic_swap(**kw), n, key)
     parts = ("diagonal", "off_diagonal", "contrast")
     arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
               **{f"{k}_clip_means": rel[k].pop("clip_means") for k in parts},
-              **{f"{k}_draw_clip": rel[k].pop("draw_clip") for k in parts},
-              **{f"sham_{k}_draw_clip": rel["sham"][k].pop("draw_clip") for k in parts},
-              "real_minus_sham_draw_clip": rel["real_minus_sham"].pop("draw_clip"),
-              "real_minus_sham_clip_means": rel["real_minus_sham"].pop("clip_means")}
-    for k in parts:
-        rel["sham"][k].pop("clip_means")
+              **{f"{k}_draw_clip": rel[k].pop("draw_clip") for k in parts}}
+    if rel["real_minus_sham"] is not None:
+        arrays.update({f"sham_{k}_draw_clip": rel["sham"][k].pop("draw_clip") for k in parts})
+        arrays["real_minus_sham_draw_clip"] = rel["real_minus_sham"].pop("draw_clip")
+        arrays["real_minus_sham_clip_means"] = rel["real_minus_sham"].pop("clip_means")
+        for k in parts:
+            rel["sham"][k].pop("clip_means")
     if inputs.programs is not None:
         arrays["programs"] = np.asarray(inputs.programs)
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},

@@ -137,6 +137,9 @@ class SweepConfig:
             raise ValueError(f"noise_lags must be an int >= 0, got {self.noise_lags!r}")
         if self.mc_fraction is not None:
             validate.positive("mc_fraction", self.mc_fraction)
+            if self.stratified:
+                raise ValueError("mc_fraction (adaptive stopping adds a chunk of draws at a time) cannot keep stratified "
+                                 "draws balanced: set stratified=False or mc_fraction=None, got stratified=True")
         validate.positive_int("max_permutations_factor", self.max_permutations_factor)
         for v in self.reliance_variants:
             validate.one_of("reliance_variants", v, ("width1", "attenuate"))

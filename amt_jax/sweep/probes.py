@@ -140,10 +140,11 @@ def _estimate_row(est: dict, control: str) -> dict:
     the crossed interval (draws and pieces both random); every interval centred on ``mean``."""
     crossed = est.get("crossed_ci_low") is not None
     lo, hi = (est["crossed_ci_low"], est["crossed_ci_high"]) if crossed else (est["piece_ci_low"], est["piece_ci_high"])
-    return {"mean": est["mean"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": est["mean"],
+    mean = est["mean"] if crossed else est.get("piece_mean", est["mean"])  # a record from before: its piece mean
+    return {"mean": mean, "ci_low": est["ci_low"], "ci_high": est["ci_high"], "piece_mean": mean,
             "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "crossed_ci_low": lo,
             "crossed_ci_high": hi, "n_pieces": est["n_pieces"], "n_pieces_total": est.get("n_pieces_total"),
-            "control": control, "difference": est["mean"], "difference_ci_low": lo, "difference_ci_high": hi,
+            "control": control, "difference": mean, "difference_ci_low": lo, "difference_ci_high": hi,
             "difference_mc_se": est.get("mc_standard_error", (est["ci_high"] - est["ci_low"]) / (2 * 1.959964)),
             "p": est["p"]}
 
