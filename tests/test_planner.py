@@ -109,7 +109,7 @@ def test_plan_checks_the_monte_carlo_fraction_a_config_claims(pilot_workdir, cap
         assert main(["plan", "--workdir", str(pilot_workdir), "--halfwidth", "0.01", "--config", str(config),
                      "--json", str(out)]) == 0
         text = capsys.readouterr().out
-        assert f"check of config 'claim' (4 pieces × 2 clips, {draws} draws)" in text and verdict in text
+        assert f"check of config 'claim' (4 pieces × 2 clips, {draws} draws per cell" in text and verdict in text
         check = json.loads(out.read_text())["check"]
         assert check["claimed_mc_fraction"] == 0.25 and len(check["cells"]) == 3
 

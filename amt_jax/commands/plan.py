@@ -63,8 +63,9 @@ def _check(results, name: str) -> dict:
     config = load_config(name)
     m = config.clips_per_piece or 1
     pieces, draws = config.n_clips // m, config.n_permutations
-    rows = check_rows(results, n_pieces=pieces, clips_per_piece=m, n_draws=draws, mc_fraction=config.claimed_mc_fraction)
-    print(f"\ncheck of config {config.name!r} ({pieces} pieces × {m} clips, {draws} draws) against this pilot:")
+    rows = check_rows(results, n_pieces=pieces, clips_per_piece=m, config=config, mc_fraction=config.claimed_mc_fraction)
+    print(f"\ncheck of config {config.name!r} ({pieces} pieces × {m} clips, {draws} draws per cell; each kind's own "
+          "count in the table) against this pilot:")
     print(check_table(rows))
     failed = [r["cell"] for r in rows if r["holds"] is False]
     if config.claimed_mc_fraction is not None:

@@ -21,12 +21,20 @@ from amt_jax.report.results import Results, as_cell
 
 def pilot_components(results: Results) -> list[tuple[dict, dict, dict]]:
     """``(cell, record, components)`` of every finished pilot cell that gives a row and has a draw ×
-    clip matrix with >= 2 draws, >= 2 clips and >= 2 pieces."""
+    clip matrix with >= 2 draws, >= 2 clips and >= 2 pieces. A cell tested against a control (the
+    seed harmonic family) is planned from its difference matrix, what the summary tests."""
     out = []
     for cell in results.cells:
         if not as_cell(cell).probe.row or cell["id"] not in results.finished:
             continue
         record, arrays = results.finished[cell["id"]]
+        control = results.control_id(cell)
+        if control is not None:
+            if control not in results.finished:
+                continue
+            other = results.finished[control][1]
+            name = as_cell(cell).probe.draw_clip_values
+            arrays = {**arrays, name: np.asarray(arrays[name], np.float64) - np.asarray(other[name], np.float64)}
         comp = components(as_cell(cell).probe, arrays)
         if comp is not None:
             out.append((cell, record, comp))
@@ -54,18 +62,20 @@ def plan_rows(results: Results, *, halfwidth: float, clips_per_piece: float | No
     return rows
 
 
-def check_rows(results: Results, *, n_pieces: int, clips_per_piece: float, n_draws: int, mc_fraction: float | None,
+def check_rows(results: Results, *, n_pieces: int, clips_per_piece: float, config, mc_fraction: float | None,
                confidence: float = 0.95) -> list[dict]:
     """A config's sizes against the pilot, per pilot cell: the predicted crossed, piece-level and
-    Monte Carlo half-widths of a run with ``n_pieces`` × ``clips_per_piece`` clips and ``n_draws``
-    draws, the ratio MC SE / piece SE, and whether it is at most the ``mc_fraction`` the config
-    states (None: no claim)."""
+    Monte Carlo half-widths of a run with ``n_pieces`` × ``clips_per_piece`` clips and the draws
+    ``config`` gives that cell's kind (its probe's ``draws``), the ratio MC SE / piece SE, and
+    whether it is at most the ``mc_fraction`` the config states (None: no claim)."""
     rows = []
     for cell, _, comp in pilot_components(results):
+        n_draws = as_cell(cell).probe.draws(config)
         pred = stats.planned_halfwidth(comp, n_pieces=n_pieces, clips_per_piece=clips_per_piece, n_draws=n_draws,
                                        confidence=confidence)
         ratio = pred["mc_standard_error"] / pred["piece_standard_error"] if pred["piece_standard_error"] > 0 else np.inf
-        rows.append({"cell": cell["id"], "kind": cell["kind"], "crossed": pred["crossed"], "piece": pred["piece"],
+        rows.append({"cell": cell["id"], "kind": cell["kind"], "n_draws": int(n_draws), "crossed": pred["crossed"],
+                     "piece": pred["piece"],
                      "mc": pred["mc"], "mc_ratio": float(ratio), "claim": mc_fraction,
                      "holds": None if mc_fraction is None else bool(ratio <= mc_fraction)})
     return rows
@@ -73,12 +83,12 @@ def check_rows(results: Results, *, n_pieces: int, clips_per_piece: float, n_dra
 
 def check_table(rows: list[dict]) -> str:
     """:func:`check_rows` as a fixed-width text table."""
-    head = f"{'cell':<44} {'crossed hw':>10} {'piece hw':>9} {'MC hw':>9} {'MC/piece SE':>11} {'claim':>6} {'holds':>6}"
+    head = f"{'cell':<44} {'draws':>6} {'crossed hw':>10} {'piece hw':>9} {'MC hw':>9} {'MC/piece SE':>11} {'claim':>6} {'holds':>6}"
     lines = [head, "-" * len(head)]
     for r in rows:
         claim = "-" if r["claim"] is None else f"{r['claim']:g}"
         holds = "-" if r["holds"] is None else ("yes" if r["holds"] else "NO")
-        lines.append(f"{r['cell']:<44} {r['crossed']:>10.3g} {r['piece']:>9.3g} {r['mc']:>9.3g} {r['mc_ratio']:>11.3g} "
+        lines.append(f"{r['cell']:<44} {r['n_draws']:>6} {r['crossed']:>10.3g} {r['piece']:>9.3g} {r['mc']:>9.3g} {r['mc_ratio']:>11.3g} "
                      f"{claim:>6} {holds:>6}")
     return "\n".join(lines)
 
