@@ -28,12 +28,16 @@ def test_the_control_is_compared_on_its_own_scale_not_the_raw_one():
     model's, but it also reacts 16× less to anything (its whole-axis shuffle importance), so on
     its own scale its interval reaches 13 % of the trained model's: not called learned."""
     rows = [_row("basic-pitch", "harmonic_swap", "h=2", 0.05, 0.04, 0.06, whole_axis=0.057),
-            _row("random:basic-pitch", "harmonic_swap", "h=2", -0.0003, -0.0004, -0.0002, whole_axis=0.0035)]
+            _row("random:basic-pitch", "harmonic_swap", "h=2", 0.0003, 0.0002, 0.0004, whole_axis=0.0035)]
     line = demo.findings(rows, PROBE, EVALUATION)[-1]
-    assert "own scale" in line and "may be architecture" in line and "sign of the control: negative" in line
+    assert "own scale" in line and "may be architecture" in line and "sign of the control: positive" in line
     raw = [{k: v for k, v in r.items() if k != "whole_axis"} for r in rows]
     line = demo.findings(raw, PROBE, EVALUATION)[-1]
     assert "raw output scale" in line and "is learned, not built in" in line
+    # a control of the opposite sign, however large on its own scale, cannot make the contrast
+    rows[1].update(difference=-0.003, difference_ci_low=-0.004, difference_ci_high=-0.002)
+    line = demo.findings(rows, PROBE, EVALUATION)[-1]
+    assert "sign of the control: negative" in line and "is learned, not built in" in line
 
 
 def test_a_control_as_large_as_the_model_is_called_architecture():

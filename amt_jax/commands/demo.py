@@ -90,7 +90,8 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
     with random weights (``random:<model>``, the control), setting by setting, on each model's own
     scale: the contrast divided by that model's whole-axis shuffle importance (``whole_axis``; the
     raw scale, said so, when a model has none). "Learned" only when the model's contrast is
-    positive and the control's whole interval is within a tenth of it on that scale; the control's
+    positive and the control's interval reaches no further than a tenth of it in the same
+    direction on that scale (a control of the opposite sign pushes the other way); the control's
     sign is reported."""
     from amt_jax.models import registry
 
@@ -113,8 +114,10 @@ def _architecture_vs_learning(rows: list[dict]) -> list[str]:
         sizes = ", ".join(f"{fmt(scaled(rr, 'difference'))} [{fmt(scaled(rr, 'difference_ci_low'))}, "
                           f"{fmt(scaled(rr, 'difference_ci_high'))}] vs {fmt(scaled(tr, 'difference'))} ({s})"
                           for s, tr, rr in pairs)
-        reach = [max(abs(scaled(rr, "difference_ci_low")), abs(scaled(rr, "difference_ci_high")))
-                 / abs(scaled(tr, "difference")) if tr["difference"] else float("inf") for _, tr, rr in pairs]
+        # how far the control's interval reaches in the trained model's direction (a control of the
+        # opposite sign cannot make the trained model's contrast: the architecture pushes the other way)
+        reach = [max(scaled(rr, "difference_ci_high"), 0.0) / scaled(tr, "difference") if tr["difference"]
+                 else float("inf") for _, tr, rr in pairs]
         signs = {("negative" if rr["difference_ci_high"] < 0 else "positive" if rr["difference_ci_low"] > 0 else "either")
                  for _, _, rr in pairs}
         effect = all(tr["difference_ci_low"] > 0 for _, tr, _ in pairs)

@@ -38,6 +38,7 @@ import numpy as np
 
 from amt_jax import stats
 from amt_jax.report.results import Results, as_cell
+from amt_jax.sweep import findings as findings_lib
 
 SUMMARY_COLUMNS = ("cell", "model", "family", "setting", "question", "n_draws", "n_pieces", "mean", "crossed_ci_low",
                    "crossed_ci_high", "ci_low", "ci_high", "piece_mean", "piece_ci_low", "piece_ci_high", "relative",
@@ -151,7 +152,7 @@ def findings(rows: list[dict]) -> list[str]:
                 f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
                 f"[{_fmt(r['sham_ci_low'])}, {_fmt(r['sham_ci_high'])}] (crossed)")
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "
-                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] (crossed) over {n} pieces (p = {_fmt(r['p'])}, "
+                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] (crossed) over {findings_lib.pieces(r)} (p = {_fmt(r['p'])}, "
                        f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}){own}{sham}.")
         elif r["control"] != CONTROL_PENDING:
             rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""

@@ -13,12 +13,18 @@ def fmt(x) -> str:
     return "nan" if x is None else f"{x:.3g}"
 
 
+LEFT_BECAUSE = {  # why a piece leaves a cell of a kind: it measured nothing in any draw
+    "harmonic_swap": "in the others no draw left a co-sounding key's comb untouched",
+    "factorial": "the others had no frames to score",
+}
+
+
 def pieces(row: dict) -> str:
-    """``"k pieces"``, or ``"k of K pieces (the others had no frames to score)"`` when some left the cell."""
+    """``"k pieces"``, or ``"k of K pieces (why the others left)"`` when some left the cell."""
     k, total = row.get("n_pieces"), row.get("n_pieces_total")
     if total is None or k == total:
         return f"{k} pieces"
-    return f"{k} of {total} pieces (the others had no frames to score)"
+    return f"{k} of {total} pieces ({LEFT_BECAUSE.get(row.get('family'), 'the others measured nothing')})"
 
 
 def _ci(row: dict) -> str:

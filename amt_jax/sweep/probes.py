@@ -174,7 +174,7 @@ def _describe_estimate(name: str, est: dict) -> str:
         return "nan" if v is None else f"{v:.4g}"
 
     total = est.get("n_pieces_total", est["n_pieces"])
-    left = "" if total == est["n_pieces"] else f" of {total} (the others had no frames to score)"
+    left = "" if total == est["n_pieces"] else f" of {total} (the others measured nothing)"
     return (f"{name} {f('mean')} [{f('crossed_ci_low')}, {f('crossed_ci_high')}] crossed over {est['n']} draws × "
             f"{est['n_pieces']} pieces{left}")
 
