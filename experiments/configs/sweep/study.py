@@ -1,7 +1,7 @@
 """``study``: the study on 2 CPU cores — every probe on pretrained Basic Pitch (and, with
 ``$AMT_JAX_GRID`` set, the seed-0 trained variants of the training grid), on the full chorale test
 split (35 pieces, one window each, clustered by piece; each piece one of 7 programs, so the
-per-instrument table has 5 pieces per program), with the harmonic-reliance probe also on Basic
+per-instrument table has 5 pieces per program), with the reliance, factorial and random-spectral probes also on Basic
 Pitch's architecture with random weights.
 
 Command (the full corpus: ``python -m amt_jax data build chorales --data-dir $DATA``, 349 pieces)::
@@ -10,15 +10,16 @@ Command (the full corpus: ``python -m amt_jax data build chorales --data-dir $DA
     python -m experiments.figures.all --workdir $OUT
 
 Sizes chosen with ``python -m amt_jax plan`` on the demo as the pilot: 35 pieces reach crossed
-half-widths of about a tenth of the reliance contrast and of the whole-axis importance. The claim
-that 24 draws keep the Monte Carlo SE below a quarter of the piece-level SE
-(``claimed_mc_fraction``) is checked against a pilot by
-``python -m amt_jax plan --workdir PILOT --halfwidth H --config study``, which prints the cells
-where it does not hold. Each clip draws its own sounding key (``stratified=False``). Measured
-(2026-12-01, 2 CPU cores): 31 min 53 s for all 138 cells (Basic Pitch 5.4 min, its random-weights
-control 0.8 min, the six seed-0 variants 2.3-7.0 min each, B = 5 full stack the slowest); half-widths
-on Basic Pitch: reliance 0.006 / 0.013 / 0.016 (h = 2 / 4 / 8), factorial 0.016, whole axis 0.0027.
-Findings: the README's "Findings of the study config".
+half-widths of a tenth to a seventh of the reliance contrast and of the whole-axis importance.
+The earlier claim that 24 draws keep the Monte Carlo SE below a quarter of the piece-level SE does
+not hold: ``python -m amt_jax plan --workdir <this study> --halfwidth 0.02 --config study``
+(2026-12-02) predicts Monte Carlo / piece-level SE of 0.3–0.9 for the reliance, factorial and
+random-spectral cells and 1.7–9.5 for the seed harmonic and per-semitone cells. The crossed
+intervals reported include that part; more draws would narrow them (``claimed_mc_fraction`` is
+left unset: no claim). Each clip draws its own sounding key (``stratified=False``); the reliance
+cells also run the width-1 and attenuation variants at the largest h, and every reliance cell its
+sham comb. Measured (2026-12-02, 2 CPU cores shared with other jobs): 27 min for Basic Pitch and
+its random-weights control (32 cells); numbers in the README's "Findings of the study config".
 """
 
 import importlib.util
@@ -47,7 +48,6 @@ def get_config() -> SweepConfig:
         noise_lags=9,
         chunk_size=4,
         stratified=False,
-        claimed_mc_fraction=0.25,
         reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
         control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),),
