@@ -188,6 +188,9 @@ def test_sham_blocks_lie_between_harmonics_and_move_like_the_real_ones():
     assert n_moved >= 25
     with pytest.raises(ValueError, match="comb must be one of"):
         permutations.harmonic_swap(layout=LAYOUT, n_harmonics=H, comb="fake")
+    for kw in ({"comb": "sham"}, {"matched": True}):  # no room for a sham at h = 12: no matched count either
+        with pytest.raises(ValueError, match="sham block .* overlaps the harmonic"):
+            permutations.harmonic_swap(layout=LAYOUT, n_harmonics=12, **kw)
 
 
 def test_sham_and_matched_real_combs_move_as_many_blocks_at_h8():

@@ -135,7 +135,9 @@ class HarmonicSwap(KeyFamily):
 @dataclass(frozen=True)
 class HarmonicAttenuation(HarmonicSwap):
     """See :func:`harmonic_swap` with ``manipulation="attenuate"``: key q's member blocks set to each
-    clip's floor (its smallest feature value); q drawn exactly as the swap draws it."""
+    clip's floor (its smallest feature value); q drawn exactly as the swap draws it. Every member
+    block on the axis is attenuated: no partners, so no count cap (a real and a sham attenuation
+    differ in count only where blocks fall off the top of the axis)."""
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) of key q's member blocks."""
@@ -195,7 +197,7 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
         raise ValueError(f"width must be <= bins_per_semitone = {layout.bins_per_semitone}, got {width}")
     validate.one_of("comb", comb, COMBS)
     validate.one_of("manipulation", manipulation, MANIPULATIONS)
-    if comb == "sham":
+    if comb == "sham" or matched:  # a matched real comb counts the sham's blocks: the sham must exist
         real = layout.harmonic_offsets(n_harmonics)
         clash = [(s, r) for s in layout.sham_offsets(n_harmonics) for r in real if abs(s - r) < width]
         if clash:

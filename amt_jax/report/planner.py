@@ -30,11 +30,13 @@ def pilot_components(results: Results) -> list[tuple[dict, dict, dict]]:
         record, arrays = results.finished[cell["id"]]
         control = results.control_id(cell)
         if control is not None:
-            if control not in results.finished:
-                continue
-            other = results.finished[control][1]
             name = as_cell(cell).probe.draw_clip_values
+            other = results.finished.get(control, (None, {}))[1]
+            if arrays.get(name) is None or other.get(name) is None:
+                continue
             arrays = {**arrays, name: np.asarray(arrays[name], np.float64) - np.asarray(other[name], np.float64)}
+            diff = stats.crossed_estimate(arrays[name], arrays.get("clusters"))  # what the summary reports
+            record = {"result": {"crossed_ci_low": diff["crossed_ci_low"], "crossed_ci_high": diff["crossed_ci_high"]}}
         comp = components(as_cell(cell).probe, arrays)
         if comp is not None:
             out.append((cell, record, comp))

@@ -25,9 +25,10 @@ def _two_way(name: str, x, rows: str, cols: str) -> np.ndarray:
     return v
 
 
-def _fill_missing(v: np.ndarray, iterations: int = 100) -> np.ndarray:
+def _fill_missing(v: np.ndarray, iterations: int = 5000) -> np.ndarray:
     """``v`` with its nan cells replaced by the additive fit ``row + column − grand`` of the filled
-    matrix (iterated to convergence; Yates's missing-value method for a two-way table)."""
+    matrix (iterated to convergence, a warning if it does not; Yates's missing-value method for a
+    two-way table)."""
     missing = np.isnan(v)
     if not missing.any():
         return v
@@ -40,6 +41,8 @@ def _fill_missing(v: np.ndarray, iterations: int = 100) -> np.ndarray:
         if np.allclose(update, filled, rtol=0, atol=1e-12 * (1 + np.abs(filled).max())):
             return update
         filled = update
+    warnings.warn(f"the additive fill of {int(missing.sum())} missing cells did not converge in {iterations} "
+                  "iterations; intervals are approximate", RuntimeWarning, stacklevel=2)
     return filled
 
 
@@ -134,6 +137,11 @@ def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> d
     if d == 0:
         return out
     missing = int(np.isnan(m).sum())
+    if missing and (d - 1) * (k - 1) - missing < 1:  # too few cells left to tell draws from pieces: no intervals
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out["mean"] = float(np.nanmean(np.nanmean(m, axis=0)))
+        return out
     filled = _fill_missing(m)  # the additive fit in the holes: one estimator for the estimate and every SE
     piece_means, draw_means = filled.mean(axis=0), filled.mean(axis=1)
     estimate = float(piece_means.mean())
@@ -154,7 +162,7 @@ def crossed_estimate(draw_clip, clusters=None, *, confidence: float = 0.95) -> d
             df = k - 1
         out["crossed_standard_error"], out["crossed_df"] = float(se), float(df)
         out["crossed_ci_low"], out["crossed_ci_high"] = (float(b) for b in t_interval(estimate, se, df, confidence=confidence))
-        out["p"] = float(t_test(estimate, se, df)[1])
+        out["p"] = float(t_test(estimate, se, df)[1]) if df >= 1 else float("nan")  # p and interval agree
     return out
 
 
