@@ -242,6 +242,16 @@ def by_register(results: Results) -> list[dict[str, Any]]:
     return _adjusted(out)
 
 
+def _section(title: str, intro: str, leading: tuple[tuple[str, str], ...], rows: list[dict]) -> list[str]:
+    """A markdown section: ``title``, ``intro`` and a table of ``rows`` (the ``leading`` (header, key)
+    columns, then mean, ci_low, ci_high, p, q); nothing when there are no rows."""
+    if not rows:
+        return []
+    columns = leading + tuple((k, k) for k in ("mean", "ci_low", "ci_high", "p", "q"))
+    return ["", f"## {title}", "", intro, "", "| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(_fmt(r[k]) for _, k in columns) + " |" for r in rows)]
+
+
 def summary_markdown(rows: list[dict], results: Results, figures: list[str], missing: list[str]) -> str:
     config = results.config
     lines = [
@@ -271,22 +281,15 @@ def summary_markdown(rows: list[dict], results: Results, figures: list[str], mis
         "|" + "---|" * len(SUMMARY_COLUMNS),
     ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in SUMMARY_COLUMNS) + " |" for row in rows]
-    per_program = by_program(results)
-    if per_program:
-        lines += ["", "## Per instrument", "", "Mean importance over the pieces of each program, 95 % t CI over them "
-                  "(conditional on the draws; blank with one piece); contrasts (reliance, factorial) are tested against "
-                  "0 (`p`), divergences are not; `q`: Benjamini–Hochberg within this table, per kind.", "",
-                  "| cell | instrument | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['cell']} | {r['instrument']} | {r['n_pieces']} | {_fmt(r['mean'])} | {_fmt(r['ci_low'])} | "
-                  f"{_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in per_program]
-    registers = by_register(results)
-    if registers:
-        lines += ["", "## By register", "", "The reliance contrast and the factorial interaction for the low, middle and "
-                  "high thirds of the keys that sound (MIDI range), 95 % crossed CI (draws and pieces random); `q`: "
-                  "Benjamini–Hochberg within this table, per kind.", "",
-                  "| cell | register | MIDI | pieces | mean | ci_low | ci_high | p | q |", "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['cell']} | {r['register']} | {r['midi']} | {r['n_pieces']} | {_fmt(r['mean'])} | "
-                  f"{_fmt(r['ci_low'])} | {_fmt(r['ci_high'])} | {_fmt(r['p'])} | {_fmt(r['q'])} |" for r in registers]
+    lines += _section("Per instrument", "Mean importance over the pieces of each program, 95 % t CI over them "
+                      "(conditional on the draws; blank with one piece); contrasts (reliance, factorial) are tested against "
+                      "0 (`p`), divergences are not; `q`: Benjamini–Hochberg within this table, per kind.",
+                      (("cell", "cell"), ("instrument", "instrument"), ("pieces", "n_pieces")), by_program(results))
+    lines += _section("By register", "The reliance contrast and the factorial interaction for the low, middle and "
+                      "high thirds of the keys that sound (MIDI range), 95 % crossed CI (draws and pieces random); `q`: "
+                      "Benjamini–Hochberg within this table, per kind.",
+                      (("cell", "cell"), ("register", "register"), ("MIDI", "midi"), ("pieces", "n_pieces")),
+                      by_register(results))
     sources = sorted({rec["environment"]["versions"].get("amt_jax_source", "unrecorded") for rec, _ in results.finished.values()})
     if len(sources) > 1:
         lines += ["", f"**Warning:** cells were computed by {len(sources)} versions of the amt_jax sources "

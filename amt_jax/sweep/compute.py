@@ -151,12 +151,11 @@ def _run_reliance(cell: Cell, inputs: Inputs, ctx: Context, family, key):
     return result, estimators.harmonic_reliance(result, family, key=key)
 
 
-def _blocks_moved(family, n: int, key) -> float:
-    """Mean number of width-wide member blocks a family's draws move (a swap's partners not counted)."""
-    from amt_jax import estimators
-
+def _blocks_moved(family, moved: np.ndarray) -> float:
+    """Mean number of width-wide member blocks in a family's moved bins (``estimators.moved_bins``;
+    a swap's partners not counted)."""
     per_block = family.width * (1 if hasattr(family, "moved") else 2)  # an attenuation has no partners
-    return float(estimators.moved_bins(family, n, key).sum(axis=-1).mean() / per_block)
+    return float(moved.sum(axis=-1).mean() / per_block)
 
 
 def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
@@ -175,7 +174,8 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
               key_weights=perturb.key_weights_from_targets(targets, per_clip=not ctx.stratified),
               **RELIANCE_VARIANTS.get(params.get("variant"), {}))
     key = cell_key(cell)
-    result, rel = _run_reliance(cell, inputs, ctx, perturb.harmonic_swap(**kw), key)
+    real_family = perturb.harmonic_swap(**kw)
+    result, rel = _run_reliance(cell, inputs, ctx, real_family, key)
     try:
         sham_family = perturb.harmonic_swap(**kw, comb="sham")
     except ValueError as err:  # no room for a sham comb at this h and width: the contrast stands alone
@@ -184,13 +184,14 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     if sham_family is not None:
         matched_family = perturb.harmonic_swap(**kw, matched=True)
         n = int(result.importances.shape[0])
-        same = np.array_equal(estimators.moved_bins(matched_family, n, key), estimators.moved_bins(perturb.harmonic_swap(**kw), n, key))
+        real_moved = estimators.moved_bins(real_family, n, key)
+        same = np.array_equal(estimators.moved_bins(matched_family, n, key), real_moved)
         matched = rel if same else _run_reliance(cell, inputs, ctx, matched_family, key)[1]
         _, sham = _run_reliance(cell, inputs, ctx, sham_family, key)
         rel["real_minus_sham"] = estimators.reliance_difference(matched, sham, inputs.clusters)
         rel["sham"] = {k: sham[k] for k in ("diagonal", "off_diagonal", "contrast")}
-        rel["sham"]["blocks_moved"] = _blocks_moved(sham_family, n, key)
-        rel["sham"]["real_blocks_moved"] = _blocks_moved(perturb.harmonic_swap(**kw), n, key)
+        rel["sham"]["blocks_moved"] = _blocks_moved(sham_family, estimators.moved_bins(sham_family, n, key))
+        rel["sham"]["real_blocks_moved"] = _blocks_moved(real_family, real_moved)
     parts = ("diagonal", "off_diagonal", "contrast")
     arrays = {**result.arrays(), "reliance_map": rel["map"], "reliance_map_counts": rel["map_counts"],
               **{f"{k}_clip_means": rel[k].pop("clip_means") for k in parts},
