@@ -6,13 +6,17 @@ Usage, from the repository root::
 
     python -m amt_jax data build chorales --data-dir D --n-pieces 60
     python -m experiments.cross_method --data-dir D --out outputs/cross_method.json \\
-        [--per-piece 2] [--cascade-clips 6] [--stack-draws 16] [--label-steps 0]
+        [--per-piece 2] [--cascade-clips all] [--stack-draws 16] [--label-steps 0 --label-pieces 4]
 
 Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
 piece's interior windows whose RMS is at least half the piece's own median (the sweep's
 ``audio_windows`` thresholds against the whole split's median, which drops quiet instruments'
-pieces wholesale); every interval is over pieces. ``--label-steps N`` also
-trains the ``tiny`` variant N steps on true and on shuffled labels (in ``<out>.label_runs/``) and
+pieces wholesale); every interval is over pieces. The randomisation cascade runs on one clip of
+every piece (``--cascade-clips all``, the default) or the first N. Survival is judged against
+independent random maps scored through the same groups (``crossmethod.compare``), not a fixed ρ.
+``--label-steps N`` also trains the ``tiny`` variant N steps on true and on shuffled labels of
+the first ``--label-pieces`` training pieces (in ``<out>.label_runs/``), prints each model's
+training frame F1 on its own labels (whether the shuffled model fitted what it was given), and
 compares the two models' tables (label randomisation).
 """
 
@@ -149,33 +153,49 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
             row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
         out.append(row)
         _log(f"cascade depth {d}: {time.perf_counter() - t0:.0f} s")
-    return {"steps": [list(s) for s in model.cascade], "survival_rho": cm.SURVIVAL_RHO,
+    return {"steps": [list(s) for s in model.cascade], "survival": cm.SURVIVAL,
             "methods": list(settings.methods), "n_clips": int(features.shape[0]), "depths": out}, arrays
 
 
+LABEL_FIT = 0.9  # the shuffled model "fits" when its training F1 reaches this fraction of the true model's
+
+
 def label_run(args, root, audio, targets, clusters, settings) -> dict:
-    """The tiny variant trained on true and on shuffled labels; their tables compared."""
+    """The tiny variant trained on true and on shuffled labels of the first ``--label-pieces``
+    training pieces; each model's training frame F1 on its own labels (did the shuffled model fit
+    them?); their tables compared."""
     from amt_jax import data as data_lib
     from amt_jax import training
     from amt_jax.explain import crossmethod as cm
     config = training.get_config("tiny", steps=args.label_steps)
-    train = data_lib.load("chorales", "train", data_dir=args.data_dir)
+    source = data_lib.load("chorales", "train", data_dir=args.data_dir)
+    train = [source[i] for i in range(min(args.label_pieces, len(source)))]
     base = args.out + ".label_runs"
-    models = {}
+    models, fit = {}, {}
     for name in ("true", "shuffled"):
         t0 = time.perf_counter()
         workdir = os.path.join(base, name)
         if name == "true":
             trained = training.model_of(config, training.train(config, workdir=workdir, examples=train))
+            own = train
         else:
             trained = training.train_label_randomized(config, workdir=workdir, examples=train, seed=args.seed)
+            own = list(training.shuffled_labels(train, seed=args.seed))
+        scores = training.evaluate(trained, validation=own, test=own)["model"]  # threshold chosen on the same pieces
+        fit[name] = {"train_f1": scores["f1"], "threshold": scores["threshold"]}
         models[name] = training.as_model(trained, f"tiny-{name}", labels=name)
-        _log(f"label randomisation: trained {name} ({args.label_steps} steps) in {time.perf_counter() - t0:.0f} s")
+        _log(f"label randomisation: trained {name} ({args.label_steps} steps, {len(train)} pieces) in "
+             f"{time.perf_counter() - t0:.0f} s; training frame F1 on its own labels {scores['f1']:.3f}")
+    fit["fits"] = bool(fit["shuffled"]["train_f1"] >= LABEL_FIT * fit["true"]["train_f1"])
+    fit["criterion"] = f"shuffled training F1 >= {LABEL_FIT} x the true-label model's"
+    _log(f"label randomisation: the shuffled model {'fits' if fit['fits'] else 'does NOT fit'} its labels "
+         f"({fit['criterion']})")
     features = np.asarray(jax.jit(models["true"].frontend)(audio))
     tables = {k: cm.score_clips(m, features, targets, key=part_key(root, "labels", 0), settings=settings)
               for k, m in models.items()}
-    return {"config": config.to_dict(), "methods": cm.compare(tables["true"], tables["shuffled"], clusters,
-                                                              key=part_key(root, "labels", 1), n_resamples=args.n_resamples),
+    return {"config": config.to_dict(), "n_pieces": len(train), "fit": fit,
+            "methods": cm.compare(tables["true"], tables["shuffled"], clusters, key=part_key(root, "labels", 1),
+                                  n_resamples=args.n_resamples),
             "harmonic_profile": {k: cm.harmonic_profiles(t, clusters) for k, t in tables.items()}}
 
 
@@ -192,15 +212,26 @@ def parse_args(argv):
     parser.add_argument("--max-keys", type=int, default=12)
     parser.add_argument("--topn", type=int, default=32, help="frames per key in the class-wise LRP maps")
     parser.add_argument("--stack-draws", type=int, default=16)
-    parser.add_argument("--cascade-clips", type=int, default=6, help="clips in the cascade (0: skip)")
+    parser.add_argument("--cascade-clips", default="all",
+                        help="clips in the cascade: 'all' (one per piece, default), N (the first N of those), 0: skip")
     parser.add_argument("--cascade-stack-draws", type=int, default=4)
     parser.add_argument("--label-steps", type=int, default=0, help="train tiny on true/shuffled labels (0: skip)")
+    parser.add_argument("--label-pieces", type=int, default=4, help="training pieces of the label randomisation")
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--parts", default="table,stack,cascade,labels",
                         help="comma-separated subset of table (with agreement, diagnostics, LRP top-n maps), stack, "
                              "cascade, labels (labels also needs --label-steps)")
     args = parser.parse_args(argv)
     args.parts = set(args.parts.split(","))
+    if args.cascade_clips != "all":
+        try:
+            args.cascade_clips = int(args.cascade_clips)
+        except ValueError:
+            parser.error(f"--cascade-clips must be 'all' or an integer >= 0, got {args.cascade_clips!r}")
+        if args.cascade_clips < 0:
+            parser.error(f"--cascade-clips must be 'all' or an integer >= 0, got {args.cascade_clips!r}")
+    if args.label_pieces < 2:
+        parser.error(f"--label-pieces must be >= 2 (labels move to other pieces), got {args.label_pieces}")
     if not args.parts <= {"table", "stack", "cascade", "labels"}:
         parser.error(f"--parts must name table, stack, cascade or labels, got {sorted(args.parts)}")
     return args
@@ -268,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         timings["stack"] = time.perf_counter() - t1
     if "cascade" in args.parts and args.cascade_clips:
         t1 = time.perf_counter()
-        first = np.unique(clusters, return_index=True)[1]  # one clip per piece first
-        chosen = np.sort(np.concatenate([first, np.setdiff1d(np.arange(len(clusters)), first)])[: args.cascade_clips])
+        first = np.unique(clusters, return_index=True)[1]  # one clip per piece
+        chosen = np.sort(first if args.cascade_clips == "all" else first[: args.cascade_clips])
         record["cascade"], cascade_arrays = cascade_run(model, features[chosen], targets[chosen], clusters[chosen],
                                                         no_permutation, root, args)
         arrays.update(cascade_arrays, cascade_clips=chosen)

@@ -157,22 +157,71 @@ def test_agreement_rejects_bad_input():
         grp.agreement({"a": np.zeros((3, 4)), "b": np.zeros((3, 4))}, [0, 1], key=jax.random.key(0))
 
 
+def _null(rng, n_clips, n_labels, n=8):
+    """Scores of independent random maps: what :attr:`Table.null` holds, at the summary level."""
+    return rng.normal(size=(n, n_clips, n_labels))
+
+
 def test_compare_separates_a_sign_flip_from_a_new_ranking():
     """A randomised top layer can flip every score's sign: signed ρ = −1, ρ of |scores| = 1 (survives);
-    a random re-ranking survives neither way."""
+    a new random ranking per clip survives neither way."""
     from amt_jax.explain import crossmethod as cm
 
     labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + ["band 0", "band 1", "band 2"]
-    a = RNG.normal(size=(6, len(labels))) + np.linspace(3, 0.5, len(labels))
-    ref = cm.Table(labels, {"m": a}, {}, {})
-    flipped = cm.compare(ref, cm.Table(labels, {"m": -a}, {}, {}), np.arange(6), key=jax.random.key(0), n_resamples=100)["m"]
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(20, len(labels))) + np.linspace(3, 0.5, len(labels))
+    ref = cm.Table(labels, {"m": a}, {}, {}, _null(rng, 20, len(labels)))
+    flipped = cm.compare(ref, cm.Table(labels, {"m": -a}, {}, {}), np.arange(20), key=jax.random.key(0), n_resamples=200)["m"]
     assert flipped["all"]["rho"] == pytest.approx(-1.0) and flipped["abs_all"]["rho"] == pytest.approx(1.0)
     assert not flipped["survives"] and flipped["survives_abs"]
-    other = a[:, RNG.permutation(len(labels))]
-    shuffled = cm.compare(ref, cm.Table(labels, {"m": other}, {}, {}), np.arange(6), key=jax.random.key(0), n_resamples=100)["m"]
+    other = np.stack([row[rng.permutation(len(labels))] for row in a])  # every clip re-ranked anew
+    shuffled = cm.compare(ref, cm.Table(labels, {"m": other}, {}, {}), np.arange(20), key=jax.random.key(0), n_resamples=200)["m"]
     assert not shuffled["survives"] and not shuffled["survives_abs"]
     with pytest.raises(ValueError, match="same groups"):
         cm.compare(ref, cm.Table(labels[:-1], {"m": a[:, :-1]}, {}, {}), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="Table.null"):
+        cm.compare(ref._replace(null=None), ref, key=jax.random.key(0))
+
+
+def test_survival_is_judged_against_random_maps_not_a_fixed_rho():
+    """Planted: a randomised model that keeps a weak but real part of the trained ranking (ρ ≈ 0.3
+    in every piece) survives — its ρ is far above what random maps share with the trained scores
+    (about 0) — although ρ stays below the old fixed threshold of 0.5; one that keeps nothing does not."""
+    from amt_jax.explain import crossmethod as cm
+
+    labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(12)] + [f"band {b}" for b in range(6)]
+    rng = np.random.default_rng(4)
+    n = 30
+    a = rng.normal(size=(n, len(labels)))
+    weak = 0.35 * a + rng.normal(size=a.shape)
+    ref = cm.Table(labels, {"m": a}, {}, {}, _null(rng, n, len(labels)))
+    kept = cm.compare(ref, cm.Table(labels, {"m": weak}, {}, {}), np.arange(n), key=jax.random.key(1), n_resamples=500)["m"]
+    for kind in cm.SURVIVAL_KINDS:
+        assert 0.1 < kept[kind]["rho"] < 0.5 and kept[kind]["excess_ci_low"] > 0
+        assert abs(kept[kind]["null_rho"]) < 0.1
+    assert kept["survives"]
+    lost = cm.compare(ref, cm.Table(labels, {"m": rng.normal(size=a.shape)}, {}, {}), np.arange(n), key=jax.random.key(1),
+                      n_resamples=500)["m"]
+    assert not lost["survives"] and not lost["survives_abs"]
+    assert all(lost[k]["excess_ci_low"] < 0 < lost[k]["excess_ci_high"] for k in cm.SURVIVAL_KINDS)
+
+
+def test_random_maps_through_groups_of_different_sizes_share_a_ranking_of_magnitudes():
+    """What the null is for: independent random maps scored through the cross-method groups rank
+    |scores| by group size across kinds (bands hold many bins), not within a kind."""
+    from amt_jax.explain import crossmethod as cm
+    from amt_jax.frontend.layout import FrequencyLayout
+
+    layout = FrequencyLayout(n_bins=264, bins_per_semitone=3, center_offset=1, n_pitches=88)
+    keys = np.array([30, 40, 52])
+    groups = cm.clip_groups(layout, keys, cm.Settings())
+    rows = cm.random_map_summaries(groups, np.concatenate([keys, [-1]]), key=jax.random.key(0), n=64)
+    labels, values = grp.collect(rows)
+    mean_abs = np.abs(values).mean(axis=0)
+    bands, semitones = grp.select(labels, "band"), grp.select(labels, "semitone")
+    assert mean_abs[bands].min() > 1.5 * mean_abs[semitones].max()  # 12–36 bins against 3
+    harmonic = grp.select(labels, "harmonic")
+    assert abs(float(np.mean(values[:, harmonic]))) < 0.5  # signed: mean 0
 
 
 def test_compare_judges_survival_within_each_kind_not_over_all_groups():
@@ -184,7 +233,7 @@ def test_compare_judges_survival_within_each_kind_not_over_all_groups():
     level = np.array([1.0] * 8 + [0.0] * 10 + [10.0] * 4)
     rng = np.random.default_rng(1)
     a, b = (level + 0.1 * rng.normal(size=(12, len(labels))) for _ in range(2))
-    res = cm.compare(cm.Table(labels, {"m": a}, {}, {}), cm.Table(labels, {"m": b}, {}, {}), np.arange(12),
-                     key=jax.random.key(0), n_resamples=200)["m"]
-    assert res["all"]["ci_low"] > cm.SURVIVAL_RHO  # levels alone
+    res = cm.compare(cm.Table(labels, {"m": a}, {}, {}, _null(rng, 12, len(labels))), cm.Table(labels, {"m": b}, {}, {}),
+                     np.arange(12), key=jax.random.key(0), n_resamples=200)["m"]
+    assert res["all"]["ci_low"] > 0.5 and res["all"]["excess_ci_low"] > 0  # levels alone
     assert abs(res["harmonic"]["rho"]) < 0.4 and not res["survives"] and not res["survives_abs"]

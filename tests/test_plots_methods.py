@@ -17,8 +17,9 @@ def test_plot_primitives_draw_on_the_given_or_current_axes():
     assert pm.agreement_heatmap(["a", "b"], rho, rho - 0.1, rho + 0.1, ax=axes[0]) is axes[0]
     assert [t.get_text() for t in axes[0].texts] == ["0.50\n[0.40, 0.60]"] * 2
     lines = pm.cascade_curves(["none", "note_out"], {"a": [1.0, 0.4]}, {"a": [0.9, 0.2]}, {"a": [1.0, 0.6]},
-                              threshold=0.5, ax=axes[1]).get_lines()
-    assert len(lines) == 2
+                              null={"a": 0.1}, ax=axes[1]).get_lines()
+    assert len(lines) == 3  # the method, its null, the legend's null entry
+    np.testing.assert_array_equal(lines[1].get_ydata(), [0.1, 0.1])
     lay = planted.layout(1)
     maps = np.random.default_rng(0).normal(size=(lay.n_pitches, lay.n_bins))
     maps[3] = np.nan

@@ -40,12 +40,16 @@ def _apply(params, x):
     return jnp.einsum("qp,...pt->...qt", params["route"], y)
 
 
-def planted_audio(cut_midi: int = 0, shift: int = 0) -> Model:
-    """Keys below ``cut_midi`` never fire; ``shift`` moves every key's activation up by that many keys."""
+def planted_audio(cut_midi: int = 0, shift: int = 0, harmonics=None) -> Model:
+    """Keys below ``cut_midi`` never fire; ``shift`` moves every key's activation up by that many keys;
+    ``harmonics`` (e.g. (2, 3, 4)): key q reads the mean of the bins of those harmonics of q, not its own bin."""
     route = np.eye(88, k=-shift) * (LAYOUT.midi(np.arange(88)) >= cut_midi)[:, None]  # route[q, q - shift] = 1
+    if harmonics is not None:
+        route = sum(np.eye(88, k=int(round(12 * np.log2(h)))) for h in harmonics) / len(harmonics)
     params = {"gain": jnp.float32(0.5), "threshold_db": jnp.float32(-20.0), "route": jnp.asarray(route, jnp.float32)}
     return Model(f"planted-audio-cut{cut_midi}", _apply, params, LAYOUT, {"kind": "planted-audio", "cut_midi": cut_midi,
-                 "shift": shift}, outputs=(Output(None),), output=None, frame_threshold=0.5, frontend=_frontend)
+                 "shift": shift, "harmonics": harmonics}, outputs=(Output(None),), output=None, frame_threshold=0.5,
+                 frontend=_frontend)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +150,38 @@ def test_a_model_that_answers_an_octave_up_shows_as_false_positives():
     assert np.all(np.abs(conf["top_other_midi"][0, 0] - (np.array(keys) + 12)) <= 1)
 
 
+def test_missing_fundamental_tones_have_harmonics_2_to_8_and_the_complete_tones_phases():
+    midi, n = 45, 8192
+    missing = pt.unit_tones(midi, "missing:1/k2", n_repeats=2, seed=5, n_samples=n)
+    k = np.arange(2, 9)
+    t = np.arange(n) / SAMPLE_RATE
+    for r in range(2):
+        phases = pt.rng_for(5, midi, r, 0).uniform(0, 2 * np.pi, pt.n_harmonics(midi))  # the complete tone's
+        direct = (k[:, None] ** -2.0 * np.sin(2 * np.pi * midi_to_hz(midi) * k[:, None] * t + phases[1:8, None])).sum(0)
+        np.testing.assert_allclose(missing[r], direct / np.sqrt(np.mean(direct**2)), atol=1e-9)
+    assert pt.unit_tones(106, "missing:1/k", n_repeats=2, seed=0) is not None  # harmonic 2 at 7.5 kHz
+    assert pt.unit_tones(108, "missing:1/k2", n_repeats=2, seed=0) is not None
+    with pytest.raises(ValueError, match="timbre"):
+        pt.parse_timbre("missing:1/k3")
+
+
+def test_missing_fundamental_separates_a_fundamental_reader_from_a_harmonic_reader():
+    """Planted: a model that reads its key's own bin (needs the fundamental) answers a tone without
+    its fundamental at the octave (harmonic 2's key), never at the fundamental's key; a model that
+    reads harmonics 2, 3 and 4 of its key answers at the fundamental's key."""
+    keys = [40, 52, 64]
+    kwargs = dict(timbres=("missing:1/k", "missing:1/k2", "1/k"), levels_dbfs=(-20.0,), n_repeats=2, keys=keys)
+    needs_f0 = pt.probe_tones(planted_audio(0), **kwargs)
+    reads_harmonics = pt.probe_tones(planted_audio(0, harmonics=(2, 3, 4)), **kwargs)
+    for timbre in ("missing:1/k", "missing:1/k2"):
+        a, b = needs_f0.missing_fundamental()[timbre], reads_harmonics.missing_fundamental()[timbre]
+        assert a["f0_recall"].max() < 0.05 and a["octave_rate"].min() > 0.9
+        assert b["f0_recall"].min() > 0.9
+        assert a["harmonic_rates"].shape == (1, len(keys), 7)
+    assert set(needs_f0.missing_fundamental()) == {"missing:1/k", "missing:1/k2"}  # complete tones are not read
+    assert needs_f0.summary("recall")["mean"][2].min() > 0.9  # with its fundamental, the reader hears it
+
+
 def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
     render = pt.render_note
     from amt_jax.tones import synth  # where unit_tones looks render_note up
@@ -196,7 +232,7 @@ def test_the_json_record_is_strict_and_carries_provenance(proof, tmp_path):
     pt.write_json(cut, tmp_path / "probe.json")
     pt.write_npz(cut, tmp_path / "probe.npz")
     record = json.loads((tmp_path / "probe.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
-    assert record["config"]["model_identity"] == {"kind": "planted-audio", "cut_midi": CUT_MIDI, "shift": 0}
+    assert record["config"]["model_identity"] == {"kind": "planted-audio", "cut_midi": CUT_MIDI, "shift": 0, "harmonics": None}
     assert record["config"]["seed"] == 0 and record["config"]["layout"]["lowest_midi"] == 21
     assert record["environment"]["versions"]["jax"] == jax.__version__
     assert record["detected"]["lowest"] == [[CUT_MIDI]]
@@ -232,22 +268,25 @@ CUT30 = f"py:{__file__}:planted_audio_cut30"
 
 def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(tmp_path, capsys):
     argv = ["probe-keys", "--model", CUT30, "--out", str(tmp_path / "out"), "--keys", "21-40",
-            "--levels", "-20", "--envelopes", "1/k", "--programs", "none", "--repeats", "2"]
+            "--levels", "-20", "--envelopes", "1/k", "--missing", "1/k", "--programs", "none", "--repeats", "2"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "F#1(30)" in out and "E2(40)" in out and "summary:" in out
+    assert "missing fundamental (1/k, harmonics 2..8, -20 dBFS): the absent fundamental's key fires in 0% of frames" in out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == [f"probe_keys_{registry.slug(CUT30)}.{e}" for e in ("json", "npz", "pdf", "png")]
     assert registry.slug(CUT30) == "py-test-probe-tones-planted-audio-cut30"
     record = json.loads((tmp_path / "out" / names[0]).read_text())
-    assert record["config"]["keys_midi"] == list(range(21, 41)) and record["config"]["timbres"] == ["1/k"]
+    assert record["config"]["keys_midi"] == list(range(21, 41)) and record["config"]["timbres"] == ["1/k", "missing:1/k"]
+    assert record["missing_fundamental"]["missing:1/k"]["f0_recall"][0][:9] == [0.0] * 9  # blind below 30
 
 
 @pytest.mark.parametrize("args, name", [
     (["--levels", "-40", "loud"], "--levels"), (["--envelopes", "1/k3"], "--envelopes"),
     (["--programs", "200"], "--programs"), (["--repeats", "1"], "--repeats"), (["--seed", "-1"], "--seed"),
     (["--noise-dbfs", "loud"], "--noise-dbfs"), (["--detect", "0"], "--detect"), (["--keys", "10-20"], "--keys"),
-    (["--envelopes", "none", "--programs", "none"], "--envelopes"), (["--model", "planted-b3"], "--model"),
+    (["--envelopes", "none", "--missing", "none", "--programs", "none"], "--envelopes"), (["--missing", "1/k9"], "--missing"),
+    (["--model", "planted-b3"], "--model"),
     (["--model", "nope"], "unknown model"),
 ])
 def test_probe_keys_bad_arguments_are_one_line_errors(tmp_path, capsys, args, name):

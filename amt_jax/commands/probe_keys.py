@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HELP = "Probe tones per key: which keys a model detects, per timbre and level (does it neglect the extreme keys?)."
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -20,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tone levels in dBFS RMS re a full-scale sine (default: -40 -20 -6)")
     parser.add_argument("--envelopes", nargs="+", default=["1/k", "1/k2"], metavar="ENV",
                         help="harmonic envelopes among 1/k, 1/k2, or 'none' (default: 1/k 1/k2)")
+    parser.add_argument("--missing", nargs="+", default=["1/k", "1/k2"], metavar="ENV",
+                        help="envelopes also played without their fundamental (harmonics 2..8: does the "
+                        "model hear the missing fundamental?), or 'none' (default: 1/k 1/k2)")
     parser.add_argument("--programs", nargs="+", default=["corpus"], metavar="N",
                         help="General MIDI programs rendered with the SoundFont, 'corpus' (the chorales "
                         "corpus' 7 programs, default) or 'none'")
@@ -71,13 +76,18 @@ def parse(args: argparse.Namespace) -> dict:
     for env in envelopes:
         if env not in pt.ENVELOPES:
             raise ValueError(f"--envelopes must be among {sorted(pt.ENVELOPES)} or 'none', got {env!r}")
+    missing = [] if _tokens(args.missing) == ["none"] else _tokens(args.missing)
+    for env in missing:
+        if env not in pt.ENVELOPES:
+            raise ValueError(f"--missing must be among {sorted(pt.ENVELOPES)} or 'none', got {env!r}")
     programs = _tokens(args.programs)
     programs = (list(pt.corpus_programs()) if programs == ["corpus"] else [] if programs == ["none"]
                 else [_number("--programs", p, int, 0, 127) for p in programs])
-    if not envelopes and not programs:
-        raise ValueError("--envelopes and --programs select no timbre")
+    if not envelopes and not programs and not missing:
+        raise ValueError("--envelopes, --missing and --programs select no timbre")
     noise = None if args.noise_dbfs == "none" else _number("--noise-dbfs", args.noise_dbfs, float, -400, 400)
-    return {"timbres": pt.timbre_names(dict.fromkeys(envelopes), dict.fromkeys(programs)), "levels_dbfs": levels,
+    return {"timbres": pt.timbre_names(dict.fromkeys(envelopes), dict.fromkeys(programs),
+                                                  dict.fromkeys(missing)), "levels_dbfs": levels,
             "n_repeats": _number("--repeats", args.repeats, int, 2), "seed": _number("--seed", args.seed, int, 0),
             "noise_dbfs": noise, "keys": _keys(args.keys), "batch_size": _number("--batch-size", args.batch_size, int, 1)}
 
@@ -95,6 +105,20 @@ def table(result, threshold: float) -> list[str]:
         for l, level in enumerate(result.levels_dbfs):
             rows.append(f"{timbre:<12} {level:>10g} {note_name(int(rng['lowest'][s, l])):>9} "
                         f"{note_name(int(rng['highest'][s, l])):>9} {rng['n_detected'][s, l]:>5}/{rng['n_probed'][s]}")
+    return rows
+
+
+def missing_lines(result) -> list[str]:
+    """Per missing-fundamental timbre and level: how often the absent fundamental's key fires,
+    against its octave (harmonic 2's key) and the most-fired harmonic key (means over keys)."""
+    rows = []
+    for timbre, row in result.missing_fundamental().items():
+        for l, level in enumerate(result.levels_dbfs):
+            m = {k: float(v[l]) for k, v in row["keys_mean"].items()}
+            rows.append(f"missing fundamental ({timbre[len('missing:'):]}, harmonics 2..8, {level:g} dBFS): the absent "
+                        f"fundamental's key fires in {m['f0_recall']:.0%} of frames; its octave (harmonic 2's key) in "
+                        f"{m['octave_rate']:.0%}, the most-fired harmonic's key in {m['largest_harmonic_rate']:.0%} "
+                        f"(means over {int(np.isfinite(row['f0_recall'][l]).sum())} keys)")
     return rows
 
 
@@ -162,7 +186,7 @@ def _probe(model, spec: str, settings: dict, threshold: float, out: Path) -> int
         model_keys=(lay.lowest_midi, lay.lowest_midi + lay.n_pitches - 1), threshold=threshold)
     figures.save_figure(fig, out, name)
     plt.close(fig)
-    print("\n".join(table(result, threshold)))
+    print("\n".join(table(result, threshold) + missing_lines(result)))
     print(f"summary: {spec} detects (frame recall >= {threshold:g}) over {len(result.timbres)} timbres: {summary(result, threshold)}; "
           f"{total} windows in {seconds:.0f} s; wrote {out / name}.{{json,npz,pdf,png}}")
     return 0

@@ -20,6 +20,11 @@ Each clip's scores are collapsed to summary labels (``harmonic k`` averaged over
 ``semitone s``, ``band b``) and collected into ``[n_clips, L]`` per method, the input of
 :func:`amt_jax.explain.groups.agreement`. Per-key maps ``[P, F]`` (the mean map per labelled frame
 of each key, class-wise) are kept for map similarity (SSIM) and figures.
+
+The null of every comparison: ``Settings.n_null`` independent random maps per clip and objective
+(standard normal per bin, the same for every method and model) scored through the same groups
+(:attr:`Table.null`). :func:`compare` judges whether a randomised model's scores keep more of the
+trained model's ranking than such maps do — no fixed ρ threshold.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from amt_jax import validate
+from amt_jax import stats, validate
 from amt_jax.explain import attribution as attr
 from amt_jax.explain import groups as grp
 from amt_jax.explain import lrp
@@ -56,23 +61,27 @@ class Settings:
     composite: str = "epsilon_gamma_box"
     chunk_size: int = 8
     max_keys: int = 12
+    n_null: int = 16
 
     def __post_init__(self):
         for m in self.methods:
             validate.one_of("methods", m, METHODS)
-        for name in ("n_harmonics", "smoothgrad_samples", "ig_nodes", "n_draws", "chunk_size", "max_keys"):
+        for name in ("n_harmonics", "smoothgrad_samples", "ig_nodes", "n_draws", "chunk_size", "max_keys", "n_null"):
             validate.positive_int(name, getattr(self, name))
         validate.one_of("composite", self.composite, lrp.COMPOSITES)
 
 
 class Table(NamedTuple):
     """``labels [L]``; ``scores``: method → ``[n_clips, L]``; ``key_maps``: method → ``[P, F]``;
-    ``diagnostics``: per clip, IG's relative completeness gap and LRP's conservation (lists)."""
+    ``diagnostics``: per clip, IG's relative completeness gap and LRP's conservation (lists);
+    ``null``: ``[n_null, n_clips, L]`` the scores of independent random maps through the same groups
+    (None: not computed)."""
 
     labels: list[str]
     scores: dict
     key_maps: dict
     diagnostics: dict
+    null: np.ndarray | None = None
 
 
 def sounding_keys(targets, max_keys: int) -> np.ndarray:
@@ -118,10 +127,18 @@ def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> di
     return {k: v for k, v in out.items() if k in m}
 
 
-def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple[dict, dict, np.ndarray, dict]:
-    """One clip ``x [F, T]``, ``targets [P, T]``: ``(summaries, maps, keys, diagnostics)`` with
+def random_map_summaries(groups: grp.Groups, objectives, *, key, n: int) -> list[dict]:
+    """``n`` summaries (label → score) of independent standard-normal maps ``[K, F]`` (one per
+    objective key) scored through ``groups``: what two unrelated maps share through the groups alone."""
+    noise = np.asarray(jax.random.normal(key, (n, len(objectives), groups.members.shape[1])), np.float64)
+    return [grp.summarize(groups, grp.map_scores(groups, m, objectives)) for m in noise]
+
+
+def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple[dict, dict, np.ndarray, dict, list]:
+    """One clip ``x [F, T]``, ``targets [P, T]``: ``(summaries, maps, keys, diagnostics, null)`` with
     summaries method → {label: score}, maps method → ``[K, F]`` for the objective keys ``keys [K]``
-    (the sounding keys, then −1), diagnostics per objective."""
+    (the sounding keys, then −1), diagnostics per objective, null: ``settings.n_null`` summaries of
+    random maps (:func:`random_map_summaries`, from ``fold_in(key, 2)``)."""
     layout = model.layout
     keys = sounding_keys(targets, settings.max_keys)
     objectives = np.concatenate([keys, [-1]])
@@ -149,7 +166,8 @@ def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple
             if name in settings.methods:
                 scores[name] = grp.drop_scores(table, np.asarray(d).mean(axis=0)[:, real, 0], objectives)
     summaries = {k: grp.summarize(table, v) for k, v in scores.items()}
-    return summaries, maps, objectives, diagnostics
+    null = random_map_summaries(table, objectives, key=jax.random.fold_in(key, 2), n=settings.n_null)
+    return summaries, maps, objectives, diagnostics, null
 
 
 def score_clips(model, features, targets, *, key, settings: Settings = Settings(),
@@ -166,9 +184,11 @@ def score_clips(model, features, targets, *, key, settings: Settings = Settings(
     sums: dict[str, np.ndarray] = {}
     counts = np.zeros(model.layout.n_pitches)
     diagnostics: list[dict] = []
+    nulls: list[list[dict]] = []
     for i in range(features.shape[0]):
-        summaries, maps, objectives, diag = score_clip(model, logit_fn, features[i], targets[i],
-                                                       key=jax.random.fold_in(key, i), settings=settings)
+        summaries, maps, objectives, diag, null = score_clip(model, logit_fn, features[i], targets[i],
+                                                             key=jax.random.fold_in(key, i), settings=settings)
+        nulls.append(null)
         for k, v in summaries.items():
             rows.setdefault(k, []).append(v)
         frames = targets[i].sum(axis=1)
@@ -183,7 +203,8 @@ def score_clips(model, features, targets, *, key, settings: Settings = Settings(
     scores = {k: grp.collect(v, labels)[1] for k, v in rows.items()}
     with np.errstate(invalid="ignore", divide="ignore"):
         key_maps = {k: np.where(counts[:, None] > 0, v / counts[:, None], np.nan) for k, v in sums.items()}
-    return Table(labels, scores, key_maps, {"per_clip": diagnostics})
+    null = np.stack([grp.collect([clip[d] for clip in nulls], labels)[1] for d in range(settings.n_null)])
+    return Table(labels, scores, key_maps, {"per_clip": diagnostics}, null)
 
 
 def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon_gamma_box", max_keys: int = 12) -> dict:
@@ -211,11 +232,12 @@ def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon
 
 # --------------------------------------------------------------------------- sanity checks
 
-SURVIVAL_RHO = 0.5  # a result "survives" randomisation if its ρ with the trained one has CI low >= this
 KIND_SETS = (("all", None), ("harmonic", "harmonic"), ("semitone", "semitone"), ("band", "band"))
 # survival is judged within each kind of group: ranking groups of different sizes and objectives
-# together ("all") correlates any two methods by construction (ρ ≈ 0.2 for independent random maps)
+# together ("all") correlates a map with random maps through the groups' sizes alone
 SURVIVAL_KINDS = ("harmonic", "semitone", "band")
+SURVIVAL = ("survives: in every kind of SURVIVAL_KINDS, the 95 % piece-bootstrap interval of rho minus the random "
+            "maps' rho (per piece) lies above 0")
 
 
 def map_similarity(a, b, *, window: int = 7) -> float:
@@ -230,17 +252,31 @@ def map_similarity(a, b, *, window: int = 7) -> float:
 
 
 def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: int = 1000,
-            survive_rho: float = SURVIVAL_RHO) -> dict:
-    """How similar ``other`` (a randomised model's table on the same clips) is to ``reference``
-    (the trained model's), per method: per kind of group the per-piece Spearman ρ with its piece
-    bootstrap CI (:func:`amt_jax.explain.groups.agreement`), of the signed scores and of their
-    absolute values (``abs_``: a randomised top layer can flip every sign and keep the ranking of
-    magnitudes, as Adebayo et al. compare both), the SSIM of the per-key maps, and ``survives`` /
-    ``survives_abs``: within every kind of :data:`SURVIVAL_KINDS` the CI's lower end is >=
-    ``survive_rho`` (architecture-driven). ``all`` (every group ranked together) is reported but
-    not judged: group size and objective alone correlate two methods there."""
+            confidence: float = 0.95) -> dict:
+    """How much of ``reference``'s ranking (the trained model's table) ``other`` (a randomised
+    model's table on the same clips) keeps, per method and per kind of group (:data:`KIND_SETS`),
+    of the signed scores and of their absolute values (``abs_``: a randomised top layer can flip
+    every sign and keep the ranking of magnitudes, as Adebayo et al. compare both):
+
+    - ``rho``: the mean over pieces of each piece's Spearman ρ (a piece's scores: the mean over its
+      clips), with its piece-bootstrap interval ``ci_low``/``ci_high``;
+    - ``null_rho``: the same ρ of ``reference`` with random maps through the same groups
+      (``reference.null``, the mean over its maps per piece) — what the groups alone share;
+    - ``excess`` = ρ − null ρ per piece, averaged, with its piece-bootstrap interval
+      ``excess_ci_low``/``excess_ci_high`` (the random maps are drawn per clip, so they are nested
+      in pieces and the piece bootstrap covers them);
+    - ``survives`` / ``survives_abs``: within every kind of :data:`SURVIVAL_KINDS` the excess'
+      interval lies above 0 — more of the trained ranking is left than random maps keep
+      (architecture-driven). ``all`` (every group ranked together) is reported, not judged.
+
+    Plus ``ssim`` of the per-key maps where both tables have them.
+    """
     if reference.labels != other.labels:
         raise ValueError("other must score the same groups as reference (same clips), got different labels")
+    if reference.null is None:
+        raise ValueError("reference must carry the random maps' scores (Table.null), got None: score it with score_clips")
+    clusters = stats.check_clusters("clusters", clusters, reference.null.shape[1])
+    alpha = 1 - confidence
     out = {}
     for i, method in enumerate(m for m in reference.scores if m in other.scores):
         row = {}
@@ -249,17 +285,35 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
                 mask = grp.select(reference.labels, kind)
                 if mask.sum() < 3:
                     continue
-                a = grp.agreement({"reference": f(reference.scores[method]), "other": f(other.scores[method])}, clusters,
-                                  key=jax.random.fold_in(key, i), n_resamples=n_resamples, mask=mask)
-                row[prefix + name] = {"rho": float(a.rho[0, 1]), "ci_low": float(a.ci_low[0, 1]),
-                                      "ci_high": float(a.ci_high[0, 1]), "profile_rho": float(a.profile_rho[0, 1])}
+                ref = stats.cluster_means(f(reference.scores[method])[:, mask], clusters)[1]
+                rho = similarity.spearman(ref, stats.cluster_means(f(other.scores[method])[:, mask], clusters)[1])
+                null = np.mean([similarity.spearman(ref, stats.cluster_means(f(n)[:, mask], clusters)[1])
+                                for n in reference.null], axis=0)
+                rows = grp.bootstrap_rows(jax.random.fold_in(key, i), n_resamples, len(rho))
+                cell = {"rho": _mean(rho), "null_rho": _mean(null), "excess": _mean(rho - null), "n_pieces": len(rho)}
+                for field, v in (("ci", rho), ("excess_ci", rho - null)):
+                    boot = _mean(v[rows], axis=1)
+                    low, high = np.quantile(boot[np.isfinite(boot)], [alpha / 2, 1 - alpha / 2]) if np.isfinite(boot).any() \
+                        else (np.nan, np.nan)
+                    cell[f"{field}_low"], cell[f"{field}_high"] = float(low), float(high)
+                row[prefix + name] = cell
         if method in reference.key_maps and method in other.key_maps:
             row["ssim"] = map_similarity(reference.key_maps[method], other.key_maps[method])
         for prefix in ("", "abs_"):
-            lows = [row.get(prefix + name, {}).get("ci_low", float("nan")) for name in SURVIVAL_KINDS]
-            row[f"survives{'_abs' if prefix else ''}"] = bool(all(np.isfinite(lows)) and min(lows) >= survive_rho)
+            lows = [row.get(prefix + name, {}).get("excess_ci_low", float("nan")) for name in SURVIVAL_KINDS]
+            row[f"survives{'_abs' if prefix else ''}"] = bool(all(np.isfinite(lows)) and min(lows) > 0)
         out[method] = row
     return out
+
+
+def _mean(x, axis=None):
+    """NaN-skipping mean (NaN when nothing is finite; no warning)."""
+    x = np.asarray(x, np.float64)
+    n = np.isfinite(x).sum(axis=axis)
+    total = np.nansum(x, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return float(out) if axis is None else out
 
 
 def harmonic_profiles(table: Table, clusters=None) -> dict:

@@ -39,17 +39,20 @@ def agreement_heatmap(methods, rho, ci_low=None, ci_high=None, *, title: str = "
 
 
 def cascade_curves(depth_labels, values: dict, ci_low: dict | None = None, ci_high: dict | None = None, *,
-                   ylabel: str = "Spearman ρ with the trained model", threshold: float | None = None, ax=None):
+                   ylabel: str = "Spearman ρ with the trained model", null: dict | None = None, ax=None):
     """One line per method: similarity to the trained model vs randomisation depth (x: the layers
-    randomised so far), CI band when given; ``threshold``: the survival line."""
+    randomised so far), CI band when given; ``null``: method → the ρ random maps reach (a dashed
+    line in the method's colour: the level a destroyed explanation falls to)."""
     ax = axes_or_new(ax)
     x = np.arange(len(depth_labels))
     for method, v in values.items():
         (line,) = ax.plot(x, v, "o-", label=method)
         if ci_low is not None and ci_high is not None and method in ci_low:
             ax.fill_between(x, ci_low[method], ci_high[method], color=line.get_color(), alpha=0.2, linewidth=0)
-    if threshold is not None:
-        ax.axhline(threshold, color="k", ls=":", lw=0.8, label="survival threshold")
+        if null is not None and method in null:
+            ax.plot(x, np.broadcast_to(np.asarray(null[method], float), x.shape), "--", color=line.get_color(), lw=0.8)
+    if null:
+        ax.plot([], [], "k--", lw=0.8, label="random maps (null)")
     ax.set_xticks(x, depth_labels, rotation=30, ha="right")
     ax.set_xlabel("randomised from the top down to")
     ax.set_ylabel(ylabel)

@@ -7,6 +7,8 @@ from amt_jax.tones.synth import (
     ENVELOPES,
     LEVELS_DBFS,
     METRICS,
+    MISSING_HARMONICS,
+    MISSING_PREFIX,
     NOISE_DBFS,
     PROGRAM_PREFIX,
     SILENT_RMS,
@@ -33,4 +35,4 @@ from amt_jax.tones.probe import (
     write_npz,
 )
 
-__all__ = ["EDGE_FRAMES", "ENVELOPES", "LEVELS_DBFS", "METRICS", "NOISE_DBFS", "PROGRAM_PREFIX", "ProbeTones", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "parse_timbre", "probe", "probe_tones", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]
+__all__ = ["EDGE_FRAMES", "ENVELOPES", "LEVELS_DBFS", "METRICS", "MISSING_HARMONICS", "MISSING_PREFIX", "NOISE_DBFS", "PROGRAM_PREFIX", "ProbeTones", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "parse_timbre", "probe", "probe_tones", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]

@@ -16,7 +16,10 @@ with t intervals over the repetitions (random harmonic phases, noise, sub-hop st
 repetitions; the diagonal is recall, the rest reads octave and neighbour errors).
 
 Timbres: ``"1/k"`` and ``"1/k2"``: harmonics ``k = 1, 2, ...`` with ``k·f0 < sr/2``, amplitude
-``k**-1`` or ``k**-2``, independent uniform phases; ``"program:N"``: the note rendered with
+``k**-1`` or ``k**-2``, independent uniform phases; ``"missing:1/k"``, ``"missing:1/k2"``: the
+same tone's harmonics 2..8 only (the missing fundamental; :meth:`ProbeTones.missing_fundamental`
+reads whether the model answers at the absent fundamental's key or at its harmonics' keys, i.e.
+octave and twelfth errors); ``"program:N"``: the note rendered with
 General MIDI program N by :mod:`amt_jax.data.render` (tinysoundfont, TimGM6mb), velocity 100,
 held past the window, cut at a random start within the first hop.
 
@@ -38,19 +41,22 @@ import dataclasses
 import functools
 import hashlib
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
 from amt_jax import stats
 from amt_jax.io import atomic_write, environment
 from amt_jax.tones.synth import (
+    ENVELOPES,
     EDGE_FRAMES,
     LEVELS_DBFS,
     METRICS,
+    MISSING_HARMONICS,
     NOISE_DBFS,
     VELOCITY,
     corpus_programs,
@@ -108,6 +114,37 @@ class ProbeTones:
         lowest = np.where(hit.any(-1), self.midi[np.argmax(hit, axis=-1)], -1)
         highest = np.where(hit.any(-1), self.midi[len(self.midi) - 1 - np.argmax(hit[..., ::-1], axis=-1)], -1)
         return {"lowest": lowest, "highest": highest, "n_detected": hit.sum(-1), "n_probed": self.valid.sum(-1)}
+
+    def missing_fundamental(self, *, confidence: float = 0.95) -> dict[str, dict[str, np.ndarray]]:
+        """Per ``"missing:…"`` timbre: does the model hear the absent fundamental?
+
+        ``f0_recall`` ``[L, K]`` (mean over repetitions of the frame recall at the fundamental's key,
+        which no partial reaches) with ``f0_ci_low/high``; ``harmonic_rates`` ``[L, K, 7]``: the rate
+        at the keys of harmonics k = 2..8, MIDI ``m + round(12·log2 k)`` (NaN off the model's keys
+        or above Nyquist); ``octave_rate`` = its k = 2 column (the octave error); ``keys_mean``:
+        ``f0_recall``, ``octave_rate`` and the largest harmonic rate, each ``[L]``, mean over the
+        probed keys (NaN-skipping). A model that needs the fundamental's bin answers at the
+        harmonics' keys, not at the fundamental's."""
+        low, n_pitches = self.config["layout"]["lowest_midi"], self.rates.shape[-1]
+        harmonics = np.arange(2, MISSING_HARMONICS + 1)
+        steps = np.round(12 * np.log2(harmonics)).astype(int)
+        recall = self.summary("recall", confidence=confidence)
+        out = {}
+        for s, timbre in enumerate(self.timbres):
+            if parse_timbre(timbre)[0] != "missing":
+                continue
+            q = (self.midi - low)[:, None] + steps[None]  # [K, 7]
+            ok = (q < n_pitches) & (midi_to_hz(self.midi)[:, None] * harmonics[None] < SAMPLE_RATE / 2)
+            rates = np.where(ok, np.take_along_axis(self.rates[s], np.clip(q, 0, n_pitches - 1)[None], -1), np.nan)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: keys not probed
+                row = {"f0_recall": recall["mean"][s], "f0_ci_low": recall["ci_low"][s], "f0_ci_high": recall["ci_high"][s],
+                       "harmonic_rates": rates, "octave_rate": rates[..., 0]}
+                row["keys_mean"] = {"f0_recall": np.nanmean(row["f0_recall"], axis=-1),
+                                    "octave_rate": np.nanmean(row["octave_rate"], axis=-1),
+                                    "largest_harmonic_rate": np.nanmean(np.nanmax(rates, axis=-1), axis=-1)}
+            out[timbre] = row
+        return out
 
     def confusions(self) -> dict[str, np.ndarray]:
         """From :attr:`rates`, ``[S, L, K]`` each: ``top_other_midi`` / ``top_other_rate`` (the other
@@ -220,8 +257,9 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
     frontend): S timbres × L levels × K keys × R repetitions windows of 43,844 samples.
 
     Args:
-      timbres: names (``"1/k"``, ``"1/k2"``, ``"program:N"``); default both envelopes and the
-        corpus' programs (:func:`corpus_programs`).
+      timbres: names (``"1/k"``, ``"1/k2"``, ``"missing:1/k"``, ``"missing:1/k2"``, ``"program:N"``);
+        default both envelopes, their missing-fundamental tones and the corpus' programs
+        (:func:`corpus_programs`).
       levels_dbfs: tone levels, dBFS RMS re a full-scale sine.
       n_repeats: repetitions R >= 2 per (timbre, level, key): phases, noise and start offset.
       seed: base seed (>= 0) of every repetition's Generators.
@@ -232,7 +270,7 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
       soundfont: SoundFont of program timbres (default TimGM6mb from pretty_midi).
       progress: called with the number of windows done after each batch.
     """
-    timbres = timbre_names(programs=corpus_programs()) if timbres is None else timbres
+    timbres = timbre_names(programs=corpus_programs(), missing=tuple(ENVELOPES)) if timbres is None else timbres
     timbres, levels, midi = _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_frames, batch_size)
     lay = model.layout
     shape = (len(timbres), len(levels), len(midi), n_repeats)
@@ -291,12 +329,16 @@ def to_json(result: ProbeTones, *, confidence: float = 0.95, detect_threshold: f
         metrics[metric] = {k: _lists(summ[k]) for k in ("mean", "ci_low", "ci_high")}
         metrics[metric]["samples"] = _lists(result.samples[metric])
     detected = {k: _lists(v) for k, v in result.detected_range(threshold=detect_threshold).items()}
+    missing = {t: {k: ({n: _lists(a) for n, a in v.items()} if isinstance(v, dict) else _lists(v)) for k, v in row.items()}
+               for t, row in result.missing_fundamental(confidence=confidence).items()}
     return {
         "config": result.config, "confidence": confidence, "axes": "[timbre, level, key, repetition]",
         "timbres": list(result.timbres), "levels_dbfs": _lists(result.levels_dbfs), "midi": _lists(result.midi),
         "valid": _lists(result.valid), "metrics": metrics,
         "confusions": {k: _lists(v) for k, v in result.confusions().items()},
         "detected": {"recall_threshold": detect_threshold, **detected},
+        "missing_fundamental": {"harmonics": list(range(2, MISSING_HARMONICS + 1)),
+                                "axes": "f0_*: [level, key]; harmonic_rates: [level, key, harmonic 2..8]", **missing},
         "environment": result.environment,
     }
 

@@ -26,6 +26,8 @@ METRICS = ("output", "recall", "false_positive")
 _PHASES, _NOISE, _START = 0, 1, 2  # random streams of one (key, repetition)
 SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
 PROGRAM_PREFIX = re.compile(r"program:([0-9]{1,3})")
+MISSING_PREFIX = "missing:"  # "missing:1/k": the envelope's tone without its fundamental
+MISSING_HARMONICS = 8  # a missing-fundamental tone has harmonics 2..8 (those below Nyquist)
 
 
 def corpus_programs() -> tuple[int, ...]:
@@ -35,21 +37,27 @@ def corpus_programs() -> tuple[int, ...]:
     return tuple(p for p, _ in PROGRAMS)
 
 
-def timbre_names(envelopes=tuple(ENVELOPES), programs=()) -> tuple[str, ...]:
-    """Timbre names: the envelopes, then ``"program:N"`` per General MIDI program N."""
-    names = tuple(envelopes) + tuple(f"program:{int(p)}" for p in programs)
+def timbre_names(envelopes=tuple(ENVELOPES), programs=(), missing=()) -> tuple[str, ...]:
+    """Timbre names: the envelopes, then ``"missing:<envelope>"`` per envelope of ``missing`` (harmonics
+    2..8 only: the missing fundamental), then ``"program:N"`` per General MIDI program N."""
+    names = (tuple(envelopes) + tuple(f"{MISSING_PREFIX}{e}" for e in missing)
+             + tuple(f"program:{int(p)}" for p in programs))
     for name in names:
         parse_timbre(name)
     return names
 
 
 def parse_timbre(name: str) -> tuple[str, float | int]:
-    """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("program", N)`` for ``"program:N"``."""
+    """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("missing", power)`` for
+    ``"missing:1/k"``/``"missing:1/k2"``, ``("program", N)`` for ``"program:N"``."""
     if isinstance(name, str) and name in ENVELOPES:
         return "envelope", ENVELOPES[name]
+    if isinstance(name, str) and name.startswith(MISSING_PREFIX) and name[len(MISSING_PREFIX):] in ENVELOPES:
+        return "missing", ENVELOPES[name[len(MISSING_PREFIX):]]
     match = PROGRAM_PREFIX.fullmatch(name) if isinstance(name, str) else None
     if match is None or int(match.group(1)) > 127:
-        raise ValueError(f"timbre must be one of {sorted(ENVELOPES)} or 'program:N' (N in 0..127), got {name!r}")
+        raise ValueError(f"timbre must be one of {sorted(ENVELOPES)}, 'missing:' + one of them, or 'program:N' "
+                         f"(N in 0..127), got {name!r}")
     return "program", int(match.group(1))
 
 
@@ -73,16 +81,18 @@ def n_harmonics(midi: float, sample_rate: float = SAMPLE_RATE) -> int:
 
 
 def harmonic_tone(midi: float, phases, *, power: float, n_samples: int = WINDOW_SAMPLES,
-                  sample_rate: float = SAMPLE_RATE) -> np.ndarray:
-    """``Σ_k k**-power · sin(2π·k·f0·n/sample_rate + phases[..., k−1])``, k = 1..K (K = phases' last
-    axis), f0 the equal-tempered frequency of ``midi``: phases ``[..., K]`` (radians) → float64
-    ``[..., n_samples]``, unnormalised. Horner's scheme in ``e^{iω n}`` (exact to ~K·1e-16)."""
+                  sample_rate: float = SAMPLE_RATE, lowest: int = 1) -> np.ndarray:
+    """``Σ_k k**-power · sin(2π·k·f0·n/sample_rate + phases[..., k−1])``, k = ``lowest``..K (K = phases'
+    last axis; ``lowest = 2`` drops the fundamental), f0 the equal-tempered frequency of ``midi``:
+    phases ``[..., K]`` (radians) → float64 ``[..., n_samples]``, unnormalised. Horner's scheme in
+    ``e^{iω n}`` (exact to ~K·1e-16)."""
     phases = np.asarray(phases, np.float64)
     validate.min_rank("phases", phases, 1, "[..., n_harmonics]")
     validate.positive_int("n_samples", n_samples)
     z = np.exp(2j * np.pi * (midi_to_hz(midi) / sample_rate) * np.arange(n_samples))
     k = np.arange(1, phases.shape[-1] + 1)
-    coef = k ** -float(power) * np.exp(1j * phases)  # [..., K]
+    validate.positive_int("lowest", lowest)
+    coef = np.where(k >= lowest, k ** -float(power), 0.0) * np.exp(1j * phases)  # [..., K]
     acc = np.broadcast_to(coef[..., -1:], (*phases.shape[:-1], n_samples)).copy()
     for j in range(phases.shape[-1] - 2, -1, -1):
         acc *= z
@@ -108,14 +118,19 @@ def render_note(midi: int, program: int, *, n_samples: int = WINDOW_SAMPLES, sou
 def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: int = WINDOW_SAMPLES,
                soundfont=None) -> np.ndarray | None:
     """Repetitions ``[n_repeats, n_samples]`` float64 of one key's tone at RMS 1 (+3 dBFS), or None
-    when a rendered tone is silent. Repetition r's phases are the same for both envelopes (paired);
+    when a rendered tone is silent (or a missing-fundamental tone has no harmonic 2 below Nyquist).
+    Repetition r's phases are the same for both envelopes and their missing-fundamental tones (paired);
     program timbres are rendered with ``soundfont`` (default TimGM6mb)."""
     kind, value = parse_timbre(timbre)
     reps = range(n_repeats)
-    if kind == "envelope":
+    if kind in ("envelope", "missing"):
         k = n_harmonics(midi)
         phases = np.stack([rng_for(seed, midi, r, _PHASES).uniform(0, 2 * np.pi, k) for r in reps])
-        tones = harmonic_tone(midi, phases, power=value, n_samples=n_samples)
+        if kind == "missing":  # harmonics 2..8 with the complete tone's phases (paired)
+            if k < 2:
+                return None
+            phases = phases[:, :MISSING_HARMONICS]
+        tones = harmonic_tone(midi, phases, power=value, n_samples=n_samples, lowest=2 if kind == "missing" else 1)
     else:
         audio = render_note(midi, value, n_samples=n_samples, soundfont=soundfont)
         starts = [int(rng_for(seed, midi, r, _START).integers(0, HOP_LENGTH)) for r in reps]

@@ -57,7 +57,7 @@ def figures(record: dict, arrays) -> list:
             plots_methods.cascade_curves(labels, {m: get(m, "rho") for m in methods},
                                          {m: get(m, "ci_low") for m in methods}, {m: get(m, "ci_high") for m in methods},
                                          ylabel=f"ρ of |scores| with the trained model ({kind} groups)",
-                                         threshold=record["cascade"]["survival_rho"], ax=ax)
+                                         null={m: get(m, "null_rho") for m in methods}, ax=ax)
         out.append(("methods_cascade", fig))
     if arrays is not None and "lrp_topn_maps" in arrays:
         maps = np.array(arrays["lrp_topn_maps"], float)
