@@ -47,7 +47,14 @@ def test_the_sweep_runs_the_family_and_finds_its_truth(tmp_path, monkeypatch):
     assert abs(blind["importances_mean"]) < 1e-6 < heard["importances_mean"]
     keys = records[f"{slug}__probe_keys"]["result"]  # the probe tones, as a cell of the sweep
     midi, recall = np.asarray(keys["midi"]), np.asarray(keys["recall"]["mean"])
-    assert np.all(recall[:, :, midi < 40] == 0) and np.all(recall[:, :, midi >= 40] > 0.9)
+    assert keys["timbres"][0] == "1/k" and np.all(recall[0, :, midi < 40] == 0) and np.all(recall[0, :, midi >= 40] > 0.9)
+    for context in ("alone", "chord"):  # F1 with false positives: 0 where it is blind
+        f1 = np.asarray(keys["key_f1"][context]["f1"]["mean"], float)
+        assert np.all(f1[:, midi < 40] == 0) and np.all(f1[:, midi >= 40] > 0)
+    # above MIDI 40 it hears every tone but, a linear reader with a low threshold, also lights about
+    # 30 other keys: with false positives counted it fails there too, below both baselines
+    alone = keys["key_f1"]["alone"]
+    assert np.all(alone["flagged"]) and np.all(np.asarray(alone["advantage"]["ci_high"], float)[:, midi >= 40] < 0)
     methods = records[f"{slug}__cross_method_h4"]["result"]  # the methods agree on a linear harmonic reader
     profile = methods["harmonic_profile"]
     assert set(profile) == {"gradient", "grad_x_input", "integrated_gradients", "occlusion"}

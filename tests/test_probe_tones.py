@@ -182,6 +182,95 @@ def test_missing_fundamental_separates_a_fundamental_reader_from_a_harmonic_read
     assert needs_f0.summary("recall")["mean"][2].min() > 0.9  # with its fundamental, the reader hears it
 
 
+def _always_on(params, x):
+    return jnp.ones((x.shape[0], 88, x.shape[-1]))
+
+
+def _argmax_reader(params, x):
+    """The loudest bin per frame (B = 1: bin p is key p), times a per-key mask."""
+    return (jnp.arange(88)[None, :, None] == jnp.argmax(x, axis=1)[:, None, :]) * params["mask"][None, :, None]
+
+
+def trivial_model(kind: str, cut_midi: int = 0) -> Model:
+    apply = {"always-on": _always_on, "argmax": _argmax_reader}[kind]
+    params = {"mask": jnp.asarray(LAYOUT.midi(np.arange(88)) >= cut_midi, jnp.float32)}
+    return Model(f"{kind}-cut{cut_midi}", apply, params, LAYOUT, {"kind": kind, "cut_midi": cut_midi},
+                 outputs=(Output(None),), output=None, frame_threshold=0.5, frontend=_frontend)
+
+
+@pytest.fixture(scope="module")
+def edge_proof():
+    """Three planted models on keys at the low end, the chord and the top, 1/k and 1/k² alone and on the
+    chord, at −40 and −20 dBFS."""
+    keys = [21, 25, 29, 30, 34, 60, 100]
+    kwargs = dict(timbres=("1/k", "1/k2", "1/k+chord", "1/k2+chord"), levels_dbfs=(-40.0, -20.0), n_repeats=2, keys=keys)
+    return {name: pt.probe_tones(m, **kwargs) for name, m in (
+        ("always-on", trivial_model("always-on")), ("energy", planted_audio(0)), ("blind", trivial_model("argmax", 30)))}
+
+
+def test_an_always_on_model_fails_every_key_in_every_context(edge_proof):
+    res = edge_proof["always-on"]
+    assert res.contexts() == ("alone", "chord")
+    for context in res.contexts():
+        f = res.key_f1(context)
+        n_false = 87 - (len(pt.CHORD_MIDI) if context == "chord" else 0)  # the chord's keys are not false positives
+        np.testing.assert_allclose(f["f1"]["mean"][..., :5], 2 / (2 + n_false), rtol=1e-6)
+        assert res.flagged(context).all()
+        assert np.all(f["advantage"]["ci_high"][:, :5] < 0)  # below the baselines at the low end
+    assert res.summary("recall")["mean"].min() == 1.0  # recall alone: "detected" on every key
+
+
+def test_an_energy_detector_never_beats_the_baselines_and_fails_where_harmonics_are_loud(edge_proof):
+    """The planted energy detector (its key's bin above −20 dB) is "detected" on every key at −20 dBFS,
+    yet with false positives counted it fails every key up to C4 there (their harmonics fire), alone
+    and on the chord, and alone it beats the better baseline nowhere."""
+    res = edge_proof["energy"]
+    assert res.summary("recall")["mean"][:2, 1].min() > 0.9  # the old criterion passes it
+    for context in res.contexts():
+        assert res.flagged(context)[1, res.midi <= 60].all()  # −20 dBFS; C7 (100) has 2 harmonics below Nyquist
+    assert not np.any(res.key_f1("alone")["advantage"]["ci_low"] > 0)
+    # on the chord, its absolute threshold can beat the per-window-scaled baselines at the top (C7),
+    # where the louder chord hides the tone from them: the baselines are references, not oracles
+
+
+def test_a_model_blind_below_midi_30_is_flagged_exactly_there(edge_proof):
+    res = edge_proof["blind"]
+    flagged = res.flagged("alone")
+    np.testing.assert_array_equal(flagged, np.broadcast_to(res.midi < 30, flagged.shape))
+    f = res.key_f1("alone")["f1"]
+    np.testing.assert_array_equal(f["mean"][:, res.midi < 30], 0.0)
+    assert f["mean"][:, res.midi >= 30].min() > 0.95
+    assert [w["midi"] for w in res.weakest("alone", n=3)[0]] == [21, 25, 29]
+
+
+def test_f1_counts_hits_misses_and_false_positives_but_not_the_context_keys():
+    on = np.zeros((1, 6, 4), bool)
+    on[0, 2, :3] = True  # the key: 3 hits, 1 miss
+    on[0, 4, :] = True  # a context key: ignored
+    on[0, 5, 0] = on[0, 0, 1] = True  # 2 false positives
+    others = np.zeros((1, 6), bool)
+    others[0, 4] = True
+    f1 = float(pt.f1_counts(jnp.asarray(on), jnp.array([2]), jnp.asarray(others))[0])
+    assert f1 == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    assert pt.probe._energy_threshold(np.array([[0.2, 0.9, 0.5], [0.4, 0.7, 0.9]])) == pt.ENERGY_THRESHOLDS[1]
+
+
+def test_chord_context_and_velocities():
+    tone = pt.unit_tones(40, "1/k", n_repeats=2, seed=1)
+    on_chord = pt.unit_tones(40, "1/k+chord", n_repeats=2, seed=1)
+    chord = sum(pt.synth._unit(c, "1/k", n_repeats=2, seed=1, stream=(3, 4), n_samples=WINDOW_SAMPLES, soundfont=None)
+                for c in pt.CHORD_MIDI)
+    np.testing.assert_allclose(on_chord, tone + chord, atol=1e-12)
+    np.testing.assert_allclose(pt.rms_dbfs(chord), 20 * np.log10(np.sqrt(2 * 3)), atol=0.3)  # 3 notes at RMS 1
+    assert pt.context_keys("program:0@40+chord") == pt.CHORD_MIDI and pt.context_keys("1/k") == ()
+    assert pt.parse_timbre("program:0@40+chord") == ("program", (0, 40)) and pt.parse_timbre("program:5") == ("program", (5, 100))
+    soft, loud = (pt.render_note(33, 0, velocity=v) for v in (30, 120))
+    assert pt.rms_dbfs(loud) > pt.rms_dbfs(soft) + 3  # the SoundFont's velocity reaches the audio
+    for bad in ("missing:1/k+chord", "program:0@0", "program:0@128"):
+        with pytest.raises(ValueError, match="timbre"):
+            pt.parse_timbre(bad)
+
+
 def test_rendered_programs_are_probed_and_silent_renders_are_left_out(monkeypatch, tmp_path):
     render = pt.render_note
     from amt_jax.tones import synth  # where unit_tones looks render_note up
@@ -274,10 +363,15 @@ def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(tmp_path
     assert "F#1(30)" in out and "E2(40)" in out and "summary:" in out
     assert "missing fundamental (1/k, harmonics 2..8, -20 dBFS): the absent fundamental's key fires in 0% of frames" in out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == [f"probe_keys_{registry.slug(CUT30)}.{e}" for e in ("json", "npz", "pdf", "png")]
+    slug = registry.slug(CUT30)
+    assert names == sorted([f"probe_keys_{slug}.{e}" for e in ("json", "npz", "pdf", "png")]
+                           + [f"probe_keys_{slug}_f1_{c}.{e}" for c in ("alone", "chord") for e in ("pdf", "png")])
+    assert "F1 per key (alone, -20 dBFS): weakest A0(21) 0.00" in out and "F1 per key (chord, -20 dBFS)" in out
     assert registry.slug(CUT30) == "py-test-probe-tones-planted-audio-cut30"
     record = json.loads((tmp_path / "out" / names[0]).read_text())
-    assert record["config"]["keys_midi"] == list(range(21, 41)) and record["config"]["timbres"] == ["1/k", "missing:1/k"]
+    assert record["config"]["keys_midi"] == list(range(21, 41))
+    assert record["config"]["timbres"] == ["1/k", "missing:1/k", "1/k+chord"]
+    assert record["key_f1"]["alone"]["flagged"][0][:9] == [True] * 9
     assert record["missing_fundamental"]["missing:1/k"]["f0_recall"][0][:9] == [0.0] * 9  # blind below 30
 
 
@@ -286,6 +380,7 @@ def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(tmp_path
     (["--programs", "200"], "--programs"), (["--repeats", "1"], "--repeats"), (["--seed", "-1"], "--seed"),
     (["--noise-dbfs", "loud"], "--noise-dbfs"), (["--detect", "0"], "--detect"), (["--keys", "10-20"], "--keys"),
     (["--envelopes", "none", "--missing", "none", "--programs", "none"], "--envelopes"), (["--missing", "1/k9"], "--missing"),
+    (["--velocities", "0"], "--velocities"), (["--contexts", "duet"], "--contexts"),
     (["--model", "planted-b3"], "--model"),
     (["--model", "nope"], "unknown model"),
 ])

@@ -26,6 +26,7 @@ HELP = "The main job: a small study of Basic Pitch on rendered chorales (corpus,
 DEMO_PIECES = 80  # chorales built: the test split (every 10th) holds 8 pieces, the piece-level inference needs them
 DATASET = "chorales"
 SWEEP_CONFIG = "demo"
+PROBE_TIMBRES = ("1/k", "1/k+chord", "missing:1/k")  # alone, on a C4-E4-G4 chord, harmonics 2..8 only
 PROBE_LEVELS = (-40.0, -20.0)  # dBFS; synthetic 1/k tones, 2 repetitions (a few seconds per key on CPU)
 N_STEPS = 6
 
@@ -70,14 +71,15 @@ def _evaluate(data_dir: Path, out: Path) -> None:
 
 
 def _probe_keys(out: Path) -> dict:
-    """Probe tones on all 88 keys (1/k envelope, two levels over a −60 dBFS noise floor)."""
+    """Probe tones on all 88 keys (1/k envelope alone and on a chord, and the same tones without their
+    fundamental; two levels over a −60 dBFS noise floor)."""
     from amt_jax import tones as probe_tones
     from amt_jax.models import registry
 
     path = out / "probe_keys_basic-pitch.json"
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
-        result = probe_tones.probe_tones(registry.load("basic-pitch"), timbres=("1/k",), levels_dbfs=PROBE_LEVELS,
+        result = probe_tones.probe_tones(registry.load("basic-pitch"), timbres=PROBE_TIMBRES, levels_dbfs=PROBE_LEVELS,
                                          n_repeats=2, seed=0)
         probe_tones.write_json(result, path)
     else:
@@ -149,10 +151,23 @@ def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:
             out.append(finding(r))
     d = probe["detected"]
     for s, timbre in enumerate(probe["timbres"]):
+        if timbre in probe.get("missing_fundamental", {}):
+            row = probe["missing_fundamental"][timbre]["keys_mean"]
+            for j, level in enumerate(probe["levels_dbfs"]):
+                out.append(f"Missing fundamental ({timbre.split(':', 1)[1]} tones with harmonics 2..8 only, {level:g} dBFS): "
+                           f"the absent fundamental's key fires in {row['f0_recall'][j]:.0%} of frames, the octave "
+                           f"(harmonic 2's key, where the lowest partial is) in {row['octave_rate'][j]:.0%} (means over "
+                           f"{d['n_probed'][s]} keys; a model that needs the fundamental's bin scores 0 %).")
+    for context, f in probe.get("key_f1", {}).items():
+        threshold = probe["config"]["baselines"]["energy_threshold"]
         for j, level in enumerate(probe["levels_dbfs"]):
-            out.append(f"Probe tones ({timbre}, {level:g} dBFS over a −60 dBFS noise floor): {d['n_detected'][s][j]} of "
-                       f"{d['n_probed'][s]} keys detected (frame recall >= {d['recall_threshold']}), lowest MIDI "
-                       f"{d['lowest'][s][j]}, highest {d['highest'][s][j]} (the piano spans 21–108).")
+            weakest = ", ".join(f"MIDI {w['midi']} {w['f1']:.2f} (baselines: energy {w['f1_energy']:.2f}, argmax "
+                                f"{w['f1_argmax']:.2f})" for w in f["weakest"][j])
+            beats = sum(v is not None and v > 0 for v in f["advantage"]["ci_low"][j])
+            out.append(f"Probe tones (1/k, {context}, {level:g} dBFS over a −60 dBFS noise floor), F1 per key with false "
+                       f"positives counted: weakest {weakest}; {sum(f['flagged'][j])} of {len(f['flagged'][j])} keys below "
+                       f"F1 0.5; beats the better baseline (fundamental-bin energy >= {threshold:g}, or its argmax) "
+                       f"on {beats} keys.")
     out += _architecture_vs_learning(rows)
     return out
 

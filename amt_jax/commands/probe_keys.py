@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-HELP = "Probe tones per key: which keys a model detects, per timbre and level (does it neglect the extreme keys?)."
+HELP = ("Probe tones per key: F1 with false positives per key beside two energy baselines, alone and on a chord, "
+        "and the missing fundamental (does it neglect the extreme keys?).")
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -28,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--programs", nargs="+", default=["corpus"], metavar="N",
                         help="General MIDI programs rendered with the SoundFont, 'corpus' (the chorales "
                         "corpus' 7 programs, default) or 'none'")
+    parser.add_argument("--velocities", nargs="+", default=["40", "80", "120"], metavar="V",
+                        help="MIDI velocities of the programs' notes (default: 40 80 120)")
+    parser.add_argument("--contexts", nargs="+", default=["alone", "chord"], metavar="C",
+                        help="alone, chord (the tone on a C4-E4-G4 chord in its timbre) or both (default: both)")
     parser.add_argument("--repeats", default="4", help="repetitions per tone (random phases, noise), >= 2 (default 4)")
     parser.add_argument("--seed", default="0", help="base seed, >= 0 (default 0)")
     parser.add_argument("--noise-dbfs", default="-60", help="white-noise floor in dBFS RMS, or 'none' (default -60)")
@@ -85,9 +90,18 @@ def parse(args: argparse.Namespace) -> dict:
                 else [_number("--programs", p, int, 0, 127) for p in programs])
     if not envelopes and not programs and not missing:
         raise ValueError("--envelopes, --missing and --programs select no timbre")
+    velocities = [_number("--velocities", v, int, 1, 127) for v in _tokens(args.velocities)]
+    if not velocities or len(set(velocities)) != len(velocities):
+        raise ValueError(f"--velocities must be distinct MIDI velocities, got {' '.join(args.velocities)!r}")
+    contexts = _tokens(args.contexts)
+    if not contexts or not set(contexts) <= set(pt.CONTEXTS) or len(set(contexts)) != len(contexts):
+        raise ValueError(f"--contexts must be among {list(pt.CONTEXTS)}, got {' '.join(args.contexts)!r}")
     noise = None if args.noise_dbfs == "none" else _number("--noise-dbfs", args.noise_dbfs, float, -400, 400)
-    return {"timbres": pt.timbre_names(dict.fromkeys(envelopes), dict.fromkeys(programs),
-                                                  dict.fromkeys(missing)), "levels_dbfs": levels,
+    timbres = pt.timbre_names(dict.fromkeys(envelopes), dict.fromkeys(programs), dict.fromkeys(missing),
+                              velocities=velocities, contexts=contexts)
+    if not timbres:
+        raise ValueError("--envelopes, --missing, --programs and --contexts select no timbre")
+    return {"timbres": timbres, "levels_dbfs": levels,
             "n_repeats": _number("--repeats", args.repeats, int, 2), "seed": _number("--seed", args.seed, int, 0),
             "noise_dbfs": noise, "keys": _keys(args.keys), "batch_size": _number("--batch-size", args.batch_size, int, 1)}
 
@@ -119,6 +133,25 @@ def missing_lines(result) -> list[str]:
                         f"fundamental's key fires in {m['f0_recall']:.0%} of frames; its octave (harmonic 2's key) in "
                         f"{m['octave_rate']:.0%}, the most-fired harmonic's key in {m['largest_harmonic_rate']:.0%} "
                         f"(means over {int(np.isfinite(row['f0_recall'][l]).sum())} keys)")
+    return rows
+
+
+def weakest_lines(result, n: int = 5) -> list[str]:
+    """Per context and level: the ``n`` keys with the lowest F1 (false positives counted), each with
+    the energy and argmax baselines' F1, then how many keys are flagged (F1 below 0.5) and how many
+    beat the better baseline (advantage interval above 0)."""
+    rows = []
+    for context in result.contexts():
+        f = result.key_f1(context)
+        flagged = result.flagged(context)
+        for l, level in enumerate(result.levels_dbfs):
+            keys = ", ".join(f"{note_name(w['midi'])} {w['f1']:.2f} (energy {w['f1_energy']:.2f}, argmax {w['f1_argmax']:.2f})"
+                             for w in result.weakest(context, n=n)[l])
+            beats = int(np.sum(f["advantage"]["ci_low"][l] > 0))
+            worse = int(np.sum(f["advantage"]["ci_high"][l] < 0))
+            rows.append(f"F1 per key ({context}, {level:g} dBFS): weakest {keys}; {int(flagged[l].sum())} of "
+                        f"{int(np.sum(f['n'][l] > 0))} keys below F1 0.5; beats the better baseline on {beats}, "
+                        f"worse on {worse}")
     return rows
 
 
@@ -186,7 +219,13 @@ def _probe(model, spec: str, settings: dict, threshold: float, out: Path) -> int
         model_keys=(lay.lowest_midi, lay.lowest_midi + lay.n_pitches - 1), threshold=threshold)
     figures.save_figure(fig, out, name)
     plt.close(fig)
-    print("\n".join(table(result, threshold) + missing_lines(result)))
+    lay_keys = (lay.lowest_midi, lay.lowest_midi + lay.n_pitches - 1)
+    for context in result.contexts():
+        fig = plots_keys.key_f1_figure(result.midi, result.levels_dbfs, result.key_f1(context), model_keys=lay_keys,
+                                       title=f"{spec}: F1 per key, {context} (95 % t CI over timbres × repetitions)")
+        figures.save_figure(fig, out, f"{name}_f1_{context}")
+        plt.close(fig)
+    print("\n".join(table(result, threshold) + weakest_lines(result) + missing_lines(result)))
     print(f"summary: {spec} detects (frame recall >= {threshold:g}) over {len(result.timbres)} timbres: {summary(result, threshold)}; "
           f"{total} windows in {seconds:.0f} s; wrote {out / name}.{{json,npz,pdf,png}}")
     return 0

@@ -70,3 +70,34 @@ def probe_keys_figure(midi, timbres, levels_dbfs, recall: dict, output: dict, *,
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def key_f1_figure(midi, levels_dbfs, key_f1: dict, *, title: str = "", model_keys: tuple[int, int] | None = None):
+    """Per level (rows): F1 per key of the model with the two baselines' F1 (left; energy dashed,
+    argmax dotted) and the advantage over the better baseline with its CI (right; grey line at 0).
+    ``key_f1``: :meth:`amt_jax.tones.ProbeTones.key_f1` (``{mean, ci_low, ci_high}`` ``[L, K]``
+    per measure). Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(levels_dbfs)
+    fig, axes = plt.subplots(n, 2, figsize=(11, 2.8 * n + 0.6), sharex=True, squeeze=False)
+    for l, level in enumerate(levels_dbfs):
+        f1, adv = key_f1["f1"], key_f1["advantage"]
+        ax = detection_vs_key(midi, f1["mean"][l], f1["ci_low"][l], f1["ci_high"][l], labels=["model"],
+                              ylabel=f"F1 (false positives counted)\n{level:g} dBFS", model_keys=model_keys,
+                              threshold=0.5, ax=axes[l, 0])
+        ax.plot(midi, key_f1["f1_energy"]["mean"][l], "--", color="tab:gray", lw=1, label="energy baseline")
+        ax.plot(midi, key_f1["f1_argmax"]["mean"][l], ":", color="k", lw=1, label="argmax baseline")
+        ax.set_ylim(-0.03, 1.03)
+        ax.legend(fontsize="x-small", loc="lower center")
+        ax = detection_vs_key(midi, adv["mean"][l], adv["ci_low"][l], adv["ci_high"][l], labels=["model − better baseline"],
+                              ylabel="F1 advantage over\nthe better baseline", model_keys=model_keys, threshold=0.0,
+                              ax=axes[l, 1])
+        ax.set_ylim(-1.03, 1.03)
+        if l < n - 1:
+            for a in axes[l]:
+                a.set_xlabel("")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

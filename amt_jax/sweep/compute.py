@@ -285,7 +285,9 @@ def probe_keys(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     result = tones.probe_tones(inputs.model, timbres=cell.probe.option("timbres"),
                                levels_dbfs=cell.probe.option("levels_dbfs"), n_repeats=cell.n, seed=cell.seed)
     record = tones.to_json(result)
-    summary = {k: record[k] for k in ("timbres", "levels_dbfs", "midi", "detected", "confusions")}
+    summary = {k: record[k] for k in ("timbres", "levels_dbfs", "midi", "detected", "confusions", "key_f1",
+                                      "missing_fundamental")}
+    summary["baselines"] = record["config"]["baselines"]
     summary["recall"] = record["metrics"]["recall"]
     summary["false_positive"] = record["metrics"]["false_positive"]
     arrays = {"midi": result.midi, "rates": result.rates, "valid": result.valid,

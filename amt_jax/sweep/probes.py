@@ -16,7 +16,7 @@ against (:data:`FAMILIES`, :data:`OPT_IN_FAMILIES`, :data:`KINDS`) are read from
 | resolution | pooling_one (per key), pooling_all | what is lost when only semitone resolution remains (comparable across B) |
 | random_spectral (seed) | random_spectral (whole axis, per band) | robustness to spectral noise; which bands matter |
 | noise (seed) | noise (flat / per-bin distribution) | output per key under noise; kernel, per-bin sensitivity, R² |
-| edge_keys (opt-in) | probe_keys | probe tones on every key: detection, false positives (models with a frontend) |
+| edge_keys (opt-in) | probe_keys | probe tones on every key, alone and on a chord: F1 with false positives beside two energy baselines; the missing fundamental (models with a frontend) |
 | cross_method (opt-in) | cross_method | gradients, IG, occlusion (...) on the same groups: agreement, harmonic profiles |
 | example | example (first model only) | one harmonic draw to look at |
 """
@@ -220,8 +220,11 @@ _PROBES = (
           describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
                              f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
     Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones", opt_in=True,
-          requires=("frontend",), options=(("timbres", ("1/k",)), ("levels_dbfs", (-40.0, -20.0))),
-          describe=lambda r: "detected keys " + ", ".join(f"{n}/{len(r['midi'])}" for n in sum(r["detected"]["n_detected"], []))),
+          requires=("frontend",), options=(("timbres", ("1/k", "1/k+chord", "missing:1/k")), ("levels_dbfs", (-40.0, -20.0))),
+          describe=lambda r: "; ".join(
+              f"{c} {level:g} dBFS: F1 < 0.5 on {sum(f['flagged'][j])}/{len(r['midi'])} keys, weakest "
+              + ", ".join(f"MIDI {w['midi']} {w['f1']:.2f}" for w in f["weakest"][j][:3])
+              for c, f in r["key_f1"].items() for j, level in enumerate(r["levels_dbfs"]))),
     Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,
           compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}", opt_in=True,
           requires=("logits",),

@@ -3,6 +3,10 @@
 
 from amt_jax.tones import probe, synth
 from amt_jax.tones.synth import (
+    CHORD_MIDI,
+    CHORD_SUFFIX,
+    CONTEXTS,
+    F1_PASS,
     EDGE_FRAMES,
     ENVELOPES,
     LEVELS_DBFS,
@@ -13,6 +17,7 @@ from amt_jax.tones.synth import (
     PROGRAM_PREFIX,
     SILENT_RMS,
     VELOCITY,
+    context_keys,
     corpus_programs,
     dbfs_to_rms,
     harmonic_tone,
@@ -23,16 +28,20 @@ from amt_jax.tones.synth import (
     render_note,
     rms_dbfs,
     rng_for,
+    timbre_context,
     timbre_names,
     tone_windows,
     unit_tones,
 )
 from amt_jax.tones.probe import (
+    ENERGY_THRESHOLDS,
     ProbeTones,
+    baseline_outputs,
+    f1_counts,
     probe_tones,
     to_json,
     write_json,
     write_npz,
 )
 
-__all__ = ["EDGE_FRAMES", "ENVELOPES", "LEVELS_DBFS", "METRICS", "MISSING_HARMONICS", "MISSING_PREFIX", "NOISE_DBFS", "PROGRAM_PREFIX", "ProbeTones", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "parse_timbre", "probe", "probe_tones", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]
+__all__ = ["CHORD_MIDI", "CHORD_SUFFIX", "CONTEXTS", "EDGE_FRAMES", "F1_PASS", "ENVELOPES", "LEVELS_DBFS", "METRICS", "MISSING_HARMONICS", "MISSING_PREFIX", "NOISE_DBFS", "PROGRAM_PREFIX", "ENERGY_THRESHOLDS", "ProbeTones", "baseline_outputs", "f1_counts", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "context_keys", "parse_timbre", "timbre_context", "probe", "probe_tones", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]

@@ -10,18 +10,31 @@ the frames whole-file inference keeps), per repetition:
 - ``output``: the mean output at the tone's key;
 - ``recall``: the fraction of frames whose output at the tone's key is ``>= model.frame_threshold``;
 - ``false_positive``: the fraction of frames in which at least one other key is on;
+- ``f1``: F1 over all keys' outputs, ``2·TP / (2·TP + FP + FN)`` with TP/FN the tone's frames
+  with its key on/off and FP every (frame, key) on at a key that does not sound (octave errors
+  count here and are also read apart in :meth:`ProbeTones.confusions`); the context chord's keys
+  are neither hits nor false positives;
+- ``f1_energy``, ``f1_argmax``: the same F1 of two non-learned baselines on the same windows and
+  frontend (:func:`baseline_outputs`): the fundamental-bin energy thresholded (its threshold
+  chosen over all windows of the run to maximise its own mean F1, so the comparison favours it)
+  and the loudest fundamental bin per frame (one key on per frame);
 
 with t intervals over the repetitions (random harmonic phases, noise, sub-hop start offset), and
 ``rates[s, l, k, q]``: the fraction of frames in which model key ``q`` is on (mean over
 repetitions; the diagonal is recall, the rest reads octave and neighbour errors).
+:meth:`ProbeTones.key_f1` pools timbres and repetitions per key and context, with the
+advantage over the better baseline; :meth:`ProbeTones.weakest` and :meth:`ProbeTones.flagged`
+name the keys a model fails on.
 
 Timbres: ``"1/k"`` and ``"1/k2"``: harmonics ``k = 1, 2, ...`` with ``k·f0 < sr/2``, amplitude
 ``k**-1`` or ``k**-2``, independent uniform phases; ``"missing:1/k"``, ``"missing:1/k2"``: the
 same tone's harmonics 2..8 only (the missing fundamental; :meth:`ProbeTones.missing_fundamental`
 reads whether the model answers at the absent fundamental's key or at its harmonics' keys, i.e.
-octave and twelfth errors); ``"program:N"``: the note rendered with
-General MIDI program N by :mod:`amt_jax.data.render` (tinysoundfont, TimGM6mb), velocity 100,
-held past the window, cut at a random start within the first hop.
+octave and twelfth errors); ``"program:N"`` / ``"program:N@V"``: the note rendered with
+General MIDI program N by :mod:`amt_jax.data.render` (tinysoundfont, TimGM6mb), velocity 100 or V,
+held past the window, cut at a random start within the first hop. ``"<timbre>+chord"``: the same
+tone on top of a C4–E4–G4 chord in the same timbre, each chord note at the tone's level (the
+polyphonic context).
 
 Levels are dBFS RMS re a full-scale sine (AES17): a tone at L dBFS has RMS ``10**(L/20)/√2``
 over the window, so a full-scale sine is 0 dBFS. Nothing is clipped (random-phase tones at
@@ -52,14 +65,19 @@ from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
 from amt_jax import stats
 from amt_jax.io import atomic_write, environment
 from amt_jax.tones.synth import (
+    CHORD_MIDI,
+    CONTEXTS,
     ENVELOPES,
+    F1_PASS,
     EDGE_FRAMES,
     LEVELS_DBFS,
     METRICS,
     MISSING_HARMONICS,
     NOISE_DBFS,
     VELOCITY,
+    context_keys,
     corpus_programs,
+    timbre_context,
     mix,
     noise,
     parse_timbre,
@@ -115,6 +133,59 @@ class ProbeTones:
         highest = np.where(hit.any(-1), self.midi[len(self.midi) - 1 - np.argmax(hit[..., ::-1], axis=-1)], -1)
         return {"lowest": lowest, "highest": highest, "n_detected": hit.sum(-1), "n_probed": self.valid.sum(-1)}
 
+    def contexts(self) -> tuple[str, ...]:
+        """The contexts probed (``"alone"``, ``"chord"``), in order, among the complete tones."""
+        found = [timbre_context(t)[1] for t in self.timbres if parse_timbre(t)[0] != "missing"]
+        return tuple(dict.fromkeys(found))
+
+    def key_f1(self, context: str = "alone", *, confidence: float = 0.95) -> dict:
+        """Per level and key, pooled over the complete tones' timbres of ``context`` and their
+        repetitions (missing-fundamental tones left out): ``f1``, ``f1_energy``, ``f1_argmax`` and
+        ``advantage`` (F1 minus the better baseline's F1, per window), each ``{mean, ci_low,
+        ci_high}`` ``[L, K]`` (t interval over the n = timbres × repetitions windows), and ``n``
+        ``[L, K]``."""
+        validate.one_of("context", context, self.contexts())
+        chosen = [s for s, t in enumerate(self.timbres)
+                  if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        pooled = {m: np.moveaxis(self.samples[m][chosen], 0, -2).reshape(*self.samples[m].shape[1:3], -1)
+                  for m in ("f1", "f1_energy", "f1_argmax")}  # [L, K, S'·R]
+        pooled["advantage"] = pooled["f1"] - np.maximum(pooled["f1_energy"], pooled["f1_argmax"])
+        n = np.isfinite(pooled["f1"]).sum(-1)
+        out = {"n": n}
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # keys with no valid window: NaN
+            for name, x in pooled.items():
+                mean = np.nanmean(x, axis=-1)
+                se = np.nanstd(x, axis=-1, ddof=1) / np.sqrt(n)
+                low, high = stats.t_interval(mean, se, np.maximum(n - 1, 1), confidence=confidence)
+                ok = n >= 2
+                out[name] = {"mean": mean, "ci_low": np.where(ok, low, np.nan), "ci_high": np.where(ok, high, np.nan)}
+        return out
+
+    def flagged(self, context: str = "alone", *, confidence: float = 0.95) -> np.ndarray:
+        """``[L, K]`` bool: keys whose F1 (:meth:`key_f1`) lies below :data:`F1_PASS` = 0.5 — its whole
+        interval, or its mean when there is no interval."""
+        f1 = self.key_f1(context, confidence=confidence)["f1"]
+        upper = np.where(np.isfinite(f1["ci_high"]), f1["ci_high"], f1["mean"])
+        return np.nan_to_num(upper, nan=np.inf) < F1_PASS
+
+    def weakest(self, context: str = "alone", *, n: int = 5, confidence: float = 0.95) -> list[list[dict]]:
+        """Per level, the ``n`` keys with the lowest mean F1 (:meth:`key_f1`), lowest first: each a dict
+        of ``midi``, ``f1``/``f1_ci_low``/``f1_ci_high``, ``f1_energy``, ``f1_argmax``,
+        ``advantage``/``advantage_ci_low``/``advantage_ci_high``."""
+        validate.positive_int("n", n)
+        f = self.key_f1(context, confidence=confidence)
+        out = []
+        for l in range(len(self.levels_dbfs)):
+            mean = f["f1"]["mean"][l]
+            order = [k for k in np.argsort(np.nan_to_num(mean, nan=np.inf), kind="stable") if np.isfinite(mean[k])][:n]
+            out.append([{"midi": int(self.midi[k]), "f1": float(mean[k]), "f1_ci_low": float(f["f1"]["ci_low"][l, k]),
+                         "f1_ci_high": float(f["f1"]["ci_high"][l, k]), "f1_energy": float(f["f1_energy"]["mean"][l, k]),
+                         "f1_argmax": float(f["f1_argmax"]["mean"][l, k]), "advantage": float(f["advantage"]["mean"][l, k]),
+                         "advantage_ci_low": float(f["advantage"]["ci_low"][l, k]),
+                         "advantage_ci_high": float(f["advantage"]["ci_high"][l, k])} for k in order])
+        return out
+
     def missing_fundamental(self, *, confidence: float = 0.95) -> dict[str, dict[str, np.ndarray]]:
         """Per ``"missing:…"`` timbre: does the model hear the absent fundamental?
 
@@ -164,23 +235,55 @@ class ProbeTones:
         return out
 
 
-@functools.lru_cache(maxsize=8)
-def _forward(frontend, apply, output, threshold: float, edge_frames: int):
-    """Jitted ``(params, audio [N, n], key [N]) -> {metric: [N], "rates": [N, P]}`` (cached: models
-    sharing frontend and apply compile once)."""
+ENERGY_THRESHOLDS = np.round(np.arange(0.02, 1.0, 0.02), 2)  # the energy baseline's candidate thresholds
 
-    def measure(params, audio, key):
-        y = apply(params, frontend(audio))
+
+def baseline_outputs(x, layout):
+    """The two baselines' outputs from features ``x [N, F, T]``: ``energy [N, P, T]``, the fundamental
+    bin of each key (:func:`amt_jax.transcription.baseline.fundamental_energy`) scaled to [0, 1]
+    per window (min to max over its keys and frames), and ``argmax [N, P, T]`` (bool), the key of
+    the largest fundamental-bin energy in each frame."""
+    from amt_jax.transcription.baseline import fundamental_energy
+
+    e = fundamental_energy(x, layout=layout)
+    low, high = e.min(axis=(1, 2), keepdims=True), e.max(axis=(1, 2), keepdims=True)
+    energy = (e - low) / jnp.maximum(high - low, 1e-12)
+    argmax = jnp.arange(e.shape[1])[None, :, None] == jnp.argmax(e, axis=1)[:, None, :]
+    return energy, argmax
+
+
+def f1_counts(on, key, others):
+    """F1 of ``on [N, P, T']`` (bool) for a tone at ``key [N]`` with ``others [N, P]`` (bool, keys that
+    also sound: neither hits nor false positives): ``[N]``."""
+    own = jnp.arange(on.shape[1])[None, :] == key[:, None]  # [N, P]
+    tp = jnp.take_along_axis(on, key[:, None, None], axis=1)[:, 0].sum(-1)
+    fn = on.shape[-1] - tp
+    fp = (on & ~(own | others)[..., None]).sum(axis=(1, 2))
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+@functools.lru_cache(maxsize=8)
+def _forward(frontend, apply, output, threshold: float, edge_frames: int, layout):
+    """Jitted ``(params, audio [N, n], key [N], others [N, P]) -> {metric: [N], "rates": [N, P],
+    "f1_energy": [N, len(ENERGY_THRESHOLDS)]}`` (cached: models sharing frontend and apply compile once)."""
+
+    def measure(params, audio, key, others):
+        x = frontend(audio)
+        y = apply(params, x)
         y = y[output] if output is not None else y  # [N, P, T]
         n_frames = y.shape[-1]
         if 2 * edge_frames >= n_frames:
             raise ValueError(f"edge_frames must leave frames in a {n_frames}-frame window, got {edge_frames}")
-        y = y[..., edge_frames : n_frames - edge_frames]
+        kept = slice(edge_frames, n_frames - edge_frames)
+        y = y[..., kept]
         on = y >= threshold
         at_key = jnp.take_along_axis(y, key[:, None, None], axis=1)[:, 0]  # [N, T']
         own = jnp.arange(y.shape[1])[None, :, None] == key[:, None, None]
+        energy, argmax = (b[..., kept] for b in baseline_outputs(x, layout))
+        f1_energy = jax.vmap(lambda t: f1_counts(energy >= t, key, others), out_axes=1)(jnp.asarray(ENERGY_THRESHOLDS))
         return {"output": at_key.mean(-1), "recall": (at_key >= threshold).mean(-1),
-                "false_positive": (on & ~own).any(axis=1).mean(-1), "rates": on.mean(-1)}
+                "false_positive": (on & ~own).any(axis=1).mean(-1), "rates": on.mean(-1),
+                "f1": f1_counts(on, key, others), "f1_argmax": f1_counts(argmax, key, others), "f1_energy": f1_energy}
 
     return jax.jit(measure)
 
@@ -192,11 +295,13 @@ class _Batches:
     def __init__(self, forward, params, batch_size: int, samples: dict, rates: np.ndarray, progress=None):
         self.forward, self.params, self.batch_size = forward, params, batch_size
         self.samples, self.rates, self.progress = samples, rates, progress
-        self.audio, self.keys, self.where, self.done = [], [], [], 0
+        self.audio, self.keys, self.others, self.where, self.done = [], [], [], [], 0
+        self.energy = np.full((*samples["f1"].shape, len(ENERGY_THRESHOLDS)), np.nan)  # per candidate threshold
 
-    def add(self, windows: np.ndarray, key: int, where: list[tuple[int, int, int, int]]) -> None:
+    def add(self, windows: np.ndarray, key: int, others: np.ndarray, where: list[tuple[int, int, int, int]]) -> None:
         self.audio.extend(windows)
         self.keys.extend([key] * len(windows))
+        self.others.extend([others] * len(windows))
         self.where.extend(where)
         while len(self.audio) >= self.batch_size:
             self._run(self.batch_size)
@@ -210,12 +315,16 @@ class _Batches:
         audio[:n] = np.stack(self.audio[:n])
         keys = np.zeros(self.batch_size, np.int32)
         keys[:n] = self.keys[:n]
-        out = jax.device_get(self.forward(self.params, audio, keys))
+        others = np.zeros((self.batch_size, self.rates.shape[-1]), bool)
+        others[:n] = np.stack(self.others[:n])
+        out = jax.device_get(self.forward(self.params, audio, keys, others))
         for i, index in enumerate(self.where[:n]):
             for metric in METRICS:
-                self.samples[metric][index] = out[metric][i]
+                if metric != "f1_energy":
+                    self.samples[metric][index] = out[metric][i]
+            self.energy[index] = out["f1_energy"][i]
             self.rates[index] = out["rates"][i]
-        del self.audio[:n], self.keys[:n], self.where[:n]
+        del self.audio[:n], self.keys[:n], self.others[:n], self.where[:n]
         self.done += n
         if self.progress is not None:
             self.progress(self.done)
@@ -258,8 +367,8 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
 
     Args:
       timbres: names (``"1/k"``, ``"1/k2"``, ``"missing:1/k"``, ``"missing:1/k2"``, ``"program:N"``);
-        default both envelopes, their missing-fundamental tones and the corpus' programs
-        (:func:`corpus_programs`).
+        default both envelopes and the corpus' programs (:func:`corpus_programs`), alone and on the
+        chord, and both envelopes' missing-fundamental tones.
       levels_dbfs: tone levels, dBFS RMS re a full-scale sine.
       n_repeats: repetitions R >= 2 per (timbre, level, key): phases, noise and start offset.
       seed: base seed (>= 0) of every repetition's Generators.
@@ -270,14 +379,15 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
       soundfont: SoundFont of program timbres (default TimGM6mb from pretty_midi).
       progress: called with the number of windows done after each batch.
     """
-    timbres = timbre_names(programs=corpus_programs(), missing=tuple(ENVELOPES)) if timbres is None else timbres
+    timbres = (timbre_names(programs=corpus_programs(), missing=tuple(ENVELOPES), contexts=CONTEXTS)
+               if timbres is None else timbres)
     timbres, levels, midi = _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_frames, batch_size)
     lay = model.layout
     shape = (len(timbres), len(levels), len(midi), n_repeats)
     samples = {m: np.full(shape, np.nan) for m in METRICS}
     rates = np.full((*shape, lay.n_pitches), np.nan)
     valid = np.ones((len(timbres), len(midi)), bool)
-    forward = _forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames))
+    forward = _forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames), lay)
     batches = _Batches(forward, model.params, batch_size, samples, rates, progress)
     for k, m in enumerate(midi):
         floor = noise(int(m), n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs)
@@ -288,8 +398,14 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
                 continue
             windows = mix(unit, floor, levels).reshape(-1, WINDOW_SAMPLES)
             where = [(s, l, k, r) for l in range(len(levels)) for r in range(n_repeats)]
-            batches.add(windows, int(m) - lay.lowest_midi, where)
+            others = np.zeros(lay.n_pitches, bool)
+            chord = np.asarray(context_keys(timbre), int) - lay.lowest_midi
+            others[chord[(chord >= 0) & (chord < lay.n_pitches)]] = True
+            others[int(m) - lay.lowest_midi] = False
+            batches.add(windows, int(m) - lay.lowest_midi, others, where)
     batches.finish()
+    energy_threshold = _energy_threshold(batches.energy)
+    samples["f1_energy"] = batches.energy[..., list(ENERGY_THRESHOLDS).index(energy_threshold)]
     config = {
         "model": model.spec, "model_identity": model.identity, "layout": lay.to_dict(), "output": model.output,
         "frame_threshold": float(model.frame_threshold), "timbres": list(timbres), "levels_dbfs": levels.tolist(),
@@ -298,9 +414,23 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
         "n_samples": WINDOW_SAMPLES, "sample_rate": SAMPLE_RATE, "velocity": VELOCITY,
         "level_definition": "dBFS RMS re a full-scale sine (a tone at L dBFS has RMS 10**(L/20)/sqrt(2))",
         "soundfont": _soundfont_record(soundfont) if any(t.startswith("program:") for t in timbres) else None,
+        "chord_midi": list(CHORD_MIDI) if any(context_keys(t) for t in timbres) else None,
+        "baselines": {"energy_threshold": energy_threshold,
+                      "energy": "fundamental-bin energy of the model's frontend, scaled to [0, 1] per window, >= "
+                                "energy_threshold (chosen over this run's windows to maximise its own mean F1)",
+                      "argmax": "the key of the largest fundamental-bin energy, one per frame"},
+        "f1_pass": F1_PASS,
     }
     return ProbeTones(midi, timbres, levels, samples, rates.mean(axis=3),
                       valid, config, environment())
+
+
+def _energy_threshold(f1: np.ndarray) -> float:
+    """The candidate of :data:`ENERGY_THRESHOLDS` with the largest mean F1 over every window probed
+    (``f1 [..., n_thresholds]``; the lowest on ties)."""
+    flat = f1.reshape(-1, f1.shape[-1])
+    flat = flat[np.all(np.isfinite(flat), axis=1)]
+    return float(ENERGY_THRESHOLDS[int(np.argmax(flat.mean(axis=0)))]) if len(flat) else float(ENERGY_THRESHOLDS[0])
 
 
 def _soundfont_record(soundfont) -> dict:
@@ -337,10 +467,18 @@ def to_json(result: ProbeTones, *, confidence: float = 0.95, detect_threshold: f
         "valid": _lists(result.valid), "metrics": metrics,
         "confusions": {k: _lists(v) for k, v in result.confusions().items()},
         "detected": {"recall_threshold": detect_threshold, **detected},
+        "key_f1": {c: _key_f1_record(result, c, confidence) for c in result.contexts()},
         "missing_fundamental": {"harmonics": list(range(2, MISSING_HARMONICS + 1)),
                                 "axes": "f0_*: [level, key]; harmonic_rates: [level, key, harmonic 2..8]", **missing},
         "environment": result.environment,
     }
+
+
+def _key_f1_record(result: ProbeTones, context: str, confidence: float) -> dict:
+    f = result.key_f1(context, confidence=confidence)
+    return {"axes": "[level, key]", "n": _lists(f["n"]), "flagged": _lists(result.flagged(context, confidence=confidence)),
+            "weakest": result.weakest(context, confidence=confidence),
+            **{m: {k: _lists(v) for k, v in f[m].items()} for m in ("f1", "f1_energy", "f1_argmax", "advantage")}}
 
 
 def write_json(result: ProbeTones, path, *, confidence: float = 0.95, detect_threshold: float = 0.5) -> None:

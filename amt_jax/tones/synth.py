@@ -22,10 +22,14 @@ LEVELS_DBFS = (-40.0, -20.0, -6.0)
 NOISE_DBFS = -60.0
 EDGE_FRAMES = OVERLAP_FRAMES // 2  # 15: the frames whole-file inference cuts from each window end
 VELOCITY = 100  # MIDI velocity of rendered tones
-METRICS = ("output", "recall", "false_positive")
-_PHASES, _NOISE, _START = 0, 1, 2  # random streams of one (key, repetition)
+METRICS = ("output", "recall", "false_positive", "f1", "f1_energy", "f1_argmax")
+F1_PASS = 0.5  # a key is flagged when its F1's interval lies wholly below this
+_PHASES, _NOISE, _START, _CHORD, _CHORD_START = 0, 1, 2, 3, 4  # random streams of one (key, repetition);
+# the chord's streams are seeded by its own notes, so every probed key sits on the same chord per repetition
 SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
-PROGRAM_PREFIX = re.compile(r"program:([0-9]{1,3})")
+PROGRAM_PREFIX = re.compile(r"program:([0-9]{1,3})(?:@([0-9]{1,3}))?")  # "program:N" or "program:N@VELOCITY"
+CHORD_SUFFIX = "+chord"  # "<timbre>+chord": the tone on top of CHORD_MIDI in the same timbre
+CHORD_MIDI = (60, 64, 67)  # C4 E4 G4: the middle-register context chord, each note at the tone's level
 MISSING_PREFIX = "missing:"  # "missing:1/k": the envelope's tone without its fundamental
 MISSING_HARMONICS = 8  # a missing-fundamental tone has harmonics 2..8 (those below Nyquist)
 
@@ -37,28 +41,59 @@ def corpus_programs() -> tuple[int, ...]:
     return tuple(p for p, _ in PROGRAMS)
 
 
-def timbre_names(envelopes=tuple(ENVELOPES), programs=(), missing=()) -> tuple[str, ...]:
+def timbre_names(envelopes=tuple(ENVELOPES), programs=(), missing=(), *, velocities=(VELOCITY,),
+                 contexts=("alone",)) -> tuple[str, ...]:
     """Timbre names: the envelopes, then ``"missing:<envelope>"`` per envelope of ``missing`` (harmonics
-    2..8 only: the missing fundamental), then ``"program:N"`` per General MIDI program N."""
-    names = (tuple(envelopes) + tuple(f"{MISSING_PREFIX}{e}" for e in missing)
-             + tuple(f"program:{int(p)}" for p in programs))
+    2..8 only: the missing fundamental), then ``"program:N"`` per General MIDI program N and
+    velocity (``"program:N@V"`` for a velocity V other than 100); with ``"chord"`` in ``contexts``,
+    each envelope and program timbre again on top of the context chord (``"<timbre>+chord"``)."""
+    for v in velocities:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 127:
+            raise ValueError(f"velocities must be MIDI velocities in 1..127, got {v!r}")
+    for c in contexts:
+        validate.one_of("contexts", c, CONTEXTS)
+    played = tuple(envelopes) + tuple(f"program:{int(p)}" + ("" if v == VELOCITY else f"@{int(v)}")
+                                      for p in programs for v in velocities)
+    names = (tuple(played if "alone" in contexts else ()) + tuple(f"{MISSING_PREFIX}{e}" for e in missing)
+             + tuple(f"{t}{CHORD_SUFFIX}" for t in played if "chord" in contexts))
     for name in names:
         parse_timbre(name)
     return names
 
 
-def parse_timbre(name: str) -> tuple[str, float | int]:
+CONTEXTS = ("alone", "chord")
+
+
+def timbre_context(name: str) -> tuple[str, str]:
+    """``(timbre without its context, "alone" | "chord")``."""
+    if isinstance(name, str) and name.endswith(CHORD_SUFFIX):
+        return name[: -len(CHORD_SUFFIX)], "chord"
+    return name, "alone"
+
+
+def context_keys(name: str) -> tuple[int, ...]:
+    """MIDI keys sounding besides the probe tone in timbre ``name``'s context (the chord's, or none)."""
+    return CHORD_MIDI if timbre_context(name)[1] == "chord" else ()
+
+
+def parse_timbre(name: str) -> tuple[str, float | tuple[int, int]]:
     """``("envelope", power)`` for ``"1/k"``/``"1/k2"``, ``("missing", power)`` for
-    ``"missing:1/k"``/``"missing:1/k2"``, ``("program", N)`` for ``"program:N"``."""
-    if isinstance(name, str) and name in ENVELOPES:
-        return "envelope", ENVELOPES[name]
-    if isinstance(name, str) and name.startswith(MISSING_PREFIX) and name[len(MISSING_PREFIX):] in ENVELOPES:
-        return "missing", ENVELOPES[name[len(MISSING_PREFIX):]]
-    match = PROGRAM_PREFIX.fullmatch(name) if isinstance(name, str) else None
-    if match is None or int(match.group(1)) > 127:
-        raise ValueError(f"timbre must be one of {sorted(ENVELOPES)}, 'missing:' + one of them, or 'program:N' "
-                         f"(N in 0..127), got {name!r}")
-    return "program", int(match.group(1))
+    ``"missing:1/k"``/``"missing:1/k2"``, ``("program", (N, velocity))`` for ``"program:N"``
+    (velocity 100) or ``"program:N@V"``; any of the envelope or program timbres may end in
+    ``"+chord"`` (the context, :func:`timbre_context`)."""
+    base, context = timbre_context(name) if isinstance(name, str) else (name, "alone")
+    if isinstance(base, str) and base in ENVELOPES:
+        return "envelope", ENVELOPES[base]
+    if isinstance(base, str) and base.startswith(MISSING_PREFIX) and base[len(MISSING_PREFIX):] in ENVELOPES:
+        if context == "chord":
+            raise ValueError(f"timbre must not put a missing-fundamental tone on a chord, got {name!r}")
+        return "missing", ENVELOPES[base[len(MISSING_PREFIX):]]
+    match = PROGRAM_PREFIX.fullmatch(base) if isinstance(base, str) else None
+    velocity = VELOCITY if match is None or match.group(2) is None else int(match.group(2))
+    if match is None or int(match.group(1)) > 127 or not 1 <= velocity <= 127:
+        raise ValueError(f"timbre must be one of {sorted(ENVELOPES)}, 'missing:' + one of them, or 'program:N' / "
+                         f"'program:N@V' (N in 0..127, velocity V in 1..127), optionally + '{CHORD_SUFFIX}', got {name!r}")
+    return "program", (int(match.group(1)), velocity)
 
 
 # --------------------------------------------------------------------------- synthesis
@@ -104,13 +139,14 @@ def rng_for(seed: int, midi: int, rep: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, midi, rep, stream])
 
 
-def render_note(midi: int, program: int, *, n_samples: int = WINDOW_SAMPLES, soundfont=None) -> np.ndarray:
-    """``midi`` rendered with General MIDI ``program`` at velocity 100, note on at sample 0 and held
-    for ``n_samples + 256`` samples (22,050 Hz): float32 ``[n_samples + 256]``."""
+def render_note(midi: int, program: int, *, n_samples: int = WINDOW_SAMPLES, soundfont=None,
+                velocity: int = VELOCITY) -> np.ndarray:
+    """``midi`` rendered with General MIDI ``program`` at ``velocity`` (default 100), note on at
+    sample 0 and held for ``n_samples + 256`` samples (22,050 Hz): float32 ``[n_samples + 256]``."""
     from amt_jax.data import labels, render
 
     n = n_samples + HOP_LENGTH
-    notes = labels.make_notes([0.0], [n / SAMPLE_RATE], [int(midi)], [VELOCITY])
+    notes = labels.make_notes([0.0], [n / SAMPLE_RATE], [int(midi)], [int(velocity)])
     audio = render.render(notes, program=int(program), soundfont=soundfont, tail_s=0.0)
     return np.pad(audio, (0, max(n - audio.size, 0)))[:n]
 
@@ -120,20 +156,40 @@ def unit_tones(midi: int, timbre: str, *, n_repeats: int, seed: int, n_samples: 
     """Repetitions ``[n_repeats, n_samples]`` float64 of one key's tone at RMS 1 (+3 dBFS), or None
     when a rendered tone is silent (or a missing-fundamental tone has no harmonic 2 below Nyquist).
     Repetition r's phases are the same for both envelopes and their missing-fundamental tones (paired);
-    program timbres are rendered with ``soundfont`` (default TimGM6mb)."""
+    program timbres are rendered with ``soundfont`` (default TimGM6mb) at their velocity. A
+    ``"+chord"`` timbre adds each note of :data:`CHORD_MIDI` in the same timbre, each at RMS 1 (at
+    the tone's level once mixed), with its own random stream."""
+    base, context = timbre_context(timbre)
+    tones = _unit(midi, base, n_repeats=n_repeats, seed=seed, stream=(_PHASES, _START), n_samples=n_samples,
+                  soundfont=soundfont)
+    if tones is None or context == "alone":
+        return tones
+    for c in CHORD_MIDI:
+        note = _unit(c, base, n_repeats=n_repeats, seed=seed, stream=(_CHORD, _CHORD_START), n_samples=n_samples,
+                     soundfont=soundfont)
+        if note is None:
+            return None
+        tones = tones + note
+    return tones
+
+
+def _unit(midi: int, timbre: str, *, n_repeats: int, seed: int, stream: tuple[int, int], n_samples: int,
+          soundfont) -> np.ndarray | None:
+    """One key's tone (no context) at RMS 1; ``stream``: the (phases, start offset) streams."""
     kind, value = parse_timbre(timbre)
     reps = range(n_repeats)
     if kind in ("envelope", "missing"):
         k = n_harmonics(midi)
-        phases = np.stack([rng_for(seed, midi, r, _PHASES).uniform(0, 2 * np.pi, k) for r in reps])
+        phases = np.stack([rng_for(seed, midi, r, stream[0]).uniform(0, 2 * np.pi, k) for r in reps])
         if kind == "missing":  # harmonics 2..8 with the complete tone's phases (paired)
             if k < 2:
                 return None
             phases = phases[:, :MISSING_HARMONICS]
         tones = harmonic_tone(midi, phases, power=value, n_samples=n_samples, lowest=2 if kind == "missing" else 1)
     else:
-        audio = render_note(midi, value, n_samples=n_samples, soundfont=soundfont)
-        starts = [int(rng_for(seed, midi, r, _START).integers(0, HOP_LENGTH)) for r in reps]
+        program, velocity = value
+        audio = render_note(midi, program, n_samples=n_samples, soundfont=soundfont, velocity=velocity)
+        starts = [int(rng_for(seed, midi, r, stream[1]).integers(0, HOP_LENGTH)) for r in reps]
         tones = np.stack([audio[s : s + n_samples] for s in starts]).astype(np.float64)
     rms = np.sqrt(np.mean(tones**2, axis=-1, keepdims=True))
     if np.any(rms < SILENT_RMS):
