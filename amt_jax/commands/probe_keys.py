@@ -145,7 +145,9 @@ def weakest_lines(result, n: int = 5) -> list[str]:
         f = result.key_f1(context)
         flagged = result.flagged(context)
         for l, level in enumerate(result.levels_dbfs):
-            keys = ", ".join(f"{note_name(w['midi'])} {w['f1']:.2f} (energy {w['f1_energy']:.2f}, argmax {w['f1_argmax']:.2f})"
+            keys = ", ".join(f"{note_name(w['midi'])} {w['f1']:.2f} (energy {w['f1_energy']:.2f}, argmax {w['f1_argmax']:.2f}"
+                             + "".join(f", octave {d} {w[f'octave_{d}_rate']:.0%}" for d in ("up", "down")
+                                       if np.isfinite(w[f"octave_{d}_rate"]) and w[f"octave_{d}_rate"] > 0) + ")"
                              for w in result.weakest(context, n=n)[l])
             beats = int(np.sum(f["advantage"]["ci_low"][l] > 0))
             worse = int(np.sum(f["advantage"]["ci_high"][l] < 0))

@@ -172,9 +172,16 @@ class ProbeTones:
     def weakest(self, context: str = "alone", *, n: int = 5, confidence: float = 0.95) -> list[list[dict]]:
         """Per level, the ``n`` keys with the lowest mean F1 (:meth:`key_f1`), lowest first: each a dict
         of ``midi``, ``f1``/``f1_ci_low``/``f1_ci_high``, ``f1_energy``, ``f1_argmax``,
-        ``advantage``/``advantage_ci_low``/``advantage_ci_high``."""
+        ``advantage``/``advantage_ci_low``/``advantage_ci_high``, and the octave errors apart:
+        ``octave_up_rate``/``octave_down_rate`` (:meth:`confusions`, mean over the context's timbres)."""
         validate.positive_int("n", n)
         f = self.key_f1(context, confidence=confidence)
+        chosen = [s for s, t in enumerate(self.timbres)
+                  if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        conf = self.confusions()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NaN off the model's keys
+            octave = {k: np.nanmean(conf[k][chosen], axis=0) for k in ("octave_up_rate", "octave_down_rate")}
         out = []
         for l in range(len(self.levels_dbfs)):
             mean = f["f1"]["mean"][l]
@@ -183,7 +190,8 @@ class ProbeTones:
                          "f1_ci_high": float(f["f1"]["ci_high"][l, k]), "f1_energy": float(f["f1_energy"]["mean"][l, k]),
                          "f1_argmax": float(f["f1_argmax"]["mean"][l, k]), "advantage": float(f["advantage"]["mean"][l, k]),
                          "advantage_ci_low": float(f["advantage"]["ci_low"][l, k]),
-                         "advantage_ci_high": float(f["advantage"]["ci_high"][l, k])} for k in order])
+                         "advantage_ci_high": float(f["advantage"]["ci_high"][l, k]),
+                         **{name: float(v[l, k]) for name, v in octave.items()}} for k in order])
         return out
 
     def missing_fundamental(self, *, confidence: float = 0.95) -> dict[str, dict[str, np.ndarray]]:
@@ -477,7 +485,8 @@ def to_json(result: ProbeTones, *, confidence: float = 0.95, detect_threshold: f
 def _key_f1_record(result: ProbeTones, context: str, confidence: float) -> dict:
     f = result.key_f1(context, confidence=confidence)
     return {"axes": "[level, key]", "n": _lists(f["n"]), "flagged": _lists(result.flagged(context, confidence=confidence)),
-            "weakest": result.weakest(context, confidence=confidence),
+            "weakest": [[{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in w.items()}
+                         for w in level] for level in result.weakest(context, confidence=confidence)],
             **{m: {k: _lists(v) for k, v in f[m].items()} for m in ("f1", "f1_energy", "f1_argmax", "advantage")}}
 
 
