@@ -252,7 +252,7 @@ def test_f1_counts_hits_misses_and_false_positives_but_not_the_context_keys():
     others[0, 4] = True
     f1 = float(pt.f1_counts(jnp.asarray(on), jnp.array([2]), jnp.asarray(others))[0])
     assert f1 == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
-    assert pt.probe._energy_threshold(np.array([[0.2, 0.9, 0.5], [0.4, 0.7, 0.9]])) == pt.ENERGY_THRESHOLDS[1]
+    assert pt.scoring.energy_threshold(np.array([[0.2, 0.9, 0.5], [0.4, 0.7, 0.9]])) == pt.ENERGY_THRESHOLDS[1]
 
 
 def test_chord_context_and_velocities():

@@ -1,7 +1,7 @@
 """Probe tones: synthesis (:mod:`~amt_jax.tones.synth`) and the per-key detection probe
 (:mod:`~amt_jax.tones.probe`) that plays them to a model."""
 
-from amt_jax.tones import probe, synth
+from amt_jax.tones import probe, records, scoring, synth
 from amt_jax.tones.synth import (
     CHORD_MIDI,
     CHORD_SUFFIX,
@@ -33,15 +33,8 @@ from amt_jax.tones.synth import (
     tone_windows,
     unit_tones,
 )
-from amt_jax.tones.probe import (
-    ENERGY_THRESHOLDS,
-    ProbeTones,
-    baseline_outputs,
-    f1_counts,
-    probe_tones,
-    to_json,
-    write_json,
-    write_npz,
-)
+from amt_jax.tones.probe import ProbeTones, probe_tones
+from amt_jax.tones.records import to_json, write_json, write_npz
+from amt_jax.tones.scoring import ENERGY_THRESHOLDS, baseline_outputs, f1_counts
 
-__all__ = ["CHORD_MIDI", "CHORD_SUFFIX", "CONTEXTS", "EDGE_FRAMES", "F1_PASS", "ENVELOPES", "LEVELS_DBFS", "METRICS", "MISSING_HARMONICS", "MISSING_PREFIX", "NOISE_DBFS", "PROGRAM_PREFIX", "ENERGY_THRESHOLDS", "ProbeTones", "baseline_outputs", "f1_counts", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "context_keys", "parse_timbre", "timbre_context", "probe", "probe_tones", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]
+__all__ = ["CHORD_MIDI", "CHORD_SUFFIX", "CONTEXTS", "EDGE_FRAMES", "F1_PASS", "ENVELOPES", "LEVELS_DBFS", "METRICS", "MISSING_HARMONICS", "MISSING_PREFIX", "NOISE_DBFS", "PROGRAM_PREFIX", "ENERGY_THRESHOLDS", "ProbeTones", "baseline_outputs", "f1_counts", "SILENT_RMS", "VELOCITY", "corpus_programs", "dbfs_to_rms", "harmonic_tone", "mix", "n_harmonics", "noise", "context_keys", "parse_timbre", "timbre_context", "probe", "probe_tones", "records", "scoring", "render_note", "rms_dbfs", "rng_for", "synth", "timbre_names", "to_json", "tone_windows", "unit_tones", "write_json", "write_npz"]

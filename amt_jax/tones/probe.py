@@ -15,7 +15,7 @@ the frames whole-file inference keeps), per repetition:
   count here and are also read apart in :meth:`ProbeTones.confusions`); the context chord's keys
   are neither hits nor false positives;
 - ``f1_energy``, ``f1_argmax``: the same F1 of two non-learned baselines on the same windows and
-  frontend (:func:`baseline_outputs`): the fundamental-bin energy thresholded (its threshold
+  frontend (:func:`amt_jax.tones.scoring.baseline_outputs`): the fundamental-bin energy thresholded (its threshold
   chosen over all windows of the run to maximise its own mean F1, so the comparison favours it)
   and the loudest fundamental bin per frame (one key on per frame);
 
@@ -51,19 +51,17 @@ repetitions equal those of a run with R repetitions.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import json
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
 from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
 from amt_jax import stats
-from amt_jax.io import atomic_write, environment
+from amt_jax.frontend.layout import harmonic_shift
+from amt_jax.io import environment
+from amt_jax.tones import scoring
 from amt_jax.tones.synth import (
     CHORD_MIDI,
     CONTEXTS,
@@ -206,7 +204,7 @@ class ProbeTones:
         harmonics' keys, not at the fundamental's."""
         low, n_pitches = self.config["layout"]["lowest_midi"], self.rates.shape[-1]
         harmonics = np.arange(2, MISSING_HARMONICS + 1)
-        steps = np.round(12 * np.log2(harmonics)).astype(int)
+        steps = np.array([harmonic_shift(int(k), 12) for k in harmonics])  # keys (semitones) above the fundamental
         recall = self.summary("recall", confidence=confidence)
         out = {}
         for s, timbre in enumerate(self.timbres):
@@ -241,102 +239,6 @@ class ProbeTones:
             ok = (q >= 0) & (q < n_pitches)
             out[name] = np.where(ok, self.rates[..., np.arange(len(own)), np.clip(q, 0, n_pitches - 1)], np.nan)
         return out
-
-
-ENERGY_THRESHOLDS = np.round(np.arange(0.02, 1.0, 0.02), 2)  # the energy baseline's candidate thresholds
-
-
-def baseline_outputs(x, layout):
-    """The two baselines' outputs from features ``x [N, F, T]``: ``energy [N, P, T]``, the fundamental
-    bin of each key (:func:`amt_jax.transcription.baseline.fundamental_energy`) scaled to [0, 1]
-    per window (min to max over its keys and frames), and ``argmax [N, P, T]`` (bool), the key of
-    the largest fundamental-bin energy in each frame."""
-    from amt_jax.transcription.baseline import fundamental_energy
-
-    e = fundamental_energy(x, layout=layout)
-    low, high = e.min(axis=(1, 2), keepdims=True), e.max(axis=(1, 2), keepdims=True)
-    energy = (e - low) / jnp.maximum(high - low, 1e-12)
-    argmax = jnp.arange(e.shape[1])[None, :, None] == jnp.argmax(e, axis=1)[:, None, :]
-    return energy, argmax
-
-
-def f1_counts(on, key, others):
-    """F1 of ``on [N, P, T']`` (bool) for a tone at ``key [N]`` with ``others [N, P]`` (bool, keys that
-    also sound: neither hits nor false positives): ``[N]``."""
-    own = jnp.arange(on.shape[1])[None, :] == key[:, None]  # [N, P]
-    tp = jnp.take_along_axis(on, key[:, None, None], axis=1)[:, 0].sum(-1)
-    fn = on.shape[-1] - tp
-    fp = (on & ~(own | others)[..., None]).sum(axis=(1, 2))
-    return 2 * tp / (2 * tp + fp + fn)
-
-
-@functools.lru_cache(maxsize=8)
-def _forward(frontend, apply, output, threshold: float, edge_frames: int, layout):
-    """Jitted ``(params, audio [N, n], key [N], others [N, P]) -> {metric: [N], "rates": [N, P],
-    "f1_energy": [N, len(ENERGY_THRESHOLDS)]}`` (cached: models sharing frontend and apply compile once)."""
-
-    def measure(params, audio, key, others):
-        x = frontend(audio)
-        y = apply(params, x)
-        y = y[output] if output is not None else y  # [N, P, T]
-        n_frames = y.shape[-1]
-        if 2 * edge_frames >= n_frames:
-            raise ValueError(f"edge_frames must leave frames in a {n_frames}-frame window, got {edge_frames}")
-        kept = slice(edge_frames, n_frames - edge_frames)
-        y = y[..., kept]
-        on = y >= threshold
-        at_key = jnp.take_along_axis(y, key[:, None, None], axis=1)[:, 0]  # [N, T']
-        own = jnp.arange(y.shape[1])[None, :, None] == key[:, None, None]
-        energy, argmax = (b[..., kept] for b in baseline_outputs(x, layout))
-        f1_energy = jax.vmap(lambda t: f1_counts(energy >= t, key, others), out_axes=1)(jnp.asarray(ENERGY_THRESHOLDS))
-        return {"output": at_key.mean(-1), "recall": (at_key >= threshold).mean(-1),
-                "false_positive": (on & ~own).any(axis=1).mean(-1), "rates": on.mean(-1),
-                "f1": f1_counts(on, key, others), "f1_argmax": f1_counts(argmax, key, others), "f1_energy": f1_energy}
-
-    return jax.jit(measure)
-
-
-class _Batches:
-    """Collects windows and runs them through the model ``batch_size`` at a time (the last batch
-    zero-padded, so one compilation); scatters the measures into ``samples`` and ``rates``."""
-
-    def __init__(self, forward, params, batch_size: int, samples: dict, rates: np.ndarray, progress=None):
-        self.forward, self.params, self.batch_size = forward, params, batch_size
-        self.samples, self.rates, self.progress = samples, rates, progress
-        self.audio, self.keys, self.others, self.where, self.done = [], [], [], [], 0
-        self.energy = np.full((*samples["f1"].shape, len(ENERGY_THRESHOLDS)), np.nan)  # per candidate threshold
-
-    def add(self, windows: np.ndarray, key: int, others: np.ndarray, where: list[tuple[int, int, int, int]]) -> None:
-        self.audio.extend(windows)
-        self.keys.extend([key] * len(windows))
-        self.others.extend([others] * len(windows))
-        self.where.extend(where)
-        while len(self.audio) >= self.batch_size:
-            self._run(self.batch_size)
-
-    def finish(self) -> None:
-        if self.audio:
-            self._run(len(self.audio))
-
-    def _run(self, n: int) -> None:
-        audio = np.zeros((self.batch_size, self.audio[0].shape[-1]), np.float32)
-        audio[:n] = np.stack(self.audio[:n])
-        keys = np.zeros(self.batch_size, np.int32)
-        keys[:n] = self.keys[:n]
-        others = np.zeros((self.batch_size, self.rates.shape[-1]), bool)
-        others[:n] = np.stack(self.others[:n])
-        out = jax.device_get(self.forward(self.params, audio, keys, others))
-        for i, index in enumerate(self.where[:n]):
-            for metric in METRICS:
-                if metric != "f1_energy":
-                    self.samples[metric][index] = out[metric][i]
-            self.energy[index] = out["f1_energy"][i]
-            self.rates[index] = out["rates"][i]
-        del self.audio[:n], self.keys[:n], self.others[:n], self.where[:n]
-        self.done += n
-        if self.progress is not None:
-            self.progress(self.done)
-
 
 def _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_frames, batch_size):
     """Validated ``(timbres, levels [L], probed MIDI keys [K])``; ValueError naming the argument."""
@@ -395,8 +297,8 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
     samples = {m: np.full(shape, np.nan) for m in METRICS}
     rates = np.full((*shape, lay.n_pitches), np.nan)
     valid = np.ones((len(timbres), len(midi)), bool)
-    forward = _forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames), lay)
-    batches = _Batches(forward, model.params, batch_size, samples, rates, progress)
+    forward = scoring.forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames), lay)
+    batches = scoring.Batches(forward, model.params, batch_size, samples, rates, progress)
     for k, m in enumerate(midi):
         floor = noise(int(m), n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs)
         for s, timbre in enumerate(timbres):
@@ -412,8 +314,8 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
             others[int(m) - lay.lowest_midi] = False
             batches.add(windows, int(m) - lay.lowest_midi, others, where)
     batches.finish()
-    energy_threshold = _energy_threshold(batches.energy)
-    samples["f1_energy"] = batches.energy[..., list(ENERGY_THRESHOLDS).index(energy_threshold)]
+    energy_threshold = scoring.energy_threshold(batches.energy)
+    samples["f1_energy"] = batches.energy[..., list(scoring.ENERGY_THRESHOLDS).index(energy_threshold)]
     config = {
         "model": model.spec, "model_identity": model.identity, "layout": lay.to_dict(), "output": model.output,
         "frame_threshold": float(model.frame_threshold), "timbres": list(timbres), "levels_dbfs": levels.tolist(),
@@ -432,76 +334,9 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
     return ProbeTones(midi, timbres, levels, samples, rates.mean(axis=3),
                       valid, config, environment())
 
-
-def _energy_threshold(f1: np.ndarray) -> float:
-    """The candidate of :data:`ENERGY_THRESHOLDS` with the largest mean F1 over every window probed
-    (``f1 [..., n_thresholds]``; the lowest on ties)."""
-    flat = f1.reshape(-1, f1.shape[-1])
-    flat = flat[np.all(np.isfinite(flat), axis=1)]
-    return float(ENERGY_THRESHOLDS[int(np.argmax(flat.mean(axis=0)))]) if len(flat) else float(ENERGY_THRESHOLDS[0])
-
-
 def _soundfont_record(soundfont) -> dict:
     from amt_jax.data import render
 
     path = render.default_soundfont() if soundfont is None else soundfont
     with open(path, "rb") as f:
         return {"path": str(path), "sha256": hashlib.sha256(f.read()).hexdigest()[:16]}
-
-
-# --------------------------------------------------------------------------- results on disk
-
-
-def _lists(a):
-    """Nested lists of ``a`` with NaN as None (strict JSON)."""
-    a = np.asarray(a)
-    return np.where(np.isfinite(a), a, None).tolist() if a.dtype.kind == "f" else a.tolist()
-
-
-def to_json(result: ProbeTones, *, confidence: float = 0.95, detect_threshold: float = 0.5) -> dict:
-    """A JSON-able record: config, environment, per metric ``mean, ci_low, ci_high [S][L][K]`` and
-    ``samples [S][L][K][R]``, the confusions, and the detected key range per timbre and level."""
-    metrics = {}
-    for metric in METRICS:
-        summ = result.summary(metric, confidence=confidence)
-        metrics[metric] = {k: _lists(summ[k]) for k in ("mean", "ci_low", "ci_high")}
-        metrics[metric]["samples"] = _lists(result.samples[metric])
-    detected = {k: _lists(v) for k, v in result.detected_range(threshold=detect_threshold).items()}
-    missing = {t: {k: ({n: _lists(a) for n, a in v.items()} if isinstance(v, dict) else _lists(v)) for k, v in row.items()}
-               for t, row in result.missing_fundamental(confidence=confidence).items()}
-    return {
-        "config": result.config, "confidence": confidence, "axes": "[timbre, level, key, repetition]",
-        "timbres": list(result.timbres), "levels_dbfs": _lists(result.levels_dbfs), "midi": _lists(result.midi),
-        "valid": _lists(result.valid), "metrics": metrics,
-        "confusions": {k: _lists(v) for k, v in result.confusions().items()},
-        "detected": {"recall_threshold": detect_threshold, **detected},
-        "key_f1": {c: _key_f1_record(result, c, confidence) for c in result.contexts()},
-        "missing_fundamental": {"harmonics": list(range(2, MISSING_HARMONICS + 1)),
-                                "axes": "f0_*: [level, key]; harmonic_rates: [level, key, harmonic 2..8]", **missing},
-        "environment": result.environment,
-    }
-
-
-def _key_f1_record(result: ProbeTones, context: str, confidence: float) -> dict:
-    f = result.key_f1(context, confidence=confidence)
-    return {"axes": "[level, key]", "n": _lists(f["n"]), "flagged": _lists(result.flagged(context, confidence=confidence)),
-            "weakest": [[{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in w.items()}
-                         for w in level] for level in result.weakest(context, confidence=confidence)],
-            **{m: {k: _lists(v) for k, v in f[m].items()} for m in ("f1", "f1_energy", "f1_argmax", "advantage")}}
-
-
-def write_json(result: ProbeTones, path, *, confidence: float = 0.95, detect_threshold: float = 0.5) -> None:
-    """Write :func:`to_json` to ``path`` atomically (strict JSON: NaN as null)."""
-    record = to_json(result, confidence=confidence, detect_threshold=detect_threshold)
-    atomic_write(path, json.dumps(record, allow_nan=False))
-
-
-def write_npz(result: ProbeTones, path) -> None:
-    """Write the arrays (``midi, levels_dbfs, valid, rates [S, L, K, P], samples_<metric>``) to ``path`` atomically."""
-    import io
-
-    buf = io.BytesIO()
-    arrays = {f"samples_{m}": result.samples[m] for m in METRICS}
-    np.savez_compressed(buf, midi=result.midi, levels_dbfs=result.levels_dbfs, valid=result.valid,
-                        rates=result.rates, timbres=np.array(result.timbres), **arrays)
-    atomic_write(path, buf.getvalue())
