@@ -32,7 +32,8 @@ MAX_VOICES = 16  # one MIDI channel per voice
 
 @dataclasses.dataclass(frozen=True)
 class Tuning:
-    """Per-voice pitch deviation (float64 arrays of length ``n_voices``, see the module doc).
+    """Per-voice pitch deviation (float64 arrays of length ``n_voices`` holding float32 values, the
+    precision an example stores; see the module doc).
 
     ``cents``: fixed offset; ``vibrato_rate_hz`` (0 = none), ``vibrato_depth_cents`` (peak
     deviation) and ``vibrato_phase`` (radians at ``t = 0``).
@@ -46,7 +47,8 @@ class Tuning:
     def __post_init__(self):
         n = None
         for f in dataclasses.fields(self):
-            arr = np.asarray(getattr(self, f.name), dtype=np.float64).reshape(-1)
+            # rounded to float32, the precision a stored example keeps (tfds stores floats as float32)
+            arr = np.asarray(getattr(self, f.name), dtype=np.float32).astype(np.float64).reshape(-1)
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"Tuning.{f.name} must be finite, got {arr}")
             if n is not None and arr.size != n:
