@@ -1,4 +1,4 @@
-"""``python -m amt_jax data build NAME --data-dir DIR [--n-pieces N]``: build a tfds dataset."""
+"""``python -m amt_jax data build NAME [--config CONFIG] --data-dir DIR [--n-pieces N]``: build a tfds dataset."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--data-dir", type=Path, required=True, help="tfds data directory to write")
     b.add_argument("--n-pieces", type=int, default=None, help="pieces to build, >= 3 (default: all)")
     b.add_argument("--manual-dir", type=Path, default=None, help="maestro: folder holding maestro-v3.0.0.zip or maestro-v3.0.0/")
-    b.add_argument("--renderer", choices=RENDERERS, default="tinysoundfont", help="chorales: synthesiser (default %(default)s)")
+    b.add_argument("--renderer", choices=RENDERERS, default=None, help="chorales: synthesiser of the in-tune config (default tinysoundfont)")
+    b.add_argument(
+        "--config", default=None, metavar="CONFIG",
+        help="chorales: a config (tinysoundfont, fluidsynth; mistuned renders of the same pieces: "
+        "detune10, detune25, detune50, vibrato); default: --renderer's",
+    )
     b.add_argument("--soundfont", type=Path, default=None, help="chorales: .sf2 file (default: TimGM6mb, or FluidR3_GM for fluidsynth)")
     b.add_argument("--timeout", type=float, default=TIMEOUT_S, metavar="SECONDS", help="chorales: wall-clock bound per render (default %(default)s)")
 
@@ -32,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
         if args.manual_dir is not None:
             raise ValueError("--manual-dir is for maestro; chorales come with music21")
         kwargs = {"soundfont": None if args.soundfont is None else str(args.soundfont), "timeout_s": args.timeout}
-        name = f"chorales/{args.renderer}"
+        if args.config is not None and args.renderer is not None and args.config != args.renderer:
+            raise ValueError(f"give --config or --renderer, not both (--config {args.config} --renderer {args.renderer})")
+        name = f"chorales/{args.config or args.renderer or 'tinysoundfont'}"
     else:
+        if args.config is not None:
+            raise ValueError("--config is for chorales")
         if args.manual_dir is None:
             raise ValueError("maestro needs --manual-dir (the folder holding maestro-v3.0.0.zip or maestro-v3.0.0/)")
         name = "maestro"

@@ -2,14 +2,17 @@
 back with ``tfds.data_source`` (random access, no TensorFlow).
 
 - ``chorales``: Bach chorales from the music21 corpus rendered with a SoundFont
-  (configs ``chorales/tinysoundfont``, the default, and ``chorales/fluidsynth``).
+  (configs ``chorales/tinysoundfont``, the default, and ``chorales/fluidsynth``; mistuned
+  renders of the same pieces ``chorales/detune10``, ``detune25``, ``detune50`` (each voice
+  ±D cents) and ``chorales/vibrato``, see :mod:`amt_jax.data.tuning`).
 - ``maestro``: MAESTRO v3 from a local download (zip or extracted folder).
 
 ``build(name, data_dir=..., ...)`` makes a dataset; ``load(name, split, data_dir=...)`` returns
 a random-access :class:`Source` whose examples hand out labels pitch-major: ``frames`` and
 ``onsets`` ``bool [88, n_frames]`` (stored time-major ``[n_frames, 88]``), ``audio`` float32
-``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``.
-tfds is imported only when a builder is needed.
+``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``;
+a mistuned config's examples add ``voice`` and ``cents`` (per note) and ``tuning`` (the
+per-voice :class:`~amt_jax.data.tuning.Tuning`). tfds is imported only when a builder is needed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import shutil
 import time
 from collections.abc import Callable
 
-from amt_jax.data.examples import SPLITS
+from amt_jax.data.examples import SPLITS, read_tuning
 from amt_jax.data.labels import Notes
 
 DATASETS = ("chorales", "maestro")
@@ -33,7 +36,12 @@ def builder_class(name: str):
     if base not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
     module = importlib.import_module(f"amt_jax.data.{base}")
-    return getattr(module, base.capitalize())
+    cls = getattr(module, base.capitalize())
+    config = name.split("/", 1)[1] if "/" in name else None
+    if config is not None and config not in (cls.builder_configs or {}):
+        valid = ", ".join(cls.builder_configs or ()) or "none"
+        raise ValueError(f"unknown config {config!r} of dataset {base!r}; valid configs: {valid}")
+    return cls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +114,7 @@ class Source:
     def __getitem__(self, index: int) -> dict:
         ex = self._source[index]
         n = ex["notes"]
-        return {
+        out = {
             "audio": ex["audio"],
             "frames": ex["frames"].T,
             "onsets": ex["onsets"].T,
@@ -114,6 +122,9 @@ class Source:
             "program": int(ex["program"]),
             "id": ex["id"].decode() if isinstance(ex["id"], bytes) else str(ex["id"]),
         }
+        if "tuning" in ex:
+            out["voice"], out["cents"], out["tuning"] = read_tuning(ex["tuning"])
+        return out
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -129,15 +140,17 @@ def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
     config = name.split("/", 1)[1] if "/" in name else None
     probe = cls(data_dir=os.fspath(data_dir), config=config)
     if not os.path.isfile(os.path.join(probe.data_dir, "dataset_info.json")):
+        how = f" --config {config}" if config is not None else ""
         raise FileNotFoundError(
             f"dataset {name!r} is not built in {data_dir}; "
-            f"build it with: python -m amt_jax data build {name.split('/')[0]} --data-dir {data_dir}"
+            f"build it with: python -m amt_jax data build {name.split('/')[0]}{how} --data-dir {data_dir}"
         )
     return Source(tfds.data_source(name, split=split, data_dir=os.fspath(data_dir), download=False), name, split)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """``"chorales:test"`` → ``("chorales", "test")``; the split defaults to ``test``."""
+    """``"chorales:test"`` → ``("chorales", "test")``, ``"chorales/detune25:test"`` →
+    ``("chorales/detune25", "test")``; the split defaults to ``test``."""
     name, _, split = spec.partition(":")
     builder_class(name)
     split = split or "test"

@@ -23,6 +23,11 @@ class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
 
     HOMEPAGE = ""
 
+    @property
+    def _tuned(self) -> bool:
+        """Whether examples carry the ``tuning`` entry (mistuned renders)."""
+        return bool(getattr(self.builder_config, "tuned", False))
+
     def __init__(self, *, n_pieces: int | None = None, progress: Callable[[str], None] | None = None, **kwargs):
         """``n_pieces``: pieces to build (>= 3, one per split; None = all); ``progress``: called
         with one line per step."""
@@ -38,7 +43,7 @@ class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         return tfds.core.DatasetInfo(
             builder=self,
             description=sys.modules[type(self).__module__].__doc__,
-            features=features(),
+            features=features(tuning=self._tuned),
             metadata=tfds.core.MetadataDict(),
             homepage=self.HOMEPAGE,
         )

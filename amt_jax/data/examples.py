@@ -2,7 +2,10 @@
 
 Each example holds ``audio`` (mono float32 at 22,050 Hz), ``frames`` and ``onsets``
 (``bool [n_frames, 88]`` at hop 256, see :mod:`amt_jax.data.labels`), ``notes`` (onset/offset in
-seconds, MIDI pitch, velocity), ``program`` (General MIDI number) and ``id``.
+seconds, MIDI pitch, velocity), ``program`` (General MIDI number) and ``id``. Mistuned renders
+(``features(tuning=True)``) also hold ``tuning``: per note its ``voice`` and fixed ``cents``, and per
+voice the :class:`~amt_jax.data.tuning.Tuning` (``voice_cents``, ``vibrato_rate_hz``,
+``vibrato_depth_cents``, ``vibrato_phase``); the labels stay on the nearest key.
 
 A piece that cannot give correct labels raises :class:`BadPiece`; builders skip it with a
 warning naming it (:class:`SkipLog`) and fail only when nothing usable remains.
@@ -17,9 +20,15 @@ import os
 import numpy as np
 
 from amt_jax.constants import MIDI_OFFSET, N_PITCHES, SAMPLE_RATE
-from amt_jax.data.labels import Notes, frame_count, notes_from_midi, rolls
+from amt_jax.data.labels import Notes, frame_count, rolls, voiced_notes_from_midi
+from amt_jax.data.tuning import Tuning
 
 SPLITS = ("train", "validation", "test")
+# Tuning field -> stored name in an example's ``tuning`` (per voice)
+TUNING_FIELDS = {
+    "cents": "voice_cents", "vibrato_rate_hz": "vibrato_rate_hz",
+    "vibrato_depth_cents": "vibrato_depth_cents", "vibrato_phase": "vibrato_phase",
+}
 MAX_DURATION_S = 3600.0  # longer pieces are taken for corrupt (e.g. absurd MIDI tick counts)
 SILENCE_PEAK = 1e-4  # audio whose peak is below this is taken for silent
 
@@ -44,11 +53,19 @@ class SkipLog:
         return "; ".join(f"{p}: {r}" for p, r in self.skipped) or "none"
 
 
-def features():
-    """The ``tfds.features.FeaturesDict`` of one example (imports tfds)."""
+def features(*, tuning: bool = False):
+    """The ``tfds.features.FeaturesDict`` of one example (imports tfds); ``tuning``: with the
+    ``tuning`` entry of mistuned renders (in-tune datasets keep the schema without it)."""
     import tensorflow_datasets as tfds
 
     t = tfds.features.Tensor
+    extra = {}
+    if tuning:
+        extra["tuning"] = {
+            "voice": t(shape=(None,), dtype=np.int32),
+            "cents": t(shape=(None,), dtype=np.float64),
+            **{name: t(shape=(None,), dtype=np.float64) for name in TUNING_FIELDS.values()},
+        }
     return tfds.features.FeaturesDict(
         {
             "audio": t(shape=(None,), dtype=np.float32),
@@ -62,17 +79,24 @@ def features():
             },
             "program": t(shape=(), dtype=np.int32),
             "id": tfds.features.Text(),
+            **extra,
         }
     )
 
 
 def read_midi(source: str | os.PathLike | bytes, *, name: str, sustain: bool = False) -> Notes:
     """Notes of a MIDI file (path or bytes); ``BadPiece`` if unreadable, empty, too long or off the keys."""
+    return read_voiced_midi(source, name=name, sustain=sustain)[0]
+
+
+def read_voiced_midi(source: str | os.PathLike | bytes, *, name: str, sustain: bool = False) -> tuple[Notes, np.ndarray]:
+    """:func:`read_midi` and each note's voice (``int32 [n_notes]``: the index of the MIDI track /
+    part it came from, see :func:`amt_jax.data.labels.voiced_notes_from_midi`)."""
     import pretty_midi
 
     try:
         midi = pretty_midi.PrettyMIDI(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source))
-        notes = notes_from_midi(midi, sustain=sustain)
+        notes, voice = voiced_notes_from_midi(midi, sustain=sustain)
     except Exception as exc:  # pretty_midi/mido raise many types on corrupt files
         raise BadPiece(f"unreadable MIDI {name} ({type(exc).__name__}: {exc})") from None
     if not len(notes):
@@ -82,14 +106,18 @@ def read_midi(source: str | os.PathLike | bytes, *, name: str, sustain: bool = F
     lo, hi = int(notes.pitch.min()), int(notes.pitch.max())
     if lo < MIDI_OFFSET or hi >= MIDI_OFFSET + N_PITCHES:
         raise BadPiece(f"MIDI {name} has pitches {lo}..{hi} outside the 88 keys")
-    return notes
+    return notes, voice
 
 
-def make_example(*, piece_id: str, audio: np.ndarray, notes: Notes, program: int) -> dict:
+def make_example(
+    *, piece_id: str, audio: np.ndarray, notes: Notes, program: int,
+    voice: np.ndarray | None = None, tuning: Tuning | None = None,
+) -> dict:
     """One example dict in the schema of :func:`features`; ``BadPiece`` if labels would be wrong.
 
     ``audio``: mono float32 [n_samples] at 22,050 Hz; notes starting after the audio ends or silent
-    audio are refused rather than stored with wrong labels.
+    audio are refused rather than stored with wrong labels. ``voice`` (``int [n_notes]``) and
+    ``tuning``: a mistuned render's, stored as the ``tuning`` entry (``features(tuning=True)``).
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0:
@@ -106,7 +134,7 @@ def make_example(*, piece_id: str, audio: np.ndarray, notes: Notes, program: int
             f"{piece_id}: a note starts at {notes.onset_s.max():.2f} s but the audio lasts {duration_s:.2f} s"
         )
     frames, onsets = rolls(notes, n_frames=frame_count(audio.size))
-    return {
+    out = {
         "audio": audio,
         "frames": frames,
         "onsets": onsets,
@@ -119,3 +147,21 @@ def make_example(*, piece_id: str, audio: np.ndarray, notes: Notes, program: int
         "program": np.int32(program),
         "id": piece_id,
     }
+    if tuning is not None:
+        voice = np.asarray(voice, dtype=np.int32).reshape(-1)
+        if voice.shape[0] != len(notes) or voice.min() < 0 or voice.max() >= tuning.n_voices:
+            raise ValueError(f"{piece_id}: voice must give each of the {len(notes)} notes one of the tuning's {tuning.n_voices} voices")
+        out["tuning"] = {
+            "voice": voice,
+            "cents": tuning.cents[voice],
+            **{stored: getattr(tuning, field) for field, stored in TUNING_FIELDS.items()},
+        }
+    elif voice is not None:
+        raise ValueError("voice is only stored with tuning")
+    return out
+
+
+def read_tuning(stored: dict) -> tuple[np.ndarray, np.ndarray, Tuning]:
+    """An example's stored ``tuning`` entry → ``(voice, cents, Tuning)`` (per note, per note, per voice)."""
+    tuning = Tuning(**{field: np.asarray(stored[name]) for field, name in TUNING_FIELDS.items()})
+    return np.asarray(stored["voice"], dtype=np.int32), np.asarray(stored["cents"], dtype=np.float64), tuning

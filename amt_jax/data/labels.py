@@ -72,6 +72,16 @@ def notes_from_midi(midi, *, sustain: bool = False) -> Notes:
     With ``sustain=True`` each instrument's damper pedal (CC64 >= 64) extends its notes' offsets
     to the pedal release, as the MAESTRO / Onsets-and-Frames labels do.
     """
+    return voiced_notes_from_midi(midi, sustain=sustain)[0]
+
+
+def voiced_notes_from_midi(midi, *, sustain: bool = False) -> tuple[Notes, np.ndarray]:
+    """:func:`notes_from_midi` and each note's voice: ``int32 [n_notes]``, the index of the pitched
+    instrument (track / part, in file order, drums and empty ones skipped) it came from.
+
+    The notes are exactly those of :func:`notes_from_midi`. A note :func:`clean` merged from voices
+    doubling it (same pitch and onset) belongs to the lowest-numbered of them.
+    """
     parts = []
     for inst in midi.instruments:
         if inst.is_drum or not inst.notes:
@@ -84,8 +94,24 @@ def notes_from_midi(midi, *, sustain: bool = False) -> Notes:
             notes = extend_by_sustain(notes, _pedal_intervals(inst.control_changes, notes.end_s))
         parts.append(notes)
     if not parts:
-        return make_notes([], [], [], [])
-    return clean(make_notes(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Notes))))
+        return make_notes([], [], [], []), np.zeros(0, dtype=np.int32)
+    notes = clean(make_notes(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Notes))))
+    return notes, voices_of(notes, parts)
+
+
+def voices_of(notes: Notes, parts: list[Notes]) -> np.ndarray:
+    """Voice of each note of ``notes`` (a :func:`clean` of the concatenated ``parts``): the index
+    of the first part holding a note of the same pitch and onset, ``int32 [n_notes]``."""
+    first: dict[tuple[float, int], int] = {}
+    for k, part in reversed(list(enumerate(parts))):
+        for onset, pitch in zip(part.onset_s.tolist(), part.pitch.tolist()):
+            first[(onset, pitch)] = k
+    try:
+        return np.asarray(
+            [first[key] for key in zip(notes.onset_s.tolist(), notes.pitch.tolist())], dtype=np.int32
+        ).reshape(-1)
+    except KeyError as exc:
+        raise ValueError(f"note (onset, pitch) {exc.args[0]} is in no part") from None
 
 
 def _pedal_intervals(control_changes, end_s: float) -> np.ndarray:

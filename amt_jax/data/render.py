@@ -12,6 +12,13 @@ Two renderers:
 
 Both give mono float32 audio that lasts the last offset plus ``tail_s`` (FluidSynth adds its
 own release tail), scaled down only if it would clip.
+
+Mistuned renders (``tuning=``, tinysoundfont only): each voice plays on its own MIDI channel with
+the pitch-bend range set to ``tuning.BEND_RANGE_SEMITONES`` and the wheel set to the voice's
+offset before its first note; with vibrato the wheel of every channel is updated every
+``bend_block`` samples (a block boundary every ``bend_block`` samples from the start, each block
+bent to the deviation at its centre). Without ``tuning`` the render is the in-tune one above,
+unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 
 from amt_jax.constants import SAMPLE_RATE
 from amt_jax.data.labels import Notes
+from amt_jax.data.tuning import BEND_BLOCK, BEND_RANGE_SEMITONES, Tuning, bend_value
 
 RENDERERS = ("tinysoundfont", "fluidsynth")
 FLUIDSYNTH_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid-soundfont-gm
@@ -67,8 +75,14 @@ def render(
     sample_rate: int = SAMPLE_RATE,
     tail_s: float = TAIL_S,
     timeout_s: float = TIMEOUT_S,
+    voice: np.ndarray | None = None,
+    tuning: Tuning | None = None,
+    bend_block: int = BEND_BLOCK,
 ) -> np.ndarray:
     """Render ``notes`` with General MIDI ``program`` (0..127) → mono float32 audio [n_samples].
+
+    ``tuning``: render mistuned (see the module doc), voice ``voice[i]`` (``int [n_notes]``, default
+    all 0) playing note ``i``; ``bend_block``: samples between vibrato bend updates.
 
     Raises ``RenderError`` when the renderer fails, exceeds ``timeout_s`` seconds of wall-clock
     time or returns audio at another sample rate; ``ValueError`` for bad arguments.
@@ -85,7 +99,24 @@ def render(
     soundfont = Path(soundfont) if soundfont is not None else default_soundfont(renderer)
     if not soundfont.is_file():
         raise FileNotFoundError(f"soundfont {soundfont} does not exist")
-    if renderer == "tinysoundfont":
+    if tuning is not None:
+        if renderer != "tinysoundfont":
+            raise ValueError(f"mistuned renders need renderer 'tinysoundfont', got {renderer!r}")
+        if not isinstance(tuning, Tuning):
+            raise ValueError(f"tuning must be an amt_jax.data.tuning.Tuning, got {type(tuning).__name__}")
+        voice = np.zeros(len(notes), dtype=np.int64) if voice is None else np.asarray(voice).reshape(-1)
+        if voice.shape[0] != len(notes):
+            raise ValueError(f"voice has {voice.shape[0]} entries for {len(notes)} notes")
+        if len(notes) and (np.any(voice != np.round(voice)) or voice.min() < 0 or voice.max() >= tuning.n_voices):
+            raise ValueError(f"voice must hold integers in 0..{tuning.n_voices - 1} (the tuning's voices)")
+        if isinstance(bend_block, bool) or not isinstance(bend_block, (int, np.integer)) or bend_block < 1:
+            raise ValueError(f"bend_block must be a positive integer of samples, got {bend_block!r}")
+        audio = _render_tinysoundfont_tuned(
+            notes, voice.astype(np.int64), tuning, program, soundfont, sample_rate, tail_s, timeout_s, int(bend_block)
+        )
+    elif voice is not None:
+        raise ValueError("voice is only used with tuning")
+    elif renderer == "tinysoundfont":
         audio = _render_tinysoundfont(notes, program, soundfont, sample_rate, tail_s, timeout_s)
     else:
         audio = _render_fluidsynth(notes, program, soundfont, sample_rate, timeout_s)
@@ -126,6 +157,53 @@ def _render_tinysoundfont(notes, program, soundfont, sample_rate, tail_s, timeou
             synth.noteon(0, pitch, velocity)
         else:
             synth.noteoff(0, pitch)
+    return out
+
+
+def _render_tinysoundfont_tuned(notes, voice, tuning, program, soundfont, sample_rate, tail_s, timeout_s, block) -> np.ndarray:
+    """Note by note as :func:`_render_tinysoundfont`, voice ``v`` on channel ``v`` bent by its tuning."""
+    import tinysoundfont
+
+    deadline = time.monotonic() + timeout_s
+    synth = tinysoundfont.Synth(samplerate=int(sample_rate))
+    sfid = synth.sfload(str(soundfont))
+    for ch in range(tuning.n_voices):
+        synth.program_select(ch, sfid, 0, int(program))
+        synth.pitchbend_range(ch, BEND_RANGE_SEMITONES)
+        synth.pitchbend(ch, int(bend_value(tuning.cents[ch])))
+    vibrato = tuning.has_vibrato
+    on = np.round(notes.onset_s * sample_rate).astype(np.int64)
+    off = np.round(notes.offset_s * sample_rate).astype(np.int64)
+    # (sample, 0 = note off before 1 = note on at the same sample, pitch, velocity, channel)
+    events = sorted(
+        [(int(t), 0, int(p), 0, int(c)) for t, p, c in zip(off, notes.pitch, voice)]
+        + [(int(t), 1, int(p), int(v), int(c)) for t, p, v, c in zip(on, notes.pitch, notes.velocity, voice)]
+    )
+    n_samples = (int(off.max()) if len(notes) else 0) + int(round(tail_s * sample_rate))
+    out = np.zeros(n_samples, dtype=np.float32)
+    pos = 0
+    for t, kind, pitch, velocity, channel in events + [(n_samples, 0, -1, 0, 0)]:
+        while pos < t:
+            if time.monotonic() > deadline:
+                raise RenderError(f"tinysoundfont took longer than {timeout_s} s")
+            if vibrato:
+                start = pos - pos % block
+                if pos == start:  # a block boundary: bend every channel to the deviation at the block's centre
+                    wheel = bend_value(tuning.deviation_cents((start + block / 2) / sample_rate))
+                    for ch in range(tuning.n_voices):
+                        synth.pitchbend(ch, int(wheel[ch]))
+                n = min(t, start + block) - pos
+            else:
+                n = min(t - pos, 1 << 16)
+            stereo = np.frombuffer(synth.generate(n), dtype=np.float32).reshape(n, 2)
+            out[pos : pos + n] = stereo.mean(axis=1)
+            pos += n
+        if pitch < 0:
+            break
+        if kind:
+            synth.noteon(channel, pitch, velocity)
+        else:
+            synth.noteoff(channel, pitch)
     return out
 
 

@@ -7,6 +7,23 @@ split from its position ``i`` in that order: ``i % 10 == 0`` test, ``== 1`` vali
 train, so all three splits hold a piece as soon as 3 are built and a piece keeps its split and
 program whatever ``n_pieces`` is. Configs name the renderer (``tinysoundfont``, default, or
 ``fluidsynth``); one build per config and data directory (a new build replaces it).
+
+Mistuned configs (tinysoundfont) render the same pieces, splits, programs and notes with the
+pitch bend of :mod:`amt_jax.data.tuning`, each voice (soprano, alto, tenor, bass: the MIDI track
+music21 writes per part) on its own channel:
+
+- ``detune10``, ``detune25``, ``detune50``: each voice a fixed ``+D`` or ``-D`` cents, the sign
+  drawn per voice from the piece's id (the same signs for every ``D``);
+- ``vibrato``: each voice a sinusoidal vibrato, rate uniform in 5-6 Hz, peak deviation uniform
+  in 20-50 cents, phase uniform, drawn per voice from the piece's id.
+
+Their labels stay on the nearest (written) key: ``frames``, ``onsets`` and ``notes`` are the
+in-tune config's. Their examples add ``tuning``: ``voice`` and ``cents`` (the fixed offset) per
+note, and per voice ``voice_cents``, ``vibrato_rate_hz``, ``vibrato_depth_cents`` and
+``vibrato_phase`` (radians at t = 0 s of the piece); voice ``v`` deviates by
+``voice_cents[v] + vibrato_depth_cents[v] * sin(2π vibrato_rate_hz[v] t + vibrato_phase[v])``
+cents at ``t`` seconds. A note sung by two voices in unison (merged into one note) is played by
+the lower-numbered voice.
 """
 
 from __future__ import annotations
@@ -18,8 +35,9 @@ import tempfile
 import tensorflow_datasets as tfds
 
 from amt_jax.data import render as render_lib
+from amt_jax.data import tuning as tuning_lib
 from amt_jax.data.builder import MIN_PIECES, TranscriptionBuilder
-from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_midi
+from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_voiced_midi
 
 from amt_jax.data.programs import PROGRAMS  # noqa: E402  (the programs pieces get in turn)
 
@@ -42,6 +60,11 @@ def split_of(position: int) -> str:
 
 def export_notes(name: str):
     """Parse corpus piece ``name`` with music21, write it as MIDI and read its notes back."""
+    return export_voiced(name)[0]
+
+
+def export_voiced(name: str):
+    """:func:`export_notes` and each note's voice (``int32 [n_notes]``: the part's index in the score)."""
     from music21 import corpus
 
     try:
@@ -49,7 +72,7 @@ def export_notes(name: str):
         with tempfile.TemporaryDirectory(prefix="amt_jax_chorale_") as tmp:
             path = os.path.join(tmp, "piece.mid")
             score.write("midi", fp=path)
-            return read_midi(path, name=name)
+            return read_voiced_midi(path, name=name)
     except BadPiece:
         raise
     except Exception as exc:  # music21 raises many types on pieces it cannot export
@@ -57,11 +80,30 @@ def export_notes(name: str):
 
 
 class ChoralesConfig(tfds.core.BuilderConfig):
-    """``renderer``: one of ``amt_jax.data.render.RENDERERS``."""
+    """``renderer``: one of ``amt_jax.data.render.RENDERERS``; ``name``: the renderer's unless
+    mistuned; ``detune_cents``: each voice's fixed offset magnitude; ``vibrato``: per-voice vibrato
+    (see the module doc)."""
 
-    def __init__(self, *, renderer: str, **kwargs):
-        super().__init__(name=renderer, **kwargs)
+    def __init__(self, *, renderer: str, name: str | None = None, detune_cents: float = 0.0, vibrato: bool = False, **kwargs):
+        super().__init__(name=name or renderer, **kwargs)
         self.renderer = renderer
+        self.detune_cents = float(detune_cents)
+        self.vibrato = bool(vibrato)
+
+    @property
+    def tuned(self) -> bool:
+        return self.detune_cents > 0 or self.vibrato
+
+    def draw(self, piece_id: str, n_voices: int) -> tuning_lib.Tuning:
+        """The tuning piece ``piece_id`` gets in this config."""
+        return tuning_lib.draw(piece_id, n_voices, detune_cents=self.detune_cents, vibrato=self.vibrato)
+
+
+def _detune(cents: int) -> ChoralesConfig:
+    return ChoralesConfig(
+        name=f"detune{cents}", renderer="tinysoundfont", detune_cents=cents,
+        description=f"tinysoundfont, each voice detuned by +-{cents} cents (sign per voice, drawn from the piece id)",
+    )
 
 
 class Chorales(TranscriptionBuilder):
@@ -72,6 +114,15 @@ class Chorales(TranscriptionBuilder):
     BUILDER_CONFIGS = [
         ChoralesConfig(renderer="tinysoundfont", description="tinysoundfont with pretty_midi's TimGM6mb.sf2"),
         ChoralesConfig(renderer="fluidsynth", description="FluidSynth CLI (FluidR3_GM.sf2 when installed)"),
+        *(_detune(c) for c in tuning_lib.DETUNE_CENTS),
+        ChoralesConfig(
+            name="vibrato", renderer="tinysoundfont", vibrato=True,
+            description=(
+                f"tinysoundfont, each voice with vibrato: rate {tuning_lib.VIBRATO_RATE_HZ[0]:g}-"
+                f"{tuning_lib.VIBRATO_RATE_HZ[1]:g} Hz, peak deviation {tuning_lib.VIBRATO_DEPTH_CENTS[0]:g}-"
+                f"{tuning_lib.VIBRATO_DEPTH_CENTS[1]:g} cents (per voice, drawn from the piece id)"
+            ),
+        ),
     ]
 
     HOMEPAGE = "https://web.mit.edu/music21/"
@@ -97,6 +148,7 @@ class Chorales(TranscriptionBuilder):
         soundfont = self.soundfont or str(render_lib.default_soundfont(renderer))
         if not os.path.isfile(soundfont):
             raise FileNotFoundError(f"soundfont {soundfont} does not exist")
+        tuned = self.builder_config.tuned
         names = chorale_names()
         wanted = len(names) if self.n_pieces is None else min(self.n_pieces, len(names))
         pieces = []
@@ -104,33 +156,55 @@ class Chorales(TranscriptionBuilder):
             if len(pieces) == wanted:
                 break
             try:
-                notes = export_notes(name)
+                notes, voice = export_voiced(name) if tuned else (export_notes(name), None)
             except BadPiece as exc:
                 self.skips.skip(name, str(exc))
                 continue
-            pieces.append((name.split("/")[-1], notes))
+            pieces.append((name.split("/")[-1], notes, voice))
             self.progress(f"exported {len(pieces)}/{wanted} {name} ({len(notes)} notes, {notes.end_s:.1f} s)")
         if len(pieces) < MIN_PIECES:
             raise ValueError(
                 f"chorales: only {len(pieces)} usable piece(s), need {MIN_PIECES}; skipped: {self.skips.summary()}"
             )
         by_split = {s: [] for s in SPLITS}
-        for i, (piece_id, notes) in enumerate(pieces):
-            by_split[split_of(i)].append((piece_id, notes, PROGRAMS[i % len(PROGRAMS)][0]))
+        for i, (piece_id, notes, voice) in enumerate(pieces):
+            by_split[split_of(i)].append((piece_id, notes, voice, PROGRAMS[i % len(PROGRAMS)][0]))
         self.info.metadata.update(
             n_pieces=len(pieces), renderer=renderer, soundfont=os.path.basename(soundfont),
             programs={str(p): n for p, n in PROGRAMS}, sample_rate=render_lib.SAMPLE_RATE,
         )
+        if tuned:
+            self.info.metadata.update(tuning={
+                "detune_cents": self.builder_config.detune_cents,
+                "vibrato": self.builder_config.vibrato,
+                "vibrato_rate_hz": list(tuning_lib.VIBRATO_RATE_HZ) if self.builder_config.vibrato else None,
+                "vibrato_depth_cents": list(tuning_lib.VIBRATO_DEPTH_CENTS) if self.builder_config.vibrato else None,
+                "bend_range_semitones": tuning_lib.BEND_RANGE_SEMITONES,
+                "bend_block_samples": tuning_lib.BEND_BLOCK if self.builder_config.vibrato else None,
+                "seed": "SHA-256 of the piece id (amt_jax.data.tuning.piece_rng)",
+                "labels": "nearest key (the in-tune config's notes and rolls)",
+            })
         return {s: self._generate_examples(items, split=s, soundfont=soundfont) for s, items in by_split.items()}
 
     def _generate_examples(self, items, *, split: str, soundfont: str):
-        for piece_id, notes, program in items:
+        config = self.builder_config
+        for piece_id, notes, voice, program in items:
             try:
+                tuning = None
+                if config.tuned:
+                    n_voices = int(voice.max()) + 1
+                    if n_voices > tuning_lib.MAX_VOICES:
+                        raise BadPiece(f"{piece_id}: {n_voices} voices, more than {tuning_lib.MAX_VOICES} MIDI channels")
+                    tuning = config.draw(piece_id, n_voices)
                 audio = render_lib.render(
-                    notes, program=program, renderer=self.builder_config.renderer,
+                    notes, program=program, renderer=config.renderer,
                     soundfont=soundfont, timeout_s=self.timeout_s,
+                    **({} if tuning is None else {"voice": voice, "tuning": tuning}),
                 )
-                example = make_example(piece_id=piece_id, audio=audio, notes=notes, program=program)
+                example = make_example(
+                    piece_id=piece_id, audio=audio, notes=notes, program=program,
+                    **({} if tuning is None else {"voice": voice, "tuning": tuning}),
+                )
             except (BadPiece, render_lib.RenderError) as exc:
                 self.skips.skip(piece_id, str(exc))
                 continue
