@@ -4,6 +4,7 @@ import itertools
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
@@ -204,3 +205,57 @@ def test_families_are_hashable_static_config():
 def test_validation_names_the_argument(make, arg):
     with pytest.raises(ValueError, match=arg):
         make()
+
+
+def test_bin_shift_moves_the_whole_axis_and_repeats_the_edge():
+    x = np.arange(10, dtype=np.float32)[None, :, None] * np.ones((2, 1, 3), np.float32)
+    down, group = permutations.perturb(permutations.bin_shift(n_bins=10, bins=-1), jax.random.key(0), x)
+    np.testing.assert_array_equal(np.asarray(down)[0, :, 0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 9])  # X'[f] = X[f + 1]
+    up, _ = permutations.perturb(permutations.bin_shift(n_bins=10, bins=2), jax.random.key(5), x)
+    np.testing.assert_array_equal(np.asarray(up)[1, :, 2], [0, 0, 0, 1, 2, 3, 4, 5, 6, 7])
+    assert int(group) == 0
+    for bad in (0, 10, 1.5, True):
+        with pytest.raises(ValueError, match="bins"):
+            permutations.bin_shift(n_bins=10, bins=bad)
+
+
+def test_a_centre_bin_reader_loses_f1_under_a_one_bin_mistuning_and_a_semitone_pooler_does_not():
+    """Planted (issue 24): at B = 3 a one-bin shift is a 33-cent mistuning. Partials sit on their
+    keys' centre bins; a model that reads only each harmonic's centre bin loses every note, one that
+    sums each harmonic's semitone (its 3 bins) keeps them all, and an always-on output loses nothing
+    because it had nothing to lose (F1 cost 0, however poor its F1)."""
+    from amt_jax import importance
+    from amt_jax.models import planted
+
+    lay = planted.layout(3)
+    rng = np.random.default_rng(0)
+    n_clips, T = 6, 16
+    x = 0.01 * rng.random((n_clips, lay.n_bins, T)).astype(np.float32)
+    targets = np.zeros((n_clips, lay.n_pitches, T), np.float32)
+    offsets = np.asarray(lay.harmonic_offsets(4))
+    for c in range(n_clips):
+        for p in rng.choice(np.arange(6, 22), size=3, replace=False):
+            t0 = int(rng.integers(0, T // 2))
+            targets[c, p, t0:] = 1
+            for k, f in enumerate(lay.pitch_bin(int(p)) + offsets, start=1):
+                x[c, f, t0:] += 1.0 / k
+    centre = np.zeros((lay.n_pitches, lay.n_bins), np.float32)
+    pooled = np.zeros_like(centre)
+    for p in range(lay.n_pitches):
+        for k, f in enumerate(lay.pitch_bin(p) + offsets, start=1):
+            if f + 1 < lay.n_bins:
+                centre[p, f] = 1.0 / k
+                pooled[p, f - 1 : f + 2] = 1.0 / k
+
+    def reader(w, x):  # on when the weighted partials reach 1.2 (the fundamental and harmonic 2, say)
+        return jax.nn.sigmoid(20.0 * (jnp.einsum("pf,...ft->...pt", w, x) - 1.2))
+
+    def always_on(w, x):
+        return jnp.ones((x.shape[0], lay.n_pitches, x.shape[-1]))
+
+    shift = permutations.bin_shift(n_bins=lay.n_bins, bins=-1)
+    cost = {name: importance.permutation_importance(fn, w, x, family=shift, n_permutations=1, key=jax.random.key(0),
+                                                    metric="frame_f1", targets=targets, threshold=0.5).importances_mean
+            for name, fn, w in (("centre", reader, centre), ("pooled", reader, pooled), ("always-on", always_on, centre))}
+    assert cost["centre"] > 0.9  # every note lost
+    assert abs(cost["pooled"]) < 1e-6 and abs(cost["always-on"]) < 1e-6

@@ -1,7 +1,7 @@
 """Perturbation families: ``perturb(family, key, x [..., F, T], draw) -> (x', group)``.
 
 - :mod:`~amt_jax.perturb.permutations`: the seed families on the frequency axis (random spectral,
-  harmonic shuffle and its size-matched control, within-semitone shuffle).
+  harmonic shuffle and its size-matched control, within-semitone shuffle) and the whole-axis bin shift.
 - :mod:`~amt_jax.perturb.key_families`: families that target a key the music plays (harmonic swap
   and its sham comb, attenuation, key replacement for the factorial, semitone pooling).
 - :mod:`~amt_jax.perturb.keys`: which key a draw targets (per clip by frames, shared, in turn).
@@ -12,6 +12,8 @@
 
 from amt_jax.perturb import key_families, keys, permutations, sampling
 from amt_jax.perturb.permutations import (
+    BinShift,
+    bin_shift,
     FREQUENCY_SCALES,
     Harmonic,
     HarmonicControl,
@@ -48,4 +50,4 @@ from amt_jax.perturb.sampling import (
     uniform_int,
 )
 
-__all__ = ["COMBS", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "KeyDraw", "KeyFamily", "key_families", "key_replacement", "keys", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
+__all__ = ["BinShift", "COMBS", "bin_shift", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "KeyDraw", "KeyFamily", "key_families", "key_replacement", "keys", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]

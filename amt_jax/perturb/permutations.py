@@ -99,6 +99,29 @@ class RandomSpectral:
         return idx, jnp.int32(0)
 
 
+@dataclass(frozen=True)
+class BinShift:
+    """See :func:`bin_shift`."""
+
+    n_bins: int
+    bins: int
+    groups: tuple[int, ...] = (0,)
+
+    def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
+        idx = jnp.clip(jnp.arange(self.n_bins, dtype=jnp.int32) - self.bins, 0, self.n_bins - 1)
+        return idx, jnp.int32(0)
+
+
+def bin_shift(*, n_bins: int, bins: int) -> BinShift:
+    """The whole axis moved by ``bins`` bins, the same every draw (deterministic): ``bins = −1`` moves
+    the content one bin down, ``X'[f] = X[f + 1]`` (a third of a semitone flat at B = 3), ``+1`` up;
+    the bins it vacates repeat the edge bin. Not a permutation (edge bins repeat): a mistuning probe."""
+    validate.positive_int("n_bins", n_bins)
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins == 0 or abs(bins) >= n_bins:
+        raise ValueError(f"bins must be a non-zero integer shift smaller than n_bins = {n_bins}, got {bins!r}")
+    return BinShift(int(n_bins), int(bins))
+
+
 def random_spectral(*, n_bins: int, band: tuple[int, int] | None = None) -> RandomSpectral:
     """Shuffle all ``n_bins`` bins, or only those in ``band = (lo, hi)`` (half-open)."""
     validate.positive_int("n_bins", n_bins)

@@ -100,7 +100,9 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
         "per_input_change": est["mean"] / change if change and est["mean"] is not None else None,
     })
     control_id = results.control_id(cell)
-    if control_id is None:
+    if probe.option("metric") == "frame_f1":  # a signed cost in F1: no divergence scale to compare with
+        row["control"] = "none: the change itself, F1 with and without it (signed; interval against 0)"
+    elif control_id is None:
         whole = _whole_axis(results, cell["model"])
         row["control"] = "none (a divergence: effect size only)"
         row["relative"] = row["piece_mean"] / whole if whole and row["piece_mean"] is not None else None

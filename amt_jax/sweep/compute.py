@@ -44,18 +44,23 @@ def layout_record(inputs: Inputs) -> dict[str, int]:
 
 def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Callable[[Cell, Inputs, Context], Computed]:
     """``compute`` of a permutation-importance kind: ``make_family(cell, inputs, context)`` through
-    :func:`amt_jax.estimators.importance.permutation_importance` on the note output (``output_l1``),
-    clustered by piece; the NPZ also gets each clip's piece index and program."""
+    :func:`amt_jax.estimators.importance.permutation_importance` on the note output, clustered by
+    piece, with the probe's ``metric`` option (default ``output_l1``; ``frame_f1``: the drop of frame
+    F1 against the labels at the model's frame threshold, a signed cost); the NPZ also gets each
+    clip's piece index and program."""
 
     def compute(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
         from amt_jax import estimators
 
         family = make_family(cell, inputs, ctx)
         stopping = ctx.stopping(balanced_draws(cell, family, cell.n))
+        metric = cell.probe.option("metric", "output_l1")
+        scored = {} if metric == "output_l1" else {
+            "metric": metric, "targets": inputs.targets, "threshold": float(inputs.model.frame_threshold)}
         result = estimators.permutation_importance(
             inputs.apply_fn, inputs.params, inputs.features, family=family,
             key=cell_key(cell), chunk_size=min(ctx.chunk_size, cell.n), output=inputs.output, mesh=ctx.mesh,
-            clusters=inputs.clusters, progress=ctx.progress, **stopping,
+            clusters=inputs.clusters, progress=ctx.progress, **scored, **stopping,
         )
         arrays = result.arrays()
         if inputs.programs is not None:
@@ -247,6 +252,13 @@ def pooling_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
 
     scope = cell.probe.option("scope")
     return perturb.semitone_pooling(layout=inputs.layout, scope=scope, stratified=bool(ctx and ctx.stratified))
+
+
+def shift_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
+    """The whole axis moved by the probe's ``bins`` (−1: a bin down, a third of a semitone flat at B = 3)."""
+    from amt_jax import perturb
+
+    return perturb.bin_shift(n_bins=inputs.layout.n_bins, bins=cell.probe.option("bins"))
 
 
 def example(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:

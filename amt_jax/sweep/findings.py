@@ -65,3 +65,16 @@ def pooling(row: dict) -> str:
     return (f"Semitone pooling (every key): importance {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
             f"{fmt(row['crossed_ci_high'])}] over {row['n_pieces']} pieces, {fmt(row['relative'])} of the whole-axis "
             f"shuffle: {verdict}.")
+
+
+def f1_cost(what: str):
+    """The sentence of a frame-F1 cost row: ``what`` changes frame F1 by the row's mean (a drop is a
+    cost, a rise a gain), with its crossed interval; tested against 0."""
+
+    def sentence(row: dict) -> str:
+        lo, hi = row.get("crossed_ci_low"), row.get("crossed_ci_high")
+        verdict = ("a cost" if (lo or 0) > 0 else "a gain" if (hi or 0) < 0 else "no evidence of a change")
+        return (f"{what}: frame F1 drops by {fmt(row['mean'])} [{fmt(lo)}, {fmt(hi)}] (crossed) over "
+                f"{row['n_pieces']} pieces at the model's threshold — {verdict}.")
+
+    return sentence

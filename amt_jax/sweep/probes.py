@@ -13,7 +13,7 @@ against (:data:`FAMILIES`, :data:`OPT_IN_FAMILIES`, :data:`KINDS`) are read from
 | harmonic_reliance | harmonic_swap (per h) | does a key's output rely on its own harmonics (vs co-sounding keys) |
 | factorial | factorial | does the model recover a note whose fundamental is gone |
 | microtonal (seed) | microtonal_one (per semitone), microtonal_all | sub-semitone structure (0 by construction at B = 1) |
-| resolution | pooling_one (per key), pooling_all | what is lost when only semitone resolution remains (comparable across B) |
+| resolution | pooling_one (per key), pooling_all; pooling_all_f1, shift_down, shift_up (frame-F1 cost) | what is lost when only semitone resolution remains (comparable across B), and what a one-bin mistuning costs |
 | random_spectral (seed) | random_spectral (whole axis, per band) | robustness to spectral noise; which bands matter |
 | noise (seed) | noise (flat / per-bin distribution) | output per key under noise; kernel, per-bin sensitivity, R² |
 | edge_keys (opt-in) | probe_keys | probe tones on every key, alone and on a chord: F1 with false positives beside two energy baselines; the missing fundamental (models with a frontend) |
@@ -209,6 +209,15 @@ _PROBES = (
     Probe("pooling_all", "resolution", _one, lambda c: 1, compute.importance_cell(compute.pooling_family),
           label=lambda p: "every key", figure="resolution", options=(("scope", "all"),),
           finding=findings.pooling, per_instrument=lambda p: True),  # deterministic: one draw says it all
+    Probe("pooling_all_f1", "resolution", _one, lambda c: 1, compute.importance_cell(compute.pooling_family),
+          label=lambda p: "every key, F1 cost", options=(("scope", "all"), ("metric", "frame_f1")),
+          finding=findings.f1_cost("Semitone pooling (every key)")),
+    Probe("shift_down", "resolution", _one, lambda c: 1, compute.importance_cell(compute.shift_family),
+          label=lambda p: "axis 1 bin down, F1 cost", options=(("bins", -1), ("metric", "frame_f1")),
+          finding=findings.f1_cost("Moving the whole axis one bin down")),
+    Probe("shift_up", "resolution", _one, lambda c: 1, compute.importance_cell(compute.shift_family),
+          label=lambda p: "axis 1 bin up, F1 cost", options=(("bins", 1), ("metric", "frame_f1")),
+          finding=findings.f1_cost("Moving the whole axis one bin up")),
     Probe("random_spectral", "random_spectral", lambda c: [{"band": "all"}] + [{"band": tuple(b)} for b in c.bands],
           _draws, compute.importance_cell(compute.band_family),
           label=lambda p: "whole axis" if p["band"] == "all" else f"semitones {p['band'][0]}-{p['band'][1]}",
