@@ -118,6 +118,25 @@ def test_other_config_in_same_workdir_is_refused(tiny_runs):
         sweep.run_sweep(other, workdir=reference, progress=False)
 
 
+def test_a_config_differing_only_in_a_documentation_field_resumes(tmp_path):
+    """A claim in a config's docstring (``claimed_mc_fraction``) changes no result: a workdir written
+    with the old claim is the same sweep, and its manifest takes the new value; a results field is
+    still refused, named."""
+    import dataclasses
+    import json
+
+    from amt_jax.sweep import store
+
+    config = sweep.SweepConfig(name="doc", models=("planted-b3",), n_permutations=8, claimed_mc_fraction=0.25)
+    assert store.check_manifest(tmp_path, config) is False
+    store.write_manifest(tmp_path, config, [])
+    withdrawn = dataclasses.replace(config, claimed_mc_fraction=None)
+    assert store.check_manifest(tmp_path, withdrawn) is True
+    assert json.loads((tmp_path / store.MANIFEST).read_text())["config"]["claimed_mc_fraction"] is None
+    with pytest.raises(ValueError, match=r"\(n_permutations differ\)"):
+        store.check_manifest(tmp_path, dataclasses.replace(withdrawn, n_permutations=16))
+
+
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     from amt_jax import io as amt_io
 

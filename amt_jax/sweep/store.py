@@ -105,17 +105,27 @@ def read_manifest(workdir: epath.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
+DOCUMENTATION_FIELDS = ("claimed_mc_fraction",)  # config fields that change no result: a rerun may update them
+
+
 def check_manifest(workdir: epath.Path, config: SweepConfig) -> bool:
-    """True if ``workdir`` holds this config's manifest, False if none; ValueError if another."""
+    """True if ``workdir`` holds this config's manifest, False if none; ValueError naming the fields
+    if it holds another. A config that differs only in :data:`DOCUMENTATION_FIELDS` is this one:
+    the manifest takes the new values."""
     path = workdir / MANIFEST
     if not path.exists():
         return False
     old = json.loads(path.read_text())
-    if old.get("config") != config.to_dict():
+    before, now = old.get("config") or {}, config.to_dict()
+    diffs = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if diffs and not set(diffs) <= set(DOCUMENTATION_FIELDS):
         raise ValueError(
-            f"{workdir} holds sweep {old.get('config', {}).get('name')!r} with a different config; "
+            f"{workdir} holds sweep {before.get('name')!r} with a different config "
+            f"({', '.join(d for d in diffs if d not in DOCUMENTATION_FIELDS)} differ); "
             "use another --workdir (or delete this one)"
         )
+    if diffs:
+        amt_io.atomic_write(path, json.dumps({**old, "config": now}, indent=1))
     return True
 
 
