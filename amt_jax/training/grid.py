@@ -69,8 +69,9 @@ class GridConfig:
             (``base.plateau``) scores the same pieces.
         target_parameters: None (default): every variant keeps ``base.model``'s widths; a count:
             each variant's widths solved to that many trainable parameters
-            (:func:`~amt_jax.training.capacity.match_widths`, within 1 %); ``"largest"``: to the
-            largest count among the grid's variants at ``base.model``'s widths.
+            (:func:`~amt_jax.training.capacity.match_widths`: within 2 %, about 0.2 % at Basic
+            Pitch's sizes); ``"largest"``: to the largest count among the grid's variants at
+            ``base.model``'s widths.
     """
 
     name: str

@@ -15,7 +15,7 @@ piece's value averaged over them), and ``full − fund`` within each B and poole
 
 Each variant's row also gives its trainable parameter count and widths (Flax's count of the run
 configs' architecture, :func:`amt_jax.training.capacity.count_parameters`; equal across variants
-up to 1 % in a capacity-matched grid) and, per seed, the step its training ended at and why
+up to 2 % in a capacity-matched grid, 0.3 % in ``matched``) and, per seed, the step its training ended at and why
 (``budget``, or ``plateau`` with a plateau criterion).
 """
 
