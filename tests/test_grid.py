@@ -399,7 +399,8 @@ def test_contrast_intervals_cross_seeds_and_pieces():
     """Planted ΔF1 = 0.03 with retraining noise (seed sd 0.02): the reported (crossed) interval
     covers the truth about as often as it claims (≥ 90 % of 400 replicates at 95 %) and is wider
     than the models-fixed interval over pieces, which ignores the seeds and misses the truth
-    most of the time; without seed noise the two agree in coverage."""
+    most of the time; without seed noise the two agree in coverage. The crossed interval is
+    :func:`stats.crossed_estimate`'s with the seeds as its draws."""
     rng = np.random.default_rng(24)
     pieces = [f"p{p}" for p in range(12)]
     delta = 0.03
@@ -408,6 +409,13 @@ def test_contrast_intervals_cross_seeds_and_pieces():
     c = one["crossed"]
     assert c["ci_low"] <= delta <= c["ci_high"] and c["mean"] == pytest.approx(one["mean"])
     assert c["ci_high"] - c["ci_low"] > one["ci_high"] - one["ci_low"]
+    # the same interval as stats.crossed_estimate with seeds as its draws and one clip per piece
+    a, b = _planted_contrast(np.random.default_rng(7), delta=delta, seed_sd=0.02)
+    diff = np.array([[a[s][p]["frame"] - b[s][p]["frame"] for p in pieces] for s in sorted(a)])
+    row, estimate = grid_report.contrast([a], [b], pieces, "frame", 0.95), stats.crossed_estimate(diff, np.arange(12))
+    assert [row["crossed"]["ci_low"], row["crossed"]["ci_high"]] == pytest.approx(
+        [estimate["crossed_ci_low"], estimate["crossed_ci_high"]], rel=1e-10)
+    assert [row["ci_low"], row["ci_high"]] == pytest.approx([estimate["piece_ci_low"], estimate["piece_ci_high"]], rel=1e-10)
     for seed_sd, crossed_min, fixed_max in ((0.02, 0.90, 0.6), (0.0, 0.90, 1.0)):
         covered = {"crossed": 0, "fixed": 0}
         wider = 0
