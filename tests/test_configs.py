@@ -19,7 +19,7 @@ CLASSES = {"sweep": sweep.SweepConfig, "train": training.TrainConfig, "grid": gr
 def test_every_registered_config_of_every_kind_loads(kind):
     names = configs.registered(kind)
     expected = {"sweep": {"tiny", "demo", "study", "paper"}, "train": {"tiny", "default"},
-                "grid": {"tiny", "small", "full"}}[kind]
+                "grid": {"tiny", "small", "full", "matched", "converged"}}[kind]
     assert expected <= set(names) and not any(n.startswith("_") for n in names)
     for name in names:
         config = configs.load(kind, name)
@@ -55,6 +55,10 @@ def test_a_nested_override_changes_the_nested_field():
     assert config == dataclasses.replace(base, model=dataclasses.replace(base.model, bins_per_semitone=5))
     g = grid.get_grid_config("small", ["base.model.n_filters_notes=7", "seeds=[0]"])
     assert g.base.model.n_filters_notes == 7 and g.seeds == (0,) and g.base.steps == 300
+    # the plateau criterion and the parameter target are overridable like any field
+    m = grid.get_grid_config("matched", ["base.plateau.patience=3", "target_parameters=16782"])
+    assert m.base.plateau == training.PlateauStop(every=100, patience=3, min_delta=0.002) and m.target_parameters == 16782
+    assert grid.get_grid_config("small", ["target_parameters=largest"]).target_parameters == "largest"
 
 
 def test_overrides_apply_together_so_their_order_does_not_matter():

@@ -1,10 +1,12 @@
 """Training: a toy config on synthetic harmonic tones with known rolls (loss falls, resume is exact,
 NaN stops, one compile, donation), planted truths for the frontend layout, loss, held-out windowing
-and threshold choice, and the CLI's config errors."""
+and threshold choice, the CLI's config errors, and the plateau stop on planted validation curves
+(stops on a stall and says why, trains to the budget while F1 improves, resumes to the same stop)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import jax
@@ -17,6 +19,8 @@ from amt_jax import FrequencyLayout
 from amt_jax import training as train
 from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, N_PITCHES, SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
+from amt_jax.training import convergence
+from amt_jax.training.config import results_identity
 
 # One config for every training test, so the train step compiles once per session.
 TOY = train.TrainConfig(
@@ -321,3 +325,106 @@ def test_sweep_runs_a_trained_variant_with_its_semitone_layout(uninterrupted, co
         assert arrays["importances"].shape == (4,)
         # B = 1: a semitone is a single bin, so shuffling inside semitones changes nothing
         np.testing.assert_allclose(arrays["importances"], 0.0, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ the plateau stop
+
+
+def _planted(curve: dict[int, float], calls: list[int]):
+    """``evaluate(state)``: the planted F1 of the state's step (the steps asked for go to ``calls``)."""
+    def evaluate(state) -> float:
+        calls.append(int(state.step))
+        return curve[int(state.step)]
+
+    return evaluate
+
+
+def test_plateau_rule_and_config_identity():
+    rule = functools.partial(convergence.plateaued, patience=2, min_delta=0.01)
+    assert not rule([0.3, 0.5])  # no more than `patience` evaluations: never
+    assert rule([0.3, 0.5, 0.505, 0.50])  # the last 2 gain 0.005 <= δ over the best before them
+    assert not rule([0.3, 0.5, 0.52, 0.50])  # one of the last 2 gains 0.02 > δ
+    assert rule([0.5, 0.4, 0.45])  # falling counts as no gain
+    assert convergence.stop_point([0.3, 0.5, 0.505, 0.5, 0.9], train.PlateauStop(2, 2, 0.01)) == 3
+    for bad, match in ((dict(every=0), "plateau.every"), (dict(patience=1.5), "plateau.patience"),
+                       (dict(min_delta=-0.1), "plateau.min_delta")):
+        with pytest.raises(ValueError, match=match):
+            train.PlateauStop(**{"every": 2, "patience": 2, **bad})
+    # off by default and then left out of the config's dict: existing runs keep their identity
+    assert "plateau" not in TOY.to_dict() and "plateau" not in train.get_config("default").to_dict()
+    stopping = dataclasses.replace(TOY, plateau=train.PlateauStop(every=2, patience=2, min_delta=0.01))
+    assert stopping.to_dict()["plateau"] == {"every": 2, "patience": 2, "min_delta": 0.01}
+    assert train.TrainConfig.from_dict(json.loads(json.dumps(stopping.to_dict()))) == stopping
+    assert results_identity(stopping.to_dict()) != results_identity(TOY.to_dict())
+    assert results_identity({**TOY.to_dict(), "plateau": None}) == results_identity(TOY.to_dict())
+
+
+def test_plateau_stops_before_the_budget_and_records_why(pieces, uninterrupted, tmp_path):
+    """A planted curve that rises, then stalls within δ for `patience` evaluations, stops the run
+    there (step 8 of a 16-step budget); the reason, the curve and the best step are recorded, the
+    last state is checkpointed, a rerun stops at once, and a preempted run resumes to the same stop."""
+    config = dataclasses.replace(TOY, plateau=train.PlateauStop(every=2, patience=2, min_delta=0.01))
+    curve = {2: 0.30, 4: 0.50, 6: 0.505, 8: 0.50, 10: 0.90, 12: 0.95, 14: 0.97, 16: 0.99}  # stalls at 6–8
+    calls, records = [], []
+    workdir = tmp_path / "run"
+    state = train.train(config, workdir=workdir, examples=pieces[:6], log=records.append,
+                        evaluate=_planted(curve, calls))
+    assert int(state.step) == 8 < config.steps and calls == [2, 4, 6, 8]
+    stop = convergence.read_stop(workdir)
+    assert stop == records[-1]["stopped"]
+    assert stop["reason"] == "plateau" and stop["step"] == 8 and stop["budget"] == 16
+    assert stop["curve"] == [[2, 0.30], [4, 0.50], [6, 0.505], [8, 0.50]]
+    assert (stop["best_step"], stop["best_f1"]) == (6, 0.505)
+    assert stop["criterion"] == {"every": 2, "patience": 2, "min_delta": 0.01, "metric": "validation frame F1"}
+    assert _steps(workdir) == list(range(1, 9))
+    assert [r["step"] for r in records if "validation_f1" in r] == [2, 4, 6, 8]
+    assert train.load_trained(workdir).step == 8 and train.load_trained(workdir).config == config
+    # the same steps as the run without the criterion: one compiled step for both, same losses
+    losses = {r["step"]: r["loss"] for r in uninterrupted[2]}
+    assert all(r["loss"] == pytest.approx(losses[r["step"]], rel=1e-6) for r in records if "loss" in r)
+    # a rerun re-reads the curve and stops at once: no step, no evaluation
+    calls.clear()
+    again = []
+    assert int(train.train(config, workdir=workdir, examples=pieces[:6], log=again.append,
+                           evaluate=_planted(curve, calls)).step) == 8
+    assert calls == [] and again == [{"resumed_from": 8}, {"stopped": stop}]
+    # preempted at step 7 (last checkpoint at 6): the resumed run evaluates step 8 only and stops there
+    resumed = tmp_path / "resumed"
+
+    def preempt(record):
+        if record.get("step") == 7 and "loss" in record:
+            raise Preempted
+
+    with pytest.raises(Preempted):
+        train.train(config, workdir=resumed, examples=pieces[:6], log=preempt, evaluate=_planted(curve, []))
+    calls.clear()
+    final = train.train(config, workdir=resumed, examples=pieces[:6], evaluate=_planted(curve, calls))
+    assert calls == [8] and convergence.read_stop(resumed) == stop
+    for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(state.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="validation pieces"):
+        train.train(config, workdir=tmp_path / "none", examples=pieces[:6])
+
+
+def test_an_improving_run_trains_to_its_budget(pieces, uninterrupted, tmp_path):
+    """F1 that keeps gaining more than δ never stops the run early; the budget step is evaluated
+    even off the `every` grid, and the reason is the budget."""
+    config = dataclasses.replace(TOY, plateau=train.PlateauStop(every=5, patience=2, min_delta=0.01))
+    calls = []
+    state = train.train(config, workdir=tmp_path, examples=pieces[:6],
+                        evaluate=_planted({s: 0.1 + 0.02 * s for s in range(1, 17)}, calls))
+    assert int(state.step) == config.steps and calls == [5, 10, 15, 16]
+    stop = convergence.read_stop(tmp_path)
+    assert stop["reason"] == "budget" and stop["step"] == 16 and stop["best_step"] == 16
+    assert [s for s, _ in stop["curve"]] == [5, 10, 15, 16]
+
+
+def test_plateau_scores_validation_frame_f1(pieces, uninterrupted, tmp_path):
+    """Without a planted function the criterion scores the validation pieces' frame F1, the number
+    held-out evaluation reports for them (``validation_f1`` at the chosen threshold)."""
+    config = dataclasses.replace(TOY, steps=8, plateau=train.PlateauStop(every=4, patience=1, min_delta=1.0))
+    state = train.train(config, workdir=tmp_path, examples=pieces[:6], validation=pieces[6:7])
+    stop = convergence.read_stop(tmp_path)
+    assert stop["reason"] == "plateau" and int(state.step) == stop["step"] == 8  # any gain <= 1: stops at evaluation 2
+    scores = train.evaluate(train.load_trained(tmp_path), validation=pieces[6:7], test=pieces[7:])
+    assert stop["curve"][-1][1] == pytest.approx(scores["model"]["validation_f1"], abs=1e-9)

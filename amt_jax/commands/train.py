@@ -36,6 +36,15 @@ def _print_record(record: dict) -> None:
     if "resumed_from" in record:
         print(f"resumed from step {record['resumed_from']}", file=sys.stderr, flush=True)
         return
+    if "stopped" in record:
+        stop = record["stopped"]
+        print(f"stopped at step {stop['step']} ({stop['reason']}; best validation frame F1 {stop['best_f1']:.3f} "
+              f"at step {stop['best_step']})", file=sys.stderr, flush=True)
+        return
+    if "validation_f1" in record:
+        print(f"step {record['step']:>6}  validation frame F1 {record['validation_f1']:.3f} (best {record['best_f1']:.3f})",
+              file=sys.stderr, flush=True)
+        return
     losses = " ".join(f"{k[5:]} {record[k]:.4f}" for k in ("loss_contour", "loss_note", "loss_onset"))
     print(f"step {record['step']:>6}  loss {record['loss']:.4f} ({losses})  |g| {record['grad_norm']:.3f}  "
           f"lr {record['learning_rate']:.2e}  {record['steps_per_second']:.2f} steps/s", file=sys.stderr, flush=True)
@@ -45,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from amt_jax import data, training as train
+    from amt_jax.training import convergence
 
     config = train.get_config(args.config, bins_per_semitone=args.bins_per_semitone, steps=args.steps,
                               overrides=args.config_overrides)
     splits = {split: data.load(config.dataset, split, data_dir=args.data_dir) for split in data.SPLITS}
     start = time.perf_counter()
-    state = train.train(config, workdir=args.workdir, examples=splits["train"], log=_print_record)
+    state = train.train(config, workdir=args.workdir, examples=splits["train"], log=_print_record,
+                        validation=splits["validation"] if config.plateau is not None else None)
     train_s = time.perf_counter() - start
     scores = train.evaluate(train.model_of(config, state), validation=splits["validation"], test=splits["test"])
     for name, s in scores.items():
@@ -58,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
               f"(threshold {s['threshold']:.2f} chosen on validation, F1 there {s['validation_f1']:.3f})")
     result = {
         "step": int(state.step),
+        **({} if config.plateau is None else {"stopped": convergence.read_stop(args.workdir)}),
         "scores": scores,
         "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s},
         "config": config.to_dict(),

@@ -23,13 +23,15 @@ Modules: :mod:`~amt_jax.training.config` (TrainConfig, get_config), :mod:`~amt_j
 :mod:`~amt_jax.training.step` (loss, optimiser, step), :mod:`~amt_jax.training.loop` (:func:`train`),
 :mod:`~amt_jax.training.trained` (:func:`load_trained`, :func:`as_model`; checkpoints are read by
 :mod:`amt_jax.models.trained`), :mod:`~amt_jax.training.heldout` (:func:`evaluate`),
-:mod:`~amt_jax.training.label_randomization` (training on shuffled labels); the training grid (B × harmonic stack × seeds,
+:mod:`~amt_jax.training.label_randomization` (training on shuffled labels),
+:mod:`~amt_jax.training.convergence` (the validation-F1 plateau stop, ``TrainConfig.plateau``),
+:mod:`~amt_jax.training.capacity` (parameter counts, widths solved to a parameter target); the training grid (B × harmonic stack × seeds,
 imported on demand): :mod:`~amt_jax.training.grid` (:func:`~amt_jax.training.grid.run_grid`),
 :mod:`~amt_jax.training.grid_eval` (held-out per-piece F1), :mod:`~amt_jax.training.grid_report`
 (piece-level intervals and contrasts).
 """
 
-from amt_jax.training.config import HEADS, THRESHOLDS, TrainConfig, get_config
+from amt_jax.training.config import HEADS, THRESHOLDS, PlateauStop, TrainConfig, get_config
 from amt_jax.training.heldout import evaluate, posteriorgram, rolls
 from amt_jax.frontend.variants import cqt_kwargs, frontend, layout
 from amt_jax.training.inputs import WindowSampler, make_targets

@@ -2,6 +2,10 @@
 
 The named ones are files ``experiments/configs/train/<name>.py`` (:mod:`amt_jax.configs`):
 ``tiny`` fits in minutes on 2 CPU cores; ``default`` is Basic Pitch's recipe.
+
+Fields added after runs were recorded (:data:`LATER_FIELDS`, e.g. ``plateau``) are left out of
+``to_dict`` at their default, so every config that does not use them keeps the dict, and with it
+the identity (:func:`results_identity`), of its existing checkpoints and grid records.
 """
 
 from __future__ import annotations
@@ -19,6 +23,33 @@ from amt_jax.models.basic_pitch import BasicPitchConfig
 
 HEADS = ("contour", "note", "onset")
 THRESHOLDS = tuple(np.round(np.arange(0.02, 0.99, 0.02), 2).tolist())  # frame thresholds tried on validation
+
+
+@dataclasses.dataclass(frozen=True)
+class PlateauStop:
+    """Stop training once validation frame F1 has plateaued (:mod:`amt_jax.training.convergence`).
+
+    Every ``every`` steps the state is scored on the validation pieces handed to ``train``
+    (mean frame F1 at the threshold, of :data:`THRESHOLDS`, that maximises it). Training stops at the
+    first evaluation n > ``patience`` where none of the last ``patience`` evaluations improved on
+    the best before them by more than ``min_delta``; else it runs to ``TrainConfig.steps`` (the
+    budget). The run records the curve and why it stopped.
+
+    Attributes:
+        every: steps between validation evaluations.
+        patience: k, evaluations without an improvement > ``min_delta`` before stopping.
+        min_delta: δ, the smallest F1 gain that counts as an improvement.
+    """
+
+    every: int
+    patience: int
+    min_delta: float = 0.0
+
+    def __post_init__(self):
+        validate.positive_int("plateau.every", self.every)
+        validate.positive_int("plateau.patience", self.patience)
+        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) or not 0 <= self.min_delta < math.inf:
+            raise ValueError(f"plateau.min_delta must be a finite number >= 0, got {self.min_delta!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +78,8 @@ class TrainConfig:
         seed: root of every random draw (:func:`root_key`; initialisation: fold_in(key, 0); the batch
             of step i: fold_in(fold_in(key, 1), i)).
         dataset: tfds dataset the command-line trains on (``amt_jax.data`` name).
+        plateau: stop early once validation F1 plateaus (:class:`PlateauStop`; ``steps`` is then
+            the budget and the schedule still spans it), or None (default): train ``steps`` steps.
     """
 
     model: BasicPitchConfig = BasicPitchConfig()
@@ -66,6 +99,7 @@ class TrainConfig:
     eval_batch_size: int = 8
     seed: int = 0
     dataset: str = "chorales"
+    plateau: PlateauStop | None = None
 
     def __post_init__(self):
         for name in ("window_samples", "batch_size", "steps", "log_every", "checkpoint_every",
@@ -88,6 +122,8 @@ class TrainConfig:
         if len(self.loss_weights) != len(HEADS) or not all(0 <= w < math.inf for w in self.loss_weights):
             raise ValueError(f"loss_weights must be {len(HEADS)} finite weights >= 0 ({', '.join(HEADS)}), "
                              f"got {self.loss_weights!r}")
+        if self.plateau is not None and not isinstance(self.plateau, PlateauStop):
+            raise ValueError(f"plateau must be a PlateauStop or None, got {self.plateau!r}")
 
     @property
     def window_frames(self) -> int:
@@ -95,8 +131,9 @@ class TrainConfig:
         return self.window_samples // HOP_LENGTH + 1
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (tuples become lists); inverse of :meth:`from_dict`."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """JSON-ready dict (tuples become lists; :data:`LATER_FIELDS` at their default left out);
+        inverse of :meth:`from_dict`."""
+        return _without_later_fields(json.loads(json.dumps(dataclasses.asdict(self))))
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -104,7 +141,8 @@ class TrainConfig:
             return tuple(map(tuples, v)) if isinstance(v, list) else v
 
         model = BasicPitchConfig.from_dict(d["model"])
-        return cls(model=model, **{k: tuples(v) for k, v in d.items() if k != "model"})
+        plateau = None if d.get("plateau") is None else PlateauStop(**d["plateau"])
+        return cls(model=model, plateau=plateau, **{k: tuples(v) for k, v in d.items() if k not in ("model", "plateau")})
 
 
 def get_config(name: str, *, bins_per_semitone: int | None = None, steps: int | None = None,
@@ -124,17 +162,24 @@ def get_config(name: str, *, bins_per_semitone: int | None = None, steps: int | 
 
 
 SPEED_ONLY_MODEL_FIELDS = ("conv_blocks",)  # BasicPitchConfig fields that change how, not what, it computes
+# fields added after runs were recorded, with the default at which they are left out of a config's dict
+# (TrainConfig's and GridConfig's): a config not using them keeps its dict and identity
+LATER_FIELDS = {"plateau": None, "target_parameters": None}
+
+
+def _without_later_fields(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 def results_identity(config: dict) -> dict:
     """A grid's or a run's config dict (``GridConfig.to_dict`` / ``TrainConfig.to_dict``) without the
     model's speed-only fields (:data:`SPEED_ONLY_MODEL_FIELDS`; results equal up to float rounding,
-    tests/test_basic_pitch.py): what decides whether a checkpoint resumes
+    tests/test_basic_pitch.py) and without :data:`LATER_FIELDS` at their default: what decides whether a checkpoint resumes
     and whether a grid's finished run still counts."""
     def strip(train: dict) -> dict:
         model = {k: v for k, v in train.get("model", {}).items() if k not in SPEED_ONLY_MODEL_FIELDS}
-        return {**train, "model": model}
+        return {**_without_later_fields(train), "model": model}
 
     if not isinstance(config, dict):
         return config
-    return {**config, "base": strip(config["base"])} if "base" in config else strip(config)
+    return {**_without_later_fields(config), "base": strip(config["base"])} if "base" in config else strip(config)

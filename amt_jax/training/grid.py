@@ -7,18 +7,26 @@ Layout of a workdir::
     DIR/grid.json               the grid config, its run ids and the data it trains on (same for every shard)
     DIR/runs/<id>/checkpoints/  orbax checkpoints of run <id> (e.g. b3_full_s0), resumed on rerun
     DIR/runs/<id>/metrics.jsonl training metrics
-    DIR/runs/<id>/eval.json     held-out per-piece scores; written last, atomically: the run's commit marker
+    DIR/runs/<id>/validation.jsonl, stopped.json   with a plateau criterion (``base.plateau``): the
+                                validation F1 curve and why training stopped (:mod:`amt_jax.training.convergence`)
+    DIR/runs/<id>/eval.json     held-out per-piece scores, the run's parameter count (and its stop record);
+                                written last, atomically: the run's commit marker
     DIR/report.json             written by ``grid report`` (:mod:`amt_jax.training.grid_report`)
 
 A rerun skips finished runs (their recorded config is checked first: ValueError if it differs), a
 killed run resumes from its last checkpoint, and ``shard=(i, n)`` runs ``i, i + n, ...`` of the
 seed-major run order (so a partial grid holds whole seeds of every variant first). A workdir
 holding another grid config, or a grid built on other data, is refused.
+
+With ``target_parameters`` set, each variant's widths are solved (:mod:`amt_jax.training.capacity`)
+so that every variant has about that many trainable parameters (capacity-matched variants);
+``python -m amt_jax grid params CONFIG`` prints the widths and counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -31,7 +39,9 @@ from amt_jax import configs
 from amt_jax import io as amt_io
 from amt_jax import validate
 from amt_jax.constants import BP_HARMONICS
-from amt_jax.training.config import TrainConfig, results_identity
+from amt_jax.models.basic_pitch import BasicPitchConfig
+from amt_jax.training import capacity
+from amt_jax.training.config import LATER_FIELDS, TrainConfig, results_identity
 from amt_jax.training.grid_eval import ONSET_THRESHOLDS
 from amt_jax.models.trained import EVAL_FILE
 
@@ -55,7 +65,13 @@ class GridConfig:
         splits: (train, validation, test) split names: train on the first, choose decoding
             thresholds on the second, report per-piece scores on the third.
         validation_pieces: choose the thresholds on this many validation pieces, evenly spaced over
-            the split (None: all); every test piece is always scored.
+            the split (None: all); every test piece is always scored. A plateau criterion
+            (``base.plateau``) scores the same pieces.
+        target_parameters: None (default): every variant keeps ``base.model``'s widths; a count:
+            each variant's widths solved to that many trainable parameters
+            (:func:`~amt_jax.training.capacity.match_widths`: within 2 %, about 0.2 % at Basic
+            Pitch's sizes); ``"largest"``: to the largest count among the grid's variants at
+            ``base.model``'s widths.
     """
 
     name: str
@@ -66,6 +82,7 @@ class GridConfig:
     dataset: str = "chorales"
     splits: tuple[str, str, str] = ("train", "validation", "test")
     validation_pieces: int | None = None
+    target_parameters: int | str | None = None
 
     def __post_init__(self):
         for field in ("bins_per_semitone", "stacks", "seeds", "splits"):
@@ -89,10 +106,15 @@ class GridConfig:
             raise ValueError(f"splits must name 3 distinct splits (train, validation, test), got {self.splits!r}")
         if self.validation_pieces is not None:
             validate.positive_int("validation_pieces", self.validation_pieces)
+        t = self.target_parameters
+        if t is not None and t != capacity.LARGEST and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise ValueError(f"target_parameters must be None, {capacity.LARGEST!r} or a parameter count >= 1, got {t!r}")
 
     def to_dict(self) -> dict:
-        """JSON-ready (tuples as lists); inverse of :meth:`from_dict`."""
-        return json.loads(json.dumps({**dataclasses.asdict(self), "base": self.base.to_dict()}))
+        """JSON-ready (tuples as lists; fields added later left out at their default, as
+        :meth:`TrainConfig.to_dict` does); inverse of :meth:`from_dict`."""
+        d = json.loads(json.dumps({**dataclasses.asdict(self), "base": self.base.to_dict()}))
+        return {k: v for k, v in d.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
     @classmethod
     def from_dict(cls, d: dict) -> GridConfig:
@@ -122,13 +144,30 @@ class Run:
         return {"id": self.id, "bins_per_semitone": self.bins_per_semitone, "stack": self.stack, "seed": self.seed}
 
 
+def variant_models(config: GridConfig) -> dict[tuple[int, str], BasicPitchConfig]:
+    """``{(B, stack): architecture}`` of every variant: ``base.model`` with that B and harmonic
+    stack, its widths solved to ``config.target_parameters`` when set."""
+    return dict(_variant_models(config.base.model, config.bins_per_semitone, config.stacks, config.target_parameters))
+
+
+@functools.lru_cache(maxsize=64)
+def _variant_models(model: BasicPitchConfig, bins: tuple[int, ...], stacks: tuple[str, ...],
+                    target: int | str | None) -> tuple[tuple[tuple[int, str], BasicPitchConfig], ...]:
+    variants = [(b, s) for b in bins for s in stacks]
+    models = [dataclasses.replace(model, bins_per_semitone=b, harmonics=STACKS[s]) for b, s in variants]
+    if target is not None:
+        models = capacity.matched(models, target)
+    return tuple(zip(variants, models))
+
+
 def expand(config: GridConfig) -> list[Run]:
     """All runs, seed-major (seed, then B, then stack), so the first runs of any shard cover every variant."""
+    models = variant_models(config)
     runs = []
     for seed in config.seeds:
         for b in config.bins_per_semitone:
             for stack in config.stacks:
-                model = dataclasses.replace(config.base.model, bins_per_semitone=b, harmonics=STACKS[stack])
+                model = models[(b, stack)]
                 runs.append(Run(b, stack, seed, dataclasses.replace(config.base, model=model, seed=seed)))
     return runs
 
@@ -226,29 +265,42 @@ def train_and_evaluate(run: Run, *, directory: epath.Path, splits: Mapping[str, 
     """Train (or resume) ``run`` in ``directory``, score it on held-out pieces and write ``eval.json``
     (atomically, last). Returns the record."""
     from amt_jax.models import registry
+    from amt_jax.training import convergence
     from amt_jax.training.grid_eval import heldout_scores
     from amt_jax.training.loop import train
 
     train_split, validation, test = (splits[name] for name in grid.splits)
+    chosen_on = [validation[i] for i in validation_indices(len(validation), grid.validation_pieces)]
 
     def record_line(record: dict) -> None:
         if "resumed_from" in record:
             log(f"{run.id}: resumed from step {record['resumed_from']}")
+        elif "stopped" in record:
+            stop = record["stopped"]
+            log(f"{run.id}: stopped at step {stop['step']} ({stop['reason']}; best validation frame F1 "
+                f"{stop['best_f1']:.3f} at step {stop['best_step']})")
+        elif "validation_f1" in record:
+            log(f"{run.id}: step {record['step']:>6} validation frame F1 {record['validation_f1']:.3f} "
+                f"(best {record['best_f1']:.3f})")
         else:
             log(f"{run.id}: step {record['step']:>6}/{run.config.steps} loss {record['loss']:.4f} "
                 f"{record['steps_per_second']:.2f} steps/s")
 
     start = time.perf_counter()
-    state = train(run.config, workdir=os.fspath(directory), examples=train_split, log=record_line)
+    state = train(run.config, workdir=os.fspath(directory), examples=train_split, log=record_line,
+                  validation=chosen_on if run.config.plateau is not None else None)
     train_s = time.perf_counter() - start
+    stopped = convergence.read_stop(os.fspath(directory)) if run.config.plateau is not None else None
+    expected = run.config.steps if stopped is None else stopped["step"]
     model = registry.load(f"trained:{directory}")  # the latest checkpoint, as every consumer loads it
-    if model.source.step != run.config.steps:
-        raise ValueError(f"run {run.id}: checkpoint at step {model.source.step}, expected {run.config.steps}")
-    chosen_on = [validation[i] for i in validation_indices(len(validation), grid.validation_pieces)]
+    if model.source.step != expected or int(state.step) != expected:
+        raise ValueError(f"run {run.id}: checkpoint at step {model.source.step}, expected {expected}")
     scores = heldout_scores(model, validation=chosen_on, test=[test[i] for i in range(len(test))],
                             window_samples=run.config.window_samples, batch_size=run.config.eval_batch_size)
     record = {
         "grid": grid.name, "run": run.to_dict(), "step": int(state.step), **scores,
+        "parameters": capacity.parameter_count(model.params["params"]),  # of the trained checkpoint
+        **({} if stopped is None else {"stopped": stopped}),
         "validation_pieces": [ex["id"] for ex in chosen_on],
         "model_identity": model.identity, "onset_thresholds": list(ONSET_THRESHOLDS),
         "seconds": {"train": train_s, "evaluate": time.perf_counter() - start - train_s,
@@ -296,11 +348,16 @@ def run_grid(config: GridConfig, *, workdir: epath.PathLike, data_dir=None, spli
             statuses.append((run, "skipped"))
             log(f"[{n}/{len(mine)}] {run.id}: finished earlier")
             continue
-        log(f"[{n}/{len(mine)}] {run.id}: training {run.config.steps} steps")
+        plateau = run.config.plateau
+        log(f"[{n}/{len(mine)}] {run.id}: training " + (f"{run.config.steps} steps" if plateau is None else
+            f"until validation frame F1 plateaus (no gain > {plateau.min_delta:g} in {plateau.patience} evaluations, "
+            f"one every {plateau.every} steps), at most {run.config.steps} steps")
+            + f"; {capacity.count_parameters(run.config.model):,} parameters, widths {capacity.widths(run.config.model)}")
         record = train_and_evaluate(run, directory=run_dir(workdir, run), splits=splits, grid=config, data=data, log=log)
         mean = record["mean"]
+        stop = "" if "stopped" not in record else f"stopped at step {record['stopped']['step']}: {record['stopped']['reason']}; "
         log(f"[{n}/{len(mine)}] {run.id}: test frame F1 {mean['frame']['f1']:.3f}, note-onset F1 "
-            f"{mean['note_onset']['f1']:.3f} ({len(record['per_piece'])} pieces; train {record['seconds']['train']:.0f} s, "
-            f"evaluate {record['seconds']['evaluate']:.0f} s)")
+            f"{mean['note_onset']['f1']:.3f}, {record['parameters']:,} parameters ({stop}{len(record['per_piece'])} pieces; "
+            f"train {record['seconds']['train']:.0f} s, evaluate {record['seconds']['evaluate']:.0f} s)")
         statuses.append((run, "done"))
     return statuses

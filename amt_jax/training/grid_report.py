@@ -12,6 +12,11 @@ interval exists (``crossed`` is None).
 
 Contrasts: ``B=<b2> − B=<b1>`` for consecutive B within each stack and pooled over stacks (each
 piece's value averaged over them), and ``full − fund`` within each B and pooled over B.
+
+Each variant's row also gives its trainable parameter count and widths (Flax's count of the run
+configs' architecture, :func:`amt_jax.training.capacity.count_parameters`; equal across variants
+up to 2 % in a capacity-matched grid, 0.3 % in ``matched``) and, per seed, the step its training ended at and why
+(``budget``, or ``plateau`` with a plateau criterion).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from etils import epath
 
 from amt_jax import io as amt_io
 from amt_jax import stats
+from amt_jax.training import capacity
 from amt_jax.training.grid import MANIFEST, GridConfig, check_finished, expand, is_done
 from amt_jax.training.grid_eval import LEVELS
 
@@ -32,6 +38,14 @@ REPORT_FILE = "report.json"
 
 def load_scores(workdir: epath.PathLike) -> tuple[GridConfig, dict[tuple[int, str], dict[int, dict]], list[str], list[str]]:
     """``(config, {(B, stack): {seed: {piece id: {level: f1}}}}, finished ids, missing ids)`` of a grid workdir."""
+    config, scores, _, finished, missing = load_runs(workdir)
+    return config, scores, finished, missing
+
+
+def load_runs(workdir: epath.PathLike) -> tuple[GridConfig, dict, dict, list[str], list[str]]:
+    """:func:`load_scores` with, after the scores, ``{(B, stack): {seed: {"step", "stopped"}}}``:
+    the step each finished run's training ended at and why (``stopped``: ``budget``/``plateau``
+    for runs with a plateau criterion, else None)."""
     workdir = epath.Path(workdir)
     path = workdir / MANIFEST
     if not path.exists():
@@ -39,6 +53,7 @@ def load_scores(workdir: epath.PathLike) -> tuple[GridConfig, dict[tuple[int, st
                                 f"python -m amt_jax grid run CONFIG --workdir {workdir}")
     config = GridConfig.from_dict(json.loads(path.read_text())["config"])
     scores: dict[tuple[int, str], dict[int, dict]] = {}
+    ends: dict[tuple[int, str], dict[int, dict]] = {}
     finished, missing = [], []
     for run in expand(config):
         if not is_done(workdir, run):
@@ -47,8 +62,10 @@ def load_scores(workdir: epath.PathLike) -> tuple[GridConfig, dict[tuple[int, st
         record = check_finished(workdir, run)  # same config and onset thresholds as the grid's
         scores.setdefault(run.variant, {})[run.seed] = {
             piece: {level: s[level]["f1"] for level in LEVELS} for piece, s in record["per_piece"].items()}
+        ends.setdefault(run.variant, {})[run.seed] = {"step": record.get("step"),
+                                                      "stopped": record.get("stopped", {}).get("reason")}
         finished.append(run.id)
-    return config, scores, finished, missing
+    return config, scores, ends, finished, missing
 
 
 def _matrix(runs: dict[int, dict], pieces: Sequence[str], level: str) -> np.ndarray:
@@ -119,22 +136,29 @@ def grid_report(workdir: epath.PathLike, *, confidence: float = 0.95) -> dict:
     (``frame``, ``note_onset``) with ``mean, standard_error, ci_low, ci_high, n_clusters`` (pieces,
     models fixed), ``seeds`` (spread) and ``crossed`` (seeds and pieces random,
     :func:`~amt_jax.stats.crossed_ci`; None with one seed), contrasts also ``t, p``."""
-    config, scores, finished, missing = load_scores(workdir)
+    config, scores, ends, finished, missing = load_runs(workdir)
     if not scores:
         raise ValueError(f"{workdir} holds no finished run yet (missing: {', '.join(missing)})")
     piece_sets = {tuple(sorted(p)) for runs in scores.values() for p in runs.values()}
     if len(piece_sets) != 1:
         raise ValueError(f"runs in {workdir} were scored on different test pieces ({len(piece_sets)} sets); rescore them")
     pieces = list(piece_sets.pop())
+    models = {run.variant: run.config.model for run in expand(config)}
     variants = [{"bins_per_semitone": b, "stack": s, "n_seeds": len(scores[(b, s)]),
+                 "parameters": capacity.count_parameters(models[(b, s)]), "widths": list(capacity.widths(models[(b, s)])),
+                 "steps": {str(seed): e["step"] for seed, e in sorted(ends[(b, s)].items())},
+                 "stopped": {str(seed): e["stopped"] for seed, e in sorted(ends[(b, s)].items())},
                  **{level: variant_row(scores[(b, s)], pieces, level, confidence) for level in LEVELS}}
                 for b in config.bins_per_semitone for s in config.stacks if (b, s) in scores]
+    counts = [v["parameters"] for v in variants]
     contrasts = [{"contrast": name, "a": [list(v) for v in a], "b": [list(v) for v in b],
                   **{level: contrast([scores[v] for v in a], [scores[v] for v in b], pieces, level, confidence)
                      for level in LEVELS}}
                  for name, a, b in _contrast_specs(config, scores)]
     return {"grid": config.name, "confidence": confidence, "levels": list(LEVELS), "n_pieces": len(pieces),
             "pieces": pieces, "finished": finished, "missing": missing, "variants": variants, "contrasts": contrasts,
+            "parameters": {"min": min(counts), "max": max(counts), "spread": capacity.spread(counts),
+                           "target": config.target_parameters},
             "unit": "crossed: seeds and test pieces random; mean/ci_*: test pieces, trained models fixed", "config": config.to_dict(),
             "environment": amt_io.environment()}
 
@@ -149,18 +173,36 @@ def _cell(row: dict, sign: str = "", p: bool = False) -> str:
             + (f" (p {c['p']:.2g})" if p else "") + f" | fixed {fixed}")
 
 
+def _steps(v: dict) -> str:
+    """The steps the variant's runs ended at (a range over seeds) and how many stopped on a plateau."""
+    steps = [s for s in v.get("steps", {}).values() if s is not None]
+    if not steps:
+        return "?"
+    text = f"{min(steps)}" if min(steps) == max(steps) else f"{min(steps)}–{max(steps)}"
+    plateau = sum(r == "plateau" for r in v.get("stopped", {}).values())
+    return text + (f" ({plateau}p)" if plateau else "")
+
+
 def format_report(report: dict) -> str:
-    """Plain-text tables: variants (mean F1 [interval over seeds and pieces] | [models fixed]) and
-    contrasts (ΔF1 [CI] (p) | [models fixed])."""
+    """Plain-text tables: variants (trainable parameters, training steps, mean F1 [interval over
+    seeds and pieces] | [models fixed]) and contrasts (ΔF1 [CI] (p) | [models fixed])."""
     pct = int(round(100 * report["confidence"]))
+    p = report.get("parameters")
     lines = [f"grid {report['grid']}: {len(report['finished'])} runs finished, {len(report['missing'])} missing; "
              f"{report['n_pieces']} test pieces; mean [{pct} % interval over seeds and pieces, both random] "
-             f"(p) | fixed [{pct} % interval over pieces, trained models held fixed]", ""]
+             f"(p) | fixed [{pct} % interval over pieces, trained models held fixed]"]
+    if p:
+        target = "" if p["target"] is None else f", matched to {p['target']}"
+        lines.append(f"parameters {p['min']:,}–{p['max']:,} (spread {100 * p['spread']:.1f} %{target}); steps: where "
+                     "each variant's runs ended (Np: N stopped on a validation plateau)")
+    lines.append("")
     head = "".join(f"{level + ' F1 [CI] | fixed [CI]':<46}" for level in report["levels"])
-    lines += [f"{'variant':<14}{'seeds':>6}  {head}"]
+    lines += [f"{'variant':<14}{'seeds':>6}{'params':>9}{'steps':>15}  {head}"]
     for v in report["variants"]:
         cells = "".join(f"{_cell(v[level]):<46}" for level in report["levels"])
-        lines.append(f"{'B=' + str(v['bins_per_semitone']) + ' ' + v['stack']:<14}{v['n_seeds']:>6}  {cells}")
+        params = f"{v['parameters']:,}" if "parameters" in v else "?"
+        lines.append(f"{'B=' + str(v['bins_per_semitone']) + ' ' + v['stack']:<14}{v['n_seeds']:>6}{params:>9}"
+                     f"{_steps(v):>15}  {cells}")
     lines += ["", f"{'contrast':<34}" + "".join(f"{'Δ' + level + ' F1 [CI] (p) | fixed [CI]':<62}" for level in report["levels"])]
     for c in report["contrasts"]:
         cells = "".join(f"{_cell(c[level], '+', p=True):<62}" for level in report["levels"])
