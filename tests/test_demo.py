@@ -50,10 +50,20 @@ def test_pooling_verdict_follows_its_interval():
     row = dict(model="basic-pitch", family="pooling_all", setting="all", difference=None, difference_ci_low=None,
                difference_ci_high=None, n_pieces=8, p=None, mean=0.001, piece_mean=0.001, piece_ci_low=0.0005,
                piece_ci_high=0.0015, crossed_ci_low=-0.001, crossed_ci_high=0.003, relative=0.02)
-    assert "no evidence that sub-semitone detail matters" in demo.findings([row], PROBE, EVALUATION)[-1]
+    assert "no evidence that the output depends on sub-semitone detail" in demo.findings([row], PROBE, EVALUATION)[-1]
     row.update(crossed_ci_low=0.0005, crossed_ci_high=0.0015)  # the verdict reads the crossed interval
-    assert "sub-semitone detail matters [" not in demo.findings([row], PROBE, EVALUATION)[-1]
-    assert ": sub-semitone detail matters." in demo.findings([row], PROBE, EVALUATION)[-1]
+    line = demo.findings([row], PROBE, EVALUATION)[-1]
+    assert ": the output depends on sub-semitone detail (a divergence, not a cost" in line
+
+
+def test_an_f1_cost_is_read_with_its_sign():
+    row = dict(model="basic-pitch", family="pooling_all_f1", setting="every key, F1 cost", n_pieces=8, p=None,
+               mean=-0.0135, crossed_ci_low=-0.029, crossed_ci_high=-0.002)
+    assert demo.findings([row], PROBE, EVALUATION)[-1] == (
+        "Semitone pooling (every key): frame F1 drops by -0.0135 [-0.029, -0.002] (crossed) over 8 pieces at the "
+        "model's threshold — a gain.")
+    row.update(family="shift_down", mean=0.13, crossed_ci_low=0.07, crossed_ci_high=0.18)
+    assert demo.findings([row], PROBE, EVALUATION)[-1].endswith("— a cost.")
 
 
 def test_a_wide_control_interval_or_no_effect_is_not_called_learned():

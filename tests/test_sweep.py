@@ -137,6 +137,21 @@ def test_a_config_differing_only_in_a_documentation_field_resumes(tmp_path):
         store.check_manifest(tmp_path, dataclasses.replace(withdrawn, n_permutations=16))
 
 
+def test_a_resumed_sweep_lists_the_cells_its_probe_table_now_expands(tmp_path):
+    """A kind added to the probe table since a workdir was written expands into new cells of the same
+    config: the rerun lists them in the manifest (the report reads that list), old cells kept."""
+    import json
+
+    from amt_jax.sweep import store
+
+    config = sweep.SweepConfig(name="grown", models=("planted-b3",), n_permutations=8)
+    cells = sweep.expand(config)
+    store.write_manifest(tmp_path, config, cells[:-2])  # as written before two kinds existed
+    store.write_manifest(tmp_path, config, cells)
+    listed = [c["id"] for c in json.loads((tmp_path / store.MANIFEST).read_text())["cells"]]
+    assert listed == [c.id for c in cells]
+
+
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     from amt_jax import io as amt_io
 

@@ -61,10 +61,11 @@ def seed_harmonic(row: dict) -> str:
 
 
 def pooling(row: dict) -> str:
-    verdict = "sub-semitone detail matters" if (row["crossed_ci_low"] or 0) > 0 else "no evidence that sub-semitone detail matters"
-    return (f"Semitone pooling (every key): importance {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
+    verdict = ("the output depends on sub-semitone detail" if (row["crossed_ci_low"] or 0) > 0 else
+               "no evidence that the output depends on sub-semitone detail")
+    return (f"Semitone pooling (every key): output change {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
             f"{fmt(row['crossed_ci_high'])}] over {row['n_pieces']} pieces, {fmt(row['relative'])} of the whole-axis "
-            f"shuffle: {verdict}.")
+            f"shuffle: {verdict} (a divergence, not a cost: the F1 cost row says whether it helps).")
 
 
 def f1_cost(what: str):

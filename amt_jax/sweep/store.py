@@ -130,9 +130,16 @@ def check_manifest(workdir: epath.Path, config: SweepConfig) -> bool:
 
 
 def write_manifest(workdir: epath.Path, config: SweepConfig, cells: list[Cell]) -> None:
-    if not check_manifest(workdir, config):
-        manifest = {"config": config.to_dict(), "cells": [c.to_dict() for c in cells]}
-        amt_io.atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1))
+    """Write the manifest (config and every cell of the sweep), or update its cell list when the
+    probe table now expands the same config to other cells (a kind added since: the report lists
+    the manifest's cells, so a resumed sweep's new cells would otherwise be computed but not shown)."""
+    listed = [c.to_dict() for c in cells]
+    if check_manifest(workdir, config):
+        old = json.loads((workdir / MANIFEST).read_text())
+        if old.get("cells") == listed:
+            return
+    manifest = {"config": config.to_dict(), "cells": listed}
+    amt_io.atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1))
 
 
 def remove_stale_temporaries(workdir: epath.Path, cells: Iterable[Cell], *,
