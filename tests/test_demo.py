@@ -82,11 +82,13 @@ def test_probe_tones_are_reported_as_the_weakest_keys_f1_not_a_count_of_detected
     weakest = [{"midi": 108, "f1": 0.31, "f1_energy": 0.9, "f1_argmax": 1.0}, {"midi": 21, "f1": 0.4, "f1_energy": 0.5,
                                                                             "f1_argmax": 0.6}]
     probe = {"detected": {"n_detected": [[88]], "n_probed": [88], "recall_threshold": 0.5}, "timbres": ["1/k"],
-             "levels_dbfs": [-20.0], "config": {"baselines": {"energy_threshold": 0.6}},
-             "key_f1": {"alone": {"weakest": [weakest], "flagged": [[True, False, False]],
-                                  "advantage": {"ci_low": [[-0.5, 0.1, None]]}}}}
+             "levels_dbfs": [-20.0], "config": {"baselines": {"energy_threshold": {"alone": 0.6}}},
+             "key_f1": {"alone": {"weakest": [weakest], "flagged": [[True, False, False]], "below": [[True, True, False]],
+                                  "n": [[4, 4, 0]], "advantage": {"ci_low": [[-0.5, 0.1, None]],
+                                                                  "ci_high": [[-0.1, 0.3, None]]}}}}
     lines = [line for line in demo.findings([], probe, EVALUATION) if line.startswith("Probe tones")]
     assert lines == ["Probe tones (1/k, alone, -20 dBFS over a −60 dBFS noise floor), F1 per key with false positives "
                      "counted: weakest MIDI 108 0.31 (baselines: energy 0.90, argmax 1.00), MIDI 21 0.40 (baselines: "
-                     "energy 0.50, argmax 0.60); 1 of 3 keys below F1 0.5; beats the better baseline (fundamental-bin "
-                     "energy >= 0.6, or its argmax) on 1 keys."]
+                     "energy 0.50, argmax 0.60); mean F1 below 0.5 on 2 of 2 keys scored (interval wholly below on 1); "
+                     "above the better baseline per window (fundamental-bin energy >= 0.6, or its argmax) on 1 keys, "
+                     "below it on 1."]

@@ -8,7 +8,6 @@ through the public command are compared piece by piece.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pretty_midi
@@ -281,13 +280,11 @@ def test_stored_tuning_is_the_drawn_one_per_voice(corpora):
 
 def test_a_rebuild_gives_the_same_audio(corpora, tmp_path):
     """The same pieces build to the same audio twice (seeds come from the piece ids)."""
-    start = time.perf_counter()
     _build(tmp_path, "detune25")
     first, second = _by_id("chorales/detune25", corpora), _by_id("chorales/detune25", tmp_path)
     assert first.keys() == second.keys()
     for piece in first:
         np.testing.assert_array_equal(first[piece][1]["audio"], second[piece][1]["audio"])
-    assert time.perf_counter() - start < 30
 
 
 def test_specs_name_configs_and_evaluate_reads_them(corpora, capsys):

@@ -50,7 +50,8 @@ def test_the_sweep_runs_the_family_and_finds_its_truth(tmp_path, monkeypatch):
     assert keys["timbres"][0] == "1/k" and np.all(recall[0, :, midi < 40] == 0) and np.all(recall[0, :, midi >= 40] > 0.9)
     for context in ("alone", "chord"):  # F1 with false positives: 0 where it is blind
         f1 = np.asarray(keys["key_f1"][context]["f1"]["mean"], float)
-        assert np.all(f1[:, midi < 40] == 0) and np.all(f1[:, midi >= 40] > 0)
+        above = f1[:, midi >= 40]  # NaN on the chord: keys on its partials are not scored
+        assert np.all(f1[:, midi < 40] == 0) and np.all(above[np.isfinite(above)] > 0) and np.isfinite(above).any()
     # above MIDI 40 it hears every tone but, a linear reader with a low threshold, also lights about
     # 30 other keys: with false positives counted it fails there too, below both baselines
     alone = keys["key_f1"]["alone"]

@@ -215,22 +215,58 @@ def test_an_always_on_model_fails_every_key_in_every_context(edge_proof):
         f = res.key_f1(context)
         n_false = 87 - (len(pt.CHORD_MIDI) if context == "chord" else 0)  # the chord's keys are not false positives
         np.testing.assert_allclose(f["f1"]["mean"][..., :5], 2 / (2 + n_false), rtol=1e-6)
-        assert res.flagged(context).all()
+        scored = f["n"] > 0  # on the chord, keys on its partials are not scored
+        assert scored[:, :5].all() and res.flagged(context)[scored].all()
         assert np.all(f["advantage"]["ci_high"][:, :5] < 0)  # below the baselines at the low end
-    assert res.summary("recall")["mean"].min() == 1.0  # recall alone: "detected" on every key
+    assert np.nanmin(res.summary("recall")["mean"]) == 1.0  # recall alone: "detected" on every key
 
 
 def test_an_energy_detector_never_beats_the_baselines_and_fails_where_harmonics_are_loud(edge_proof):
     """The planted energy detector (its key's bin above −20 dB) is "detected" on every key at −20 dBFS,
-    yet with false positives counted it fails every key up to C4 there (their harmonics fire), alone
+    yet with false positives counted it fails every key below C4 there (their harmonics fire), alone
     and on the chord, and alone it beats the better baseline nowhere."""
     res = edge_proof["energy"]
     assert res.summary("recall")["mean"][:2, 1].min() > 0.9  # the old criterion passes it
     for context in res.contexts():
-        assert res.flagged(context)[1, res.midi <= 60].all()  # −20 dBFS; C7 (100) has 2 harmonics below Nyquist
+        assert res.below(context)[1, res.midi < 60].all()  # −20 dBFS (mean F1; 2 timbres give a wide interval)
     assert not np.any(res.key_f1("alone")["advantage"]["ci_low"] > 0)
     # on the chord, its absolute threshold can beat the per-window-scaled baselines at the top (C7),
     # where the louder chord hides the tone from them: the baselines are references, not oracles
+
+
+def test_a_partly_failing_key_is_counted_by_its_mean_and_flagged_only_when_its_interval_is_below():
+    """Planted: keys whose detections are thinned to about a third of the frames (F1 ≈ 0.5 with
+    spread over timbres) count as below 0.5 by their mean; the interval is over the timbres' means
+    (not timbres × repetitions), so one noisy key is not flagged on two windows' worth of evidence."""
+    keys = [40, 50, 60]
+    model = trivial_model("argmax")
+
+    def thinned(params, x):  # the argmax reader, on in 1 frame of 3 (an F1 of 0.5 on the tone's key)
+        y = _argmax_reader(params, x)
+        return y * (jnp.arange(y.shape[-1]) % 3 == 0)
+
+    res = pt.probe_tones(model._replace(apply=thinned) if hasattr(model, "_replace") else
+                         __import__("dataclasses").replace(model, apply=thinned),
+                         timbres=("1/k", "1/k2", "program:0"), levels_dbfs=(-20.0,), n_repeats=3, keys=keys)
+    f = res.key_f1("alone")
+    assert f["interval_over"] == "timbres" and np.all(f["n"] == 3)
+    np.testing.assert_allclose(f["f1"]["mean"], 0.5, atol=0.03)
+    one = pt.probe_tones(__import__("dataclasses").replace(model, apply=thinned), timbres=("1/k",),
+                         levels_dbfs=(-20.0,), n_repeats=3, keys=keys).key_f1("alone")
+    assert one["interval_over"] == "repetitions"
+
+
+def test_keys_on_the_chords_partials_are_not_scored_on_the_chord(edge_proof):
+    """A probe on a chord note or on one of its harmonics interferes with it at random phase: those
+    keys are left out of the chord context (NaN), not scored as misses."""
+    assert {60, 64, 67, 72, 76, 79, 84} <= set(pt.CHORD_OVERLAP) and 61 not in pt.CHORD_OVERLAP
+    res = edge_proof["blind"]
+    on = np.isin(res.midi, pt.CHORD_OVERLAP)
+    assert on.any() and (~on).any()
+    f = res.key_f1("chord")
+    assert np.all(np.isnan(f["f1"]["mean"][:, on])) and np.all(np.isfinite(f["f1"]["mean"][:, ~on]))
+    assert np.all(f["n"][:, on] == 0) and res.config["chord_overlap_midi"] == list(pt.CHORD_OVERLAP)
+    assert np.all(np.isfinite(res.key_f1("alone")["f1"]["mean"]))  # alone, every key is scored
 
 
 def test_a_model_blind_below_midi_30_is_flagged_exactly_there(edge_proof):
@@ -252,7 +288,8 @@ def test_f1_counts_hits_misses_and_false_positives_but_not_the_context_keys():
     others[0, 4] = True
     f1 = float(pt.f1_counts(jnp.asarray(on), jnp.array([2]), jnp.asarray(others))[0])
     assert f1 == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
-    assert pt.scoring.energy_threshold(np.array([[0.2, 0.9, 0.5], [0.4, 0.7, 0.9]])) == pt.ENERGY_THRESHOLDS[1]
+    threshold, curve = pt.scoring.energy_threshold(np.array([[0.2, 0.9, 0.5], [0.4, 0.7, 0.9], [np.nan, 0, 0]]))
+    assert threshold == pt.ENERGY_THRESHOLDS[1] and curve == pytest.approx([0.3, 0.8, 0.7])
 
 
 def test_chord_context_and_velocities():
@@ -366,7 +403,8 @@ def test_probe_keys_command_writes_json_and_figure_and_prints_the_range(tmp_path
     slug = registry.slug(CUT30)
     assert names == sorted([f"probe_keys_{slug}.{e}" for e in ("json", "npz", "pdf", "png")]
                            + [f"probe_keys_{slug}_f1_{c}.{e}" for c in ("alone", "chord") for e in ("pdf", "png")])
-    assert "F1 per key (alone, -20 dBFS): weakest A0(21) 0.00" in out and "F1 per key (chord, -20 dBFS)" in out
+    assert "F1 per key (alone, -20 dBFS; intervals over repetitions): weakest A0(21) 0.00" in out
+    assert "F1 per key (chord, -20 dBFS" in out and "summary: " in out and "weakest key alone -20 dBFS A0(21) 0.00" in out
     assert registry.slug(CUT30) == "py-test-probe-tones-planted-audio-cut30"
     record = json.loads((tmp_path / "out" / names[0]).read_text())
     assert record["config"]["keys_midi"] == list(range(21, 41))

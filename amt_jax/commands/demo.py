@@ -27,7 +27,8 @@ DEMO_PIECES = 80  # chorales built: the test split (every 10th) holds 8 pieces, 
 DATASET = "chorales"
 SWEEP_CONFIG = "demo"
 PROBE_TIMBRES = ("1/k", "1/k+chord", "missing:1/k")  # alone, on a C4-E4-G4 chord, harmonics 2..8 only
-PROBE_LEVELS = (-40.0, -20.0)  # dBFS; synthetic 1/k tones, 2 repetitions (a few seconds per key on CPU)
+PROBE_LEVELS = (-40.0, -20.0)
+PROBE_REPEATS = 4  # one timbre: intervals over repetitions (phases, noise), conditional on the timbre  # dBFS; synthetic 1/k tones, 2 repetitions (a few seconds per key on CPU)
 N_STEPS = 6
 
 
@@ -80,7 +81,7 @@ def _probe_keys(out: Path) -> dict:
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
         result = probe_tones.probe_tones(registry.load("basic-pitch"), timbres=PROBE_TIMBRES, levels_dbfs=PROBE_LEVELS,
-                                         n_repeats=2, seed=0)
+                                         n_repeats=PROBE_REPEATS, seed=0)
         probe_tones.write_json(result, path)
     else:
         print(f"probe tones already in {path}; skipped")
@@ -159,15 +160,17 @@ def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:
                            f"(harmonic 2's key, where the lowest partial is) in {row['octave_rate'][j]:.0%} (means over "
                            f"{d['n_probed'][s]} keys; a model that needs the fundamental's bin scores 0 %).")
     for context, f in probe.get("key_f1", {}).items():
-        threshold = probe["config"]["baselines"]["energy_threshold"]
+        threshold = probe["config"]["baselines"]["energy_threshold"][context]
         for j, level in enumerate(probe["levels_dbfs"]):
             weakest = ", ".join(f"MIDI {w['midi']} {w['f1']:.2f} (baselines: energy {w['f1_energy']:.2f}, argmax "
                                 f"{w['f1_argmax']:.2f})" for w in f["weakest"][j])
             beats = sum(v is not None and v > 0 for v in f["advantage"]["ci_low"][j])
+            worse = sum(v is not None and v < 0 for v in f["advantage"]["ci_high"][j])
+            scored = sum(n > 0 for n in f["n"][j])
             out.append(f"Probe tones (1/k, {context}, {level:g} dBFS over a −60 dBFS noise floor), F1 per key with false "
-                       f"positives counted: weakest {weakest}; {sum(f['flagged'][j])} of {len(f['flagged'][j])} keys below "
-                       f"F1 0.5; beats the better baseline (fundamental-bin energy >= {threshold:g}, or its argmax) "
-                       f"on {beats} keys.")
+                       f"positives counted: weakest {weakest}; mean F1 below 0.5 on {sum(f['below'][j])} of {scored} keys "
+                       f"scored (interval wholly below on {sum(f['flagged'][j])}); above the better baseline per window "
+                       f"(fundamental-bin energy >= {threshold:g}, or its argmax) on {beats} keys, below it on {worse}.")
     out += _architecture_vs_learning(rows)
     return out
 

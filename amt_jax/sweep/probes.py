@@ -231,7 +231,7 @@ _PROBES = (
     Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones", opt_in=True,
           requires=("frontend",), options=(("timbres", ("1/k", "1/k+chord", "missing:1/k")), ("levels_dbfs", (-40.0, -20.0))),
           describe=lambda r: "; ".join(
-              f"{c} {level:g} dBFS: F1 < 0.5 on {sum(f['flagged'][j])}/{len(r['midi'])} keys, weakest "
+              f"{c} {level:g} dBFS: mean F1 < 0.5 on {sum(f['below'][j])}/{sum(n > 0 for n in f['n'][j])} keys, weakest "
               + ", ".join(f"MIDI {w['midi']} {w['f1']:.2f}" for w in f["weakest"][j][:3])
               for c, f in r["key_f1"].items() for j, level in enumerate(r["levels_dbfs"]))),
     Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,

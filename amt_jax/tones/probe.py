@@ -64,6 +64,7 @@ from amt_jax.io import environment
 from amt_jax.tones import scoring
 from amt_jax.tones.synth import (
     CHORD_MIDI,
+    CHORD_OVERLAP,
     CONTEXTS,
     ENVELOPES,
     F1_PASS,
@@ -72,7 +73,6 @@ from amt_jax.tones.synth import (
     METRICS,
     MISSING_HARMONICS,
     NOISE_DBFS,
-    VELOCITY,
     context_keys,
     corpus_programs,
     timbre_context,
@@ -122,8 +122,9 @@ class ProbeTones:
         return {"mean": mean, "standard_error": se, "ci_low": low, "ci_high": high}
 
     def detected_range(self, *, threshold: float = 0.5) -> dict[str, np.ndarray]:
-        """Keys detected (mean recall >= ``threshold``) per timbre and level: ``lowest``,
-        ``highest`` (MIDI, −1 when none) and ``n_detected`` ``[S, L]``; ``n_probed`` ``[S]``."""
+        """Keys detected (mean recall >= ``threshold``, false positives ignored: read :meth:`key_f1`)
+        per timbre and level: ``lowest``, ``highest`` (MIDI, −1 when none) and ``n_detected`` ``[S, L]``;
+        ``n_probed`` ``[S]``. For a ``missing:`` timbre, recall is at the absent fundamental's key."""
         if not 0 < threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
         hit = np.nan_to_num(self.summary("recall")["mean"], nan=0.0) >= threshold  # [S, L, K]
@@ -136,36 +137,51 @@ class ProbeTones:
         found = [timbre_context(t)[1] for t in self.timbres if parse_timbre(t)[0] != "missing"]
         return tuple(dict.fromkeys(found))
 
+    def scored_timbres(self, context: str) -> list[int]:
+        """Indices of the complete tones' timbres of ``context`` (missing-fundamental tones left out)."""
+        return [s for s, t in enumerate(self.timbres) if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+
     def key_f1(self, context: str = "alone", *, confidence: float = 0.95) -> dict:
-        """Per level and key, pooled over the complete tones' timbres of ``context`` and their
-        repetitions (missing-fundamental tones left out): ``f1``, ``f1_energy``, ``f1_argmax`` and
-        ``advantage`` (F1 minus the better baseline's F1, per window), each ``{mean, ci_low,
-        ci_high}`` ``[L, K]`` (t interval over the n = timbres × repetitions windows), and ``n``
-        ``[L, K]``."""
+        """Per level and key, over the complete tones' timbres of ``context`` (missing-fundamental tones
+        left out): ``f1``, ``f1_energy``, ``f1_argmax`` and ``advantage`` (the model's F1 minus the
+        better of the two baselines' in each window: an oracle pick, so the comparison favours the
+        baselines), each ``{mean, ci_low, ci_high}`` ``[L, K]``, and ``n`` ``[L, K]`` (timbres scored).
+
+        Repetitions of a timbre differ only in phases, noise and start, so they are averaged first:
+        with S' >= 2 timbres the interval is a t interval over the timbres' means (df = S' − 1, the
+        timbres a random sample of timbres); with one timbre, over its repetitions (df = R − 1,
+        conditional on that timbre). NaN where a key was not scored (a silent render; in the chord
+        context, a key on the chord's partials: :attr:`config` ``chord_overlap_midi``)."""
         validate.one_of("context", context, self.contexts())
-        chosen = [s for s, t in enumerate(self.timbres)
-                  if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
-        pooled = {m: np.moveaxis(self.samples[m][chosen], 0, -2).reshape(*self.samples[m].shape[1:3], -1)
-                  for m in ("f1", "f1_energy", "f1_argmax")}  # [L, K, S'·R]
-        pooled["advantage"] = pooled["f1"] - np.maximum(pooled["f1_energy"], pooled["f1_argmax"])
-        n = np.isfinite(pooled["f1"]).sum(-1)
-        out = {"n": n}
+        chosen = self.scored_timbres(context)
+        x = {m: self.samples[m][chosen] for m in ("f1", "f1_energy", "f1_argmax")}  # [S', L, K, R]
+        x["advantage"] = x["f1"] - np.maximum(x["f1_energy"], x["f1_argmax"])
+        out = {}
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # keys with no valid window: NaN
-            for name, x in pooled.items():
-                mean = np.nanmean(x, axis=-1)
-                se = np.nanstd(x, axis=-1, ddof=1) / np.sqrt(n)
+            for name, v in x.items():
+                units = np.nanmean(v, axis=-1) if len(chosen) >= 2 else v[0]  # [S', L, K] or [L, K, R]
+                axis = 0 if len(chosen) >= 2 else -1
+                n = np.isfinite(units).sum(axis)
+                mean = np.nanmean(units, axis=axis)
+                se = np.nanstd(units, axis=axis, ddof=1) / np.sqrt(n)
                 low, high = stats.t_interval(mean, se, np.maximum(n - 1, 1), confidence=confidence)
                 ok = n >= 2
                 out[name] = {"mean": mean, "ci_low": np.where(ok, low, np.nan), "ci_high": np.where(ok, high, np.nan)}
+            out["n"] = np.isfinite(np.nanmean(x["f1"], axis=-1)).sum(0)
+        out["interval_over"] = "timbres" if len(chosen) >= 2 else "repetitions"
         return out
 
     def flagged(self, context: str = "alone", *, confidence: float = 0.95) -> np.ndarray:
-        """``[L, K]`` bool: keys whose F1 (:meth:`key_f1`) lies below :data:`F1_PASS` = 0.5 — its whole
-        interval, or its mean when there is no interval."""
+        """``[L, K]`` bool: keys whose F1 (:meth:`key_f1`) lies wholly below :data:`F1_PASS` = 0.5 (its
+        interval's upper end; its mean when there is no interval). :meth:`below` counts the means."""
         f1 = self.key_f1(context, confidence=confidence)["f1"]
         upper = np.where(np.isfinite(f1["ci_high"]), f1["ci_high"], f1["mean"])
         return np.nan_to_num(upper, nan=np.inf) < F1_PASS
+
+    def below(self, context: str = "alone") -> np.ndarray:
+        """``[L, K]`` bool: keys whose mean F1 is below :data:`F1_PASS` (the point count beside :meth:`flagged`)."""
+        return np.nan_to_num(self.key_f1(context)["f1"]["mean"], nan=np.inf) < F1_PASS
 
     def weakest(self, context: str = "alone", *, n: int = 5, confidence: float = 0.95) -> list[list[dict]]:
         """Per level, the ``n`` keys with the lowest mean F1 (:meth:`key_f1`), lowest first: each a dict
@@ -174,8 +190,7 @@ class ProbeTones:
         ``octave_up_rate``/``octave_down_rate`` (:meth:`confusions`, mean over the context's timbres)."""
         validate.positive_int("n", n)
         f = self.key_f1(context, confidence=confidence)
-        chosen = [s for s, t in enumerate(self.timbres)
-                  if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        chosen = self.scored_timbres(context)
         conf = self.confusions()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN off the model's keys
@@ -184,7 +199,7 @@ class ProbeTones:
         for l in range(len(self.levels_dbfs)):
             mean = f["f1"]["mean"][l]
             order = [k for k in np.argsort(np.nan_to_num(mean, nan=np.inf), kind="stable") if np.isfinite(mean[k])][:n]
-            out.append([{"midi": int(self.midi[k]), "f1": float(mean[k]), "f1_ci_low": float(f["f1"]["ci_low"][l, k]),
+            out.append([{"midi": int(self.midi[k]), "n": int(f["n"][l, k]), "f1": float(mean[k]), "f1_ci_low": float(f["f1"]["ci_low"][l, k]),
                          "f1_ci_high": float(f["f1"]["ci_high"][l, k]), "f1_energy": float(f["f1_energy"]["mean"][l, k]),
                          "f1_argmax": float(f["f1_argmax"]["mean"][l, k]), "advantage": float(f["advantage"]["mean"][l, k]),
                          "advantage_ci_low": float(f["advantage"]["ci_low"][l, k]),
@@ -314,25 +329,52 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
             others[int(m) - lay.lowest_midi] = False
             batches.add(windows, int(m) - lay.lowest_midi, others, where)
     batches.finish()
-    energy_threshold = scoring.energy_threshold(batches.energy)
-    samples["f1_energy"] = batches.energy[..., list(scoring.ENERGY_THRESHOLDS).index(energy_threshold)]
+    energy_threshold = _finish(samples, rates, batches.energy, timbres, midi)
     config = {
         "model": model.spec, "model_identity": model.identity, "layout": lay.to_dict(), "output": model.output,
         "frame_threshold": float(model.frame_threshold), "timbres": list(timbres), "levels_dbfs": levels.tolist(),
         "noise_dbfs": noise_dbfs, "snr_db": None if noise_dbfs is None else (levels - noise_dbfs).tolist(),
         "n_repeats": int(n_repeats), "seed": int(seed), "keys_midi": midi.tolist(), "edge_frames": int(edge_frames),
-        "n_samples": WINDOW_SAMPLES, "sample_rate": SAMPLE_RATE, "velocity": VELOCITY,
+        "n_samples": WINDOW_SAMPLES, "sample_rate": SAMPLE_RATE,
+        "velocities": sorted({parse_timbre(t)[1][1] for t in timbres if parse_timbre(t)[0] == "program"}),
         "level_definition": "dBFS RMS re a full-scale sine (a tone at L dBFS has RMS 10**(L/20)/sqrt(2))",
         "soundfont": _soundfont_record(soundfont) if any(t.startswith("program:") for t in timbres) else None,
         "chord_midi": list(CHORD_MIDI) if any(context_keys(t) for t in timbres) else None,
-        "baselines": {"energy_threshold": energy_threshold,
+        "chord_overlap_midi": list(CHORD_OVERLAP) if any(context_keys(t) for t in timbres) else None,
+        "baselines": {"energy_threshold": {c: v for c, v in energy_threshold.items() if not c.endswith("_curve")},
+                      "energy_f1_by_threshold": {c[: -len("_curve")]: v for c, v in energy_threshold.items()
+                                                 if c.endswith("_curve")},
+                      "thresholds": scoring.ENERGY_THRESHOLDS.tolist(),
                       "energy": "fundamental-bin energy of the model's frontend, scaled to [0, 1] per window, >= "
-                                "energy_threshold (chosen over this run's windows to maximise its own mean F1)",
+                                "energy_threshold (chosen per context over this run's complete tones to maximise "
+                                "its own mean F1: in its favour)",
                       "argmax": "the key of the largest fundamental-bin energy, one per frame"},
         "f1_pass": F1_PASS,
     }
     return ProbeTones(midi, timbres, levels, samples, rates.mean(axis=3),
                       valid, config, environment())
+
+def _finish(samples: dict, rates: np.ndarray, energy: np.ndarray, timbres, midi) -> dict:
+    """In place: NaN for the chord context's keys on the chord's partials; the energy baseline's F1
+    at its threshold, tuned per context on the complete tones. Returns the thresholds and, under
+    ``<context>_curve``, the mean F1 at every candidate."""
+    for s, timbre in enumerate(timbres):  # a key on the chord's partials interferes with it at random phase
+        if context_keys(timbre):
+            for metric in METRICS:
+                samples[metric][s][:, np.isin(midi, CHORD_OVERLAP)] = np.nan
+            rates[s][:, np.isin(midi, CHORD_OVERLAP)] = np.nan
+    energy_threshold = {}
+    for context in CONTEXTS:  # tuned per context, on the complete tones only
+        chosen = [s for s, t in enumerate(timbres) if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        if not chosen:
+            continue
+        energy_threshold[context], curve = scoring.energy_threshold(energy[chosen])
+        energy_threshold[context + "_curve"] = curve
+        column = list(scoring.ENERGY_THRESHOLDS).index(energy_threshold[context])
+        for s in chosen:
+            samples["f1_energy"][s] = np.where(np.isfinite(samples["f1"][s]), energy[s][..., column], np.nan)
+    return energy_threshold
+
 
 def _soundfont_record(soundfont) -> dict:
     from amt_jax.data import render

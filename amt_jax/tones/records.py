@@ -45,7 +45,8 @@ def to_json(result, *, confidence: float = 0.95, detect_threshold: float = 0.5) 
 
 def _key_f1_record(result, context: str, confidence: float) -> dict:
     f = result.key_f1(context, confidence=confidence)
-    return {"axes": "[level, key]", "n": _lists(f["n"]), "flagged": _lists(result.flagged(context, confidence=confidence)),
+    return {"axes": "[level, key]", "n": _lists(f["n"]), "interval_over": f["interval_over"],
+            "flagged": _lists(result.flagged(context, confidence=confidence)), "below": _lists(result.below(context)),
             "weakest": [[{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in w.items()}
                          for w in level] for level in result.weakest(context, confidence=confidence)],
             **{m: {k: _lists(v) for k, v in f[m].items()} for m in ("f1", "f1_energy", "f1_argmax", "advantage")}}

@@ -60,7 +60,7 @@ def forward(frontend, apply, output, threshold: float, edge_frames: int, layout)
         energy, argmax = (b[..., kept] for b in baseline_outputs(x, layout))
         f1_energy = jax.vmap(lambda t: f1_counts(energy >= t, key, others), out_axes=1)(jnp.asarray(ENERGY_THRESHOLDS))
         return {"output": at_key.mean(-1), "recall": (at_key >= threshold).mean(-1),
-                "false_positive": (on & ~own).any(axis=1).mean(-1), "rates": on.mean(-1),
+                "false_positive": (on & ~own & ~others[..., None]).any(axis=1).mean(-1), "rates": on.mean(-1),
                 "f1": f1_counts(on, key, others), "f1_argmax": f1_counts(argmax, key, others), "f1_energy": f1_energy}
 
     return jax.jit(measure)
@@ -108,11 +108,13 @@ class Batches:
             self.progress(self.done)
 
 
-def energy_threshold(f1: np.ndarray) -> float:
-    """The candidate of :data:`ENERGY_THRESHOLDS` with the largest mean F1 over every window probed
-    (``f1 [..., n_thresholds]``; the lowest on ties)."""
+def energy_threshold(f1: np.ndarray) -> tuple[float, list[float]]:
+    """``(threshold, curve)``: the candidate of :data:`ENERGY_THRESHOLDS` with the largest mean F1 over
+    every window of ``f1 [..., n_thresholds]`` (NaN windows left out; the lowest on ties), and the
+    mean F1 at each candidate."""
     flat = f1.reshape(-1, f1.shape[-1])
     flat = flat[np.all(np.isfinite(flat), axis=1)]
-    return float(ENERGY_THRESHOLDS[int(np.argmax(flat.mean(axis=0)))]) if len(flat) else float(ENERGY_THRESHOLDS[0])
-
-
+    if not len(flat):
+        return float(ENERGY_THRESHOLDS[0]), [float("nan")] * len(ENERGY_THRESHOLDS)
+    curve = flat.mean(axis=0)
+    return float(ENERGY_THRESHOLDS[int(np.argmax(curve))]), curve.tolist()

@@ -15,6 +15,7 @@ import numpy as np
 
 from amt_jax import validate
 
+from amt_jax.frontend.layout import harmonic_shift
 from amt_jax.constants import HOP_LENGTH, OVERLAP_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
 
 ENVELOPES = {"1/k": 1.0, "1/k2": 2.0}  # name -> power p of the amplitude k**-p of harmonic k
@@ -30,6 +31,9 @@ SILENT_RMS = 1e-7  # a rendered tone quieter than this (RMS) counts as silence
 PROGRAM_PREFIX = re.compile(r"program:([0-9]{1,3})(?:@([0-9]{1,3}))?")  # "program:N" or "program:N@VELOCITY"
 CHORD_SUFFIX = "+chord"  # "<timbre>+chord": the tone on top of CHORD_MIDI in the same timbre
 CHORD_MIDI = (60, 64, 67)  # C4 E4 G4: the middle-register context chord, each note at the tone's level
+# keys whose fundamental lies on a partial (harmonics 1..8, nearest key) of a chord note: a probe tone
+# there interferes with the chord at random phase, so the chord context does not score them
+CHORD_OVERLAP = tuple(sorted({c + harmonic_shift(k, 12) for c in CHORD_MIDI for k in range(1, 9)}))
 MISSING_PREFIX = "missing:"  # "missing:1/k": the envelope's tone without its fundamental
 MISSING_HARMONICS = 8  # a missing-fundamental tone has harmonics 2..8 (those below Nyquist)
 

@@ -88,7 +88,7 @@ def frame_f1_evaluator(config: TrainConfig, examples: Sequence[dict]) -> Callabl
     jitted once, the parameters passed in."""
     from amt_jax.frontend.variants import frontend
     from amt_jax.models.basic_pitch import BasicPitch
-    from amt_jax.training.heldout import rolls
+    from amt_jax.training.posteriors import rolls
     from amt_jax.transcription import baseline
 
     examples = list(examples)

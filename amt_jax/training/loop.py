@@ -70,6 +70,72 @@ def _truncate_jsonl(path: str, step: int) -> None:
     atomic_write(path, "".join(kept))
 
 
+def _restore_or_init(manager, workdir, config: TrainConfig, run_config: TrainConfig, logs: tuple[str, str],
+                     log: Callable[[dict], None]) -> TrainState:
+    """The latest checkpoint's state (refused if it holds another config; the logs truncated to it)
+    or a fresh one (the logs emptied). ``logs``: the metrics and the validation-curve files."""
+    latest = manager.latest_step()
+    if latest is None:
+        for path in logs:
+            _truncate_jsonl(path, 0)
+        return init_state(config)
+    saved = restore_config(manager, latest)
+    if results_identity(saved.to_dict()) != results_identity(run_config.to_dict()):
+        diff = [f"{f.name}: {getattr(saved, f.name)!r} != {getattr(run_config, f.name)!r}"
+                for f in dataclasses.fields(run_config) if getattr(saved, f.name) != getattr(run_config, f.name)]
+        raise ValueError(f"workdir {workdir} holds a run with another config ({'; '.join(diff)}); "
+                         "use a new --workdir or the same config")
+    state = manager.restore(latest, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state(config))))["state"]
+    for path in logs:
+        _truncate_jsonl(path, latest)
+    log({"resumed_from": latest})
+    return state
+
+
+def _check_finite(values: dict, step: int, manager, config: TrainConfig) -> None:
+    """TrainingDiverged when a step's loss or gradient norm is not finite."""
+    if not (math.isfinite(values["loss"]) and math.isfinite(values["grad_norm"])):
+        last = manager.latest_step()
+        raise TrainingDiverged(
+            f"training diverged at step {step}: non-finite loss or gradient (loss {values['loss']}, "
+            f"grad_norm {values['grad_norm']}; "
+            f"{', '.join(f'{h} ' + str(values['loss_' + h]) for h in HEADS)}); "
+            f"last good checkpoint: {'none' if last is None else f'step {last}'}. "
+            f"lower learning_rate (now {config.learning_rate}) and train in a new workdir"
+        )
+
+
+def _plateau_evaluator(plateau, evaluate, validation, config: TrainConfig):
+    """The plateau criterion's ``evaluate(state) -> F1``: the given one, or the validation pieces' frame F1."""
+    if plateau is None or evaluate is not None:
+        return evaluate
+    if validation is None:
+        raise ValueError("config.plateau needs validation pieces (validation=...) or an evaluate function")
+    return convergence.frame_f1_evaluator(config, validation)
+
+
+def _evaluate_step(evaluate, state, step: int, curve: list, curve_path: str, log) -> float:
+    """Score the plateau criterion at ``step``: appended to ``curve`` and its file, logged; returns the seconds it took."""
+    start = time.perf_counter()
+    f1 = float(evaluate(state))
+    seconds = time.perf_counter() - start
+    curve.append((step, f1))
+    _append_jsonl(curve_path, {"step": step, "validation_f1": f1, "seconds": seconds})
+    log({"step": step, "validation_f1": f1, "best_f1": max(f for _, f in curve)})
+    return seconds
+
+
+def _log_metrics(pending: list[dict], step: int, last_time: float, metrics_path: str, log) -> float:
+    """Write and log the mean of the steps since the last record; returns the time of this one."""
+    now = time.perf_counter()
+    record = {"step": step, **{k: float(np.mean([p[k] for p in pending])) for k in pending[0]},
+              "steps_per_second": len(pending) / (now - last_time)}
+    _append_jsonl(metrics_path, record)
+    log(record)
+    return now
+
+
 def train(
     config: TrainConfig,
     *,
@@ -84,20 +150,14 @@ def train(
 
     Args:
         config: the run; a work directory holding checkpoints of another config is refused.
-        workdir: created if needed; gets ``checkpoints/`` and ``metrics.jsonl`` (with
-            ``config.plateau`` also ``validation.jsonl`` and, at the end, ``stopped.json``:
-            :mod:`~amt_jax.training.convergence`).
+        workdir: gets ``checkpoints/``, ``metrics.jsonl`` and with ``config.plateau``
+            ``validation.jsonl`` and ``stopped.json`` (:mod:`~amt_jax.training.convergence`).
         examples: random-access examples (see :class:`WindowSampler`).
-        log: called with every record written to ``metrics.jsonl`` (and a ``{"resumed_from": step}``
-            record when a checkpoint is restored; with ``config.plateau`` a ``{"step",
-            "validation_f1", "best_f1"}`` record per evaluation and the ``stopped.json`` record
-            under ``"stopped"``); exceptions it raises stop training like a preemption (checkpoints
-            written so far are kept).
-        validation: pieces the plateau criterion scores (frame F1,
-            :func:`~amt_jax.training.convergence.frame_f1_evaluator`); needed with ``config.plateau``
-            unless ``evaluate`` is given. Ignored without ``config.plateau``.
-        evaluate: ``evaluate(state) -> F1`` in place of the validation pieces' frame F1 (tests plant
-            curves with it).
+        log: called with every record written (``{"resumed_from": step}`` on a restore; per plateau
+            check ``{"step", "validation_f1", "best_f1"}``; the stop record under ``"stopped"``); an
+            exception it raises stops training like a preemption (checkpoints kept).
+        validation: the pieces whose frame F1 the plateau criterion scores (needed with
+            ``config.plateau`` unless ``evaluate``, ``evaluate(state) -> F1``, is given: tests plant curves).
 
     Returns:
         The final state (already saved): at ``config.steps``, or where the plateau criterion stopped.
@@ -111,35 +171,14 @@ def train(
     config = dataclasses.replace(config, plateau=None)  # what the state and its steps depend on (one compile for both)
     metrics_path = os.path.join(workdir, METRICS_FILE)
     plateau = run_config.plateau
-    if plateau is not None and evaluate is None:
-        if validation is None:
-            raise ValueError("config.plateau needs validation pieces (validation=...) or an evaluate function")
-        evaluate = convergence.frame_f1_evaluator(config, validation)
-    curve_path = os.path.join(workdir, convergence.CURVE_FILE)
-    stop_path = os.path.join(workdir, convergence.STOP_FILE)
+    evaluate = _plateau_evaluator(plateau, evaluate, validation, config)
+    curve_path, stop_path = (os.path.join(workdir, f) for f in (convergence.CURVE_FILE, convergence.STOP_FILE))
     sampler = WindowSampler(examples, window_samples=config.window_samples)
     manager = _checkpoint_manager(workdir, config)
     try:
-        latest = manager.latest_step()
-        if latest is not None:
-            saved = restore_config(manager, latest)
-            if results_identity(saved.to_dict()) != results_identity(run_config.to_dict()):
-                diff = [f"{f.name}: {getattr(saved, f.name)!r} != {getattr(run_config, f.name)!r}"
-                        for f in dataclasses.fields(run_config) if getattr(saved, f.name) != getattr(run_config, f.name)]
-                raise ValueError(f"workdir {workdir} holds a run with another config ({'; '.join(diff)}); "
-                                 "use a new --workdir or the same config")
-            state = manager.restore(latest, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state(config))))["state"]
-            _truncate_jsonl(metrics_path, latest)
-            if plateau is not None:
-                _truncate_jsonl(curve_path, latest)
-            log({"resumed_from": latest})
-        else:
-            state = init_state(config)
-            _truncate_jsonl(metrics_path, 0)
-            _truncate_jsonl(curve_path, 0)
-        if os.path.exists(stop_path):
-            os.remove(stop_path)  # rewritten when this call ends
+        state = _restore_or_init(manager, workdir, config, run_config, (metrics_path, curve_path), log)
+        if os.path.exists(stop_path):  # rewritten when this call ends
+            os.remove(stop_path)
         data_key = jax.random.fold_in(root_key(config.seed), 1)
         step = int(state.step)
         pending: list[dict] = []
@@ -156,35 +195,17 @@ def train(
             state, step_metrics = train_step(state, batch, config=config)
             step += 1
             values = {k: float(v) for k, v in step_metrics.items()}
-            if not (math.isfinite(values["loss"]) and math.isfinite(values["grad_norm"])):
-                last = manager.latest_step()
-                raise TrainingDiverged(
-                    f"training diverged at step {step}: non-finite loss or gradient (loss {values['loss']}, "
-                    f"grad_norm {values['grad_norm']}; "
-                    f"{', '.join(f'{h} ' + str(values['loss_' + h]) for h in HEADS)}); "
-                    f"last good checkpoint: {'none' if last is None else f'step {last}'}. "
-                    f"lower learning_rate (now {config.learning_rate}) and train in a new workdir"
-                )
+            _check_finite(values, step, manager, config)
             pending.append(values)
             if plateau is not None and (step % plateau.every == 0 or step == config.steps):
-                start = time.perf_counter()
-                f1 = float(evaluate(state))
-                seconds = time.perf_counter() - start
-                last_time += seconds  # steps_per_second counts training steps only
-                curve.append((step, f1))
-                _append_jsonl(curve_path, {"step": step, "validation_f1": f1, "seconds": seconds})
-                log({"step": step, "validation_f1": f1, "best_f1": max(f for _, f in curve)})
+                last_time += _evaluate_step(evaluate, state, step, curve, curve_path, log)  # steps/s: training only
                 stop = stalled()
             if step % config.checkpoint_every == 0 or step == config.steps or stop:
                 manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                            config=ocp.args.JsonSave(run_config.to_dict())))
             if step % config.log_every == 0 or step == config.steps or stop:
-                now = time.perf_counter()
-                record = {"step": step, **{k: float(np.mean([p[k] for p in pending])) for k in pending[0]},
-                          "steps_per_second": len(pending) / (now - last_time)}
-                pending, last_time = [], now
-                _append_jsonl(metrics_path, record)
-                log(record)
+                last_time = _log_metrics(pending, step, last_time, metrics_path, log)
+                pending = []
         if plateau is not None:
             record = convergence.stop_record(curve, reason="plateau" if stop else "budget", step=step, config=run_config)
             atomic_write(stop_path, json.dumps(record, indent=1))
