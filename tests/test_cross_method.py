@@ -58,3 +58,18 @@ def test_methods_figures_are_drawn_from_the_saved_record(result, tmp_path):
     (stale / "cross_method.npz").write_bytes(out.with_suffix(".npz").read_bytes())
     with pytest.raises(ValueError, match="different runs"):
         methods.draw("methods", methods.CAPTION, str(stale), str(tmp_path))
+
+
+def test_the_input_independent_predictor_scores_common_keys_without_audio():
+    """The label-randomisation floor: a per-key constant predictor already scores a high F1 on rolls
+    that always hold the same keys (a model that memorised nothing reaches it), and a low one when
+    each piece holds other keys."""
+    same = [{"frames": np.tile(np.eye(88, dtype=np.float32)[:, [40, 44, 47]].sum(1, keepdims=True), (1, 50))} for _ in range(3)]
+    assert cross_method.prior_f1(same) > 0.99
+    rng = np.random.default_rng(0)
+    varied = []
+    for i in range(6):
+        roll = np.zeros((88, 50), np.float32)
+        roll[rng.choice(88, 3, replace=False)] = 1
+        varied.append({"frames": roll})
+    assert cross_method.prior_f1(varied) < 0.5

@@ -61,9 +61,9 @@ def test_an_f1_cost_is_read_with_its_sign():
                mean=-0.0135, crossed_ci_low=-0.029, crossed_ci_high=-0.002)
     assert demo.findings([row], PROBE, EVALUATION)[-1] == (
         "Semitone pooling (every key): frame F1 drops by -0.0135 [-0.029, -0.002] (crossed) over 8 pieces at the "
-        "model's threshold — a gain.")
+        "model's threshold — a gain (F1 per clip window, mean over pieces; not the whole-piece F1 of evaluate).")
     row.update(family="shift_down", mean=0.13, crossed_ci_low=0.07, crossed_ci_high=0.18)
-    assert demo.findings([row], PROBE, EVALUATION)[-1].endswith("— a cost.")
+    assert "— a cost (F1 per clip window" in demo.findings([row], PROBE, EVALUATION)[-1]
 
 
 def test_a_wide_control_interval_or_no_effect_is_not_called_learned():

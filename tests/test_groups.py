@@ -237,3 +237,22 @@ def test_compare_judges_survival_within_each_kind_not_over_all_groups():
                      np.arange(12), key=jax.random.key(0), n_resamples=200)["m"]
     assert res["all"]["ci_low"] > 0.5 and res["all"]["excess_ci_low"] > 0  # levels alone
     assert abs(res["harmonic"]["rho"]) < 0.4 and not res["survives"] and not res["survives_abs"]
+
+
+def test_the_input_s_own_ranking_is_reported_beside_the_null():
+    """The input null: a trained ranking that is the input's own (ρ = 1 with it) is flagged as such;
+    input maps are the mean spectrum over each objective's frames."""
+    from amt_jax.explain import crossmethod as cm
+
+    labels = [f"harmonic {k}" for k in range(1, 9)] + [f"semitone {s}" for s in range(10)] + ["band 0", "band 1", "band 2"]
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(10, len(labels)))
+    ref = cm.Table(labels, {"m": a}, {}, {}, _null(rng, 10, len(labels)), a.copy())
+    res = cm.compare(ref, cm.Table(labels, {"m": a + 0.1 * rng.normal(size=a.shape)}, {}, {}), np.arange(10),
+                     key=jax.random.key(0), n_resamples=100)["m"]
+    assert res["harmonic"]["input_rho"] == pytest.approx(1.0) and res["survives"]
+    x = np.arange(12, dtype=np.float64).reshape(3, 4)  # [F = 3, T = 4]
+    masks = np.zeros((2, 1, 5, 4))
+    masks[0, 0, 2, :2] = 1  # key 2 on frames 0, 1
+    masks[1, 0, :, 3] = 1  # every key on frame 3
+    np.testing.assert_allclose(cm.input_maps(x, masks), [x[:, :2].mean(1), x[:, 3]])

@@ -23,8 +23,12 @@ of each key, class-wise) are kept for map similarity (SSIM) and figures.
 
 The null of every comparison: ``Settings.n_null`` independent random maps per clip and objective
 (standard normal per bin, the same for every method and model) scored through the same groups
-(:attr:`Table.null`). :func:`compare` judges whether a randomised model's scores keep more of the
-trained model's ranking than such maps do — no fixed ρ threshold.
+(:attr:`Table.null`; drop-type methods are compared with the same maps). :func:`compare` judges
+whether a randomised model's scores keep more of the trained model's ranking than such maps do —
+no fixed ρ threshold. Beside it, the input itself (:attr:`Table.input`: the mean spectrum over each
+objective's frames, through the same groups) says how much of the trained ranking the input alone
+already has: a ranking that survives randomisation and matches the input's is the input's (or the
+architecture's), not learned.
 """
 
 from __future__ import annotations
@@ -75,13 +79,15 @@ class Table(NamedTuple):
     """``labels [L]``; ``scores``: method → ``[n_clips, L]``; ``key_maps``: method → ``[P, F]``;
     ``diagnostics``: per clip, IG's relative completeness gap and LRP's conservation (lists);
     ``null``: ``[n_null, n_clips, L]`` the scores of independent random maps through the same groups
-    (None: not computed)."""
+    (None: not computed); ``input``: ``[n_clips, L]`` the input's own scores (the mean spectrum over
+    each objective's frames through the same groups; None: not computed)."""
 
     labels: list[str]
     scores: dict
     key_maps: dict
     diagnostics: dict
     null: np.ndarray | None = None
+    input: np.ndarray | None = None
 
 
 def sounding_keys(targets, max_keys: int) -> np.ndarray:
@@ -134,11 +140,19 @@ def random_map_summaries(groups: grp.Groups, objectives, *, key, n: int) -> list
     return [grp.summarize(groups, grp.map_scores(groups, m, objectives)) for m in noise]
 
 
+def input_maps(x, masks) -> np.ndarray:
+    """``[K, F]``: the mean of ``x [F, T]`` over each objective's frames (``masks [K, 1, P, T]``: a frame
+    counts where any key of the objective is labelled): the input's own "map" per objective."""
+    frames = (np.asarray(masks)[:, 0].sum(axis=1) > 0).astype(np.float64)  # [K, T]
+    return frames @ np.asarray(x, np.float64).T / np.maximum(frames.sum(axis=1, keepdims=True), 1)
+
+
 def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple[dict, dict, np.ndarray, dict, list]:
     """One clip ``x [F, T]``, ``targets [P, T]``: ``(summaries, maps, keys, diagnostics, null)`` with
     summaries method → {label: score}, maps method → ``[K, F]`` for the objective keys ``keys [K]``
     (the sounding keys, then −1), diagnostics per objective, null: ``settings.n_null`` summaries of
-    random maps (:func:`random_map_summaries`, from ``fold_in(key, 2)``)."""
+    random maps (:func:`random_map_summaries`, from ``fold_in(key, 2)``), then the input's own
+    (:func:`input_maps`)."""
     layout = model.layout
     keys = sounding_keys(targets, settings.max_keys)
     objectives = np.concatenate([keys, [-1]])
@@ -167,6 +181,7 @@ def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple
                 scores[name] = grp.drop_scores(table, np.asarray(d).mean(axis=0)[:, real, 0], objectives)
     summaries = {k: grp.summarize(table, v) for k, v in scores.items()}
     null = random_map_summaries(table, objectives, key=jax.random.fold_in(key, 2), n=settings.n_null)
+    null.append(grp.summarize(table, grp.map_scores(table, input_maps(x[0], masks[real]), objectives)))
     return summaries, maps, objectives, diagnostics, null
 
 
@@ -204,7 +219,8 @@ def score_clips(model, features, targets, *, key, settings: Settings = Settings(
     with np.errstate(invalid="ignore", divide="ignore"):
         key_maps = {k: np.where(counts[:, None] > 0, v / counts[:, None], np.nan) for k, v in sums.items()}
     null = np.stack([grp.collect([clip[d] for clip in nulls], labels)[1] for d in range(settings.n_null)])
-    return Table(labels, scores, key_maps, {"per_clip": diagnostics}, null)
+    own = grp.collect([clip[-1] for clip in nulls], labels)[1]
+    return Table(labels, scores, key_maps, {"per_clip": diagnostics}, null, own)
 
 
 def lrp_topn_maps(model, features, targets, *, n: int, composite: str = "epsilon_gamma_box", max_keys: int = 12) -> dict:
@@ -266,8 +282,11 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
       ``excess_ci_low``/``excess_ci_high`` (the random maps are drawn per clip, so they are nested
       in pieces and the piece bootstrap covers them);
     - ``survives`` / ``survives_abs``: within every kind of :data:`SURVIVAL_KINDS` the excess'
-      interval lies above 0 — more of the trained ranking is left than random maps keep
-      (architecture-driven). ``all`` (every group ranked together) is reported, not judged.
+      interval lies above 0 — more of the trained ranking is left than random maps keep (driven by
+      the architecture or the input, not by learning). ``all`` (every group ranked together) is
+      reported, not judged;
+    - ``input_rho``: the trained ranking's ρ with the input's own scores (:attr:`Table.input`), when
+      the reference has them: a surviving ranking close to it is the input's.
 
     Plus ``ssim`` of the per-key maps where both tables have them.
     """
@@ -291,6 +310,9 @@ def compare(reference: Table, other: Table, clusters=None, *, key, n_resamples: 
                                 for n in reference.null], axis=0)
                 rows = grp.bootstrap_rows(jax.random.fold_in(key, i), n_resamples, len(rho))
                 cell = {"rho": _mean(rho), "null_rho": _mean(null), "excess": _mean(rho - null), "n_pieces": len(rho)}
+                if reference.input is not None:  # how much of the trained ranking the input alone has
+                    own = stats.cluster_means(f(reference.input)[:, mask], clusters)[1]
+                    cell["input_rho"] = _mean(similarity.spearman(ref, own))
                 for field, v in (("ci", rho), ("excess_ci", rho - null)):
                     boot = _mean(v[rows], axis=1)
                     low, high = np.quantile(boot[np.isfinite(boot)], [alpha / 2, 1 - alpha / 2]) if np.isfinite(boot).any() \

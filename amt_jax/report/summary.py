@@ -102,6 +102,7 @@ def _row(results: Results, cell: dict) -> dict[str, Any]:
     control_id = results.control_id(cell)
     if probe.option("metric") == "frame_f1":  # a signed cost in F1: no divergence scale to compare with
         row["control"] = "none: the change itself, F1 with and without it (signed; interval against 0)"
+        row["per_input_change"] = None
     elif control_id is None:
         whole = _whole_axis(results, cell["model"])
         row["control"] = "none (a divergence: effect size only)"

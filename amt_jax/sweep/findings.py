@@ -76,6 +76,7 @@ def f1_cost(what: str):
         lo, hi = row.get("crossed_ci_low"), row.get("crossed_ci_high")
         verdict = ("a cost" if (lo or 0) > 0 else "a gain" if (hi or 0) < 0 else "no evidence of a change")
         return (f"{what}: frame F1 drops by {fmt(row['mean'])} [{fmt(lo)}, {fmt(hi)}] (crossed) over "
-                f"{row['n_pieces']} pieces at the model's threshold — {verdict}.")
+                f"{row['n_pieces']} pieces at the model's threshold — {verdict} (F1 per clip window, mean over "
+                "pieces; not the whole-piece F1 of evaluate).")
 
     return sentence
