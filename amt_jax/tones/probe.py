@@ -86,6 +86,12 @@ from amt_jax.tones.synth import (
 # --------------------------------------------------------------------------- measurement
 
 
+def scored_timbres(timbres, context: str) -> list[int]:
+    """Indices of the complete tones' timbres of ``context`` among ``timbres`` (missing-fundamental
+    tones left out): what per-key F1 and the energy baseline's threshold are computed over."""
+    return [s for s, t in enumerate(timbres) if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ProbeTones:
     """Probe-tone detection of one model (see the module docstring for the measures).
@@ -139,7 +145,7 @@ class ProbeTones:
 
     def scored_timbres(self, context: str) -> list[int]:
         """Indices of the complete tones' timbres of ``context`` (missing-fundamental tones left out)."""
-        return [s for s, t in enumerate(self.timbres) if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        return scored_timbres(self.timbres, context)
 
     def key_f1(self, context: str = "alone", *, confidence: float = 0.95) -> dict:
         """Per level and key, over the complete tones' timbres of ``context`` (missing-fundamental tones
@@ -365,7 +371,7 @@ def _finish(samples: dict, rates: np.ndarray, energy: np.ndarray, timbres, midi)
             rates[s][:, np.isin(midi, CHORD_OVERLAP)] = np.nan
     energy_threshold = {}
     for context in CONTEXTS:  # tuned per context, on the complete tones only
-        chosen = [s for s, t in enumerate(timbres) if timbre_context(t)[1] == context and parse_timbre(t)[0] != "missing"]
+        chosen = scored_timbres(timbres, context)
         if not chosen:
             continue
         energy_threshold[context], curve = scoring.energy_threshold(energy[chosen])
