@@ -35,3 +35,10 @@ BP_HARMONICS = (0.5, 1, 2, 3, 4, 5, 6, 7)
 def midi_to_hz(midi: float) -> float:
     """Equal-tempered frequency in Hz of a (fractional) MIDI number (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((midi - 69) / 12)
+
+
+def hz_to_midi(hz):
+    """Fractional MIDI number of a frequency (float or numpy array, Hz > 0); inverse of :func:`midi_to_hz`."""
+    import numpy as np
+
+    return 69.0 + 12.0 * np.log2(np.asarray(hz, dtype=np.float64) / 440.0)

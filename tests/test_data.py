@@ -324,3 +324,23 @@ def test_maestro_subset_keeps_csv_splits():
     assert {s: len(v) for s, v in take(rows, 20).items()} == {"train": 16, "validation": 2, "test": 2}
     assert {s: len(v) for s, v in take(rows, 3).items()} == {"train": 2, "validation": 1, "test": 1}
     assert {s: len(v) for s, v in take(rows, None).items()} == {"train": 80, "validation": 10, "test": 10}
+
+
+@pytest.mark.parametrize("kind", ["empty", "wrong", "missing", "bad_zip"])
+def test_maestro_manual_dir_without_a_download_is_one_line(tmp_path, capsys, kind):
+    """Issue 26 item 5: no traceback, one line naming the folder and what it lacks, exit status 2."""
+    manual = tmp_path / "manual"
+    if kind != "missing":
+        manual.mkdir()
+    if kind == "wrong":
+        (manual / "notes.txt").write_text("not MAESTRO")
+        (manual / "other").mkdir()
+    if kind == "bad_zip":
+        (manual / f"{ROOT}.zip").write_bytes(b"not a zip")
+    code = cli.main(["data", "build", "maestro", "--data-dir", str(tmp_path / "out"), "--manual-dir", str(manual)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert str(manual) in err and "Traceback" not in err
+    expected = {"empty": "maestro-v*.zip", "wrong": "maestro-v*.csv", "missing": "does not exist", "bad_zip": "unreadable"}[kind]
+    assert expected in err, err
+    assert not (tmp_path / "out" / "maestro").exists()

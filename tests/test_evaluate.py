@@ -108,6 +108,18 @@ def test_summarize_means_over_pieces():
     assert out["per_piece"] == {"a": one, "b": half}
 
 
+def test_pieces_without_notes_have_no_note_scores():
+    """A piece labelled by pitch tracks (frames, no notes) scores frames only; means skip it at note level."""
+    ref = _planted(NOTES)
+    tracks_only = evaluate.Transcription(ref.roll, ref.times, np.zeros((0, 2)), np.zeros(0))
+    scores = evaluate.evaluate_piece(tracks_only, ref)
+    assert scores["frame"]["f1"] == 1.0 and scores["note_onset"] is None and scores["note"] is None
+    half = {level: {"precision": 0.5, "recall": 0.25, "f1": 1 / 3} for level in evaluate.LEVELS}
+    out = evaluate.summarize({"a": scores, "b": half})
+    assert out["note"] == half["note"] and out["frame"]["precision"] == 0.75
+    assert evaluate.summarize({"a": scores})["note"] is None
+
+
 def test_evaluate_examples_on_built_corpus(corpus):
     source = data.load("chorales", "train", data_dir=corpus)
     oracle = evaluate.evaluate_examples(source, evaluate.reference)

@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from amt_jax.data import DATASETS, build
+from amt_jax.data import DATASETS, build, builder_class
 from amt_jax.data.render import RENDERERS, TIMEOUT_S
 
-HELP = "Build a dataset (chorales: rendered Bach chorales; maestro: a local MAESTRO v3 download)."
+HELP = ("Build a dataset (chorales: rendered Bach chorales; maestro: a local MAESTRO v3 download; "
+        "real: real recordings from PyPI source archives).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("name", help=f"dataset: {', '.join(DATASETS)}")
     b.add_argument("--data-dir", type=Path, required=True, help="tfds data directory to write")
     b.add_argument("--n-pieces", type=int, default=None, help="pieces to build, >= 3 (default: all)")
-    b.add_argument("--manual-dir", type=Path, default=None, help="maestro: folder holding maestro-v3.0.0.zip or maestro-v3.0.0/")
+    b.add_argument("--manual-dir", type=Path, default=None, help="maestro: folder holding maestro-v3.0.0.zip or maestro-v3.0.0/; real (optional): folder holding "
+        "libsoni-1.1.0.tar.gz (else pip downloads it into DATA_DIR/downloads/sdists)")
     b.add_argument("--renderer", choices=RENDERERS, default=None, help="chorales: synthesiser of the in-tune config (default tinysoundfont)")
     b.add_argument(
         "--config", default=None, metavar="CONFIG",
@@ -40,14 +42,19 @@ def run(args: argparse.Namespace) -> int:
         if args.config is not None and args.renderer is not None and args.config != args.renderer:
             raise ValueError(f"give --config or --renderer, not both (--config {args.config} --renderer {args.renderer})")
         name = f"chorales/{args.config or args.renderer or 'tinysoundfont'}"
+    elif args.config is not None:
+        raise ValueError("--config is for chorales")
+    elif args.name == "real":
+        if args.manual_dir is not None:
+            builder_class("real").check_manual_dir(args.manual_dir)
+        kwargs = {"archive_dir": None if args.manual_dir is None else str(args.manual_dir)}
+        name = "real"
     else:
-        if args.config is not None:
-            raise ValueError("--config is for chorales")
         if args.manual_dir is None:
             raise ValueError("maestro needs --manual-dir (the folder holding maestro-v3.0.0.zip or maestro-v3.0.0/)")
         name = "maestro"
     report = build(
-        name, data_dir=args.data_dir, n_pieces=args.n_pieces, manual_dir=args.manual_dir,
+        name, data_dir=args.data_dir, n_pieces=args.n_pieces, manual_dir=None if name == "real" else args.manual_dir,
         progress=lambda line: print(line, file=sys.stderr, flush=True), **kwargs,
     )
     counts = ", ".join(f"{split} {n}" for split, n in report.examples.items())

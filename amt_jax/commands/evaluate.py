@@ -49,15 +49,29 @@ def run(args: argparse.Namespace) -> int:
     source = data.load(name, split, data_dir=args.data_dir)
     n = len(source) if args.limit is None else min(args.limit, len(source))
     print(f"{'piece':<24} {'frame P/R/F1':>20} {'note onset P/R/F1':>20} {'note P/R/F1':>20}")
+    named = {}  # piece id -> its instruments (recordings) or program, printed after its scores
 
     def row(piece: str, scores: dict) -> None:
-        cells = " ".join(f"{'/'.join(f'{scores[l][k]:.3f}' for k in ('precision', 'recall', 'f1')):>20}" for l in evaluate.LEVELS)
-        print(f"{piece:<24} {cells}", flush=True)
+        cells = " ".join(
+            f"{'-' if scores[l] is None else '/'.join(f'{scores[l][k]:.3f}' for k in ('precision', 'recall', 'f1')):>20}"
+            for l in evaluate.LEVELS
+        )
+        print(f"{piece:<24} {cells}{named.get(piece, '')}", flush=True)
 
-    result = evaluate.evaluate_examples(
-        (source[i] for i in range(n)), transcribe, threshold=threshold, progress=row
-    )
+    def examples():
+        for i in range(n):
+            ex = source[i]
+            if "instruments" in ex:
+                program = "mixed" if ex["program"] < 0 else f"program {ex['program']}"
+                named[ex["id"]] = f"  {', '.join(ex['instruments'])} ({program})"
+            yield ex
+
+    result = evaluate.evaluate_examples(examples(), transcribe, threshold=threshold, progress=row)
     row(f"mean of {n} pieces", result)
+    noted = sum(s["note"] is not None for s in result["per_piece"].values())
+    if noted < n:
+        print(f"(note levels: {'mean of the ' + str(noted) if noted else 'none of the'} piece(s) labelled with notes; "
+              "the others are labelled with pitch tracks)")
     if args.json is not None:
         env = environment()  # versions, device kind/platform/count, matmul precision, host
         result = {

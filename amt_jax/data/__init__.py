@@ -6,13 +6,17 @@ back with ``tfds.data_source`` (random access, no TensorFlow).
   renders of the same pieces ``chorales/detune10``, ``detune25``, ``detune50`` (each voice
   ±D cents) and ``chorales/vibrato``, see :mod:`amt_jax.data.tuning`).
 - ``maestro``: MAESTRO v3 from a local download (zip or extracted folder).
+- ``real``: a few real recordings with pitch tracks or note lists, read from PyPI source
+  archives (libsoni) fetched with pip; a ``test`` split only (:mod:`amt_jax.data.real`).
 
 ``build(name, data_dir=..., ...)`` makes a dataset; ``load(name, split, data_dir=...)`` returns
 a random-access :class:`Source` whose examples hand out labels pitch-major: ``frames`` and
 ``onsets`` ``bool [88, n_frames]`` (stored time-major ``[n_frames, 88]``), ``audio`` float32
 ``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``;
 a mistuned config's examples add ``voice`` and ``cents`` (per note) and ``tuning`` (the
-per-voice :class:`~amt_jax.data.tuning.Tuning`). tfds is imported only when a builder is needed.
+per-voice :class:`~amt_jax.data.tuning.Tuning`); a recording's add ``instruments`` (tuple of names,
+one per voice) and ``f0`` (float32 ``[n_voices, n_frames]`` Hz, 0 = unvoiced). tfds is imported
+only when a builder is needed.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ import shutil
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from amt_jax.data.examples import SPLITS, read_tuning
 from amt_jax.data.labels import Notes
 
-DATASETS = ("chorales", "maestro")
+DATASETS = ("chorales", "maestro", "real")
+__all__ = ["DATASETS", "SPLITS", "BuildReport", "Source", "build", "builder_class", "load", "parse_spec"]
 
 
 def builder_class(name: str):
-    """The tfds builder class of dataset ``name`` (``"chorales"`` or ``"maestro"``, config allowed)."""
+    """The tfds builder class of dataset ``name`` (one of :data:`DATASETS`, config allowed)."""
     base = name.split("/")[0]
     if base not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
@@ -77,7 +84,9 @@ def build(
     cls = builder_class(name)
     config = name.split("/", 1)[1] if "/" in name else None
     if manual_dir is not None and not os.path.exists(manual_dir):
-        raise FileNotFoundError(f"manual_dir {manual_dir} does not exist")
+        raise FileNotFoundError(f"manual_dir (--manual-dir) {manual_dir} does not exist")
+    if manual_dir is not None:
+        cls.check_manual_dir(manual_dir)
     start = time.perf_counter()
 
     def make():
@@ -87,10 +96,15 @@ def build(
     if os.path.exists(builder.data_dir):  # an earlier build of this config and version: replace it
         shutil.rmtree(builder.data_dir)
         builder = make()  # a builder made over existing files keeps their (frozen) DatasetInfo
-    builder.download_and_prepare(
-        file_format="array_record",
-        download_config=tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir)),
-    )
+    if progress is not None:  # our one line per piece replaces tfds's progress bars
+        tfds.display_progress_bar(False)
+    try:
+        builder.download_and_prepare(
+            file_format="array_record",
+            download_config=tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir)),
+        )
+    finally:
+        tfds.display_progress_bar(True)
     return BuildReport(
         name=f"{builder.name}/{builder.builder_config.name}" if builder.builder_config else builder.name,
         path=os.fspath(builder.data_dir),
@@ -124,6 +138,10 @@ class Source:
         }
         if "tuning" in ex:
             out["voice"], out["cents"], out["tuning"] = read_tuning(ex["tuning"])
+        if "instruments" in ex:
+            names = ex["instruments"].decode() if isinstance(ex["instruments"], bytes) else str(ex["instruments"])
+            out["instruments"] = tuple(names.split(",")) if names else ()
+            out["f0"] = np.asarray(ex["f0"], dtype=np.float32).T
         return out
 
     def __iter__(self):
@@ -135,8 +153,8 @@ def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
     import tensorflow_datasets as tfds
 
     cls = builder_class(name)  # validates the name and registers the builder with tfds
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in cls.BUILT_SPLITS:
+        raise ValueError(f"split of {name!r} must be one of {', '.join(cls.BUILT_SPLITS)}, got {split!r}")
     config = name.split("/", 1)[1] if "/" in name else None
     probe = cls(data_dir=os.fspath(data_dir), config=config)
     if not os.path.isfile(os.path.join(probe.data_dir, "dataset_info.json")):
@@ -152,8 +170,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     """``"chorales:test"`` → ``("chorales", "test")``, ``"chorales/detune25:test"`` →
     ``("chorales/detune25", "test")``; the split defaults to ``test``."""
     name, _, split = spec.partition(":")
-    builder_class(name)
+    splits = builder_class(name).BUILT_SPLITS
     split = split or "test"
-    if split not in SPLITS:
-        raise ValueError(f"split in {spec!r} must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in splits:
+        raise ValueError(f"split in {spec!r} must be one of {', '.join(splits)}, got {split!r}")
     return name, split

@@ -19,9 +19,18 @@ class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     """Base of the ``chorales`` and ``maestro`` builders (same example schema).
 
     Subclasses set ``HOMEPAGE``; their module docstring is the dataset description.
+    ``BUILT_SPLITS``: the splits a build makes (each must hold a piece); ``RECORDED``: examples
+    carry the ``instruments`` and ``f0`` entries of recordings.
     """
 
     HOMEPAGE = ""
+    BUILT_SPLITS = SPLITS
+    RECORDED = False
+
+    @classmethod
+    def check_manual_dir(cls, manual_dir) -> None:
+        """Raise ``FileNotFoundError`` (one line naming ``manual_dir`` and what is missing) when
+        ``manual_dir`` cannot serve this builder; called before a build. Default: nothing to check."""
 
     @property
     def _tuned(self) -> bool:
@@ -29,21 +38,22 @@ class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         return bool(getattr(self.builder_config, "tuned", False))
 
     def __init__(self, *, n_pieces: int | None = None, progress: Callable[[str], None] | None = None, **kwargs):
-        """``n_pieces``: pieces to build (>= 3, one per split; None = all); ``progress``: called
-        with one line per step."""
-        if n_pieces is not None and (isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < MIN_PIECES):
-            raise ValueError(f"n_pieces must be an integer >= {MIN_PIECES} (one piece per split) or None, got {n_pieces!r}")
+        """``n_pieces``: pieces to build (>= one per built split, 3 for most; None = all);
+        ``progress``: called with one line per step."""
+        least = len(self.BUILT_SPLITS)
+        if n_pieces is not None and (isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < least):
+            raise ValueError(f"n_pieces must be an integer >= {least} (one piece per split) or None, got {n_pieces!r}")
         super().__init__(**kwargs)
         self.n_pieces = n_pieces
         self.progress = progress or (lambda line: None)
         self.skips = SkipLog()
-        self.counts = {s: 0 for s in SPLITS}
+        self.counts = {s: 0 for s in self.BUILT_SPLITS}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=sys.modules[type(self).__module__].__doc__,
-            features=features(tuning=self._tuned),
+            features=features(tuning=self._tuned, recorded=self.RECORDED),
             metadata=tfds.core.MetadataDict(),
             homepage=self.HOMEPAGE,
         )

@@ -5,7 +5,11 @@ Each example holds ``audio`` (mono float32 at 22,050 Hz), ``frames`` and ``onset
 seconds, MIDI pitch, velocity), ``program`` (General MIDI number) and ``id``. Mistuned renders
 (``features(tuning=True)``) also hold ``tuning``: per note its ``voice`` and fixed ``cents``, and per
 voice the :class:`~amt_jax.data.tuning.Tuning` (``voice_cents``, ``vibrato_rate_hz``,
-``vibrato_depth_cents``, ``vibrato_phase``); the labels stay on the nearest key.
+``vibrato_depth_cents``, ``vibrato_phase``); the labels stay on the nearest key. Recordings
+(``features(recorded=True)``, the ``real`` dataset) also hold ``instruments`` (one name per voice,
+comma-separated) and ``f0``: per voice the annotated F0 on the frame grid, float32
+``[n_frames, n_voices]`` in Hz (0 = unvoiced; ``n_voices`` = 0 for pieces annotated with notes);
+a piece annotated with pitch tracks has ``frames`` from them (nearest key), no notes and no onsets.
 
 A piece that cannot give correct labels raises :class:`BadPiece`; builders skip it with a
 warning naming it (:class:`SkipLog`) and fail only when nothing usable remains.
@@ -53,9 +57,10 @@ class SkipLog:
         return "; ".join(f"{p}: {r}" for p, r in self.skipped) or "none"
 
 
-def features(*, tuning: bool = False):
+def features(*, tuning: bool = False, recorded: bool = False):
     """The ``tfds.features.FeaturesDict`` of one example (imports tfds); ``tuning``: with the
-    ``tuning`` entry of mistuned renders (in-tune datasets keep the schema without it)."""
+    ``tuning`` entry of mistuned renders, ``recorded``: with the ``instruments`` and ``f0`` entries
+    of recordings (other datasets keep the schema without them)."""
     import tensorflow_datasets as tfds
 
     t = tfds.features.Tensor
@@ -66,6 +71,9 @@ def features(*, tuning: bool = False):
             "cents": t(shape=(None,), dtype=np.float64),
             **{name: t(shape=(None,), dtype=np.float64) for name in TUNING_FIELDS.values()},
         }
+    if recorded:
+        extra["instruments"] = tfds.features.Text()
+        extra["f0"] = t(shape=(None, None), dtype=np.float32, encoding="zlib")  # tfds: two unknown dims need an encoding
     return tfds.features.FeaturesDict(
         {
             "audio": t(shape=(None,), dtype=np.float32),
@@ -112,31 +120,36 @@ def read_voiced_midi(source: str | os.PathLike | bytes, *, name: str, sustain: b
 def make_example(
     *, piece_id: str, audio: np.ndarray, notes: Notes, program: int,
     voice: np.ndarray | None = None, tuning: Tuning | None = None,
+    frames: np.ndarray | None = None, f0: np.ndarray | None = None, instruments: tuple[str, ...] | None = None,
 ) -> dict:
     """One example dict in the schema of :func:`features`; ``BadPiece`` if labels would be wrong.
 
     ``audio``: mono float32 [n_samples] at 22,050 Hz; notes starting after the audio ends or silent
     audio are refused rather than stored with wrong labels. ``voice`` (``int [n_notes]``) and
     ``tuning``: a mistuned render's, stored as the ``tuning`` entry (``features(tuning=True)``).
+    ``instruments`` (a name per voice) and ``f0`` (float [n_frames, n_voices] Hz, or None for
+    none): a recording's (``features(recorded=True)``); ``frames`` (bool [n_frames, 88]): a roll
+    given directly (from pitch tracks) instead of the notes' (notes may then be empty).
     """
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 1 or audio.size == 0:
-        raise BadPiece(f"{piece_id}: audio must be mono and non-empty, got shape {audio.shape}")
-    if not np.all(np.isfinite(audio)):
-        raise BadPiece(f"{piece_id}: audio contains non-finite samples")
-    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-        raise BadPiece(f"{piece_id}: audio is silent")
-    if not len(notes):
+    audio = _checked_audio(piece_id, audio)
+    n_frames = frame_count(audio.size)
+    if frames is None and not len(notes):
         raise BadPiece(f"{piece_id}: no notes")
     duration_s = audio.size / SAMPLE_RATE
-    if notes.onset_s.max() >= duration_s:
+    if len(notes) and notes.onset_s.max() >= duration_s:
         raise BadPiece(
             f"{piece_id}: a note starts at {notes.onset_s.max():.2f} s but the audio lasts {duration_s:.2f} s"
         )
-    frames, onsets = rolls(notes, n_frames=frame_count(audio.size))
+    note_frames, onsets = rolls(notes, n_frames=n_frames)
+    if frames is not None:
+        frames = np.asarray(frames, dtype=bool)
+        if frames.shape != (n_frames, N_PITCHES):
+            raise ValueError(f"{piece_id}: frames must have shape [{n_frames}, {N_PITCHES}], got {frames.shape}")
+        if not frames.any():
+            raise BadPiece(f"{piece_id}: no labelled frame")
     out = {
         "audio": audio,
-        "frames": frames,
+        "frames": note_frames if frames is None else frames,
         "onsets": onsets,
         "notes": {
             "onset_s": notes.onset_s,
@@ -148,17 +161,38 @@ def make_example(
         "id": piece_id,
     }
     if tuning is not None:
-        voice = np.asarray(voice, dtype=np.int32).reshape(-1)
-        if voice.shape[0] != len(notes) or voice.min() < 0 or voice.max() >= tuning.n_voices:
-            raise ValueError(f"{piece_id}: voice must give each of the {len(notes)} notes one of the tuning's {tuning.n_voices} voices")
-        out["tuning"] = {
-            "voice": voice,
-            "cents": tuning.cents[voice],
-            **{stored: getattr(tuning, field) for field, stored in TUNING_FIELDS.items()},
-        }
+        out["tuning"] = _tuning_entry(piece_id, notes, voice, tuning)
     elif voice is not None:
         raise ValueError("voice is only stored with tuning")
+    if instruments is not None:
+        out["instruments"] = ",".join(instruments)
+        out["f0"] = np.zeros((n_frames, 0), np.float32) if f0 is None else np.asarray(f0, dtype=np.float32)
+        want = (n_frames, 0 if f0 is None else len(instruments))
+        if out["f0"].shape != want:
+            raise ValueError(f"{piece_id}: f0 must have shape [{want[0]}, {want[1]}], got {out['f0'].shape}")
     return out
+
+
+def _checked_audio(piece_id: str, audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise BadPiece(f"{piece_id}: audio must be mono and non-empty, got shape {audio.shape}")
+    if not np.all(np.isfinite(audio)):
+        raise BadPiece(f"{piece_id}: audio contains non-finite samples")
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise BadPiece(f"{piece_id}: audio is silent")
+    return audio
+
+
+def _tuning_entry(piece_id: str, notes: Notes, voice, tuning: Tuning) -> dict:
+    voice = np.asarray(voice, dtype=np.int32).reshape(-1)
+    if voice.shape[0] != len(notes) or voice.min() < 0 or voice.max() >= tuning.n_voices:
+        raise ValueError(f"{piece_id}: voice must give each of the {len(notes)} notes one of the tuning's {tuning.n_voices} voices")
+    return {
+        "voice": voice,
+        "cents": tuning.cents[voice],
+        **{stored: getattr(tuning, field) for field, stored in TUNING_FIELDS.items()},
+    }
 
 
 def read_tuning(stored: dict) -> tuple[np.ndarray, np.ndarray, Tuning]:

@@ -119,22 +119,25 @@ def note_scores(ref: Transcription, est: Transcription, *, offsets: bool) -> dic
 
 
 def evaluate_piece(ref: Transcription, est: Transcription, *, threshold: float = FRAME_THRESHOLD) -> dict:
-    """``{"frame": ..., "note_onset": ..., "note": ...}``, each ``{"precision", "recall", "f1"}``."""
+    """``{"frame": ..., "note_onset": ..., "note": ...}``, each ``{"precision", "recall", "f1"}``;
+    the note levels are None when the reference has no notes (a piece labelled by pitch tracks)."""
+    noted = len(ref.pitches) > 0
     return {
         "frame": multipitch_scores(ref, est, threshold=threshold),
-        "note_onset": note_scores(ref, est, offsets=False),
-        "note": note_scores(ref, est, offsets=True),
+        "note_onset": note_scores(ref, est, offsets=False) if noted else None,
+        "note": note_scores(ref, est, offsets=True) if noted else None,
     }
 
 
 def summarize(per_piece: dict[str, dict]) -> dict:
-    """Overall scores (mean over pieces of each number) plus ``per_piece`` (piece id → scores)."""
+    """Overall scores (mean over pieces of each number, over the pieces that have the level: a
+    level no piece has is None) plus ``per_piece`` (piece id → scores)."""
     if not per_piece:
         raise ValueError("per_piece must hold at least one piece")
-    overall = {
-        level: {k: float(np.mean([s[level][k] for s in per_piece.values()])) for k in ("precision", "recall", "f1")}
-        for level in LEVELS
-    }
+    overall = {}
+    for level in LEVELS:
+        scored = [s[level] for s in per_piece.values() if s[level] is not None]
+        overall[level] = {k: float(np.mean([s[k] for s in scored])) for k in ("precision", "recall", "f1")} if scored else None
     return {**overall, "per_piece": per_piece}
 
 

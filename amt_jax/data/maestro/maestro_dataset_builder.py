@@ -134,6 +134,17 @@ class Maestro(TranscriptionBuilder):
 
     HOMEPAGE = "https://magenta.tensorflow.org/datasets/maestro"
 
+    @classmethod
+    def check_manual_dir(cls, manual_dir) -> None:
+        """One line naming ``manual_dir`` when it holds no readable MAESTRO download (before tfds's
+        own check, whose error is a long traceback)."""
+        try:
+            open_download(manual_dir)
+        except zipfile.BadZipFile as exc:
+            raise FileNotFoundError(f"--manual-dir {manual_dir}: a MAESTRO zip there is unreadable ({exc})") from None
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"--manual-dir: {exc}") from None
+
     def _split_generators(self, dl_manager):
         download = open_download(dl_manager.manual_dir)
         chosen = take(read_rows(download), self.n_pieces)
