@@ -72,7 +72,7 @@ def _complex_kernels(config: VQTConfig, sample_rate: int) -> tuple[np.ndarray, n
     bins_per_octave = 12 * config.bins_per_semitone
     alpha = 2.0 ** (1.0 / bins_per_octave) - 1.0
     lengths = np.ceil((1.0 / alpha) * sample_rate / (freqs + config.gamma / alpha))
-    width = int(2 ** np.ceil(np.log2(lengths.max())))
+    width = 1 << (int(lengths.max()) - 1).bit_length()  # the next power of two >= the longest kernel
     kernels = np.zeros((config.n_bins, width), np.complex64)
     for k, (f, n) in enumerate(zip(freqs, lengths)):
         n_int = int(n)
