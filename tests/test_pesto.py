@@ -45,6 +45,12 @@ def model():
 
 
 @pytest.fixture(scope="module")
+def apply(model):
+    """The model's apply, jitted once for the module."""
+    return jax.jit(model.apply)
+
+
+@pytest.fixture(scope="module")
 def runs(model):
     """Per signal: (features [T, 251], activations [T, 384], pitch [T], confidence [T]) of ours."""
     out = {}
@@ -92,9 +98,9 @@ def test_vqt_check_fails_with_a_wrong_gamma():
 
 
 @pytest.mark.parametrize("name", list(pesto_signals.SIGNALS))
-def test_activations_match_the_original(model, runs, name):
+def test_activations_match_the_original(model, apply, runs, name):
     golden = GOLDEN[f"{name}/activations"]
-    alone = np.asarray(model.apply(model.params, GOLDEN[f"{name}/features"].T)["pitch"]).T
+    alone = np.asarray(apply(model.params, GOLDEN[f"{name}/features"].T)["pitch"]).T
     assert np.abs(alone - golden).max() <= 1e-4
     assert np.abs(runs[name][1][::STRIDE] - golden).max() <= 5e-4
 
@@ -227,3 +233,14 @@ def test_transcribe_writes_a_pitch_csv(tmp_path, capsys):
     np.testing.assert_allclose(rows[:, 0], np.arange(len(rows)) * 0.01, atol=1e-9)
     assert 1200 * np.abs(np.log2(rows[voiced, 1] / golden_hz[voiced])).max() <= 5.0
     assert np.all(rows[voiced, 2] > VOICED)
+
+
+def test_bench_without_torch_says_it_is_skipped(monkeypatch, capsys):
+    from amt_jax.bench import pesto as bench_pesto
+
+    monkeypatch.delenv(bench_pesto.TORCH_PYTHON_ENV, raising=False)
+    monkeypatch.setattr(bench_pesto, "torch_python", lambda: None)
+    assert bench_pesto.frame_macs()["vqt"] == 4096 * 502
+    assert bench_pesto.main(seconds=1.0, repeats=1, seed=0) == 0
+    out = capsys.readouterr().out
+    assert "torch side skipped" in out and '"torch": "skipped"' in out

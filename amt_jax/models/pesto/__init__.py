@@ -139,6 +139,7 @@ def _apply_fn(module: network.PestoNet):
 
 
 def _init_fn(module: network.PestoNet):
+    @jax.jit
     def init(key):
         """Fresh variables of the same architecture (torch's default initialisation)."""
         return module.init(key, jnp.zeros((1, module.n_bins), jnp.float32))
