@@ -15,6 +15,7 @@ hold the original's VQT, activations, pitch and confidence on the signals of
 
 import importlib.util
 import io
+import os
 import pickle
 import sys
 import zipfile
@@ -131,6 +132,26 @@ def test_vibrato_pitch_follows_the_melody(runs):
     for i, note in enumerate([57, 60, 64, 67, 62]):
         frames = midi[40 * i + 8: 40 * i + 33]
         assert np.median(np.abs(frames - note)) < 0.1 and np.abs(frames - note).max() < 0.34, (note, frames)
+
+
+def test_sung_recording_matches_the_original(model):
+    """vocadito_10 (a real voice, 44.1 kHz) read from basic-pitch 0.4.0's sdist when
+    ``AMT_JAX_BASIC_PITCH_SDIST`` names it (its audio is not in the repository)."""
+    tarball = os.environ.get(pesto_signals.SDIST_ENV)
+    if not tarball or not Path(tarball).is_file():
+        pytest.skip(f"set {pesto_signals.SDIST_ENV} to basic-pitch 0.4.0's sdist to run the sung-recording golden")
+    name, stride = pesto_signals.RECORDING[0], pesto_signals.RECORDING_STRIDE
+    audio, sr = pesto_signals.recording(tarball)
+    assert np.sqrt(np.mean(np.square(audio, dtype=np.float64))) == pytest.approx(float(GOLDEN[f"{name}/rms"]), rel=1e-5)
+    x = model.frontend_at(sr, 10.0)(audio)
+    midi, confidence = (np.asarray(v) for v in model.pitch_track(model.params, x))
+    rel, db = vqt_errors(np.asarray(x).T[::stride], GOLDEN[f"{name}/features"])
+    assert rel <= 1e-5 and db <= 0.01, (rel, db)
+    activations = np.asarray(model.apply(model.params, x)["pitch"]).T[::stride]
+    assert np.abs(activations - GOLDEN[f"{name}/activations"]).max() <= 5e-4
+    voiced = GOLDEN[f"{name}/confidence"] > VOICED
+    assert 100 * np.abs(midi - GOLDEN[f"{name}/pitch"])[voiced].max() <= 1.0
+    assert np.abs(confidence - GOLDEN[f"{name}/confidence"]).max() <= 1e-4
 
 
 def test_checkpoint_reader_matches_torch():

@@ -51,3 +51,30 @@ def signal(name: str) -> tuple[np.ndarray, np.ndarray, int]:
     sr, recipe = SIGNALS[name]
     audio, midi = recipe(sr)
     return audio, midi, sr
+
+
+# A real sung recording (vocadito track 10, CC BY 4.0, 44.1 kHz, 9.1 s) from basic-pitch 0.4.0's
+# sdist; not in this repository: the golden script and the test read it from the sdist's tarball
+# named by this environment variable (the test skips without it).
+SDIST_ENV = "AMT_JAX_BASIC_PITCH_SDIST"
+SDIST_SHA256 = "6f48ac4b909c990fd59460622137a03b857c829bb1f3e65c71708da576ab68e5"
+RECORDING = ("vocadito_10", "basic_pitch-0.4.0/tests/resources/vocadito_10.wav")
+RECORDING_STRIDE = 8  # its features and activations are stored for every 8th frame
+
+
+def recording(tarball) -> tuple[np.ndarray, int]:
+    """``(audio float32 [n], sample rate)`` of :data:`RECORDING` read from the sdist ``tarball``
+    (ValueError if the tarball is not basic-pitch 0.4.0's sdist)."""
+    import hashlib
+    import io
+    import tarfile
+
+    import soundfile
+
+    data = open(tarball, "rb").read()
+    if hashlib.sha256(data).hexdigest() != SDIST_SHA256:
+        raise ValueError(f"{tarball} is not basic-pitch 0.4.0's sdist (sha256 differs)")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        wav = tar.extractfile(RECORDING[1]).read()
+    audio, sr = soundfile.read(io.BytesIO(wav), dtype="float32")
+    return audio, sr
