@@ -10,8 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 VENV="${AMT_JAX_VENV:-.venv}"
 PY="$VENV/bin/python"
 # Installed with --no-deps: basic-pitch would pull TensorFlow (we only read its nmp.onnx and
-# reference decoding code); tinysoundfont's pyaudio dependency does not build.
-NODEPS=("basic-pitch==0.4.0" "tinysoundfont==0.3.7")
+# reference decoding code); pesto-pitch would pull torch and torchaudio (we only read its mir-1k_g7.ckpt,
+# without torch); tinysoundfont's pyaudio dependency does not build.
+NODEPS=("basic-pitch==0.4.0" "tinysoundfont==0.3.7" "pesto-pitch==2.0.1")
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 

@@ -12,6 +12,8 @@ line is one JSON object.
 convolution with its BN/ReLU, each sigmoid), jitted separately on the batch each stage sees
 inside the model, and prints ms per window (wall, and this process's CPU time, which load from
 other processes disturbs less), multiply-adds and achieved G multiply-adds/s.
+
+``--model pesto`` times PESTO against the original on torch instead (:mod:`amt_jax.bench.pesto`).
 """
 
 from __future__ import annotations
@@ -179,9 +181,17 @@ def _parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per side (default 7)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="time each stage of our forward alone instead")
+    parser.add_argument("--model", choices=("basic-pitch", "pesto"), default="basic-pitch",
+                        help="basic-pitch (vs onnxruntime, default) or pesto (vs the original on torch: "
+                             "AMT_JAX_TORCH_PYTHON names a Python with torch and pesto-pitch)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="pesto: seconds of 16 kHz audio per call (default 10)")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.repeats < 1:
         parser.error("--batch and --repeats must be >= 1")
+    if not args.seconds >= 1:
+        parser.error(f"--seconds must be >= 1, got {args.seconds}")
+    if args.model == "pesto" and args.profile:
+        parser.error("--profile times Basic Pitch's stages; it does not apply to --model pesto")
     return args
 
 
@@ -256,6 +266,10 @@ def compare(bp: pretrained.Pretrained, audio: np.ndarray, repeats: int, machine:
 
 def main(argv=None) -> int:
     args = _parse_args(argv)
+    if args.model == "pesto":
+        from amt_jax.bench import pesto
+
+        return pesto.main(args.seconds, args.repeats, args.seed)
     audio = (0.1 * np.random.default_rng(args.seed).standard_normal((args.batch, WINDOW_SAMPLES))).astype(np.float32)
     bp = pretrained.basic_pitch()
     machine = peak.cpu_peak()

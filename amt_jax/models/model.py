@@ -15,6 +15,8 @@ intermediates  ``intermediates(params, X [N, F, T], names) -> {name: [N, T, D]}`
 invert         :class:`Inverse`: audio whose features are a target (sonification)
 lrp            the family's LRP adapter (the protocol of :mod:`amt_jax.models.bp_lrp`): its
                linear layers in order, so generic rules and composites run on it
+frontend_at    ``frontend_at(sample_rate, step_ms) -> frontend``: the frontend for audio at another
+               rate and another frame step (models whose features are defined at any rate and step)
 init           ``init(key) -> params``: freshly initialised weights of the same architecture
                (the random-weights control, ``random:<spec>``)
 cascade        ``((layer, ...), ...)``: the layers of ``init``'s params from the output down (the
@@ -33,7 +35,7 @@ from amt_jax.constants import SAMPLE_RATE
 from amt_jax.frontend.layout import FrequencyLayout
 
 OUTPUT_KINDS = ("multipitch", "pitch_distribution")
-CAPABILITIES = ("frontend", "logits", "intermediates", "invert", "lrp", "init", "cascade", "stack")
+CAPABILITIES = ("frontend", "frontend_at", "logits", "intermediates", "invert", "lrp", "init", "cascade", "stack")
 DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
 
 
@@ -47,15 +49,33 @@ class Output:
         note and onset) or ``"pitch_distribution"`` (a softmax over pitch bins, e.g. a monophonic
         pitch estimator's ``[..., n_bins, T]``).
       bins_per_semitone: pitch bins per semitone (1 for keys).
+      lowest_midi: a distribution's bin 0 in MIDI (bin b is ``lowest_midi + b / bins_per_semitone``).
+      confidence: a distribution's voicing confidence: the key of ``apply``'s dict holding it
+        ``[..., T]`` in [0, 1] (None: the distribution's peak probability).
     """
 
     name: str | None
     kind: str = "multipitch"
     bins_per_semitone: int = 1
+    lowest_midi: float = 0.0
+    confidence: str | None = None
 
     def __post_init__(self):
         if self.kind not in OUTPUT_KINDS:
             raise ValueError(f"Output kind must be one of {OUTPUT_KINDS}, got {self.kind!r}")
+
+
+def distribution_pitch(probabilities, bins_per_semitone: int):
+    """Argmax-local weighted average (CREPE's and PESTO's "alwa"): ``[..., n_bins] -> [...]`` pitch
+    in semitones above bin 0, the probability-weighted mean bin over the argmax and its
+    ``B − 1`` neighbours on each side (clipped to the axis), divided by ``B = bins_per_semitone``."""
+    import jax.numpy as jnp  # JAX only when a model runs (checking specs stays light)
+
+    n = probabilities.shape[-1]
+    centre = jnp.argmax(probabilities, axis=-1)[..., None]
+    idx = jnp.clip(centre + jnp.arange(1 - bins_per_semitone, bins_per_semitone), 0, n - 1)
+    p = jnp.take_along_axis(probabilities, idx, axis=-1)
+    return (p * idx).sum(-1) / p.sum(-1) / bins_per_semitone
 
 
 class Inverse(NamedTuple):
@@ -97,6 +117,7 @@ class Model:
     frame_threshold: float = DEFAULT_FRAME_THRESHOLD
     sample_rate: int = SAMPLE_RATE
     frontend: Callable | None = None
+    frontend_at: Callable | None = None
     logits: Callable | None = None
     intermediates: Callable | None = None
     layers: tuple[str, ...] = ()
@@ -121,6 +142,28 @@ class Model:
     def output_kind(self) -> str:
         """The kind of the output probes read (:data:`OUTPUT_KINDS`)."""
         return next(o.kind for o in self.outputs if o.name == self.output)
+
+    @property
+    def tracks_pitch(self) -> bool:
+        """True when the output probes read is a pitch distribution (a monophonic pitch tracker:
+        :meth:`pitch_track` decodes it), False for independent sigmoids over keys (notes)."""
+        return self.output_kind == "pitch_distribution"
+
+    def pitch_track(self, params, x):
+        """``(midi [..., T], confidence [..., T])`` from features ``x [..., F, T]``: the argmax-local
+        weighted average of the output distribution (:func:`distribution_pitch`) and the voicing
+        confidence (the output's ``confidence`` entry, else the distribution's peak)."""
+        if not self.tracks_pitch:
+            raise ValueError(f"model {self.spec!r}: output {self.output!r} is a {self.output_kind}; a pitch track "
+                             "needs a pitch distribution")
+        import jax.numpy as jnp
+
+        out = next(o for o in self.outputs if o.name == self.output)
+        y = self.apply(params, x)
+        probs = y if out.name is None else y[out.name]
+        midi = out.lowest_midi + distribution_pitch(jnp.swapaxes(probs, -1, -2), out.bins_per_semitone)
+        confidence = probs.max(-2) if out.confidence is None else y[out.confidence]
+        return midi, confidence
 
     def has(self, capability: str) -> bool:
         """Whether the model gives ``capability`` (:data:`CAPABILITIES`)."""

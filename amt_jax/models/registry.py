@@ -4,6 +4,7 @@ Specs (one grammar for the sweep, ``evaluate``, ``transcribe``, ``probe-keys``, 
 the Python API)::
 
     basic-pitch              pretrained Basic Pitch (ICASSP 2022), weights from the basic-pitch wheel
+    pesto                    pretrained PESTO (ISMIR 2023, monophonic pitch), weights from the pesto-pitch wheel
     trained:DIR              a training workdir (amt_jax.training); the CLI also takes a bare DIR
     planted-b<B>             the planted model on synthetic features, B bins per semitone (e.g. planted-b3)
     oracle                   the labels themselves (evaluation only: scores 1)
@@ -53,6 +54,7 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("basic-pitch", re.compile(r"basic-pitch"), "basic-pitch", "pretrained", title="Basic Pitch"),
+    Family("pesto", re.compile(r"pesto"), "pesto", "pesto", title="PESTO"),
     Family("trained", re.compile(r"trained:(.+)"), "trained:<dir>", "trained"),
     Family("planted", re.compile(r"planted-b([1-9][0-9]*)"), "planted-b<B> (e.g. planted-b3)", "planted"),
     Family("oracle", re.compile(r"oracle"), "oracle", "oracle", perturbable=False),
