@@ -13,6 +13,7 @@ hold the original's VQT, activations, pitch and confidence on the signals of
 - Pitch: <= 1 cent on frames the original calls voiced (confidence > 0.5); confidence <= 1e-4.
 """
 
+import dataclasses
 import importlib.util
 import io
 import os
@@ -27,6 +28,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from amt_jax import tones
 from amt_jax.__main__ import main
 from amt_jax.models import registry
 from amt_jax.models import pesto
@@ -206,15 +208,22 @@ def test_missing_package_names_the_install_command(monkeypatch):
 
 
 def test_model_capabilities(model):
-    assert registry.title("pesto") == "PESTO" and model.tracks_pitch and model.output_kind == "pitch_distribution"
+    assert registry.title("pesto") == "PESTO" and model.tracks_pitch and model.output_kind == "key_mass"
     assert model.identity["checkpoint_sha256"] == str(GOLDEN["ckpt/sha256"])
     assert model.sample_rate == 16000 and model.layout.lowest_midi == 21 and model.layout.n_bins == 251
     x = GOLDEN["vibrato_16k/features"].T[None]  # [1, 251, T]
     y = model.apply(model.params, x)
     assert y["pitch"].shape == (1, 384, x.shape[-1]) and y["confidence"].shape == (1, x.shape[-1])
-    logits = model.logits(model.params, x)
-    np.testing.assert_allclose(jax.nn.softmax(logits, axis=-2), y["pitch"], atol=1e-6)
+    mass = y["keys"]  # probes read each key's mass; logits are its log-odds (the factorial's scale)
+    assert mass.shape == (1, 84, x.shape[-1])
+    np.testing.assert_allclose(mass, pesto.key_mass(y["pitch"], model.layout), atol=1e-7)
+    log_odds = np.asarray(model.logits(model.params, x), np.float64)
+    clipped = np.clip(np.asarray(mass, np.float64), 1e-6, 1 - 1e-6)
+    confident = (clipped > 1e-5) & (clipped < 1 - 1e-5)  # float32 mass resolves the log-odds here
+    np.testing.assert_allclose(log_odds[confident], np.log(clipped / (1 - clipped))[confident], atol=2e-3)
+    assert np.all(log_odds[~confident & (clipped < 0.5)] < np.log(1e-5))  # far below: still finite, ordered
     acts = model.intermediates(model.params, x, model.layers)
+    np.testing.assert_allclose(jax.nn.softmax(acts["logits"], axis=-1), acts["pitch"], atol=1e-6)
     assert list(acts) == list(model.layers) and acts["conv1"].shape == (1, x.shape[-1], 219 * 40)
     np.testing.assert_allclose(acts["pitch"], np.swapaxes(y["pitch"], -1, -2), atol=1e-7)
 
@@ -265,3 +274,25 @@ def test_bench_without_torch_says_it_is_skipped(monkeypatch, capsys):
     assert bench_pesto.main(seconds=1.0, repeats=1, seed=0) == 0
     out = capsys.readouterr().out
     assert "torch side skipped" in out and '"torch": "skipped"' in out
+
+
+def test_probe_tones_read_pesto_on_the_corpus_grid_and_find_the_encoders_crop(model):
+    """Probes feed PESTO the corpus's 22,050 Hz audio framed every 256 samples (``frontend_at``) and
+    read each key's mass: the encoder sees only input bins 16..234 (MIDI 26..98), so tones outside
+    that range are never detected, while tones inside are."""
+    result = tones.probe_tones(model, timbres=("1/k",), levels_dbfs=(-20.0,), n_repeats=2, keys=[22, 25, 60, 97, 100, 104])
+    recall = dict(zip(result.midi.tolist(), result.samples["recall"].mean(-1)[0, 0]))
+    assert all(recall[m] == 0 for m in (22, 25, 100, 104)), recall
+    assert all(recall[m] > 0.9 for m in (60, 97)), recall
+
+
+def test_corpus_labels_are_cut_to_the_models_keys(model):
+    from amt_jax.sweep.inputs import model_keys
+
+    targets = np.arange(2 * 88 * 3).reshape(2, 88, 3)
+    cut = model_keys(targets, model.layout, "pesto")  # MIDI 21..104 of the corpus's 21..108
+    assert cut.shape == (2, 84, 3) and np.array_equal(cut, targets[:, :84])
+    shifted = model_keys(targets, dataclasses.replace(model.layout, lowest_midi=31, n_pitches=20), "x")
+    assert np.array_equal(shifted, targets[:, 10:30])
+    with pytest.raises(ValueError, match=r"^model 'x' has keys MIDI 21..120; the corpus labels MIDI 21..108$"):
+        model_keys(targets, dataclasses.replace(model.layout, n_pitches=100), "x")

@@ -1,5 +1,7 @@
 """The model registry: one grammar of specs for the sweep, evaluate and transcribe."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -131,8 +133,12 @@ def test_capabilities_a_pipeline_needs_are_checked_in_one_line():
         pitch.require_sample_rate(22050, "transcribe")
     with pytest.raises(ValueError, match=r"no 'note', 'onset' output \(needed by decoding\)"):
         pitch.require_outputs(("note", "onset"), "decoding")
-    with pytest.raises(ValueError, match="is a pitch_distribution; the sweep needs independent sigmoids over keys"):
-        pitch.require_multipitch("the sweep")
+    with pytest.raises(ValueError, match=r"is a pitch_distribution; the sweep needs an output over keys \(multipitch or key_mass\)"):
+        pitch.require_keys("the sweep")
+    with pytest.raises(ValueError, match=r"^model 'pesto-like' reads audio at 16000 Hz, but the sweep gives 22050 Hz$"):
+        pitch.frontend_on(22050, 256, "the sweep")  # no frontend_at: it cannot be read at another rate
+    framed = dataclasses.replace(pitch, frontend_at=lambda rate, step_ms: ("at", rate, step_ms))
+    assert framed.frontend_on(22050, 256, "the sweep") == ("at", 22050, 1000.0 * 256 / 22050)
     assert registry.title("random:basic-pitch") == "Basic Pitch with random weights (same architecture)"
     assert registry.random_base("random:planted-b3") == "planted-b3" and registry.random_base("planted-b3") is None
     assert not registry.perturbable("oracle") and registry.perturbable("py:x.py:f")

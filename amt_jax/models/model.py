@@ -34,7 +34,8 @@ from typing import Any, Callable, NamedTuple
 from amt_jax.constants import SAMPLE_RATE
 from amt_jax.frontend.layout import FrequencyLayout
 
-OUTPUT_KINDS = ("multipitch", "pitch_distribution")
+OUTPUT_KINDS = ("multipitch", "key_mass", "pitch_distribution")
+KEY_KINDS = ("multipitch", "key_mass")  # outputs over keys, [..., P, T]: what probes read
 CAPABILITIES = ("frontend", "frontend_at", "logits", "intermediates", "invert", "lrp", "init", "cascade", "stack")
 DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
 
@@ -46,8 +47,10 @@ class Output:
     Attributes:
       name: the key of ``apply``'s dict (None: ``apply`` returns this array itself).
       kind: ``"multipitch"`` (independent sigmoids over keys, ``[..., P, T]``, e.g. Basic Pitch's
-        note and onset) or ``"pitch_distribution"`` (a softmax over pitch bins, e.g. a monophonic
-        pitch estimator's ``[..., n_bins, T]``).
+        note and onset), ``"key_mass"`` (each key's share of a distribution over pitch, ``[..., P,
+        T]``, at most 1 summed over keys: a monophonic estimator read per key) or
+        ``"pitch_distribution"`` (a softmax over pitch bins, e.g. a monophonic pitch estimator's
+        ``[..., n_bins, T]``).
       bins_per_semitone: pitch bins per semitone (1 for keys).
       lowest_midi: a distribution's bin 0 in MIDI (bin b is ``lowest_midi + b / bins_per_semitone``).
       confidence: a distribution's voicing confidence: the key of ``apply``'s dict holding it
@@ -145,9 +148,20 @@ class Model:
 
     @property
     def tracks_pitch(self) -> bool:
-        """True when the output probes read is a pitch distribution (a monophonic pitch tracker:
-        :meth:`pitch_track` decodes it), False for independent sigmoids over keys (notes)."""
-        return self.output_kind == "pitch_distribution"
+        """True when the model gives a pitch distribution (a monophonic pitch tracker:
+        :meth:`pitch_track` decodes it), False for a note model (sigmoids over keys)."""
+        return any(o.kind == "pitch_distribution" for o in self.outputs)
+
+    def frontend_on(self, sample_rate: int, hop_length: int, by: str):
+        """The frontend for audio at ``sample_rate`` Hz with a frame every ``hop_length`` samples
+        (what ``by`` feeds it and labels): ``frontend`` itself when the model reads audio at that
+        rate, else ``frontend_at`` at that rate and step; ValueError (one line) when neither fits."""
+        self.require("frontend", by)
+        if self.sample_rate == sample_rate and not self.has("frontend_at"):
+            return self.frontend
+        if self.has("frontend_at"):
+            return self.frontend_at(sample_rate, 1000.0 * hop_length / sample_rate)
+        raise ValueError(f"model {self.spec!r} reads audio at {self.sample_rate} Hz, but {by} gives {sample_rate} Hz")
 
     def pitch_track(self, params, x):
         """``(midi [..., T], confidence [..., T])`` from features ``x [..., F, T]``: the argmax-local
@@ -158,7 +172,7 @@ class Model:
                              "needs a pitch distribution")
         import jax.numpy as jnp
 
-        out = next(o for o in self.outputs if o.name == self.output)
+        out = next(o for o in self.outputs if o.kind == "pitch_distribution")
         y = self.apply(params, x)
         probs = y if out.name is None else y[out.name]
         midi = out.lowest_midi + distribution_pitch(jnp.swapaxes(probs, -1, -2), out.bins_per_semitone)
@@ -191,11 +205,12 @@ class Model:
         if self.sample_rate != rate:
             raise ValueError(f"model {self.spec!r} reads audio at {self.sample_rate} Hz, but {by} gives {rate} Hz")
 
-    def require_multipitch(self, by: str) -> None:
-        """ValueError (one line) unless the output probes read is independent sigmoids over keys."""
-        if self.output_kind != "multipitch":
+    def require_keys(self, by: str) -> None:
+        """ValueError (one line) unless the output probes read is over keys, ``[..., P, T]``
+        (:data:`KEY_KINDS`: sigmoids, or a distribution's mass per key)."""
+        if self.output_kind not in KEY_KINDS:
             raise ValueError(f"model {self.spec!r}: output {self.output!r} is a {self.output_kind}; {by} needs "
-                             "independent sigmoids over keys")
+                             f"an output over keys ({' or '.join(KEY_KINDS)})")
 
     def probabilities(self, params, x):
         """The output probes read: ``apply(params, x)`` (its ``output`` entry when it returns a dict)."""

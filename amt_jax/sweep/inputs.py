@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE, WINDOW_FRAMES
+from amt_jax.constants import HOP_LENGTH, MIDI_OFFSET, SAMPLE_RATE, WINDOW_FRAMES
 from amt_jax.io import array_digest
 from amt_jax.models import registry
 from amt_jax.sweep.config import SweepConfig
@@ -42,7 +42,7 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
     import jax
 
     model = registry.load(spec, seed=config.seed)
-    model.require_multipitch("the sweep")
+    model.require_keys("the sweep")
     if config.data == "synthetic":  # harmonic combs on the model's own axis, any model
         from amt_jax.data.synthetic import synthetic
 
@@ -55,14 +55,25 @@ def load_inputs(spec: str, config: SweepConfig, *, data_dir=None) -> Inputs:
                       provenance=_provenance(model.identity, data_id, clips.features))
     if not model.reads_audio:
         raise ValueError(f"model {spec!r} reads synthetic features only (it has no frontend), got data={config.data!r}")
-    model.require_sample_rate(SAMPLE_RATE, f"data={config.data!r} (Basic Pitch's windowing)")
+    frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, f"data={config.data!r} (the corpus's windows and frames)")
     clips = audio_windows(config.data, data_dir=data_dir, n_clips=config.n_clips, clips_per_piece=config.clips_per_piece)
-    features = np.asarray(jax.jit(model.frontend)(clips.audio), np.float32)
+    features = np.asarray(jax.jit(frontend)(clips.audio), np.float32)
+    targets = None if clips.targets is None else model_keys(clips.targets, model.layout, spec)
     data_id = {"data": config.data, "data_dir": None if data_dir is None else str(data_dir), "n_clips": config.n_clips,
                "windows": [list(w) for w in clips.where], "audio_sha256": array_digest(clips.audio),
                "features_sha256": array_digest(features)}
-    return Inputs(model, features, clips.targets, clips.clusters, clips.programs,
+    return Inputs(model, features, targets, clips.clusters, clips.programs,
                   _provenance(model.identity, data_id, features))
+
+
+def model_keys(targets: np.ndarray, layout, spec: str) -> np.ndarray:
+    """The corpus's labels ``[n, 88, T]`` (MIDI 21..108) of the model's keys: ``[n, P, T]``, key p
+    MIDI ``layout.lowest_midi + p``; ValueError (one line) for keys the corpus does not label."""
+    rows = layout.midi(np.arange(layout.n_pitches)) - MIDI_OFFSET
+    if rows.min() < 0 or rows.max() >= targets.shape[1]:
+        raise ValueError(f"model {spec!r} has keys MIDI {rows.min() + MIDI_OFFSET}..{rows.max() + MIDI_OFFSET}; the "
+                         f"corpus labels MIDI {MIDI_OFFSET}..{MIDI_OFFSET + targets.shape[1] - 1}")
+    return targets if len(rows) == targets.shape[1] and rows[0] == 0 else targets[:, rows]
 
 
 @dataclass(frozen=True)

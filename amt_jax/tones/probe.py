@@ -57,7 +57,7 @@ import warnings
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.constants import SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
+from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE, WINDOW_SAMPLES, midi_to_hz
 from amt_jax import stats
 from amt_jax.frontend.layout import harmonic_shift
 from amt_jax.io import environment
@@ -266,8 +266,8 @@ def _check(model, timbres, levels_dbfs, n_repeats, seed, noise_dbfs, keys, edge_
     if getattr(model, "frontend", None) is None or getattr(model, "layout", None) is None:
         raise ValueError(f"model {getattr(model, 'spec', model)!r} reads no audio (no frontend or layout): "
                          "probe tones need an audio model")
-    model.require_sample_rate(SAMPLE_RATE, "probe tones")
-    model.require_multipitch("probe tones")
+    model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "probe tones")
+    model.require_keys("probe tones")
     timbres = tuple(timbres)
     if not timbres or len(set(timbres)) != len(timbres):
         raise ValueError(f"timbres must be a non-empty list of distinct names, got {list(timbres)!r}")
@@ -318,7 +318,8 @@ def probe_tones(model, *, timbres=None, levels_dbfs=LEVELS_DBFS, n_repeats: int 
     samples = {m: np.full(shape, np.nan) for m in METRICS}
     rates = np.full((*shape, lay.n_pitches), np.nan)
     valid = np.ones((len(timbres), len(midi)), bool)
-    forward = scoring.forward(model.frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames), lay)
+    frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "probe tones")
+    forward = scoring.forward(frontend, model.apply, model.output, float(model.frame_threshold), int(edge_frames), lay)
     batches = scoring.Batches(forward, model.params, batch_size, samples, rates, progress)
     for k, m in enumerate(midi):
         floor = noise(int(m), n_repeats=n_repeats, seed=seed, noise_dbfs=noise_dbfs)

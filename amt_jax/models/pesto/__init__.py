@@ -6,9 +6,15 @@ torch (:mod:`.checkpoint`; ``pip install --no-deps pesto-pitch==2.0.1``)::
     from amt_jax.models import registry
     m = registry.load("pesto")
     x = m.frontend(audio)           # audio [..., n] float32 at 16 kHz -> X [..., 251, T] dB, 10 ms frames
-    y = m.apply(m.params, x)        # {"pitch": [..., 384, T] probabilities, "confidence": [..., T]}
+    y = m.apply(m.params, x)        # {"keys": [..., P=84, T], "pitch": [..., 384, T], "confidence": [..., T]}
     midi, conf = m.pitch_track(m.params, x)   # [..., T] MIDI (fractional), voicing confidence in [0, 1]
-    keys = key_mass(y["pitch"], m.layout)     # [..., P=84, T]: each key's probability mass
+
+Probes read ``keys`` (``m.output``): each key's probability mass (:func:`key_mass`), so every probe
+written for key outputs runs on PESTO, its drops measured on the probability mass at the key's
+three output bins. ``logits`` are the matching log-odds, ``log m_p − log(1 − m_p)``, computed
+from the pre-softmax outputs (:func:`key_log_odds`): the scale the factorial reads. The probes
+feed it audio at the corpus's rate and frame step through ``frontend_at`` (22,050 Hz, 256-sample
+hop: the VQT is defined at any rate and step).
 
 Sample rates: ``sample_rate`` is 16,000 Hz (PESTO's default), but the VQT's kernels are built for
 whatever rate is asked (``m.frontend_at(sample_rate, step_ms)``, as the original rebuilds them
@@ -107,24 +113,42 @@ def key_mass(probabilities, layout: FrequencyLayout):
     return (taken * valid[..., None]).sum(-2)
 
 
+def key_log_odds(logits, layout: FrequencyLayout):
+    """Each key's log-odds ``log m_p − log(1 − m_p)`` of its mass under ``softmax(logits)``:
+    ``[..., 384, T]`` pre-softmax -> ``[..., P, T]``, as ``logsumexp`` over the key's bins minus
+    ``logsumexp`` over every other bin (stable where ``m_p`` is near 0 or 1)."""
+    midi = layout.lowest_midi + np.arange(layout.n_pitches)
+    n = logits.shape[-2]
+    member = np.zeros((layout.n_pitches, n), bool)
+    for p, m in enumerate(midi):
+        lo, hi = BINS_PER_SEMITONE * m - BINS_PER_SEMITONE // 2, BINS_PER_SEMITONE * m + BINS_PER_SEMITONE // 2 + 1
+        member[p, max(lo, 0):min(hi, n)] = True
+    z = jnp.swapaxes(logits, -1, -2)[..., None, :]  # [..., T, 1, 384]
+    inside = jax.nn.logsumexp(jnp.where(member, z, -jnp.inf), axis=-1)  # [..., T, P]
+    outside = jax.nn.logsumexp(jnp.where(member, -jnp.inf, z), axis=-1)
+    return jnp.swapaxes(inside - outside, -1, -2)
+
+
 def _frames(x):
     """``X [..., F, T] -> ([N, F], lead shape, T)``: every frame a row."""
     lead, t = x.shape[:-2], x.shape[-1]
     return jnp.swapaxes(x, -1, -2).reshape((-1, x.shape[-2])), lead, t
 
 
-def _apply_fn(module: network.PestoNet):
+def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
     def apply(params, x):
-        """``X [..., 251, T]`` dB -> ``{"pitch": [..., 384, T], "confidence": [..., T]}``."""
+        """``X [..., 251, T]`` dB -> ``{"keys": [..., P, T], "pitch": [..., 384, T], "confidence": [..., T]}``."""
         rows, lead, t = _frames(jnp.asarray(x, jnp.float32))
         out = module.apply(params, rows)
-        return {"pitch": jnp.swapaxes(out["pitch"].reshape(lead + (t, -1)), -1, -2),
-                "confidence": out["confidence"].reshape(lead + (t,))}
+        pitch = jnp.swapaxes(out["pitch"].reshape(lead + (t, -1)), -1, -2)
+        return {"keys": key_mass(pitch, layout), "pitch": pitch, "confidence": out["confidence"].reshape(lead + (t,))}
 
     def logits(params, x):
-        """``X [..., 251, T]`` -> pre-softmax ``[..., 384, T]`` (rolled like ``pitch``)."""
+        """``X [..., 251, T]`` -> each key's log-odds ``[..., P, T]`` (:func:`key_log_odds`), the
+        pre-activation of ``keys``."""
         rows, lead, t = _frames(jnp.asarray(x, jnp.float32))
-        return jnp.swapaxes(module.apply(params, rows)["logits"].reshape(lead + (t, -1)), -1, -2)
+        z = jnp.swapaxes(module.apply(params, rows)["logits"].reshape(lead + (t, -1)), -1, -2)
+        return key_log_odds(z, layout)
 
     def intermediates(params, x, names):
         """``X [N, 251, T]`` -> ``{name: [N, T, D]}`` (D: a frame's activations, bins × channels flattened)."""
@@ -150,13 +174,15 @@ def _init_fn(module: network.PestoNet):
 def load(match: re.Match, seed: int, load_spec) -> Model:
     """``pesto``: PESTO ``mir-1k_g7`` with apply, logits, intermediates, init and cascade."""
     variables, module, sha256 = load_weights()
-    apply, logits, intermediates = _apply_fn(module)
+    layout = pesto_layout()
+    apply, logits, intermediates = _apply_fn(module, layout)
     identity = {"kind": "pesto", "checkpoint": CHECKPOINT, "checkpoint_sha256": sha256,
                 "params_sha256": params_digest(variables), "shift_bins": module.shift_bins}
     return Model(
-        spec=match.string, apply=apply, params=variables, layout=pesto_layout(), identity=identity,
-        outputs=(Output("pitch", kind="pitch_distribution", bins_per_semitone=BINS_PER_SEMITONE, confidence="confidence"),),
-        output="pitch", frame_threshold=FRAME_THRESHOLD, sample_rate=SAMPLE_RATE,
+        spec=match.string, apply=apply, params=variables, layout=layout, identity=identity,
+        outputs=(Output("keys", kind="key_mass"),
+                 Output("pitch", kind="pitch_distribution", bins_per_semitone=BINS_PER_SEMITONE, confidence="confidence")),
+        output="keys", frame_threshold=FRAME_THRESHOLD, sample_rate=SAMPLE_RATE,
         frontend=functools.partial(pesto_frontend, sample_rate=SAMPLE_RATE, step_ms=STEP_MS),
         frontend_at=lambda sample_rate, step_ms: functools.partial(pesto_frontend, sample_rate=sample_rate, step_ms=step_ms),
         logits=logits, intermediates=intermediates, layers=network.LAYERS, init=_init_fn(module), cascade=CASCADE,
