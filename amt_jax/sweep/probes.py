@@ -145,8 +145,13 @@ def _estimate_row(est: dict, control: str) -> dict:
             "piece_ci_low": est["piece_ci_low"], "piece_ci_high": est["piece_ci_high"], "crossed_ci_low": lo,
             "crossed_ci_high": hi, "n_pieces": est["n_pieces"], "n_pieces_total": est.get("n_pieces_total"),
             "control": control, "difference": mean, "difference_ci_low": lo, "difference_ci_high": hi,
-            "difference_mc_se": est.get("mc_standard_error", (est["ci_high"] - est["ci_low"]) / (2 * 1.959964)),
+            "difference_mc_se": est.get("mc_standard_error", _half_width(est["ci_low"], est["ci_high"]) / 1.959964),
             "p": est["p"]}
+
+
+def _half_width(lo, hi) -> float:
+    """Half the interval ``[lo, hi]``; NaN when there is none (saved as null: fewer than 2 draws or pieces)."""
+    return float("nan") if lo is None or hi is None else (hi - lo) / 2
 
 
 def _reliance_row(result: dict) -> dict:

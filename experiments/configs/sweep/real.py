@@ -1,9 +1,10 @@
 """``real``: the study's probes on real recordings — pretrained Basic Pitch on the ``real`` split
 (five recordings from the libsoni 1.1.0 sdist: a Bach10 quartet, a Dagstuhl ChoirSet SATB take, a
 Weber aria excerpt, a Schubert Winterreise excerpt, a single piano note; ``python -m amt_jax data
-build real``), two windows per recording, clustered by recording — with the reliance (sham comb,
+build real``), and PESTO (monophonic: on the polyphonic recordings it is read as each key's share
+of its one pitch distribution), two windows per recording, clustered by recording — with the reliance (sham comb,
 width-1 and attenuation variants), logit-scale factorial, resolution (pooling, ±1-bin shift),
-register (octave-band random-spectral) and noise probes, and Basic Pitch's architecture with random
+register (octave-band random-spectral) and noise probes, and each model's architecture with random
 weights on the reliance, factorial and random-spectral probes. The settings are the ``study``
 config's, so each number reads beside the rendered chorales' (README: "Rendered chorales vs real
 recordings").
@@ -24,7 +25,7 @@ from amt_jax.sweep import SweepConfig
 def get_config() -> SweepConfig:
     return SweepConfig(
         name="real",
-        models=("basic-pitch",),
+        models=("basic-pitch", "pesto"),
         data="real:test",
         families=("harmonic_reliance", "factorial", "resolution", "random_spectral", "noise"),
         n_clips=10,
@@ -40,5 +41,6 @@ def get_config() -> SweepConfig:
         stratified=False,
         reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)),),
-        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),),
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),
+                        ("random:pesto", ("harmonic_reliance", "factorial", "random_spectral"))),
     )

@@ -1,8 +1,10 @@
-"""``study``: the study on 2 CPU cores — every probe on pretrained Basic Pitch (and, with
+"""``study``: the study on 2 CPU cores — every probe on pretrained Basic Pitch and on PESTO (a
+monophonic, self-supervised pitch estimator, read as each key's probability mass; and, with
 ``$AMT_JAX_GRID`` set, the seed-0 trained variants of the training grid), on the full chorale test
 split (35 pieces, one window each, clustered by piece; each piece one of 7 programs, so the
-per-instrument table has 5 pieces per program), with the reliance, factorial and random-spectral probes also on Basic
-Pitch's architecture with random weights.
+per-instrument table has 5 pieces per program), with the reliance, factorial and random-spectral probes also on each
+model's architecture with random weights. PESTO hears the four-voice mixture and reports one pitch
+per frame: its reliance contrast compares the probed key's mass with the co-sounding keys'.
 
 Command (the full corpus: ``python -m amt_jax data build chorales --data-dir $DATA``, 349 pieces)::
 
@@ -35,7 +37,7 @@ _spec.loader.exec_module(_trained)
 def get_config() -> SweepConfig:
     return SweepConfig(
         name="study",
-        models=("basic-pitch",) + _trained.grid_models(seeds=(0,)),
+        models=("basic-pitch", "pesto") + _trained.grid_models(seeds=(0,)),
         data="chorales:test",
         n_clips=35,
         clips_per_piece=1,
@@ -50,5 +52,6 @@ def get_config() -> SweepConfig:
         stratified=False,
         reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)), ("harmonic vs size-matched control", ("harmonic",))),
-        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),),
+        control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),
+                        ("random:pesto", ("harmonic_reliance", "factorial", "random_spectral"))),
     )
