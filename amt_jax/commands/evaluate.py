@@ -124,6 +124,12 @@ def _melody_row(label: str, scores: dict, note: str = "") -> None:
     print(f"{label:<28} {cells}{note}", flush=True)
 
 
+def _id_order(example_id: str) -> tuple:
+    """Sort key: by piece, then voice number (``bwv1/2`` before ``bwv1/10``), then id."""
+    voice = example_id.split("/", 1)[1] if "/" in example_id else ""
+    return data.piece_of(example_id), (0, int(voice)) if voice.isdigit() else (1, 0), example_id
+
+
 def _run_melody(args: argparse.Namespace, model, spec: str, name: str, split: str) -> int:
     """Score a pitch tracker with mir_eval.melody: a row per voice, a row per piece, the mean over pieces."""
     if args.frame_threshold is not None:
@@ -133,13 +139,16 @@ def _run_melody(args: argparse.Namespace, model, spec: str, name: str, split: st
     step_ms = melody.STEP_MS if args.step_ms is None else args.step_ms
     track, hop_s = melody.pitch_tracker(model, sample_rate=SAMPLE_RATE, step_ms=step_ms)
     source = data.load(name, split, data_dir=args.data_dir)
-    ids = sorted(((source[i]["id"], i) for i in range(len(source))), key=lambda p: (data.piece_of(p[0]), p[0]))
+    ids = sorted(((source[i]["id"], i) for i in range(len(source))), key=lambda p: _id_order(p[0]))
     pieces = sorted({data.piece_of(i) for i, _ in ids})[: args.limit]
     order = [i for example_id, i in ids if data.piece_of(example_id) in set(pieces)]
     print(f"{'piece / voice':<28} {' '.join(MELODY_HEADER)}   (voiced: confidence >= {threshold:g}; "
           f"{1000 * hop_s:.3f} ms frames)")
 
+    programs = {}  # piece -> its program (solo voices share their piece's), printed on its row
+
     def show(example: dict, scores) -> None:
+        programs[data.piece_of(example["id"])] = "mixed" if example["program"] < 0 else f"program {example['program']}"
         names = ", ".join(example.get("instruments") or ())
         if isinstance(scores, str):
             print(f"{example['id']:<28} does not apply: {scores}; skipped", flush=True)
@@ -149,7 +158,7 @@ def _run_melody(args: argparse.Namespace, model, spec: str, name: str, split: st
     result = melody.evaluate_tracks((source[i] for i in order), track, hop_s=hop_s, threshold=threshold, progress=show)
     print()
     for piece, scores in result["per_piece"].items():
-        _melody_row(piece, scores, f"  mean of {len(scores['voices'])} voice(s)")
+        _melody_row(piece, scores, f"  mean of {len(scores['voices'])} voice(s), {programs[piece]}")
     _melody_row(f"mean of {result['n_pieces']} pieces", result["melody"])
     if result["skipped"]:
         print(f"({len(result['skipped'])} example(s) skipped: melody metrics need exactly one voiced pitch track)")

@@ -10,6 +10,10 @@ tinysoundfont, on the piece's timeline: the voice's rests are silence), its note
 frequency in Hz of the voice's sounding note on each labelled frame (the frames its note covers in
 ``frames``), 0 where it rests. Unlike the other configs a voice's notes are not merged with the other
 voices' (a unison stays in both voices).
+
+Size: about 4.3 examples per piece (some chorales have instrumental parts besides SATB, up to 15),
+so the train split passes tfds's 1 GB in-memory shuffle buffer at about 70 pieces, beyond which tfds
+needs TensorFlow (not installed here): build it with ``--n-pieces 60`` or fewer.
 """
 
 from __future__ import annotations
