@@ -4,7 +4,8 @@ back with ``tfds.data_source`` (random access, no TensorFlow).
 - ``chorales``: Bach chorales from the music21 corpus rendered with a SoundFont
   (configs ``chorales/tinysoundfont``, the default, and ``chorales/fluidsynth``; mistuned
   renders of the same pieces ``chorales/detune10``, ``detune25``, ``detune50`` (each voice
-  ±D cents) and ``chorales/vibrato``, see :mod:`amt_jax.data.tuning`).
+  ±D cents) and ``chorales/vibrato``, see :mod:`amt_jax.data.tuning`; ``chorales/solo``: each voice
+  rendered alone, one example per piece and voice with its F0, see :mod:`amt_jax.data.chorales.solo`).
 - ``maestro``: MAESTRO v3 from a local download (zip or extracted folder).
 - ``real``: a few real recordings with pitch tracks or note lists, read from PyPI source
   archives (libsoni) fetched with pip; a ``test`` split only (:mod:`amt_jax.data.real`).
@@ -12,7 +13,8 @@ back with ``tfds.data_source`` (random access, no TensorFlow).
 ``build(name, data_dir=..., ...)`` makes a dataset; ``load(name, split, data_dir=...)`` returns
 a random-access :class:`Source` whose examples hand out labels pitch-major: ``frames`` and
 ``onsets`` ``bool [88, n_frames]`` (stored time-major ``[n_frames, 88]``), ``audio`` float32
-``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``;
+``[n_samples]`` at 22,050 Hz, ``notes`` a :class:`~amt_jax.data.labels.Notes`, ``program``, ``id``,
+``piece`` (the unit of data: ``id`` up to its first ``/``, e.g. ``bwv269`` for the solo voice ``bwv269/0``);
 a mistuned config's examples add ``voice`` and ``cents`` (per note) and ``tuning`` (the
 per-voice :class:`~amt_jax.data.tuning.Tuning`); a recording's add ``instruments`` (tuple of names,
 one per voice) and ``f0`` (float32 ``[n_voices, n_frames]`` Hz, 0 = unvoiced). tfds is imported
@@ -34,7 +36,13 @@ from amt_jax.data.examples import SPLITS, read_tuning
 from amt_jax.data.labels import Notes
 
 DATASETS = ("chorales", "maestro", "real")
-__all__ = ["DATASETS", "SPLITS", "BuildReport", "Source", "build", "builder_class", "load", "parse_spec"]
+__all__ = ["DATASETS", "SPLITS", "BuildReport", "Source", "build", "builder_class", "load", "parse_spec", "piece_of"]
+
+
+def piece_of(example_id: str) -> str:
+    """The piece an example belongs to: its id up to the first ``/`` (``"bwv269/0"`` -> ``"bwv269"``;
+    an id without ``/`` is its own piece)."""
+    return str(example_id).split("/", 1)[0]
 
 
 def builder_class(name: str):
@@ -136,6 +144,7 @@ class Source:
             "program": int(ex["program"]),
             "id": ex["id"].decode() if isinstance(ex["id"], bytes) else str(ex["id"]),
         }
+        out["piece"] = piece_of(out["id"])
         if "tuning" in ex:
             out["voice"], out["cents"], out["tuning"] = read_tuning(ex["tuning"])
         if "instruments" in ex:

@@ -24,6 +24,10 @@ note, and per voice ``voice_cents``, ``vibrato_rate_hz``, ``vibrato_depth_cents`
 ``voice_cents[v] + vibrato_depth_cents[v] * sin(2π vibrato_rate_hz[v] t + vibrato_phase[v])``
 cents at ``t`` seconds. A note sung by two voices in unison (merged into one note) is played by
 the lower-numbered voice.
+
+The ``solo`` config (tinysoundfont, in tune) renders each voice of the same pieces alone: one
+example per (piece, voice), id ``<piece>/<voice>``, with the voice's F0 per frame (``f0``) and its
+part's name (``instruments``); see :mod:`amt_jax.data.chorales.solo`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import tempfile
 import tensorflow_datasets as tfds
 
 from amt_jax.data import render as render_lib
+from amt_jax.data.chorales import solo as solo_lib
 from amt_jax.data import tuning as tuning_lib
 from amt_jax.data.builder import MIN_PIECES, TranscriptionBuilder
 from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_voiced_midi
@@ -81,14 +86,16 @@ def export_voiced(name: str):
 
 class ChoralesConfig(tfds.core.BuilderConfig):
     """``renderer``: one of ``amt_jax.data.render.RENDERERS``; ``name``: the renderer's unless
-    mistuned; ``detune_cents``: each voice's fixed offset magnitude; ``vibrato``: per-voice vibrato
-    (see the module doc)."""
+    mistuned; ``detune_cents``: each voice's fixed offset magnitude; ``vibrato``: per-voice vibrato;
+    ``solo``: each voice rendered alone (see the module doc)."""
 
-    def __init__(self, *, renderer: str, name: str | None = None, detune_cents: float = 0.0, vibrato: bool = False, **kwargs):
+    def __init__(self, *, renderer: str, name: str | None = None, detune_cents: float = 0.0, vibrato: bool = False,
+                 solo: bool = False, **kwargs):
         super().__init__(name=name or renderer, **kwargs)
         self.renderer = renderer
         self.detune_cents = float(detune_cents)
         self.vibrato = bool(vibrato)
+        self.solo = bool(solo)
 
     @property
     def tuned(self) -> bool:
@@ -123,6 +130,10 @@ class Chorales(TranscriptionBuilder):
                 f"{tuning_lib.VIBRATO_DEPTH_CENTS[1]:g} cents (per voice, drawn from the piece id)"
             ),
         ),
+        ChoralesConfig(
+            name="solo", renderer="tinysoundfont", solo=True,
+            description="tinysoundfont, each voice rendered alone (one example per piece and voice, with its F0)",
+        ),
     ]
 
     HOMEPAGE = "https://web.mit.edu/music21/"
@@ -140,6 +151,10 @@ class Chorales(TranscriptionBuilder):
         self.soundfont = soundfont
         self.timeout_s = timeout_s
 
+    @property
+    def RECORDED(self) -> bool:  # noqa: N802 (the base class's flag): solo examples carry F0 and voice names
+        return self.builder_config.solo
+
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download: the corpus ships with music21
         renderer = self.builder_config.renderer
@@ -156,12 +171,15 @@ class Chorales(TranscriptionBuilder):
             if len(pieces) == wanted:
                 break
             try:
-                notes, voice = export_voiced(name) if tuned else (export_notes(name), None)
+                if self.builder_config.solo:
+                    notes, voice = solo_lib.export_parts(name), None
+                else:
+                    notes, voice = export_voiced(name) if tuned else (export_notes(name), None)
             except BadPiece as exc:
                 self.skips.skip(name, str(exc))
                 continue
             pieces.append((name.split("/")[-1], notes, voice))
-            self.progress(f"exported {len(pieces)}/{wanted} {name} ({len(notes)} notes, {notes.end_s:.1f} s)")
+            self.progress(f"exported {len(pieces)}/{wanted} {name} ({_describe(notes)})")
         if len(pieces) < MIN_PIECES:
             raise ValueError(
                 f"chorales: only {len(pieces)} usable piece(s), need {MIN_PIECES}; skipped: {self.skips.summary()}"
@@ -189,6 +207,9 @@ class Chorales(TranscriptionBuilder):
     def _generate_examples(self, items, *, split: str, soundfont: str):
         config = self.builder_config
         for piece_id, notes, voice, program in items:
+            if config.solo:
+                yield from self._solo_examples(piece_id, notes, program, split=split, soundfont=soundfont)
+                continue
             try:
                 tuning = None
                 if config.tuned:
@@ -212,3 +233,25 @@ class Chorales(TranscriptionBuilder):
             self.progress(f"rendered {split} {piece_id} (program {program}, {audio.size / render_lib.SAMPLE_RATE:.1f} s)")
             yield piece_id, example
         self._check_split_not_empty(split)
+
+    def _solo_examples(self, piece_id: str, parts, program: int, *, split: str, soundfont: str):
+        """One example per voice of the piece (a voice that cannot be rendered or labelled is skipped)."""
+        for voice, (name, notes) in enumerate(parts):
+            key = f"{piece_id}/{voice}"
+            try:
+                audio = render_lib.render(notes, program=program, renderer="tinysoundfont", soundfont=soundfont,
+                                          timeout_s=self.timeout_s)
+                example = solo_lib.solo_example(piece_id, voice, name, notes, audio, program)
+            except (BadPiece, render_lib.RenderError) as exc:
+                self.skips.skip(key, str(exc))
+                continue
+            self.counts[split] += 1
+            self.progress(f"rendered {split} {key} {name} (program {program}, {audio.size / render_lib.SAMPLE_RATE:.1f} s)")
+            yield key, example
+
+
+def _describe(notes) -> str:
+    """A progress line's summary of an exported piece (its notes, or its voices' for ``solo``)."""
+    if isinstance(notes, tuple):
+        return f"{len(notes)} voices, {sum(len(n) for _, n in notes)} notes, {max(n.end_s for _, n in notes):.1f} s"
+    return f"{len(notes)} notes, {notes.end_s:.1f} s"
