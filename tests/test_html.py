@@ -221,3 +221,15 @@ def test_check_fails_on_a_broken_image_and_audio(tmp_path):
     checks = render_checks(page, tmp_path)
     assert checks["images"] == [{"alt": "bad", "ok": False, "width": 0}]
     assert checks["audio"][0]["ready_state"] == 0 and checks["audio"][0]["how"] in ("error", "timeout")
+
+
+def test_page_shows_the_figures_of_the_last_run_only(tmp_path):
+    """A figure file an older run left (e.g. the noise response once drawn as edge_frequencies) is not shown."""
+    from etils import epath
+
+    (tmp_path / "figures").mkdir()
+    for stem in ("harmonic", "edge_frequencies_old"):
+        (tmp_path / "figures" / f"{stem}.png").write_bytes(b"")
+    md = "# Sweep\n\n## Figures\n\n- [harmonic](figures/harmonic.png) ([pdf](figures/harmonic.pdf))\n"
+    assert report_html.drawn_figures(epath.Path(tmp_path), md) == ["harmonic"]
+    assert report_html.drawn_figures(epath.Path(tmp_path), None) == ["edge_frequencies_old", "harmonic"]

@@ -53,11 +53,12 @@ CAPTIONS: dict[str, str] = {
     "registers": (
         "The reliance contrast and the factorial interaction for the low, middle and high thirds of the keys that "
         "sound (MIDI range and pieces under each point), with 95 % crossed CIs (draws and pieces random); an open "
-        "point has no interval (one piece)."),
+        "point has no interval (one piece, or an interval of zero width such as an exact 0)."),
     "per_instrument": (
         "Per instrument (General MIDI program of the pieces; pieces in brackets): the reliance contrast, the factorial "
         "interaction, semitone pooling and the whole-axis shuffle, mean over the program's pieces with a 95 % piece CI "
-        "(t over them, conditional on the draws). An open point is a program with one piece: no interval."),
+        "(t over them, conditional on the draws). An open point has no interval: a program with one piece (or an "
+        "interval of zero width)."),
     "example": (
         "One harmonic draw of the example cell: the features X of a clip and πX (harmonics 1–h of one fundamental "
         "shuffled; the draw that changed the output most; moved bins marked ◀), colour = feature value; the model's "

@@ -117,7 +117,7 @@ def estimate_points(labels, mean, ci_low, ci_high, *, xlabel: str, ylabel: str, 
         ax.plot(x[ok], mean[ok], "o", color="tab:blue")
         interval_bars(ax, x, mean, ci_low, ci_high, label=f"mean, {interval}", color="tab:blue")
     if (~ok).any():
-        ax.plot(x[~ok], mean[~ok], "o", mfc="white", color="tab:blue", label="one piece: no interval")
+        ax.plot(x[~ok], mean[~ok], "o", mfc="white", color="tab:blue", label="no interval (one piece, or zero width)")
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(v) for v in labels], rotation=40 if len(labels) > 4 else 0,
@@ -215,7 +215,7 @@ def weight_map(weights, *, layout: FrequencyLayout, ax=None):
     image = ax.imshow(w, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
                       extent=(low - 0.5, low + n_pitches - 0.5, -0.5, n_bins - 0.5))
     ax.plot(low + np.arange(layout.n_pitches), fundamental_line(layout), "k:", lw=0.8, label="fundamental")
-    ax.figure.colorbar(image, ax=ax, label="weight Cov(x_f, y_p) / Var(x_f) (probability per feature unit)")
+    ax.figure.colorbar(image, ax=ax, label="weight Cov(x_f, y_p) / Var(x_f)\n(probability per feature unit)")
     ax.set_xlabel(KEY)
     ax.set_ylabel(BIN)
     ax.legend(fontsize="small", loc="upper left")
