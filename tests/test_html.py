@@ -1,5 +1,7 @@
 """The self-contained report page (``figures --workdir DIR --html``), read as text and rendered in
-headless Chromium: every image decodes, every audio element has a playable, loaded source."""
+headless Chromium: every image decodes, every audio element has a playable, loaded source, the page
+is organised by the study's questions (issue 27: no heading repeats, no empty section, every figure
+captioned in words, the answers with their intervals' kind, the full tables collapsed)."""
 
 import json
 import re
@@ -38,10 +40,23 @@ window.addEventListener("load", function () {
       setTimeout(function () { done("timeout"); }, 5000);
       a.load();
     }); });
+  var headings = Array.from(document.querySelectorAll("h1, h2, h3, h4, h5, h6")).map(function (h) {
+    var next = h.nextElementSibling;  // nothing under a heading: the end, or a heading of its level or above
+    var empty = !next || (/^H[1-6]$/.test(next.tagName) && Number(next.tagName[1]) <= Number(h.tagName[1]));
+    return {text: h.textContent.trim(), empty: empty}; });
+  var sections = Array.from(document.querySelectorAll("section")).map(function (s) {
+    var heading = s.querySelector("h1, h2, h3, h4, h5, h6");
+    var text = s.textContent.replace(heading ? heading.textContent : "", "").trim();
+    return {id: s.id, heading: heading ? heading.textContent.trim() : "", text: text.length,
+            media: s.querySelectorAll("img, audio, table").length}; });
+  var figures = Array.from(document.querySelectorAll("figure")).map(function (f) {
+    var caption = f.querySelector("figcaption");
+    return {id: f.id, caption: caption ? caption.textContent.trim() : "", images: f.querySelectorAll("img").length}; });
   Promise.all(audio).then(function (audio) {
     var pre = document.createElement("pre");
     pre.id = "amt-check";
-    pre.textContent = JSON.stringify({images: images, audio: audio});
+    pre.textContent = JSON.stringify({images: images, audio: audio, headings: headings, sections: sections,
+                                      figures: figures});
     document.body.appendChild(pre);
   });
 });
@@ -88,12 +103,91 @@ def test_page_is_one_self_contained_file(workdir):
     assert not re.search(r"https?://|url\(", text)
     pngs = sorted(p.stem for p in (workdir / "figures").glob("*.png"))
     assert pngs == ["example", "harmonic"]
-    assert sorted(re.findall(r'<img alt="([^"]+)"', text)) == pngs  # every figure, once
+    assert sorted(re.findall(r'<figure id="figure-([^"]+)"', text)) == pngs  # every figure, once
     assert text.count("<audio") == 3 and text.count('type="audio/wav"') == 3  # original, permuted, what moved
     rows = report.summary_rows(report.load_results(workdir))
     assert [r["cell"] for r in rows] == ["planted-b3__harmonic_h2", "planted-b3__harmonic_control_h2"]
     assert all(f"<td>{r['cell']}</td>" in text for r in rows)
     assert "unit of inference is the piece" in text and "## Findings" not in text and "oscillator" in text
+
+
+def page_problems(checks: dict) -> list[str]:
+    """What the rendered page gets wrong: a repeated heading, an empty section, a figure without a
+    caption in words (none, or its file name), an image that does not decode, an audio that does not load."""
+    texts = [h["text"] for h in checks["headings"]]
+    problems = [f"heading {h!r} repeats" for h in sorted(set(texts)) if texts.count(h) > 1]
+    problems += [f"heading {h['text']!r} has nothing under it" for h in checks["headings"] if h["empty"]]
+    problems += [f"section {s['id'] or s['heading']!r} is empty" for s in checks["sections"]
+                 if s["text"] < 20 and not s["media"]]
+    for f in checks["figures"]:
+        stem = f["id"].removeprefix("figure-")
+        if len(f["caption"]) < 40 or f["caption"] in (stem, f"{stem}.png") or f["images"] != 1:
+            problems.append(f"figure {stem!r}: caption {f['caption']!r}")
+    problems += [f"image {i['alt'][:30]!r} does not decode" for i in checks["images"] if not (i["ok"] and i["width"] > 0)]
+    problems += [f"audio does not load: {a}" for a in checks["audio"]
+                 if not (a["ready_state"] >= 1 or (a["duration"] or 0) > 0) or a["error"] is not None]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def tiny_page(tiny_sweep):
+    workdir = tiny_sweep[0]
+    assert main(["figures", "--workdir", str(workdir), "--html"]) == 0
+    return workdir / "report.html"
+
+
+QUESTION_SECTIONS = ("q-reliance", "q-cues", "q-resolution", "q-register", "q-noise")
+
+
+def test_report_gives_one_section_per_question(tiny_page):
+    text = tiny_page.read_text()
+    for key in QUESTION_SECTIONS:
+        section = text.split(f'<section class="question" id="{key}">')[1].split("</section>")[0]
+        assert "<strong>Question.</strong>" in section and "<strong>Answer.</strong>" in section, key
+        answer = section.split('<div class="answer">')[1].split("</div>")[0]
+        assert "crossed" in answer and "[" in answer, (key, answer)  # a number, its interval and the interval's kind
+        assert "<figure" in section and "<figcaption>" in section, key
+    reliance = text.split('id="q-reliance"')[1].split("</section>")[0]
+    assert "sham comb" in reliance and "untouched keys sounding with it" in reliance  # the controls it is read against
+    assert text.count("Harmonic reliance (h=4") == 2  # one headline per model; the other findings collapsed
+    assert "<summary>Every other finding of this question" in reliance
+    tables = text.split('<section id="tables">')[1]
+    assert "<details><summary>Every row of the summary" in tables and "<details><summary>By register" in tables
+    assert tables.count('<table id="summary">') == 1 and '<table id="by-register">' in tables
+    assert "<h2>Findings</h2>" not in text and "<h3>Findings</h3>" not in text
+    assert re.findall(r'<figure id="figure-([^"]+)"', text.split('<section id="listen">')[1]) == ["example"]
+
+
+def test_report_tables_include_the_per_instrument_table(tiny_sweep):
+    """With programs on the clips (real data), the per-instrument table is on the page, collapsed."""
+    import test_plots_figures
+
+    from amt_jax.report import html as page
+
+    results = test_plots_figures.with_programs(report.load_results(tiny_sweep[0]))
+    out = page.tables_section(results, report.summary_rows(results))
+    assert "<details><summary>Per instrument" in out and '<table id="per-instrument">' in out
+    assert "Acoustic Grand Piano" in out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+def test_question_page_renders_without_repeats_empty_sections_or_uncaptioned_figures(tiny_page, tmp_path):
+    checks = render_checks(tiny_page, tmp_path)
+    assert not page_problems(checks), "\n".join(page_problems(checks))
+    assert {s["id"] for s in checks["sections"]} >= set(QUESTION_SECTIONS) | {"listen", "tables"}
+    assert len(checks["figures"]) >= 9 and len(checks["audio"]) == 3
+
+
+def test_page_checks_can_fail():
+    checks = {"headings": [{"text": "Findings", "empty": False}, {"text": "Findings", "empty": False},
+                           {"text": "Table", "empty": True}], "sections": [{"id": "table", "heading": "Table", "text": 0, "media": 0}],
+              "figures": [{"id": "figure-harmonic", "caption": "harmonic.png", "images": 1}],
+              "images": [{"alt": "x", "ok": False, "width": 0}],
+              "audio": [{"ready_state": 0, "duration": None, "error": 4}]}
+    found = "\n".join(page_problems(checks))
+    for what in ("heading 'Findings' repeats", "heading 'Table' has nothing under it", "section 'table' is empty", "figure 'harmonic'", "does not decode",
+                 "audio does not load"):
+        assert what in found, found
 
 
 def test_markdown_subset():
@@ -127,3 +221,15 @@ def test_check_fails_on_a_broken_image_and_audio(tmp_path):
     checks = render_checks(page, tmp_path)
     assert checks["images"] == [{"alt": "bad", "ok": False, "width": 0}]
     assert checks["audio"][0]["ready_state"] == 0 and checks["audio"][0]["how"] in ("error", "timeout")
+
+
+def test_page_shows_the_figures_of_the_last_run_only(tmp_path):
+    """A figure file an older run left (e.g. the noise response once drawn as edge_frequencies) is not shown."""
+    from etils import epath
+
+    (tmp_path / "figures").mkdir()
+    for stem in ("harmonic", "edge_frequencies_old"):
+        (tmp_path / "figures" / f"{stem}.png").write_bytes(b"")
+    md = "# Sweep\n\n## Figures\n\n- [harmonic](figures/harmonic.png) ([pdf](figures/harmonic.pdf))\n"
+    assert report_html.drawn_figures(epath.Path(tmp_path), md) == ["harmonic"]
+    assert report_html.drawn_figures(epath.Path(tmp_path), None) == ["edge_frequencies_old", "harmonic"]

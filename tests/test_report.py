@@ -21,7 +21,7 @@ from amt_jax.report import summary  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ("harmonic", "harmonic_reliance", "factorial", "microtonal", "resolution", "random_spectral",
-           "edge_frequencies_planted-b3", "edge_frequencies_planted-b1", "example")
+           "noise_planted-b3", "noise_planted-b1", "registers", "example")
 
 
 @pytest.fixture(scope="module")
@@ -202,10 +202,10 @@ def test_paper_figure_scripts_draw_from_saved_results_and_index_them(tiny_workdi
     assert all_figures.main(["--workdir", str(tiny_workdir), "--out", str(out)]) == 0
     index = (out / "figures.md").read_text()
     for name, file_name in (("harmonic", "harmonic"), ("harmonic_reliance", "harmonic_reliance"), ("factorial", "factorial"),
-                            ("resolution", "resolution"), ("edge_frequencies", "edge_frequencies_planted-b1")):
+                            ("resolution", "resolution"), ("noise", "noise_planted-b1"), ("registers", "registers")):
         assert (out / f"{file_name}.pdf").read_bytes()[:5] == b"%PDF-" and f"## {name}" in index
         assert f"python -m experiments.figures.{name} --workdir" in index
     assert "cells/planted-b3__harmonic_swap_h4.npz" in index and "cells/planted-b3__factorial_h4.json" in index
     script = importlib.import_module("experiments.figures.harmonic_reliance")
-    assert script.main.__module__ == "experiments.figures" and "piece-level" in script.CAPTION
+    assert script.main.__module__ == "experiments.figures" and "95 % crossed CIs" in script.CAPTION
     assert all_figures.main(["--workdir", str(tmp_path / "nothing")]) == 2

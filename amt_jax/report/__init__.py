@@ -4,7 +4,9 @@
 ``DIR/figures/*.{pdf,png}``, ``DIR/summary.md`` and ``DIR/summary.csv`` (each atomically).
 Figures whose cells are missing (a family not in the sweep, an unfinished shard) are left out and
 named in the returned report. Modules: :mod:`~amt_jax.report.results`, :mod:`~amt_jax.report.summary`,
-:mod:`~amt_jax.report.figures`, :mod:`~amt_jax.report.plots`.
+:mod:`~amt_jax.report.figures` (captions: :mod:`~amt_jax.report.captions`), :mod:`~amt_jax.report.plots`; the
+page ``DIR/report.html``: :mod:`~amt_jax.report.html`, one section per question of
+:mod:`~amt_jax.report.questions`.
 """
 
 from __future__ import annotations

@@ -16,12 +16,11 @@ from amt_jax import io as amt_io
 from amt_jax import stats
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models import registry
-from amt_jax.report import figures_reliance, plots
+from amt_jax.constants import MIDI_OFFSET
+from amt_jax.report import figures_edge, figures_reliance, plots
 from amt_jax.report.results import Results
 
 FIGURE_FORMATS = ("pdf", "png")
-
-
 
 
 def _new_figure(n_rows: int = 1, n_cols: int = 1, *, size=(6.4, 4.0)):
@@ -46,23 +45,26 @@ def figure_harmonic(results: Results):
     """Harmonic importance vs h beside the size-matched control, one line pair per model, raw and per
     unit of input change (the comb's bins co-vary, so a shuffle among them moves less input)."""
     fig, axes = _new_figure(1, 2)
-    drawn = False
+    drawn, lows, highs = False, [], []
     for model in results.config["models"]:
         pairs = [(c, rec, arr, results.finished.get(results.control_id(c))) for c, rec, arr in results.of(model, "harmonic")]
         pairs = [p for p in pairs if p[3] is not None]
         if not pairs:
             continue
         h = [c["params"]["n_harmonics"] for c, *_ in pairs]
-        label = model if len(results.config["models"]) > 1 else ""
+        label = registry.label(model) if len(results.config["models"]) > 1 else ""
         for ax, value in ((axes[0, 0], lambda rec, arr: _mean_ci(rec)), (axes[0, 1], _per_change)):
             m, lo, hi = np.array([value(rec, arr) for _, rec, arr, _ in pairs]).T
             cm, clo, chi = np.array([value(*ctl) for *_, ctl in pairs]).T
             plots.harmonic_vs_control(h, m, lo, hi, control_mean=cm, control_ci_low=clo, control_ci_high=chi,
                                       label=label, ax=ax)
+            lows += [*lo, *clo]
+            highs += [*hi, *chi]
         drawn = True
-    axes[0, 0].set_title("Harmonic shuffles vs size-matched control (95 % MC CI)")
-    axes[0, 1].set_title("… per unit of input change |πX − X|")
-    axes[0, 1].set_ylabel("importance / mean input change")
+    ci = plots.interval_phrase(lows, highs, "Monte Carlo")
+    axes[0, 0].set_title(f"Harmonic shuffles vs size-matched control ({ci})")
+    axes[0, 1].set_title(f"… per unit of input change |πX − X| ({ci})")
+    axes[0, 1].set_ylabel("importance per mean input change (ratio)")
     return fig if drawn else None
 
 
@@ -78,6 +80,7 @@ def figure_microtonal(results: Results):
         return None
     panels = 1 + (len(vs_b) >= 2)
     fig, axes = _new_figure(1, panels)
+    lows, highs = [], []
     for model, (_, rec, arrays) in per_semitone:
         layout = FrequencyLayout.from_dict(rec["result"])
         by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
@@ -85,84 +88,57 @@ def figure_microtonal(results: Results):
         plots.importance_per_semitone(by["group"][keys], by["mean"][keys], by["ci_low"][keys], by["ci_high"][keys],
                                       label=f"{registry.label(model)} (B={layout.bins_per_semitone})", lowest_midi=layout.lowest_midi,
                                       ax=axes[0, 0])
-    axes[0, 0].set_title("Shuffling the bins of one semitone (95 % CI)")
+        lows += list(by["ci_low"][keys])
+        highs += list(by["ci_high"][keys])
+    ci = plots.interval_phrase(lows, highs, "Monte Carlo", none="too few draws per semitone for an interval")
+    axes[0, 0].set_title(f"Shuffling the bins of one semitone ({ci})")
     if panels == 2:
         bs = sorted(vs_b)
         m, lo, hi = np.array([_mean_ci(vs_b[b][1]) for b in bs]).T
-        plots.importance_bars([f"B={b}\n{vs_b[b][0]}" for b in bs], m, lo, hi, xlabel="bins per semitone", ax=axes[0, 1])
-        axes[0, 1].set_title("All semitones shuffled, vs B")
+        plots.importance_bars([f"B={b}\n{registry.label(vs_b[b][0])}" for b in bs], m, lo, hi,
+                              xlabel="bins per semitone B (model)", interval="95 % Monte Carlo CI", ax=axes[0, 1])
+        axes[0, 1].set_title("Every semitone shuffled, vs B (0 by construction at B = 1)")
     return fig
 
 
 def figure_random_spectral(results: Results):
-    """Random-spectral importance per band, one panel per model."""
+    """Random-spectral importance of the whole axis and per band, one panel per model."""
+    from amt_jax.sweep.probes import PROBES
+
     models = [(m, results.of(m, "random_spectral")) for m in results.config["models"]]
     models = [(m, cells) for m, cells in models if cells]
     if not models:
         return None
     fig, axes = _new_figure(1, len(models))
     for ax, (model, cells) in zip(axes[0], models):
-        labels = [f"{c['params']['band'][0]}–{c['params']['band'][1]}" for c, _, _ in cells]
+        labels = [PROBES["random_spectral"].label(c["params"]).replace("-", "–") for c, _, _ in cells]
         m, lo, hi = np.array([_mean_ci(rec) for _, rec, _ in cells]).T
-        plots.importance_bars(labels, m, lo, hi, xlabel="band (semitones above the lowest key)", ax=ax)
-        ax.set_title(f"Random spectral permutation per band — {registry.label(model)}")
-    return fig
-
-
-def figure_edge(results: Results, model: str):
-    """Under noise: the output per key (flat noise, and per-bin noise when run), the per-bin
-    first-order sensitivity S_f with the kernel's R², and the weight map [F × P]."""
-    cells = results.of(model, "noise")
-    if not cells:
-        return None
-    fig, axes = _new_figure(1, 3)
-    first = None
-    for cell, rec, arrays in cells:
-        layout = FrequencyLayout.from_dict(rec["result"])
-        keys = layout.n_pitches
-        plots.per_key(arrays["output_mean"][:keys], arrays["output_mean_ci_low"][:keys], arrays["output_mean_ci_high"][:keys],
-                      ylabel="mean output under noise", label=f"{cell['params']['distribution']} noise",
-                      lowest_midi=layout.lowest_midi, ax=axes[0, 0])
-        first = first or (rec, arrays, layout)
-    rec, arrays, layout = first
-    axes[0, 0].set_title(f"Output per key under noise — {registry.label(model)}")
-    r = rec["result"]
-    plots.per_bin(arrays["sensitivity"], arrays["sensitivity_ci_low"], arrays["sensitivity_ci_high"],
-                  ylabel="first-order sensitivity S_f", ax=axes[0, 1])
-    axes[0, 1].set_title(f"Per-bin sensitivity ({r['distribution']} noise); kernel R² = {r['r2']:.2g} "
-                         f"[{r['r2_ci_low']:.2g}, {r['r2_ci_high']:.2g}]")
-    plots.weight_map(arrays["weights"], layout=layout, ax=axes[0, 2])
-    axes[0, 2].set_title("Reverse-correlation weights [F × P]")
+        plots.importance_bars(labels, m, lo, hi, xlabel="bins shuffled (semitones above the lowest key)",
+                              interval="95 % Monte Carlo CI", ax=ax)
+        ax.set_title(f"Random spectral shuffles — {registry.label(model)}")
     return fig
 
 
 def figure_example(results: Results):
-    """X, πX of a harmonic draw and the model's output before and after."""
+    """X and πX of a harmonic draw, the model's output Y(X) and the change Y(πX) − Y(X) (diverging)."""
     cells = [c for c in results.cells if c["kind"] == "example" and c["id"] in results.finished]
     if not cells:
         return None
     rec, a = results.finished[cells[0]["id"]]
     moved = np.flatnonzero(a["idx"] != np.arange(len(a["idx"])))
-    fig, axes = _new_figure(2, 2, size=(6.0, 3.6))
+    fig, axes = _new_figure(2, 2, size=(6.4, 3.8))
     h = cells[0]["params"]["n_harmonics"]
-    plots.spectrogram(a["x"], title="X (features of one clip)", ax=axes[0, 0])
     r = rec["result"]
-    plots.spectrogram(a["x_perm"], title=f"πX: harmonics 1–{h} of bin {r['group']} shuffled "
-                      f"(largest effect of {r['n_draws']} draws)",
-                      marked_bins=moved, ax=axes[0, 1])
-    plots.piano_roll(a["y"], title=f"model output Y(X) — {registry.label(cells[0]['model'])}", ax=axes[1, 0])
-    plots.piano_roll(a["y_perm"], title=f"Y(πX): mean |ΔY| = {r['output_l1']:.3g}", ax=axes[1, 1])
+    low = r.get("lowest_midi", MIDI_OFFSET)
+    top = float(max(np.max(a["x"]), np.max(a["x_perm"]))) or None  # one colour scale for X and πX
+    plots.spectrogram(a["x"], title="X: the features of one clip", vmax=top, ax=axes[0, 0])
+    plots.spectrogram(a["x_perm"], title=f"πX: harmonics 1–{h} of bin {r['group']} shuffled (moved bins ◀; "
+                      f"largest effect of {r['n_draws']} draws)", marked_bins=moved, vmax=top, ax=axes[0, 1])
+    plots.piano_roll(a["y"], title=f"Model output Y(X) — {registry.label(cells[0]['model'])}", lowest_midi=low,
+                     ax=axes[1, 0])
+    plots.piano_roll(np.asarray(a["y_perm"], float) - np.asarray(a["y"], float), difference=True, lowest_midi=low,
+                     title=f"Change Y(πX) − Y(X): mean |ΔY| = {r['output_l1']:.3g}", ax=axes[1, 1])
     return fig
-
-
-def _edge_figures(results: Results) -> list:
-    multi = len(results.config["models"]) > 1
-    out = []
-    for model in results.config["models"]:
-        fig = figure_edge(results, model)
-        if fig is not None:
-            out.append((f"edge_frequencies_{registry.slug(model)}" if multi else "edge_frequencies", fig))
-    return out
 
 
 def _single(name: str, make: Callable[[Results], object]) -> Callable[[Results], list]:
@@ -182,7 +158,8 @@ FIGURES: dict[str, Callable[[Results], list]] = {
     "registers": _single("registers", figures_reliance.figure_registers),
     "microtonal": _single("microtonal", figure_microtonal),
     "random_spectral": _single("random_spectral", figure_random_spectral),
-    "edge_frequencies": _edge_figures,
+    "noise": figures_edge.per_model("noise", figures_edge.figure_noise),
+    "edge_frequencies": figures_edge.per_model("edge_frequencies", figures_edge.figure_edge),
     "example": _single("example", figure_example),
 }
 

@@ -4,6 +4,8 @@ and semitone pooling (resolution), from saved results only."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from amt_jax import stats
@@ -43,12 +45,14 @@ def figure_reliance(results: Results):
         h = [c["params"]["n_harmonics"] for c, _, _ in cells]
         est = {ESTIMATES[k]: np.array([_piece(rec["result"]["reliance"][k]) for _, rec, _ in cells]).T for k in ESTIMATES}
         plots.estimates_vs_h(h, est, ax=axes[row, 0])
-        axes[row, 0].set_ylabel("drop of the note output (95 % crossed CI)")
+        lows, highs = np.concatenate([v[1] for v in est.values()]), np.concatenate([v[2] for v in est.values()])
+        axes[row, 0].set_ylabel(f"drop of the note output (probability; {plots.interval_phrase(lows, highs, 'crossed')})")
         axes[row, 0].set_title(f"Harmonic reliance — {registry.label(model)}")
         cell, rec, arrays = cells[-1]
         plots.key_map(arrays["reliance_map"], layout=FrequencyLayout.from_dict(rec["result"]),
-                      label="mean drop at p", ax=axes[row, 1])
-        axes[row, 1].set_title(f"R[q, p], h = {cell['params']['n_harmonics']} (octave, fifth lines dotted)")
+                      label="mean drop of key p's output (probability)", ax=axes[row, 1])
+        axes[row, 1].set_title(f"Drop at key p when key q's harmonics moved, h = {cell['params']['n_harmonics']}\n"
+                               "(octave and fifth lines dotted; keys measured only)")
     return fig
 
 
@@ -64,10 +68,12 @@ def figure_factorial(results: Results):
     for ax, (model, (cell, rec, _)) in zip(axes[0], cells):
         est = rec["result"]["factorial"]
         m, lo, hi = np.array([_piece(est[k]) for k in names]).T
-        plots.importance_bars(list(names.values()), m, lo, hi, xlabel="replaced from frames where the key is silent",
-                              ylabel=f"drop at the key's own output ({est.get('scale', 'probability')})", ax=ax)
+        plots.importance_bars(list(names.values()), m, lo, hi,
+                              xlabel="cue replaced from frames where the key is silent (condition)",
+                              ylabel=f"drop at the key's own output ({est.get('scale', 'probability')})",
+                              interval="95 % crossed CI", ax=ax)
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)} (95 % crossed CI)")
+        ax.set_title(f"Missing fundamental, h = {cell['params']['n_harmonics']} — {registry.label(model)}")
     return fig
 
 
@@ -86,12 +92,12 @@ def figure_registers(results: Results):
     fig, axes = _new_figure(1, len(panels), size=(4.4, 4.0))
     for ax, ((model, kind), mine) in zip(axes[0], panels):
         m, lo, hi = (np.array([np.nan if r[k] is None else r[k] for r in mine]) for k in ("mean", "ci_low", "ci_high"))
-        plots.importance_bars([f"{r['register']}\nMIDI {r['midi']}\n({r['n_pieces']} pieces)" for r in mine], m, lo, hi,
-                              xlabel="register (thirds of the sounding keys)",
-                              ylabel="reliance contrast" if kind == "harmonic_swap" else "interaction", ax=ax)
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_title(f"{registry.label(model)}: {'reliance' if kind == 'harmonic_swap' else 'factorial'} by register "
-                     "(95 % crossed CI)")
+        plots.estimate_points([f"{r['register']}\nMIDI {r['midi']}\n({r['n_pieces']} pieces)" for r in mine], m, lo, hi,
+                              xlabel="register (thirds of the sounding keys; MIDI range)",
+                              ylabel=f"{'reliance contrast' if kind == 'harmonic_swap' else 'interaction'} "
+                                     f"({_scale(results, mine[0]['cell'])})", interval="95 % crossed CI", ax=ax)
+        ax.set_title(f"{registry.label(model)}: {'harmonic reliance' if kind == 'harmonic_swap' else 'missing fundamental'}"
+                     "\nby register")
     return fig
 
 
@@ -105,21 +111,41 @@ def figure_resolution(results: Results):
     if not per_key and not overall:
         return None
     fig, axes = _new_figure(1, 2)
+    lows, highs = [], []
     for model, (_, rec, arrays) in per_key:
         layout = FrequencyLayout.from_dict(rec["result"])
         by = stats.group_summary(arrays["importances"], arrays["group_ids"], confidence=rec["result"]["confidence"])
         full = np.full((3, layout.n_pitches), np.nan)
         full[:, by["group"]] = by["mean"], by["ci_low"], by["ci_high"]
-        plots.per_key(*full, ylabel="pooling importance", label=f"{registry.label(model)} (B={layout.bins_per_semitone})",
+        plots.per_key(*full, ylabel=plots.IMPORTANCE, label=f"{registry.label(model)} (B={layout.bins_per_semitone})",
                       lowest_midi=layout.lowest_midi, ax=axes[0, 0])
-    axes[0, 0].set_title("One key's semitone pooled per draw (95 % MC CI)")
+        lows, highs = [*lows, *full[1]], [*highs, *full[2]]
+    ci = plots.interval_phrase(lows, highs, "Monte Carlo", none="too few draws per key for an interval")
+    axes[0, 0].set_title(f"One key's semitone pooled per draw ({ci})")
     if overall:
         labels = [f"{registry.label(m)}\nB={rec['result']['bins_per_semitone']}" for m, (_, rec, _) in overall]
         m, lo, hi = np.array([[np.nan if rec["result"].get(k) is None else float(rec["result"][k])
                                for k in ("piece_mean", "clip_ci_low", "clip_ci_high")] for _, (_, rec, _) in overall]).T
-        plots.importance_bars(labels, m, lo, hi, xlabel="model", ylabel="pooling importance", ax=axes[0, 1])
-    axes[0, 1].set_title("Every semitone pooled (95 % piece CI)")
+        plots.importance_bars(labels, m, lo, hi, xlabel="model (bins per semitone B)", interval="95 % piece CI",
+                              ax=axes[0, 1])
+        axes[0, 1].set_title("Every semitone pooled (0 by construction at B = 1)")
+    else:
+        axes[0, 1].set_axis_off()
     return fig
+
+
+PER_INSTRUMENT = {  # kind -> (title, y quantity) of the per-instrument figure's panel
+    "harmonic_swap": ("Harmonic reliance", "reliance contrast"),
+    "factorial": ("Missing fundamental", "interaction"),
+    "pooling_all": ("Semitone pooling", "output change"),
+    "random_spectral": ("Random spectral shuffle", "importance: mean |ΔY|"),
+}
+
+
+def _scale(results: Results, cell_id: str) -> str:
+    """The scale a cell's numbers are on: the factorial's recorded scale, else the note output."""
+    factorial = results.finished[cell_id][0]["result"].get("factorial") or {}
+    return factorial.get("scale", "probability")
 
 
 def _short_instrument(name: str) -> str:
@@ -146,12 +172,14 @@ def figure_per_instrument(results: Results):
     panels = [(kind, [r for r in rows if r["cell"] == cell]) for kind, cell in chosen.items()]
     if not panels:
         return None
-    fig, axes = _new_figure(1, len(panels), size=(4.8, 4.0))
+    fig, axes = _new_figure(1, len(panels), size=(4.8, 4.4))
     for ax, (kind, mine) in zip(axes[0], panels):
+        words = PER_INSTRUMENT.get(kind, (kind.replace("_", " "), "estimate"))
         m, lo, hi = (np.array([np.nan if r[k] is None else r[k] for r in mine]) for k in ("mean", "ci_low", "ci_high"))
-        lo, hi = np.where(np.isnan(lo), m, lo), np.where(np.isnan(hi), m, hi)
-        plots.importance_bars([f"{_short_instrument(r['instrument'])} ({r['n_pieces']})" for r in mine], m, lo, hi, xlabel="instrument (pieces)",
-                              ylabel=kind, ax=ax)
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_title(f"{mine[0]['cell']} per instrument")
+        plots.estimate_points([f"{_short_instrument(r['instrument'])} ({r['n_pieces']})" for r in mine], m, lo, hi,
+                              xlabel="instrument (General MIDI program; pieces)",
+                              ylabel=f"{words[1]} ({_scale(results, mine[0]['cell'])})",
+                              interval="95 % piece CI", ax=ax)
+        setting = PROBES[kind].label(mine[0]["params"]).replace("-", "–")
+        ax.set_title(textwrap.fill(f"{words[0]} ({setting}) per instrument", 38))
     return fig

@@ -64,7 +64,8 @@ def pooling(row: dict) -> str:
     verdict = ("the output depends on sub-semitone detail" if (row["crossed_ci_low"] or 0) > 0 else
                "no evidence that the output depends on sub-semitone detail")
     return (f"Semitone pooling (every key): output change {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
-            f"{fmt(row['crossed_ci_high'])}] over {row['n_pieces']} pieces, {fmt(row['relative'])} of the whole-axis "
+            f"{fmt(row['crossed_ci_high'])}] (crossed: draws and pieces random) over {row['n_pieces']} pieces, "
+            f"{fmt(row['relative'])} of the whole-axis "
             f"shuffle: {verdict} (a divergence, not a cost: the F1 cost row says whether it helps).")
 
 

@@ -229,11 +229,12 @@ _PROBES = (
           figure="random_spectral", per_instrument=lambda p: p["band"] == "all",
           in_axis=lambda cell, inputs: compute.band_bins(cell, inputs)[0] < compute.band_bins(cell, inputs)[1]),
     Probe("noise", "noise", lambda c: [{"distribution": d, "lags": c.noise_lags} for d in c.noise_distributions],
-          lambda c: c.n_noise_samples, compute.noise, row=False, figure="edge_frequencies",
+          lambda c: c.n_noise_samples, compute.noise, row=False, figure="noise",
           label=lambda p: f"{p['distribution']} noise",
           describe=lambda r: f"kernel R² {r['r2']:.3g} [{r['r2_ci_low']:.3g}, {r['r2_ci_high']:.3g}]; mean output "
                              f"{r['output_mean_mean']:.4g}, max {r['output_mean_max']:.4g} at key {r['output_mean_argmax']}"),
     Probe("probe_keys", "edge_keys", _one, lambda c: 4, compute.probe_keys, row=False, label=lambda p: "probe tones", opt_in=True,
+          figure="edge_frequencies",
           requires=("frontend",), options=(("timbres", ("1/k", "1/k+chord", "missing:1/k")), ("levels_dbfs", (-40.0, -20.0))),
           describe=lambda r: "; ".join(
               f"{c} {level:g} dBFS: mean F1 < 0.5 on {sum(f['below'][j])}/{sum(n > 0 for n in f['n'][j])} keys, weakest "

@@ -30,7 +30,8 @@ class Drawn:
 
 def sources(results, name: str) -> list[str]:
     """The cell files a figure reads: the finished cells whose probe names this figure (any cell
-    with per-clip programs for the per-instrument figure)."""
+    with per-clip programs for the per-instrument figure; the reliance and factorial cells for the
+    register figure)."""
     from amt_jax.report.results import as_cell
 
     out = []
@@ -38,7 +39,8 @@ def sources(results, name: str) -> list[str]:
         if cell["id"] not in results.finished:
             continue
         probe = as_cell(cell).probe
-        if probe.figure == name or (name == "per_instrument" and "programs" in results.finished[cell["id"]][1]):
+        if (probe.figure == name or (name == "per_instrument" and "programs" in results.finished[cell["id"]][1])
+                or (name == "registers" and cell["kind"] in ("harmonic_swap", "factorial"))):
             out += [f"cells/{cell['id']}.json", f"cells/{cell['id']}.npz"]
     return out
 

@@ -1,10 +1,11 @@
-"""Under flat noise (one distribution for every bin): the output per key (95 % jackknife t CI), the per-bin first-order sensitivity S_f with the reverse-correlation kernel's R², and the kernel [F × P]."""
+"""Figure ``edge_frequencies``; its caption is ``amt_jax.report.captions.CAPTIONS["edge_frequencies"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["edge_frequencies"]
 
 if __name__ == "__main__":
     sys.exit(main("edge_frequencies", CAPTION))

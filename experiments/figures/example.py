@@ -1,10 +1,11 @@
-"""One harmonic draw: the features X of a clip, πX (the draw of the largest effect among those tried; moved bins marked), and the model's note output before and after."""
+"""Figure ``example``; its caption is ``amt_jax.report.captions.CAPTIONS["example"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["example"]
 
 if __name__ == "__main__":
     sys.exit(main("example", CAPTION))

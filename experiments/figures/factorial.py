@@ -1,10 +1,11 @@
-"""The missing fundamental: the drop of a sounding key's own output when its fundamental (F), its harmonics 2..h (H) or both are replaced by the same bins of other frames, and the interaction v(F∪H) − v(F) − v(H); 95 % piece-level CIs."""
+"""Figure ``factorial``; its caption is ``amt_jax.report.captions.CAPTIONS["factorial"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["factorial"]
 
 if __name__ == "__main__":
     sys.exit(main("factorial", CAPTION))

@@ -1,10 +1,11 @@
-"""The seed microtonal family: shuffling the B bins of one semitone, per key (95 % Monte Carlo CI over its draws; keys only), and of every semitone vs B across models."""
+"""Figure ``microtonal``; its caption is ``amt_jax.report.captions.CAPTIONS["microtonal"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["microtonal"]
 
 if __name__ == "__main__":
     sys.exit(main("microtonal", CAPTION))

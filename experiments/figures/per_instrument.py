@@ -1,10 +1,11 @@
-"""Per instrument (General MIDI program of the pieces): the reliance contrast, the factorial interaction, semitone pooling and the whole-axis shuffle, mean over the program's pieces with a t CI over them (blank with one piece)."""
+"""Figure ``per_instrument``; its caption is ``amt_jax.report.captions.CAPTIONS["per_instrument"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["per_instrument"]
 
 if __name__ == "__main__":
     sys.exit(main("per_instrument", CAPTION))

@@ -1,10 +1,11 @@
-"""Random spectral shuffles of the whole axis and of 3-octave bands (95 % Monte Carlo CIs); the summary reports them relative to the whole-axis shuffle."""
+"""Figure ``random_spectral``; its caption is ``amt_jax.report.captions.CAPTIONS["random_spectral"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["random_spectral"]
 
 if __name__ == "__main__":
     sys.exit(main("random_spectral", CAPTION))

@@ -1,10 +1,11 @@
-"""Semitone pooling: each key's semitone replaced by its mean, per key (one key per draw) and for every key at once (95 % piece-level CI); 0 by construction at B = 1, so models of different B compare."""
+"""Figure ``resolution``; its caption is ``amt_jax.report.captions.CAPTIONS["resolution"]`` (the report page prints the same)."""
 
 import sys
 
+from amt_jax.report.captions import CAPTIONS
 from experiments.figures import main
 
-CAPTION = __doc__
+CAPTION = CAPTIONS["resolution"]
 
 if __name__ == "__main__":
     sys.exit(main("resolution", CAPTION))
