@@ -377,3 +377,18 @@ def test_audio_windows_per_piece_keep_quiet_pieces_and_avoid_edges(monkeypatch):
         assert target[40 + i].all() and target.sum() == target.shape[1]  # the piece's labels, on its frames
     with pytest.raises(ValueError, match="only 4 such pieces"):
         audio_windows("fake:test", data_dir="unused", n_clips=10, clips_per_piece=2)
+
+
+def test_audio_windows_cluster_the_voices_of_a_piece_together(monkeypatch):
+    """``chorales/solo`` holds one example per voice (``piece`` names the piece): the voices of a piece
+    are one cluster, so intervals count pieces, not voices."""
+    from amt_jax import data
+
+    rng = np.random.default_rng(2)
+    examples = [{"audio": (0.1 * rng.standard_normal(120_000)).astype(np.float32), "id": f"bwv{p}/{v}",
+                 "piece": f"bwv{p}"} for p in (1, 2) for v in range(3)]
+    monkeypatch.setattr(data, "parse_spec", lambda spec: ("fake", "test"))
+    monkeypatch.setattr(data, "load", lambda name, split, data_dir: examples)
+    clips = audio_windows("fake:test", data_dir="unused", n_clips=6, clips_per_piece=1)
+    assert [w[0] for w in clips.where] == [e["id"] for e in examples]
+    assert clips.clusters.tolist() == [0, 0, 0, 3, 3, 3]

@@ -153,10 +153,11 @@ def _per_piece(data: str, kept: list[tuple[int, int]], n_pieces: int, m: int) ->
 
 
 def _read_clips(source, chosen: list[tuple[int, int]]) -> Clips:
-    """The chosen (example, window) pairs, in example order, reading each example once."""
+    """The chosen (example, window) pairs, in example order, reading each example once; clustered by
+    piece (``example["piece"]``: the voices of a ``chorales/solo`` piece are one cluster)."""
     from amt_jax.transcription import inference
 
-    audio, targets, clusters, programs, ids, cache = [], [], [], [], [], {}
+    audio, targets, clusters, programs, ids, cache, pieces = [], [], [], [], [], {}, {}
     for i, j in chosen:
         if i not in cache:  # chosen windows come in example order: keep only the current example
             example = source[i]
@@ -165,7 +166,7 @@ def _read_clips(source, chosen: list[tuple[int, int]]) -> Clips:
         audio.append(windows[j])
         frames = example.get("frames")  # [88, T] (amt_jax.data.load)
         targets.append(None if frames is None else window_targets(np.asarray(frames), j))
-        clusters.append(i)
+        clusters.append(pieces.setdefault(str(example.get("piece", i)), i))  # a piece's examples share its cluster
         programs.append(int(example.get("program", -1)))
         ids.append((example.get("id", str(i)), j))
     targets = np.stack(targets) if all(t is not None for t in targets) else None
