@@ -1,0 +1,152 @@
+"""Model families side by side (e.g. Basic Pitch beside PESTO): (a) the reliance contrast per harmonic count h and the real − sham-comb difference, each divided by the model's own whole-axis shuffle importance (its own scale; 95 % crossed intervals, a point without bars where there is none); (b) the logit-scale factorial's v(F)/v(F∪H) and v(H)/v(F∪H) at the largest h (how much of the note each cue's replacement removes alone); (c) with ``--probe-keys``, each model's per-key F1 alone (tones with false positives counted) beside its better energy baseline, at each level.
+
+    python -m experiments.figures.models --workdir W [--probe-keys DIR ...]
+
+Reads the sweep's saved cells (and the ``probe_keys.json`` of each ``probe-keys --out DIR``); nothing
+is recomputed. Random-weights controls are left out: the controls section of the report compares them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from experiments.figures import Drawn, command, save
+
+CAPTION = __doc__.split("\n\n")[0]
+
+
+def _scaled(est: dict, scale: float) -> tuple[float, float, float]:
+    """``(mean, low, high)`` of a crossed estimate divided by ``scale`` (NaN bounds where there is no interval)."""
+    nan = float("nan")
+    lo, hi = est.get("crossed_ci_low"), est.get("crossed_ci_high")
+    return est["mean"] / scale, (nan if lo is None else lo / scale), (nan if hi is None else hi / scale)
+
+
+def reliance_rows(results) -> dict[str, dict[str, list]]:
+    """Per trained model: ``{"h": [...], "contrast": [(m, lo, hi)], "sham": [(m, lo, hi)]}`` on its own scale."""
+    out = {}
+    for model in dict.fromkeys(c["model"] for c in results.cells):
+        if model.startswith("random:"):
+            continue
+        whole = [r["result"].get("piece_mean", r["result"]["importances_mean"])
+                 for c, r, _ in results.of(model, "random_spectral") if c["params"].get("band") == "all"]
+        cells = [(c, r) for c, r, _ in results.of(model, "harmonic_swap") if not c["params"].get("variant")]
+        if not whole or not cells:
+            continue
+        rows = {"h": [], "contrast": [], "sham": []}
+        for cell, record in sorted(cells, key=lambda cr: cr[0]["params"]["n_harmonics"]):
+            rel = record["result"]["reliance"]
+            rows["h"].append(cell["params"]["n_harmonics"])
+            rows["contrast"].append(_scaled(rel["contrast"], whole[0]))
+            sham = rel.get("real_minus_sham")
+            rows["sham"].append(_scaled(sham, whole[0]) if sham else (float("nan"),) * 3)
+        out[model] = rows
+    return out
+
+
+def factorial_ratios(results) -> dict[str, dict[str, float]]:
+    """Per trained model: the largest h's factorial ratios ``{"F": v(F)/v(F∪H), "H": v(H)/v(F∪H)}``."""
+    out = {}
+    for model in dict.fromkeys(c["model"] for c in results.cells):
+        cells = [(c, r) for c, r, _ in results.of(model, "factorial")]
+        if model.startswith("random:") or not cells:
+            continue
+        cell, record = max(cells, key=lambda cr: cr[0]["params"]["n_harmonics"])
+        ratios = record["result"]["factorial"].get("ratios") or {}
+        if ratios:
+            out[model] = {"h": cell["params"]["n_harmonics"], **ratios}
+    return out
+
+
+def figures(results, probe_keys: list[dict]) -> list:
+    """``[(file name, matplotlib figure)]``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from amt_jax.models import registry
+
+    out = []
+    rows, ratios = reliance_rows(results), factorial_ratios(results)
+    if rows or ratios:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        for i, (model, r) in enumerate(rows.items()):
+            for j, (key, marker) in enumerate((("contrast", "o"), ("sham", "s"))):
+                m, lo, hi = (np.asarray(v, float) for v in zip(*r[key]))
+                x = np.arange(len(r["h"])) + 0.12 * (2 * i + j) - 0.18
+                label = f"{registry.title(model)}: {'reliance contrast' if key == 'contrast' else 'real − sham comb'}"
+                has = np.isfinite(lo) & np.isfinite(hi)
+                axes[0].errorbar(x[has], m[has], yerr=[m[has] - lo[has], hi[has] - m[has]], fmt=marker, capsize=3,
+                                 label=label, color=f"C{i}", mfc="white" if key == "sham" else None)
+                axes[0].plot(x[~has], m[~has], marker, color=f"C{i}", mfc="none")
+        if rows:
+            h = next(iter(rows.values()))["h"]
+            axes[0].set_xticks(range(len(h)), [f"h = {v}" for v in h])
+        axes[0].axhline(0, color="0.5", lw=0.8)
+        axes[0].set_xlabel("harmonics moved (h)")
+        axes[0].set_ylabel("drop ÷ own whole-axis shuffle (ratio)")
+        axes[0].set_title("Harmonic reliance on each model's own scale\n(95 % crossed intervals; open: no interval)")
+        axes[0].legend(fontsize=7)
+        names = list(ratios)
+        for k, cue in enumerate(("F", "H")):
+            axes[1].bar(np.arange(len(names)) + 0.4 * k - 0.2, [ratios[n][cue] for n in names], width=0.38,
+                        label={"F": "v(F) / v(F∪H): fundamental alone", "H": "v(H) / v(F∪H): harmonics alone"}[cue])
+        axes[1].set_xticks(range(len(names)), [f"{registry.title(n)} (h = {ratios[n]['h']})" for n in names])
+        axes[1].axhline(0.5, color="0.5", lw=0.8, ls=":")
+        axes[1].set_ylabel("share of both cues' drop (ratio, logit scale)")
+        axes[1].set_title("Missing-fundamental factorial (point estimates)")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        out.append(("models_reliance_factorial", fig))
+    if probe_keys:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        for i, record in enumerate(probe_keys):
+            alone = record["key_f1"]["alone"]
+            midi = np.asarray(record["midi"])
+            f1 = np.asarray(alone["f1"]["mean"], float)
+            base = np.asarray(alone["baseline_f1"]["mean"], float) if "baseline_f1" in alone else None
+            for j, level in enumerate(record["levels_dbfs"]):
+                ax.plot(midi, f1[j], "-", color=f"C{i}", alpha=0.4 + 0.6 * j / max(len(record["levels_dbfs"]) - 1, 1),
+                        label=f"{registry.title(record['model'])} {level:g} dBFS")
+                if base is not None:
+                    ax.plot(midi, base[j], ":", color=f"C{i}", alpha=0.5)
+        ax.set_xlabel("probed key (MIDI number)")
+        ax.set_ylabel("per-key F1 (false positives counted)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("Probe tones alone (mean over timbres; dotted: the better energy baseline)")
+        ax.legend(fontsize=7, ncol=2)
+        out.append(("models_probe_keys", fig))
+    return out
+
+
+def draw(name: str, caption: str, workdir: str, out: str | None = None, probe_keys=()) -> Drawn:
+    from amt_jax.report import load_results
+
+    records = [json.loads((Path(d) / "probe_keys.json").read_text()) for d in probe_keys]
+    made = figures(load_results(workdir), records)
+    drawn = save(name, caption, workdir, out, made, [])
+    return Drawn(drawn.name, drawn.files, caption, command(name, workdir, out), drawn.sources)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.figures.models", description=CAPTION)
+    parser.add_argument("--workdir", required=True, help="a sweep workdir with two or more models")
+    parser.add_argument("--out", default=None, help="output directory (default: WORKDIR/paper_figures)")
+    parser.add_argument("--probe-keys", nargs="*", default=(), metavar="DIR", help="probe-keys --out directories")
+    args = parser.parse_args(argv)
+    try:
+        drawn = draw("models", CAPTION, args.workdir, args.out, args.probe_keys)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"experiments.figures.models: error: {exc}", file=sys.stderr)
+        return 2
+    if not drawn.files:
+        print(f"experiments.figures.models: error: {args.workdir} holds no reliance or factorial cells", file=sys.stderr)
+        return 2
+    print("\n".join(drawn.files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
