@@ -106,6 +106,16 @@ def _choose(kept: np.ndarray, n: int) -> np.ndarray:
     return kept[np.round(np.linspace(0, len(kept) - 1, n)).astype(int)]
 
 
+def check_data(data: str, data_dir) -> None:
+    """One-line ValueError or FileNotFoundError unless dataset split ``data`` (``NAME:SPLIT``) is
+    built in ``data_dir`` (``--data-dir``): a sweep checks it before its progress starts."""
+    from amt_jax import data as data_lib
+
+    if data_dir is None:
+        raise ValueError(f"data {data!r} needs a data directory (--data-dir)")
+    data_lib.load(*data_lib.parse_spec(data), data_dir=data_dir)
+
+
 def audio_windows(data: str, *, data_dir, n_clips: int, clips_per_piece: int | None = None) -> Clips:
     """``n_clips`` model windows of a dataset split's non-silent windows: evenly spaced over all
     windows with RMS at least half the split's median, or (``clips_per_piece`` = m) m evenly spaced
