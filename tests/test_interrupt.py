@@ -89,7 +89,7 @@ def _train_cmd(workdir: Path, data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "amt_jax", "train", "--workdir", str(workdir), "--data-dir", str(data_dir), *TRAIN_FLAGS]
 
 
-def test_train_sigint_stops_after_a_step_and_resumes_to_the_uninterrupted_weights(jax_cache, tmp_path):
+def test_train_sigint_stops_after_a_step_and_resumes_to_the_uninterrupted_weights(jax_cache, tmp_path, caplog):
     from amt_jax import data
     from amt_jax.models.trained import read_checkpoint
 
@@ -111,9 +111,12 @@ def test_train_sigint_stops_after_a_step_and_resumes_to_the_uninterrupted_weight
     rerun = subprocess.run(_train_cmd(resumed, data_dir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resumed from step {saved[-1]}" in rerun.stderr  # the interrupted step's checkpoint: no step lost
+    assert "12/12" in rerun.stderr and "test frame" in rerun.stdout and "test frame" not in rerun.stderr  # bar / results
     out, err = whole.communicate(timeout=WAIT_S)
     assert whole.returncode == 0, err[-3000:]
-    a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(resumed)
+    with caplog.at_level("INFO"):
+        a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(resumed)
+    assert not [r for r in caplog.records if "read only" in r.getMessage()]  # orbax's notice on a read-only open
     assert a.step == b.step == 12
     flat_a, flat_b = (dict(_leaves(c.variables)) for c in (a, b))
     assert flat_a.keys() == flat_b.keys()
