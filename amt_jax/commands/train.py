@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     state = _train(config, args, splits)
     train_s = time.perf_counter() - start
     interrupt.check()  # a signal during the last step: stop before the (long) evaluation
-    print(f"evaluating the model and the CQT-energy baseline on {len(splits['test'])} test pieces", file=sys.stderr, flush=True)
+    n_test = len(splits["test"])
+    print(f"evaluating the model and the CQT-energy baseline on {n_test} test piece{'' if n_test == 1 else 's'}",
+          file=sys.stderr, flush=True)
     scores = train.evaluate(train.model_of(config, state), validation=splits["validation"], test=splits["test"])
     for name, s in scores.items():
         print(f"{name:<9} test frame P/R/F1 {s['precision']:.3f}/{s['recall']:.3f}/{s['f1']:.3f} "
