@@ -60,11 +60,12 @@ def test_identity_draws_are_counted_and_left_out_of_the_moved_estimate():
     (["data", "build", "chorales", "--n-pieces", "4", "--timeout", "0"], "--timeout"),
     (["train", "--config", "tiny", "--steps", "0"], "--steps"),
     (["demo", "--n-pieces", "1"], "--n-pieces"),
+    (["sweep", "tiny", "--shard", "3/2"], "--shard"),
 ])
 def test_errors_name_the_flag_and_come_before_any_work(argv, flag, tmp_path, capsys):
     where = ["--data-dir", str(tmp_path / "data")] if argv[0] == "data" else \
         ["--workdir", str(tmp_path / "w"), "--data-dir", str(tmp_path / "data")] if argv[0] == "train" else \
-        ["--out", str(tmp_path / "out")]
+        ["--workdir", str(tmp_path / "w")] if argv[0] == "sweep" else ["--out", str(tmp_path / "out")]
     assert main(argv + where) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{flag} must be" in err and argv[-1] in err, err

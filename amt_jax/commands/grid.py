@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from amt_jax.sweep.config import parse_shard
 
-    shard = parse_shard(args.shard)
+    shard = parse_shard(args.shard, "--shard")
     config = grid.get_grid_config(args.config, args.config_overrides)
     statuses = grid.run_grid(config, workdir=args.workdir, data_dir=args.data_dir, shard=shard,
                              log=lambda line: print(line, file=sys.stderr, flush=True))
