@@ -3,7 +3,7 @@
 #   ./run.sh demo    the main job (builds data, loads Basic Pitch, sweeps, figures) -> outputs/demo/
 #   ./run.sh test    the test suite (pytest-xdist, one worker per CPU up to 4: AMT_JAX_TEST_WORKERS=N to change, 0 = serial);
 #                    ./run.sh test -m "not slow" is the fast tier for the edit loop (tests/conftest.py: SLOW_FILES)
-# Both run `setup` first: an idempotent .venv with the pinned requirements.
+# Both run `setup` first: an idempotent .venv with the pinned requirements and amt_jax itself (pip install -e .).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -33,6 +33,13 @@ setup() {
     "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
     "$PY" -m pip install --disable-pip-version-check -q --no-deps "${NODEPS[@]}"
     echo "$want" > "$VENV/.amt_jax_requirements"
+  fi
+  # the package itself, editable (no copy: edits here take effect), so `import amt_jax` and the README's
+  # Python examples work from any directory; redone when the venv last installed another checkout
+  if [ "$(cat "$VENV/.amt_jax_editable" 2>/dev/null || true)" != "$PWD" ]; then
+    echo "run.sh: installing amt_jax (editable) from $PWD into $VENV" >&2
+    "$PY" -m pip install --disable-pip-version-check -q --no-deps -e .
+    echo "$PWD" > "$VENV/.amt_jax_editable"
   fi
 }
 

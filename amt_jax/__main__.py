@@ -5,7 +5,8 @@ The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and define
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; commands that load a
 config also take ``--config.FIELD=VALUE`` overrides (:mod:`amt_jax.configs`). Library errors
 (``ValueError``, missing files, a missing optional package such as gcsfs for ``gs://``) become
-one line on stderr and exit status 2.
+one line on stderr and exit status 2. SIGINT (Ctrl-C) or SIGTERM stops a command at its next safe
+point (:mod:`amt_jax.interrupt`) with one line and exit status 130 or 143; rerunning it resumes.
 
 Unless ``JAX_DEFAULT_MATMUL_PRECISION`` is set, commands run at ``"highest"`` matmul precision
 (float32-exact; the CPU's default anyway, so accelerators give results comparable to CPU);
@@ -19,6 +20,8 @@ import importlib
 import importlib.util
 import os
 import sys
+
+from amt_jax import interrupt
 
 # Order is the order shown by --help; modules that do not exist yet are skipped.
 COMMANDS = ("demo", "transcribe", "data", "evaluate", "train", "grid", "sweep", "figures", "plan", "probe-keys")
@@ -84,14 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amt_jax: error: {exc}", file=sys.stderr)
         return 2
     set_matmul_precision()
-    try:
-        return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as exc:
-        print(f"amt_jax {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"amt_jax {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with interrupt.deferred():  # SIGINT/SIGTERM stop the command at its next safe point
+        try:
+            return int(args._run(args) or 0)
+        except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as exc:
+            print(f"amt_jax {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:  # Interrupted at a safe point (or a KeyboardInterrupt from elsewhere)
+            interrupt.settle()
+            name, status = (exc.name, exc.exit_status) if isinstance(exc, interrupt.Interrupted) else ("SIGINT", 130)
+            print(f"amt_jax {args.command}: interrupted ({name}); finished results are kept and nothing partial was "
+                  "written: run the same command again to resume", file=sys.stderr)
+            return status
 
 
 if __name__ == "__main__":

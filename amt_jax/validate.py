@@ -34,6 +34,12 @@ def positive_int(name: str, value: int) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def at_least(name: str, value: int, low: int) -> None:
+    """``value`` is an integer >= ``low`` (a command checks its flags with it: ``name`` is the flag)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
 def min_rank(name: str, x: Any, rank: int, shape_doc: str) -> None:
     """``x.ndim >= rank``; ``shape_doc`` describes the expected shape, e.g. ``[..., n_samples]``."""
     ndim = np.ndim(x)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from amt_jax import validate
+from amt_jax.commands import console
 from amt_jax.data import DATASETS, build, builder_class
 from amt_jax.data.render import RENDERERS, TIMEOUT_S
 
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="build NAME into --data-dir (replacing an earlier build)")
     b.add_argument("name", help=f"dataset: {', '.join(DATASETS)}")
     b.add_argument("--data-dir", type=Path, required=True, help="tfds data directory to write")
-    b.add_argument("--n-pieces", type=int, default=None, help="pieces to build, >= 3 (default: all)")
+    b.add_argument("--n-pieces", type=int, default=None, help="pieces to build, at least one per split the dataset makes (default: all)")
     b.add_argument("--manual-dir", type=Path, default=None, help="maestro: folder holding maestro-v3.0.0.zip or maestro-v3.0.0/; real (optional): folder holding "
         "libsoni-1.1.0.tar.gz (else pip downloads it into DATA_DIR/downloads/sdists)")
     b.add_argument("--renderer", choices=RENDERERS, default=None, help="chorales: synthesiser of the in-tune config (default tinysoundfont)")
@@ -34,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.name not in DATASETS:
         raise ValueError(f"unknown dataset {args.name!r}; valid datasets: {', '.join(DATASETS)}")
+    if args.n_pieces is not None:  # one piece per split the dataset builds
+        validate.at_least("--n-pieces", args.n_pieces, len(builder_class(args.name).BUILT_SPLITS))
+    if args.timeout is not None:
+        validate.positive("--timeout", args.timeout)
     kwargs = {}
     if args.name == "chorales":
         if args.manual_dir is not None:
@@ -53,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
         if args.manual_dir is None:
             raise ValueError("maestro needs --manual-dir (the folder holding maestro-v3.0.0.zip or maestro-v3.0.0/)")
         name = "maestro"
-    report = build(
-        name, data_dir=args.data_dir, n_pieces=args.n_pieces, manual_dir=None if name == "real" else args.manual_dir,
-        progress=lambda line: print(line, file=sys.stderr, flush=True), **kwargs,
-    )
+    with console.line_bar(f"building {name}") as progress:
+        report = build(name, data_dir=args.data_dir, n_pieces=args.n_pieces,
+                       manual_dir=None if name == "real" else args.manual_dir, progress=progress, **kwargs)
     counts = ", ".join(f"{split} {n}" for split, n in report.examples.items())
     print(f"built {report.name} in {report.seconds:.1f} s at {report.path}: {counts}; skipped {len(report.skipped)}")
     for piece, reason in report.skipped:

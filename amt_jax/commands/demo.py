@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
+from amt_jax import interrupt, validate
+from amt_jax.commands import console
 from amt_jax.sweep.findings import fmt
 
 HELP = "The main job: a small study of Basic Pitch on rendered chorales (corpus, evaluation, probes, figures, findings)."
 
 DEMO_PIECES = 80  # chorales built: the test split (every 10th) holds 8 pieces, the piece-level inference needs them
 DATASET = "chorales"
+MIN_PIECES = 3  # one per split
 SWEEP_CONFIG = "demo"
 PROBE_TIMBRES = ("1/k", "1/k+chord", "missing:1/k")  # alone, on a C4-E4-G4 chord, harmonics 2..8 only
 PROBE_LEVELS = (-40.0, -20.0)
-PROBE_REPEATS = 4  # one timbre: intervals over repetitions (phases, noise), conditional on the timbre  # dBFS; synthetic 1/k tones, 2 repetitions (a few seconds per key on CPU)
+PROBE_REPEATS = 4  # per timbre: intervals over repetitions (phases, noise), conditional on the timbre
 N_STEPS = 6
 
 
@@ -39,10 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _step(n: int, text: str) -> None:
+    interrupt.check()  # between steps: each step's outputs are complete or absent
     print(f"\n== step {n}/{N_STEPS}: {text}", flush=True)
 
 
-def _build_data(data_dir: Path, n_pieces: int) -> None:
+def _build_data(data_dir: Path, n_pieces: int, progress: bool) -> None:
     from amt_jax import data
 
     try:
@@ -51,7 +56,9 @@ def _build_data(data_dir: Path, n_pieces: int) -> None:
         return
     except FileNotFoundError:
         pass
-    report = data.build(DATASET, data_dir=data_dir, n_pieces=n_pieces, progress=lambda line: print(f"  {line}", flush=True))
+    print(f"rendering {n_pieces} chorales offline (TinySoundFont) into {data_dir}", flush=True)
+    with console.line_bar(f"building {DATASET}", enabled=progress) as bar:
+        report = data.build(DATASET, data_dir=data_dir, n_pieces=n_pieces, progress=bar)
     counts = ", ".join(f"{split} {k}" for split, k in report.examples.items())
     print(f"built {report.name} in {report.seconds:.1f} s: {counts}; skipped {len(report.skipped)}")
 
@@ -71,17 +78,28 @@ def _evaluate(data_dir: Path, out: Path) -> None:
     ))
 
 
-def _probe_keys(out: Path) -> dict:
+def _probe_keys(out: Path, progress: bool) -> dict:
     """Probe tones on all 88 keys (1/k envelope alone and on a chord, and the same tones without their
     fundamental; two levels over a −60 dBFS noise floor)."""
+    from tqdm.auto import tqdm
+
     from amt_jax import tones as probe_tones
     from amt_jax.models import registry
 
     path = out / "probe_keys_basic-pitch.json"
     if not path.exists():
+        model = registry.load("basic-pitch")
+        total = len(PROBE_TIMBRES) * len(PROBE_LEVELS) * model.layout.n_pitches * PROBE_REPEATS
+        print(f"synthesising and transcribing {total} probe windows ({model.layout.n_pitches} keys × "
+              f"{len(PROBE_TIMBRES)} timbres × {len(PROBE_LEVELS)} levels × {PROBE_REPEATS} repetitions)", flush=True)
+        with tqdm(total=total, desc="probe tones", unit="window", file=sys.stderr, disable=not progress) as bar:
+            def advance(done: int) -> None:
+                bar.update(done - bar.n)
+                interrupt.check()  # between batches: nothing is written until the end
+
+            result = probe_tones.probe_tones(model, timbres=PROBE_TIMBRES, levels_dbfs=PROBE_LEVELS,
+                                             n_repeats=PROBE_REPEATS, seed=0, progress=advance)
         out.mkdir(parents=True, exist_ok=True)
-        result = probe_tones.probe_tones(registry.load("basic-pitch"), timbres=PROBE_TIMBRES, levels_dbfs=PROBE_LEVELS,
-                                         n_repeats=PROBE_REPEATS, seed=0)
         probe_tones.write_json(result, path)
     else:
         print(f"probe tones already in {path}; skipped")
@@ -178,13 +196,14 @@ def findings(rows: list[dict], probe: dict, evaluation: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from amt_jax import report, sweep
 
+    validate.at_least("--n-pieces", args.n_pieces, MIN_PIECES)
     start = time.perf_counter()
     out = args.out
     data_dir, evaluation, workdir, probe_dir = out / "data", out / "evaluation.json", out / "sweep", out / "probe_keys"
     out.mkdir(parents=True, exist_ok=True)
 
     _step(1, f"corpus ({args.n_pieces} Bach chorales rendered offline) -> {data_dir}")
-    _build_data(data_dir, args.n_pieces)
+    _build_data(data_dir, args.n_pieces, not args.no_progress)
     _step(2, f"Basic Pitch on {DATASET}:test, scored with mir_eval -> {evaluation}")
     _evaluate(data_dir, evaluation)
     _step(3, f"sweep '{SWEEP_CONFIG}' (seed families, harmonic reliance, factorial, pooling, noise) -> {workdir}")
@@ -193,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
                                log=lambda line: print(line, flush=True))
     print(f"{sum(s.status == 'done' for s in statuses)} cells computed, {sum(s.status == 'skipped' for s in statuses)} finished earlier")
     _step(4, f"probe tones on every key -> {probe_dir}")
-    probe = _probe_keys(probe_dir)
+    probe = _probe_keys(probe_dir, not args.no_progress)
     _step(5, f"figures and summary -> {workdir / 'figures'}")
     written = report.write_report(workdir)
     print(f"drew {', '.join(written.figures)}" + (f"; not drawn: {', '.join(written.missing)}" if written.missing else ""))

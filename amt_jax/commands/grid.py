@@ -18,9 +18,9 @@ HELP = "Train a grid of Basic Pitch variants (B x harmonic stack x seeds; resuma
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser("run", help="train and score this shard's runs into --workdir (finished runs are skipped)")
-    r.add_argument("config", help="tiny (tests), small (2 CPU cores, ~90 min), matched (capacity-matched, to a validation "
-                                  "plateau; 2 CPU cores, days), full and converged (accelerators): see "
-                                  "experiments/configs/grid/; or a .py defining get_config()")
+    r.add_argument("config", help="tiny (tests), small (for 2 CPU cores), matched (capacity-matched, to a validation "
+                                  "plateau), full and converged (accelerators): see experiments/configs/grid/ (the "
+                                  "README's 'Reproducing the study' gives measured times); or a .py defining get_config()")
     r.add_argument("--workdir", type=Path, required=True, help="runs/<id>/ (checkpoints, metrics, eval.json) go here")
     r.add_argument("--data-dir", type=Path, required=True, help="tfds data directory holding the built dataset")
     r.add_argument("--shard", default="0/1", help="run every N-th run starting at I, as I/N (default %(default)s)")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from amt_jax.sweep.config import parse_shard
 
-    shard = parse_shard(args.shard)
+    shard = parse_shard(args.shard, "--shard")
     config = grid.get_grid_config(args.config, args.config_overrides)
     statuses = grid.run_grid(config, workdir=args.workdir, data_dir=args.data_dir, shard=shard,
                              log=lambda line: print(line, file=sys.stderr, flush=True))

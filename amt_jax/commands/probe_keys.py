@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amt_jax import interrupt
+
 HELP = ("Probe tones per key: F1 with false positives per key beside two energy baselines, alone and on a chord, "
         "and the missing fundamental (does it neglect the extreme keys?).")
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -219,6 +221,7 @@ def _probe(model, spec: str, settings: dict, threshold: float, out: Path) -> int
         if done * 10 // total > shown[0]:  # about every 10 %
             shown[0] = done * 10 // total
             print(f"probe-keys: {done}/{total} windows, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        interrupt.check()  # between batches: nothing is written before the end
 
     result = pt.probe_tones(model, progress=progress, **settings)
     seconds = time.perf_counter() - start

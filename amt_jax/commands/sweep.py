@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from amt_jax import sweep
 
-    shard = sweep.parse_shard(args.shard)
+    shard = sweep.parse_shard(args.shard, "--shard")
     config = sweep.load_config(args.config, args.config_overrides)
     statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress)
     counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis", "unsupported")}

@@ -10,6 +10,9 @@ back with ``tfds.data_source`` (random access, no TensorFlow).
 - ``real``: a few real recordings with pitch tracks or note lists, read from PyPI source
   archives (libsoni) fetched with pip; a ``test`` split only (:mod:`amt_jax.data.real`).
 
+``windows(source, n_clips=...)`` cuts a loaded split into model windows (:mod:`amt_jax.data.windowing`:
+audio ``[n, 43844]``, targets ``[n, 88, 172]``, piece ids, programs).
+
 ``build(name, data_dir=..., ...)`` makes a dataset; ``load(name, split, data_dir=...)`` returns
 a random-access :class:`Source` whose examples hand out labels pitch-major: ``frames`` and
 ``onsets`` ``bool [88, n_frames]`` (stored time-major ``[n_frames, 88]``), ``audio`` float32
@@ -34,9 +37,11 @@ import numpy as np
 
 from amt_jax.data.examples import SPLITS, read_tuning
 from amt_jax.data.labels import Notes
+from amt_jax.data.windowing import Windows, windows
 
 DATASETS = ("chorales", "maestro", "real")
-__all__ = ["DATASETS", "SPLITS", "BuildReport", "Source", "build", "builder_class", "load", "parse_spec", "piece_of"]
+__all__ = ["DATASETS", "SPLITS", "BuildReport", "Source", "Windows", "build", "builder_class", "load", "parse_spec",
+           "piece_of", "windows"]
 
 
 def piece_of(example_id: str) -> str:

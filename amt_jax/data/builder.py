@@ -58,6 +58,12 @@ class TranscriptionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
             homepage=self.HOMEPAGE,
         )
 
+    def _log_download_bytes(self) -> None:
+        """Quiet: tfds would print "Downloading and preparing dataset", though nothing is downloaded."""
+
+    def _log_download_done(self) -> None:
+        """Quiet: the caller reports what was built (``BuildReport``)."""
+
     def _check_split_not_empty(self, split: str) -> None:
         """Fail clearly when every piece of ``split`` was skipped (never an empty split)."""
         if self.counts[split] == 0:

@@ -1,7 +1,7 @@
 """The result of a permutation-importance run: the draw × clip matrix and its two kinds of interval.
 
 - Monte Carlo (``ci_low``, ``ci_high``): over draws, for the clips measured — how precise the estimate is.
-- Pieces (``clip_ci_low``, ``clip_ci_high``): over clusters of clips (pieces), t with
+- Pieces (``piece_ci_low``, ``piece_ci_high``; formerly ``clip_ci_*``, still readable): over clusters of clips (pieces), t with
   n_clusters − 1 degrees of freedom by default — whether it holds for music like this, *conditional
   on the draws made*.
 - Crossed (``crossed_ci_low``, ``crossed_ci_high``): draws and pieces both random
@@ -44,7 +44,7 @@ class ImportanceResult:
       clip_importances: ``[n_clips, ...]`` each clip's importance, the mean over draws.
       piece_mean: ``[...]`` mean of the clusters' means (each piece counts once).
       piece_standard_error: ``[...]`` its standard error over clusters.
-      clip_ci_low, clip_ci_high: ``[...]`` piece-level CI around ``piece_mean`` (``piece_ci_method``;
+      piece_ci_low, piece_ci_high: ``[...]`` piece-level CI around ``piece_mean`` (``piece_ci_method``;
         nan below 2 clusters), conditional on the draws.
       crossed_ci_low, crossed_ci_high: ``[...]`` crossed (draws × pieces) t CI around ``piece_mean``
         (Satterthwaite ``crossed_df``); nan per pitch and below 2 clusters.
@@ -66,8 +66,8 @@ class ImportanceResult:
     clip_importances: np.ndarray
     piece_mean: np.ndarray
     piece_standard_error: np.ndarray
-    clip_ci_low: np.ndarray
-    clip_ci_high: np.ndarray
+    piece_ci_low: np.ndarray
+    piece_ci_high: np.ndarray
     crossed_ci_low: np.ndarray
     crossed_ci_high: np.ndarray
     crossed_df: np.ndarray
@@ -76,6 +76,16 @@ class ImportanceResult:
     ci_method: str
     piece_ci_method: str
     config: dict
+
+    @property
+    def clip_ci_low(self) -> np.ndarray:
+        """The former name of ``piece_ci_low`` (kept readable)."""
+        return self.piece_ci_low
+
+    @property
+    def clip_ci_high(self) -> np.ndarray:
+        """The former name of ``piece_ci_high`` (kept readable)."""
+        return self.piece_ci_high
 
     def by_group(self) -> dict[str, np.ndarray]:
         """Per group: ``group, n, mean, standard_error, ci_low, ci_high`` (t CI over the group's draws)."""
@@ -87,9 +97,10 @@ class ImportanceResult:
     def summary(self) -> dict[str, Any]:
         """Config and summary statistics (no per-draw arrays), JSON-able."""
         fields = ("importances_mean", "importances_std", "standard_error", "ci_low", "ci_high", "piece_mean",
-                  "piece_standard_error", "clip_ci_low", "clip_ci_high", "crossed_ci_low", "crossed_ci_high",
+                  "piece_standard_error", "piece_ci_low", "piece_ci_high", "crossed_ci_low", "crossed_ci_high",
                   "crossed_df")
         out = {f: np.asarray(getattr(self, f)).tolist() for f in fields}
+        out["clip_ci_low"], out["clip_ci_high"] = out["piece_ci_low"], out["piece_ci_high"]  # the former names
         return {**self.config, "confidence": self.confidence, "ci_method": self.ci_method,
                 "piece_ci_method": self.piece_ci_method, "n_clusters": self.n_clusters,
                 "mean_input_change": float(self.input_change.mean()), **out}
@@ -143,8 +154,8 @@ def summarize(draws, *, clusters, key, confidence: float, ci_method: str, piece_
         clip_importances=clip_means,
         piece_mean=piece["mean"],
         piece_standard_error=piece["standard_error"],
-        clip_ci_low=piece["ci_low"],
-        clip_ci_high=piece["ci_high"],
+        piece_ci_low=piece["ci_low"],
+        piece_ci_high=piece["ci_high"],
         crossed_ci_low=crossed["crossed_ci_low"],
         crossed_ci_high=crossed["crossed_ci_high"],
         crossed_df=crossed["crossed_df"],

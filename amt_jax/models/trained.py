@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -26,6 +27,14 @@ from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model
 
 CHECKPOINT_DIR = "checkpoints"
 EVAL_FILE = "eval.json"  # written by ``python -m amt_jax train``: held-out scores and the chosen threshold
+
+
+def _not_read_only_notice(record: logging.LogRecord) -> bool:
+    """orbax warns "Given directory is read only" whenever a manager is opened read-only, as reading does on purpose."""
+    return not str(record.msg).startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_not_read_only_notice)  # orbax logs through absl's Python logger
 
 
 class Checkpoint(NamedTuple):

@@ -17,17 +17,47 @@ if TYPE_CHECKING:
     from amt_jax.sweep.cells import Cell
 
 
+def counted(n, word: str) -> str:
+    """``1 draw``, ``32 draws``, ``? pieces`` (n unknown)."""
+    return f"{'?' if n is None else n} {word}{'' if n == 1 else 's'}"
+
+
+def no_interval(n_draws, n_pieces) -> str:
+    """Why a cell has no interval: one draw (nothing varies across draws) and/or fewer than 2 pieces."""
+    reasons = ([] if n_draws is None or n_draws >= 2 else ["1 draw"]) + \
+              ([] if n_pieces is None or n_pieces >= 2 else ["fewer than 2 pieces"])
+    return f"{' and '.join(reasons) or 'too few draws or pieces'}: no interval"
+
+
+def interval_text(estimate: float, low, high, kind: str, n_draws, n_pieces) -> str:
+    """``m [low, high] KIND over n draws × k pieces``, or ``m (1 draw: no interval; ...)`` when the
+    bounds are missing or not finite: never ``[nan, nan]``."""
+    over = f"{counted(n_draws, 'draw')} × {counted(n_pieces, 'piece')}"
+    bounds = [np.nan if v is None else float(v) for v in (low, high)]
+    if not np.all(np.isfinite(bounds)):
+        return f"{estimate:.4g} ({no_interval(n_draws, n_pieces)}; {over})"
+    return f"{estimate:.4g} [{bounds[0]:.4g}, {bounds[1]:.4g}] {kind} over {over}"
+
+
 def describe_importance(result: dict) -> str:
     """``importance m [crossed CI] over n draws × k pieces`` (NaN saved as null reads as nan; a run
-    with one piece: the Monte Carlo CI)."""
+    with one piece: the Monte Carlo CI; neither: why there is no interval)."""
     def f(k):
         return float(np.asarray(result.get(k), float))
 
-    m, lo, hi = f("piece_mean"), f("crossed_ci_low"), f("crossed_ci_high")
-    if not np.isfinite(lo):
-        return f"importance {f('importances_mean'):.4g} [{f('ci_low'):.4g}, {f('ci_high'):.4g}] (Monte Carlo) over " \
-               f"{result['n_permutations']} draws, {result.get('n_clusters')} piece(s)"
-    return f"importance {m:.4g} [{lo:.4g}, {hi:.4g}] crossed over {result['n_permutations']} draws × {result.get('n_clusters')} pieces"
+    n, k = result["n_permutations"], result.get("n_clusters")
+    if np.isfinite(f("crossed_ci_low")):
+        line = "importance " + interval_text(f("piece_mean"), f("crossed_ci_low"), f("crossed_ci_high"), "crossed", n, k)
+    else:
+        line = "importance " + interval_text(f("importances_mean"), f("ci_low"), f("ci_high"), "(Monte Carlo)", n, k)
+    identity = result.get("n_identity_draws") or 0
+    if not identity:
+        return line
+    line += f"; {identity} of {n} draws moved nothing (identity permutations)"
+    if result.get("moved_mean") is None:
+        return line
+    return line + ": over the other " + interval_text(f("moved_mean"), f("moved_crossed_ci_low"),
+                                                      f("moved_crossed_ci_high"), "crossed", n - identity, k)
 
 
 def cell_key(cell: Cell):
@@ -65,9 +95,26 @@ def importance_cell(make_family: Callable[[Cell, Inputs, Context], Any]) -> Call
         arrays = result.arrays()
         if inputs.programs is not None:
             arrays["programs"] = np.asarray(inputs.programs)
-        return {**result.summary(), **layout_record(inputs)}, arrays
+        return {**result.summary(), **moved_draws(result), **layout_record(inputs)}, arrays
 
     return compute
+
+
+def moved_draws(result) -> dict[str, Any]:
+    """Identity draws flagged: ``n_identity_draws``, the draws that changed no clip's input (a one-key
+    microtonal draw whose permutation of the key's bins is the identity), and when some did and at
+    least 2 others moved, the estimate over the moved draws alone: ``moved_mean`` and its crossed
+    interval ``moved_crossed_ci_low/high`` (draws and pieces random)."""
+    from amt_jax import stats
+
+    identity = np.all(np.asarray(result.input_change) == 0, axis=1)
+    out: dict[str, Any] = {"n_identity_draws": int(identity.sum())}
+    values = np.asarray(result.draw_clip_importances)
+    if identity.any() and (~identity).sum() >= 2 and values.ndim == 2:
+        est = stats.crossed_estimate(values[~identity], result.clusters, confidence=result.confidence)
+        out.update({"moved_mean": est["mean"], "moved_crossed_ci_low": est["crossed_ci_low"],
+                    "moved_crossed_ci_high": est["crossed_ci_high"]})
+    return out
 
 
 def balanced_draws(cell: Cell, family, n: int) -> int:

@@ -166,9 +166,9 @@ def load_config(name: str, overrides: Sequence[str] = ()) -> SweepConfig:
     return configs.load("sweep", name, overrides, expected=SweepConfig)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"I/N"`` → ``(I, N)`` with ``0 <= I < N``."""
+def parse_shard(text: str, name: str = "shard") -> tuple[int, int]:
+    """``"I/N"`` → ``(I, N)`` with ``0 <= I < N``; ``name`` names it in the error (a command: ``--shard``)."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match or not int(match.group(1)) < int(match.group(2)):
-        raise ValueError(f"shard must be I/N with 0 <= I < N (e.g. 0/4), got {text!r}")
+        raise ValueError(f"{name} must be I/N with 0 <= I < N (e.g. 0/4), got {text!r}")
     return int(match.group(1)), int(match.group(2))

@@ -5,7 +5,10 @@ its sentence (``finding``); kinds without one have none."""
 
 from __future__ import annotations
 
+import math
+
 from amt_jax.models import registry
+from amt_jax.sweep import compute
 
 
 def fmt(x) -> str:
@@ -27,8 +30,17 @@ def pieces(row: dict) -> str:
     return f"{k} of {total} pieces ({LEFT_BECAUSE.get(row.get('family'), 'the others measured nothing')})"
 
 
+def bracket(row: dict, low: str, high: str) -> str:
+    """``[low, high]`` of the row's two bounds, or why there is none (``1 draw: no interval``,
+    ``fewer than 2 pieces: no interval``): never ``[nan, nan]``."""
+    bounds = (row.get(low), row.get(high))
+    if any(v is None or not math.isfinite(v) for v in bounds):
+        return f"({compute.no_interval(row.get('n_draws', row.get('n')), row.get('n_pieces'))})"
+    return f"[{fmt(bounds[0])}, {fmt(bounds[1])}]"
+
+
 def _ci(row: dict) -> str:
-    return (f"{fmt(row['difference'])} [{fmt(row['difference_ci_low'])}, {fmt(row['difference_ci_high'])}] "
+    return (f"{fmt(row['difference'])} {bracket(row, 'difference_ci_low', 'difference_ci_high')} "
             f"(crossed: draws and pieces random) over {pieces(row)}")
 
 
@@ -38,7 +50,7 @@ def reliance(row: dict) -> str:
            f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])})")
     if row.get("sham_difference") is None:
         return out + "."
-    return (out + f"; and by {fmt(row['sham_difference'])} [{fmt(row['sham_ci_low'])}, {fmt(row['sham_ci_high'])}] "
+    return (out + f"; and by {fmt(row['sham_difference'])} {bracket(row, 'sham_ci_low', 'sham_ci_high')} "
             "(crossed) more than moving blocks of a sham comb at inharmonic offsets, the same keys and draws.")
 
 
@@ -63,9 +75,9 @@ def seed_harmonic(row: dict) -> str:
 def pooling(row: dict) -> str:
     verdict = ("the output depends on sub-semitone detail" if (row["crossed_ci_low"] or 0) > 0 else
                "no evidence that the output depends on sub-semitone detail")
-    return (f"Semitone pooling (every key): output change {fmt(row['mean'])} [{fmt(row['crossed_ci_low'])}, "
-            f"{fmt(row['crossed_ci_high'])}] (crossed: draws and pieces random) over {row['n_pieces']} pieces, "
-            f"{fmt(row['relative'])} of the whole-axis "
+    return (f"Semitone pooling (every key): output change {fmt(row['mean'])} "
+            f"{bracket(row, 'crossed_ci_low', 'crossed_ci_high')} (crossed: draws and pieces random) over "
+            f"{row['n_pieces']} pieces, {fmt(row['relative'])} of the whole-axis "
             f"shuffle: {verdict} (a divergence, not a cost: the F1 cost row says whether it helps).")
 
 

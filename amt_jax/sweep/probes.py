@@ -174,14 +174,11 @@ def _factorial_row(result: dict) -> dict:
 
 
 def _describe_estimate(name: str, est: dict) -> str:
-    def f(k):
-        v = est.get(k)
-        return "nan" if v is None else f"{v:.4g}"
-
     total = est.get("n_pieces_total", est["n_pieces"])
     left = "" if total == est["n_pieces"] else f" of {total} (the others measured nothing)"
-    return (f"{name} {f('mean')} [{f('crossed_ci_low')}, {f('crossed_ci_high')}] crossed over {est['n']} draws × "
-            f"{est['n_pieces']} pieces{left}")
+    mean = float("nan") if est.get("mean") is None else est["mean"]
+    return f"{name} " + compute.interval_text(mean, est.get("crossed_ci_low"), est.get("crossed_ci_high"), "crossed",
+                                              est["n"], est["n_pieces"]) + left
 
 
 _PROBES = (

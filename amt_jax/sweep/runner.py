@@ -8,6 +8,9 @@ cells ``i, i + n, ...``.
 Multi-host (``jax.distributed.initialize()`` first): every process runs every cell of its shard
 (an importance cell's draws are sharded over all hosts' devices) and only process 0 writes files;
 the workdir must be one shared path (a bucket) all hosts see alike.
+
+SIGINT/SIGTERM under :func:`amt_jax.interrupt.deferred` (the CLI) stop a sweep between cells or
+between a cell's chunks of draws; the cell under way is dropped, the finished ones are kept.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from typing import Callable
 import numpy as np
 from etils import epath
 
+from amt_jax import interrupt
 from amt_jax.sweep import store
 from amt_jax.sweep.cells import Cell
 from amt_jax.sweep.config import SweepConfig
 from amt_jax.sweep.context import Context
 from amt_jax.sweep.expansion import expand, shard_cells
 from amt_jax.sweep.context import Inputs
-from amt_jax.sweep.inputs import load_inputs
+from amt_jax.sweep.inputs import check_data, load_inputs
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,12 @@ def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progres
     mesh = Mesh(np.array(jax.devices()), ("draws",)) if jax.device_count() > 1 else None
     start = time.perf_counter()
     with tqdm(total=cell.n, desc=f"  {cell.id}", unit="draw", leave=False, disable=not progress) as bar:
-        ctx = Context(config.chunk_size, mesh, lambda done, planned: (setattr(bar, "total", planned), bar.update(done - bar.n)),
+        def progress(done: int, planned: int) -> None:  # on the host between chunks: a safe point to stop
+            bar.total = planned
+            bar.update(done - bar.n)
+            interrupt.check()
+
+        ctx = Context(config.chunk_size, mesh, progress,
                       stratified=config.stratified, mc_fraction=config.mc_fraction,
                       max_factor=config.max_permutations_factor, paired_n=paired_n)
         result, arrays = cell.probe.compute(cell, inputs, ctx)
@@ -121,6 +130,8 @@ def run_sweep(
         return inputs[model]
 
     finished = _finished(workdir, mine, config, inputs_of)
+    if config.data != "synthetic" and any(c.id not in finished for c in mine):
+        check_data(config.data, data_dir)  # before any progress bar
     if writer:
         (workdir / store.CELLS_DIR).mkdir(parents=True, exist_ok=True)
         store.write_manifest(workdir, config, cells)
@@ -128,24 +139,27 @@ def run_sweep(
     env = store.cell_environment()
     statuses = []
     bar = tqdm(mine, desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
-    for n, cell in enumerate(bar, 1):
-        bar.set_postfix_str(cell.id, refresh=True)
-        prefix = f"[{n}/{len(mine)}] {cell.id}:"
-        if cell.id in finished:
-            statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
-        elif cell.probe.missing(inputs_of(cell.model).model):
-            missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
-            statuses.append(CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
-                                                                 f"capability, skipped"))
-        elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
-            statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
-        else:
-            record, arrays, seconds = _compute(cell, inputs_of(cell.model), config, env, progress,
-                                               _paired_n(cell, config, finished))
-            finished[cell.id] = record  # a control later in this shard pairs with it
-            if writer:
-                store.save_cell(workdir, cell, record, arrays)
-            statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))
-        (bar.write if progress else log)(statuses[-1].line)
-    bar.close()
+    try:
+        for n, cell in enumerate(bar, 1):
+            interrupt.check()  # between cells: the finished ones are saved, nothing of this one is
+            bar.set_postfix_str(cell.id, refresh=True)
+            prefix = f"[{n}/{len(mine)}] {cell.id}:"
+            if cell.id in finished:
+                statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
+            elif cell.probe.missing(inputs_of(cell.model).model):
+                missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
+                statuses.append(CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
+                                                                     f"capability, skipped"))
+            elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
+                statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
+            else:
+                record, arrays, seconds = _compute(cell, inputs_of(cell.model), config, env, progress,
+                                                   _paired_n(cell, config, finished))
+                finished[cell.id] = record  # a control later in this shard pairs with it
+                if writer:
+                    store.save_cell(workdir, cell, record, arrays)
+                statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))
+            (bar.write if progress else log)(statuses[-1].line)
+    finally:
+        bar.close()
     return statuses

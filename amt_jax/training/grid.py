@@ -37,7 +37,7 @@ from etils import epath
 
 from amt_jax import configs
 from amt_jax import io as amt_io
-from amt_jax import validate
+from amt_jax import interrupt, validate
 from amt_jax.constants import BP_HARMONICS
 from amt_jax.models.basic_pitch import BasicPitchConfig
 from amt_jax.training import capacity
@@ -344,6 +344,7 @@ def run_grid(config: GridConfig, *, workdir: epath.PathLike, data_dir=None, spli
         amt_io.atomic_write(workdir / MANIFEST, json.dumps(manifest, indent=1))
     statuses = []
     for n, run in enumerate(mine, 1):
+        interrupt.check()  # between runs (training itself stops between steps)
         if run.id in finished:
             statuses.append((run, "skipped"))
             log(f"[{n}/{len(mine)}] {run.id}: finished earlier")

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from amt_jax import interrupt
 from amt_jax.io import atomic_write
 from amt_jax.models.trained import CHECKPOINT_DIR
 from amt_jax.training import convergence
@@ -136,6 +137,17 @@ def _log_metrics(pending: list[dict], step: int, last_time: float, metrics_path:
     return now
 
 
+def _stalled(plateau, curve: list) -> bool:
+    """Whether the validation curve has plateaued (never without a plateau criterion)."""
+    return plateau is not None and convergence.plateaued(
+        [f for _, f in curve], patience=plateau.patience, min_delta=plateau.min_delta)
+
+
+def _save(manager: ocp.CheckpointManager, step: int, state: TrainState, run_config: TrainConfig) -> None:
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               config=ocp.args.JsonSave(run_config.to_dict())))
+
+
 def train(
     config: TrainConfig,
     *,
@@ -144,6 +156,7 @@ def train(
     log: Callable[[dict], None] | None = None,
     validation: Sequence[dict] | None = None,
     evaluate: Callable[[TrainState], float] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainState:
     """Train ``config.steps`` steps on ``examples`` (the train split), resuming from ``workdir``;
     with ``config.plateau``, stop earlier once validation F1 plateaus.
@@ -158,6 +171,10 @@ def train(
             exception it raises stops training like a preemption (checkpoints kept).
         validation: the pieces whose frame F1 the plateau criterion scores (needed with
             ``config.plateau`` unless ``evaluate``, ``evaluate(state) -> F1``, is given: tests plant curves).
+        progress: called with the step number after every step (a progress bar).
+
+    SIGINT/SIGTERM under :func:`amt_jax.interrupt.deferred` (the CLI) stop training after the step
+    under way: its checkpoint is saved, then :class:`amt_jax.interrupt.Interrupted` is raised.
 
     Returns:
         The final state (already saved): at ``config.steps``, or where the plateau criterion stopped.
@@ -167,6 +184,7 @@ def train(
     """
     os.makedirs(workdir, exist_ok=True)
     log = log or (lambda record: None)
+    progress = progress or (lambda step: None)
     run_config = config  # recorded in the checkpoints
     config = dataclasses.replace(config, plateau=None)  # what the state and its steps depend on (one compile for both)
     metrics_path = os.path.join(workdir, METRICS_FILE)
@@ -184,12 +202,7 @@ def train(
         pending: list[dict] = []
         last_time = time.perf_counter()
         curve = convergence.read_curve(curve_path) if plateau is not None else []
-
-        def stalled() -> bool:
-            return plateau is not None and convergence.plateaued(
-                [f for _, f in curve], patience=plateau.patience, min_delta=plateau.min_delta)
-
-        stop = stalled()  # a rerun of a run that stopped on its plateau stops at once
+        stop = _stalled(plateau, curve)  # a rerun of a run that stopped on its plateau stops at once
         while not stop and step < config.steps:
             batch = sampler.batch(jax.random.fold_in(data_key, step), config.batch_size)
             state, step_metrics = train_step(state, batch, config=config)
@@ -199,13 +212,14 @@ def train(
             pending.append(values)
             if plateau is not None and (step % plateau.every == 0 or step == config.steps):
                 last_time += _evaluate_step(evaluate, state, step, curve, curve_path, log)  # steps/s: training only
-                stop = stalled()
-            if step % config.checkpoint_every == 0 or step == config.steps or stop:
-                manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                           config=ocp.args.JsonSave(run_config.to_dict())))
+                stop = _stalled(plateau, curve)
+            if step % config.checkpoint_every == 0 or step == config.steps or stop or interrupt.requested():
+                _save(manager, step, state, run_config)
             if step % config.log_every == 0 or step == config.steps or stop:
                 last_time = _log_metrics(pending, step, last_time, metrics_path, log)
                 pending = []
+            progress(step)
+            interrupt.check()  # after the step's checkpoint: a rerun resumes from it
         if plateau is not None:
             record = convergence.stop_record(curve, reason="plateau" if stop else "budget", step=step, config=run_config)
             atomic_write(stop_path, json.dumps(record, indent=1))

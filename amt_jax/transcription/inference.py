@@ -16,38 +16,26 @@ import jax
 import numpy as np
 
 from amt_jax import validate
+from amt_jax.data import windowing
 from amt_jax.constants import (
     HOP_LENGTH,
     OVERLAP_FRAMES,
-    OVERLAP_SAMPLES,
     SAMPLE_RATE,
     WINDOW_FRAMES,
-    WINDOW_HOP_SAMPLES,
-    WINDOW_SAMPLES,
 )
 
-PAD_SAMPLES = OVERLAP_SAMPLES // 2  # 3,840 zeros prepended to the audio
+# the windowing lives with the data (amt_jax.data.windowing); these names stay here for callers
+PAD_SAMPLES = windowing.PAD_SAMPLES  # 3,840 zeros prepended to the audio
+n_windows = windowing.n_windows
+window_audio = windowing.window_audio
 TRIM_FRAMES = OVERLAP_FRAMES // 2  # 15 frames cut from each end of every window's output
 _INTEGER_FPS = SAMPLE_RATE // HOP_LENGTH  # 86: Basic Pitch trims with the integer frame rate
 
 
-def n_windows(n_samples: int) -> int:
-    """Number of model windows for ``n_samples`` samples of audio (at least 1)."""
-    _check_n_samples(n_samples)
-    return -(-(n_samples + PAD_SAMPLES) // WINDOW_HOP_SAMPLES)
-
-
 def n_output_frames(n_samples: int) -> int:
     """Frames of the unwrapped posteriorgram for ``n_samples`` samples: floor(n_samples · 86 / 22050)."""
-    _check_n_samples(n_samples)
+    windowing.check_n_samples(n_samples)
     return n_samples * _INTEGER_FPS // SAMPLE_RATE
-
-
-def window_audio(audio: np.ndarray) -> np.ndarray:
-    """Cut mono audio [n_samples] (22,050 Hz) into model windows [n_windows, 43844] (float32)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    validate.exact_rank("audio", audio, 1, "[n_samples]")
-    return _window_view(audio, n_windows(audio.shape[0])).copy()
 
 
 def unwrap_windows(outputs: np.ndarray, n_samples: int) -> np.ndarray:
@@ -85,20 +73,13 @@ def transcribe_audio(audio: np.ndarray, *, model: Any, batch_size: int = 8) -> d
     validate.positive_int("batch_size", batch_size)
     n = n_windows(audio.shape[0])
     n_batches = -(-n // batch_size)
-    windows = _window_view(audio, n_batches * batch_size)  # a view: memory stays O(n_samples)
+    windows = windowing.window_view(audio, n_batches * batch_size)  # a view: memory stays O(n_samples)
     forward = _jitted_forward(model.frontend, model.apply)
     batches = [forward(model.params, windows[b * batch_size : (b + 1) * batch_size]) for b in range(n_batches)]
     return {
         name: unwrap_windows(np.concatenate([np.asarray(y[name]) for y in batches])[:n], audio.shape[0])
         for name in batches[0]
     }
-
-
-def _window_view(audio: np.ndarray, count: int) -> np.ndarray:
-    """The first ``count`` windows [count, 43844] of the zero-padded audio, as a read-only view."""
-    padded = np.zeros((count - 1) * WINDOW_HOP_SAMPLES + WINDOW_SAMPLES, dtype=np.float32)
-    padded[PAD_SAMPLES : PAD_SAMPLES + audio.shape[0]] = audio
-    return np.lib.stride_tricks.sliding_window_view(padded, WINDOW_SAMPLES)[::WINDOW_HOP_SAMPLES]
 
 
 def _jitted_forward(frontend: Callable, apply: Callable) -> Callable:
@@ -112,8 +93,3 @@ def _jitted_forward(frontend: Callable, apply: Callable) -> Callable:
 @functools.lru_cache(maxsize=8)
 def _cached_forward(frontend: Callable, apply: Callable) -> Callable:
     return jax.jit(lambda params, x: apply(params, frontend(x)))
-
-
-def _check_n_samples(n_samples: int) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise ValueError(f"n_samples must be an integer >= 0, got {n_samples!r}")

@@ -1,4 +1,4 @@
-"""``tiny``: fits in ~10 min on 2 CPU cores: B = 1 (the contour convolution costs B² less),
+"""``tiny``: for CPUs: B = 1 (the contour convolution costs B² less),
 narrower heads, 250 steps. Class-balanced BCE on every head: it learns sparse rolls in far fewer
 steps than the plain BCE (test frame F1 0.89 vs 0.71 on 20 chorales), but its posteriors run
 high, so threshold them near the validation-chosen value in eval.json (≈ 0.7), not at 0.3.
