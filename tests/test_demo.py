@@ -92,3 +92,18 @@ def test_probe_tones_are_reported_as_the_weakest_keys_f1_not_a_count_of_detected
                      "energy 0.50, argmax 0.60); mean F1 below 0.5 on 2 of 2 keys scored (interval wholly below on 1); "
                      "above the better baseline per window (fundamental-bin energy >= 0.6, or its argmax) on 1 keys, "
                      "below it on 1."]
+
+
+def test_real_recordings_step_says_why_when_the_split_cannot_be_built(tmp_path, monkeypatch, capsys):
+    """Step 5 needs the libsoni sdist from the package index: when it cannot be had, the step says so in
+    one line and the demo's findings say the real-audio check was not made (never a false "holds")."""
+    from amt_jax import data
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError("no package index reachable\nsecond line")
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("absent")))
+    monkeypatch.setattr(data, "build", unreachable)
+    lines = demo._real_recordings(tmp_path, progress=False)
+    assert lines == ["Real recordings: not checked (RuntimeError while building the real split)."]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "real recordings skipped: RuntimeError: no package index reachable"
