@@ -11,6 +11,12 @@ point (:mod:`amt_jax.interrupt`) with one line and exit status 130 or 143; rerun
 Unless ``JAX_DEFAULT_MATMUL_PRECISION`` is set, commands run at ``"highest"`` matmul precision
 (float32-exact; the CPU's default anyway, so accelerators give results comparable to CPU);
 results record the precision in effect.
+
+Compiled programs are kept in JAX's persistent compilation cache, so a rerun (or another command
+on the same model and shapes) reads them instead of compiling again: in ``$AMT_JAX_COMPILATION_CACHE``
+if set (``off`` or ``0``: no cache), else ``$XDG_CACHE_HOME/amt_jax/jax`` (``~/.cache/amt_jax/jax``).
+``JAX_COMPILATION_CACHE_DIR``, when set, wins (JAX reads it itself). The cache holds compiled code
+only; results do not depend on it.
 """
 
 from __future__ import annotations
@@ -63,6 +69,31 @@ def set_matmul_precision() -> None:
         jax.config.update("jax_default_matmul_precision", "highest")
 
 
+CACHE_VARIABLE = "AMT_JAX_COMPILATION_CACHE"
+CACHE_OFF = ("0", "off", "false", "no")
+
+
+def compilation_cache_dir() -> str | None:
+    """Where the CLI keeps compiled programs (see the module docstring); None when switched off or
+    when ``JAX_COMPILATION_CACHE_DIR`` is set (JAX then uses that)."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return None
+    chosen = os.environ.get(CACHE_VARIABLE)
+    if chosen is not None:
+        return None if chosen.strip().lower() in CACHE_OFF else os.path.expanduser(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "amt_jax", "jax")
+
+
+def set_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache in :func:`compilation_cache_dir` (if any)."""
+    path = compilation_cache_dir()
+    if path is not None:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", path)
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The parsed command line, with a config-loading command's ``--config.FIELD=VALUE`` overrides
     in ``args.config_overrides`` (:mod:`amt_jax.commands.config_args`); ValueError for an override
@@ -87,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amt_jax: error: {exc}", file=sys.stderr)
         return 2
     set_matmul_precision()
+    set_compilation_cache()
     with interrupt.deferred():  # SIGINT/SIGTERM stop the command at its next safe point
         try:
             return int(args._run(args) or 0)

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Commands called in-process (``main([...])``) keep no compilation cache in the user's home; CLI
+# subprocesses get the run's own cache (cli_env below).
+os.environ.setdefault("AMT_JAX_COMPILATION_CACHE", "off")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

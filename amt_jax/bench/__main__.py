@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("cqt", "model", "importance")
+NAMES = ("cqt", "model", "importance", "cache")
 USAGE = f"usage: python -m amt_jax.bench {{{','.join(NAMES)}}} [--help]"
 
 

@@ -2,7 +2,7 @@
 
     python -m experiments.figures.models --workdir W [--probe-keys DIR ...]
 
-Reads the sweep's saved cells (and the ``probe_keys.json`` of each ``probe-keys --out DIR``); nothing
+Reads the sweep's saved cells (and the ``probe_keys_<model>.json`` of each ``probe-keys --out DIR``); nothing
 is recomputed. Random-weights controls are left out: the controls section of the report compares them.
 """
 
@@ -106,12 +106,11 @@ def figures(results, probe_keys: list[dict]) -> list:
             alone = record["key_f1"]["alone"]
             midi = np.asarray(record["midi"])
             f1 = np.asarray(alone["f1"]["mean"], float)
-            base = np.asarray(alone["baseline_f1"]["mean"], float) if "baseline_f1" in alone else None
+            base = np.fmax(np.asarray(alone["f1_energy"]["mean"], float), np.asarray(alone["f1_argmax"]["mean"], float))
             for j, level in enumerate(record["levels_dbfs"]):
                 ax.plot(midi, f1[j], "-", color=f"C{i}", alpha=0.4 + 0.6 * j / max(len(record["levels_dbfs"]) - 1, 1),
-                        label=f"{registry.title(record['model'])} {level:g} dBFS")
-                if base is not None:
-                    ax.plot(midi, base[j], ":", color=f"C{i}", alpha=0.5)
+                        label=f"{registry.title(record['config']['model'])} {level:g} dBFS")
+                ax.plot(midi, base[j], ":", color=f"C{i}", alpha=0.5)
         ax.set_xlabel("probed key (MIDI number)")
         ax.set_ylabel("per-key F1 (false positives counted)")
         ax.set_ylim(-0.02, 1.02)
@@ -124,7 +123,12 @@ def figures(results, probe_keys: list[dict]) -> list:
 def draw(name: str, caption: str, workdir: str, out: str | None = None, probe_keys=()) -> Drawn:
     from amt_jax.report import load_results
 
-    records = [json.loads((Path(d) / "probe_keys.json").read_text()) for d in probe_keys]
+    records = []
+    for directory in probe_keys:  # probe-keys --out DIR writes DIR/probe_keys_<model>.json
+        found = sorted(Path(directory).glob("probe_keys_*.json"))
+        if not found:
+            raise FileNotFoundError(f"--probe-keys {directory}: no probe_keys_<model>.json there")
+        records += [json.loads(path.read_text()) for path in found]
     made = figures(load_results(workdir), records)
     drawn = save(name, caption, workdir, out, made, [])
     return Drawn(drawn.name, drawn.files, caption, command(name, workdir, out), drawn.sources)

@@ -1,0 +1,20 @@
+"""The CLI's entry point: where compiled programs are cached."""
+
+from amt_jax import __main__ as cli
+
+
+def test_compilation_cache_directory_follows_the_environment(monkeypatch, tmp_path):
+    for name in ("JAX_COMPILATION_CACHE_DIR", "AMT_JAX_COMPILATION_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli.compilation_cache_dir() == str(tmp_path / ".cache" / "amt_jax" / "jax")  # on by default
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.compilation_cache_dir() == str(tmp_path / "xdg" / "amt_jax" / "jax")
+    monkeypatch.setenv("AMT_JAX_COMPILATION_CACHE", str(tmp_path / "mine"))
+    assert cli.compilation_cache_dir() == str(tmp_path / "mine")
+    for off in ("off", "0", "OFF"):
+        monkeypatch.setenv("AMT_JAX_COMPILATION_CACHE", off)
+        assert cli.compilation_cache_dir() is None  # the off switch
+    monkeypatch.setenv("AMT_JAX_COMPILATION_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert cli.compilation_cache_dir() is None  # JAX's own variable wins: JAX reads it
