@@ -209,3 +209,22 @@ def test_paper_figure_scripts_draw_from_saved_results_and_index_them(tiny_workdi
     script = importlib.import_module("experiments.figures.harmonic_reliance")
     assert script.main.__module__ == "experiments.figures" and "95 % crossed CIs" in script.CAPTION
     assert all_figures.main(["--workdir", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_reliance_cell_without_an_interval_is_summarised_not_crashed_on():
+    """Two pieces with a control leave the crossed interval undefined (saved as null): the summary
+    row and its sentence say so instead of failing or printing empty brackets."""
+    from amt_jax.report import summary
+    from amt_jax.sweep.probes import PROBES
+
+    none = {"mean": 0.35, "ci_low": None, "ci_high": None, "piece_mean": 0.35, "piece_ci_low": None,
+            "piece_ci_high": None, "crossed_ci_low": None, "crossed_ci_high": None, "n_pieces": 2, "n_pieces_total": 5,
+            "p": None}
+    sham = {"mean": 0.30, "crossed_ci_low": 0.10, "crossed_ci_high": 0.49}
+    row = PROBES["harmonic_swap"].row_values({"reliance": {"contrast": none, "real_minus_sham": sham}})
+    assert row["difference_ci_low"] is None and np.isnan(row["difference_mc_se"])
+    row.update({"model": "m", "family": "harmonic_swap", "setting": "h=8", "q": None, "whole_axis": None,
+                "relative": None, "difference_mc_se": None})
+    (line,) = summary.findings([row])
+    assert "untested (no interval)" in line and "(no test)" in line and "[0.1, 0.49]" in line
+    assert "[, ]" not in line and "p = ," not in line

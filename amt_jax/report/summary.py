@@ -148,19 +148,21 @@ def findings(rows: list[dict]) -> list[str]:
         if r["difference"] is not None:
             lo, hi = r["difference_ci_low"], r["difference_ci_high"]
             verdict = "positive" if lo is not None and lo > 0 else "negative" if hi is not None and hi < 0 else \
-                "not distinguishable from 0"
+                "untested (no interval)" if lo is None or hi is None else "not distinguishable from 0"
             own = "" if r.get("whole_axis") is None or r.get("relative") is None else \
                 f", {_fmt(r['relative'])} of its own whole-axis shuffle"
             sham = "" if r.get("sham_difference") is None else (
                 f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
-                f"[{_fmt(r['sham_ci_low'])}, {_fmt(r['sham_ci_high'])}] (crossed)")
+                f"{findings_lib.bracket(r, 'sham_ci_low', 'sham_ci_high')} (crossed)")
+            tests = "no test" if r["p"] is None else f"p = {_fmt(r['p'])}, q = {_fmt(r['q'])}"
+            mc = "" if r["difference_mc_se"] is None else f"; Monte Carlo SE {_fmt(r['difference_mc_se'])}"
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "
-                       f"{_fmt(r['difference'])} [{_fmt(lo)}, {_fmt(hi)}] (crossed) over {findings_lib.pieces(r)} (p = {_fmt(r['p'])}, "
-                       f"q = {_fmt(r['q'])}; Monte Carlo SE {_fmt(r['difference_mc_se'])}){own}{sham}.")
+                       f"{_fmt(r['difference'])} {findings_lib.bracket(r, 'difference_ci_low', 'difference_ci_high')} "
+                       f"(crossed) over {findings_lib.pieces(r)} ({tests}{mc}){own}{sham}.")
         elif r["control"] != CONTROL_PENDING:
             rel = f", {_fmt(r['relative'])} of the whole-axis shuffle" if r["relative"] is not None else ""
             out.append(f"{r['model']}, {r['family']} {r['setting']}: importance {_fmt(r['mean'])} "
-                       f"[{_fmt(r['crossed_ci_low'])}, {_fmt(r['crossed_ci_high'])}] (crossed: draws and pieces random) "
+                       f"{findings_lib.bracket(r, 'crossed_ci_low', 'crossed_ci_high')} (crossed: draws and pieces random) "
                        f"over {n} pieces{rel}.")
     return out
 
