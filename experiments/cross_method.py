@@ -69,7 +69,7 @@ def _finite(x):
 def balanced_windows(data: str, *, data_dir, per_piece: int):
     """``per_piece`` model windows of every piece of a split (a ``sweep.inputs.Clips``)."""
     from amt_jax import data as data_lib
-    from amt_jax.sweep.inputs import Clips, window_targets
+    from amt_jax.data.windowing import Windows as Clips, window_targets
     from amt_jax.transcription import inference
 
     name, split = data_lib.parse_spec(data)

@@ -92,7 +92,7 @@ def test_a_bad_value_is_the_dataclass_value_error(kind, override, match):
 
 
 def test_unknown_names_files_and_returns_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown sweep config 'nope'; valid: demo, paper, study, tiny"):
+    with pytest.raises(ValueError, match=r"unknown sweep config 'nope'; valid: demo, demo_real, paper, real, study, tiny"):
         configs.load("sweep", "nope")
     with pytest.raises(ValueError, match=r"kind must be one of \['grid', 'sweep', 'train'\], got 'model'"):
         configs.load("model", "tiny")

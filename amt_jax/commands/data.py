@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.manual_dir is None:
             raise ValueError("maestro needs --manual-dir (the folder holding maestro-v3.0.0.zip or maestro-v3.0.0/)")
+        if not args.manual_dir.is_dir():
+            raise FileNotFoundError(f"--manual-dir {args.manual_dir} does not exist")
+        builder_class("maestro").check_manual_dir(args.manual_dir)  # before the bar: one line when it is wrong
         name = "maestro"
     with console.line_bar(f"building {name}") as progress:
         report = build(name, data_dir=args.data_dir, n_pieces=args.n_pieces,
