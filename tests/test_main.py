@@ -18,3 +18,25 @@ def test_compilation_cache_directory_follows_the_environment(monkeypatch, tmp_pa
     monkeypatch.setenv("AMT_JAX_COMPILATION_CACHE", str(tmp_path / "mine"))
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
     assert cli.compilation_cache_dir() is None  # JAX's own variable wins: JAX reads it
+
+
+def test_ctrl_c_stops_every_command_long_ones_at_a_safe_point(monkeypatch, capsys):
+    """A command without safe points (figures) stops where it is; a long one (sweep) finishes its unit
+    of work and stops at the next check. Both exit 130 with one line; neither swallows the signal."""
+    import importlib
+    import os
+    import signal
+
+    for name, argv, safe in (("figures", ["--workdir", "unused"], False), ("sweep", ["tiny", "--workdir", "unused"], True)):
+        module = importlib.import_module(f"amt_jax.commands.{name}")
+        ran = []
+
+        def run(args, ran=ran):
+            os.kill(os.getpid(), signal.SIGINT)
+            ran.append("after the signal")
+            return 0
+
+        monkeypatch.setattr(module, "run", run)
+        assert cli.main([name, *argv]) == 130
+        assert ran == (["after the signal"] if safe else [])
+        assert f"amt_jax {name}: interrupted (SIGINT)" in capsys.readouterr().err
