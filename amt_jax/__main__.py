@@ -5,8 +5,10 @@ The CLI is thin: each command lives in ``amt_jax/commands/<name>.py`` and define
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; commands that load a
 config also take ``--config.FIELD=VALUE`` overrides (:mod:`amt_jax.configs`). Library errors
 (``ValueError``, missing files, a missing optional package such as gcsfs for ``gs://``) become
-one line on stderr and exit status 2. SIGINT (Ctrl-C) or SIGTERM stops a command at its next safe
-point (:mod:`amt_jax.interrupt`) with one line and exit status 130 or 143; rerunning it resumes.
+one line on stderr and exit status 2. SIGINT (Ctrl-C) or SIGTERM stops a long command (a module
+with ``SAFE_POINTS = True``: demo, data, train, grid, sweep, probe-keys) at its next safe point
+(:mod:`amt_jax.interrupt`) with one line and exit status 130 or 143; rerunning it resumes. Other
+commands stop where they are, as Python does.
 
 Unless ``JAX_DEFAULT_MATMUL_PRECISION`` is set, commands run at ``"highest"`` matmul precision
 (float32-exact; the CPU's default anyway, so accelerators give results comparable to CPU);
@@ -22,6 +24,7 @@ only; results do not depend on it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -57,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _safe_points=getattr(mod, "SAFE_POINTS", False))
     return parser
 
 
@@ -119,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     set_matmul_precision()
     set_compilation_cache()
-    with interrupt.deferred():  # SIGINT/SIGTERM stop the command at its next safe point
+    # SIGINT/SIGTERM stop a long command at its next safe point; the others stop where they are
+    with interrupt.deferred() if args._safe_points else contextlib.nullcontext():
         try:
-            return int(args._run(args) or 0)
+            status = int(args._run(args) or 0)
+            interrupt.check()  # a signal after the last safe point: still reported as an interrupt
+            return status
         except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as exc:
             print(f"amt_jax {args.command}: error: {exc}", file=sys.stderr)
             return 2

@@ -5,8 +5,8 @@ a garbage-collection callback of XLA (where it is swallowed) or while XLA's thre
 native crash at exit). Under :func:`deferred` the signal only sets a flag; the command's loops call
 :func:`check` between cells, training steps, chunks of draws or demo steps, which raises
 :class:`Interrupted` there, in plain Python. Results are written atomically, so what was finished
-stays and nothing is partial; rerunning the same command resumes. A second signal of the same
-kind kills the process at once (the default action).
+stays and nothing is partial; rerunning the same command resumes. A second signal (of either
+kind) kills the process at once (that signal's default action).
 """
 
 from __future__ import annotations

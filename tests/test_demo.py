@@ -107,3 +107,21 @@ def test_real_recordings_step_says_why_when_the_split_cannot_be_built(tmp_path, 
     lines = demo._real_recordings(tmp_path, progress=False)
     assert lines == ["Real recordings: not checked (RuntimeError while building the real split)."]
     assert capsys.readouterr().out.strip().splitlines()[-1] == "real recordings skipped: RuntimeError: no package index reachable"
+
+
+def test_real_reliance_sentence_reads_the_h4_cell_or_says_why_not():
+    from types import SimpleNamespace
+
+    def results(cells):
+        return SimpleNamespace(of=lambda model, kind: [(c, r, {}) for c, r in cells])
+
+    def cell(h, sham, variant=None):
+        params = {"n_harmonics": h, **({"variant": variant} if variant else {})}
+        return params and ({"params": params}, {"result": {"reliance": {"real_minus_sham": sham}}})
+
+    good = {"mean": 0.23, "crossed_ci_low": 0.11, "crossed_ci_high": 0.35}
+    wide = {"mean": 0.05, "crossed_ci_low": -0.02, "crossed_ci_high": 0.12}
+    assert "holds on real audio" in demo._real_reliance(results([cell(8, wide), cell(4, good)]))
+    assert "is not confirmed" in demo._real_reliance(results([cell(4, good, "width1"), cell(4, wide)]))
+    assert demo._real_reliance(results([cell(4, None)])).endswith("not checked (no sham comb fitted).")
+    assert demo._real_reliance(results([cell(8, good)])).endswith("not checked (no h = 4 reliance cell).")

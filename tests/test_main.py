@@ -40,3 +40,21 @@ def test_ctrl_c_stops_every_command_long_ones_at_a_safe_point(monkeypatch, capsy
         assert cli.main([name, *argv]) == 130
         assert ran == (["after the signal"] if safe else [])
         assert f"amt_jax {name}: interrupted (SIGINT)" in capsys.readouterr().err
+
+
+def test_bench_cache_compares_every_array_and_nan_position(tmp_path):
+    import numpy as np
+
+    from amt_jax.bench import cache
+
+    for name in ("a", "b"):
+        (tmp_path / name / "cells").mkdir(parents=True)
+    np.savez(tmp_path / "a" / "cells" / "c.npz", x=np.array([1.0, np.nan]), k=np.array([1, 2]))
+    np.savez(tmp_path / "b" / "cells" / "c.npz", x=np.array([1.0 + 1e-9, np.nan]), k=np.array([1, 2]))
+    assert 0 < cache._max_difference(tmp_path / "a", tmp_path / "b") < 1e-8
+    np.savez(tmp_path / "b" / "cells" / "c.npz", x=np.array([1.0, 2.0]), k=np.array([1, 2]))  # NaN on one side
+    assert cache._max_difference(tmp_path / "a", tmp_path / "b") == float("inf")
+    np.savez(tmp_path / "b" / "cells" / "c.npz", x=np.array([1.0, np.nan]), k=np.array([1, 3]))
+    assert cache._max_difference(tmp_path / "a", tmp_path / "b") == float("inf")
+    np.savez(tmp_path / "b" / "cells" / "d.npz", x=np.array([1.0]))  # a cell only one run has
+    assert cache._max_difference(tmp_path / "a", tmp_path / "b") == float("inf")

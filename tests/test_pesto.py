@@ -8,9 +8,9 @@ hold the original's VQT, activations, pitch and confidence on the signals of
   bins within 60 dB of it (both sides compute in float32; further down, the dB of float32
   rounding noise differs by more).
 - Activations [T, 384]: <= 1e-4 from the original's own features (the network alone; our float32
-  is within 1e-5 of a float64 run, torch's within 7e-5), <= 5e-4 end to end (the VQT's rounding
+  is within 1e-5 of a float64 run, torch's within 7e-5), <= 2.5e-4 end to end (the VQT's rounding
   noise in its quietest bins reaches the LayerNorm).
-- Pitch: <= 1 cent on frames the original calls voiced (confidence > 0.5); confidence <= 1e-4.
+- Pitch: <= 0.05 cent (the issue asks 1 cent; measured <= 0.005) on frames the original calls voiced (confidence > 0.5); confidence <= 1e-4.
 """
 
 import dataclasses
@@ -105,7 +105,7 @@ def test_activations_match_the_original(model, apply, runs, name):
     golden = GOLDEN[f"{name}/activations"]
     alone = np.asarray(apply(model.params, GOLDEN[f"{name}/features"].T)["pitch"]).T
     assert np.abs(alone - golden).max() <= 1e-4
-    assert np.abs(runs[name][1][::STRIDE] - golden).max() <= 5e-4
+    assert np.abs(runs[name][1][::STRIDE] - golden).max() <= 2.5e-4
 
 
 def test_activation_check_fails_without_layernorm_affine_or_with_the_crop_one_bin_off(model):
@@ -123,7 +123,7 @@ def test_pitch_and_confidence_match_the_original(runs, name):
     golden_pitch, golden_conf = GOLDEN[f"{name}/pitch"], GOLDEN[f"{name}/confidence"]
     voiced = golden_conf > VOICED
     assert voiced.sum() >= 10
-    assert 100 * np.abs(midi - golden_pitch)[voiced].max() <= 1.0
+    assert 100 * np.abs(midi - golden_pitch)[voiced].max() <= 0.05
     assert np.abs(confidence - golden_conf).max() <= 1e-4
 
 
@@ -150,9 +150,9 @@ def test_sung_recording_matches_the_original(model):
     rel, db = vqt_errors(np.asarray(x).T[::stride], GOLDEN[f"{name}/features"])
     assert rel <= 1e-5 and db <= 0.01, (rel, db)
     activations = np.asarray(model.apply(model.params, x)["pitch"]).T[::stride]
-    assert np.abs(activations - GOLDEN[f"{name}/activations"]).max() <= 5e-4
+    assert np.abs(activations - GOLDEN[f"{name}/activations"]).max() <= 2.5e-4
     voiced = GOLDEN[f"{name}/confidence"] > VOICED
-    assert 100 * np.abs(midi - GOLDEN[f"{name}/pitch"])[voiced].max() <= 1.0
+    assert 100 * np.abs(midi - GOLDEN[f"{name}/pitch"])[voiced].max() <= 0.05
     assert np.abs(confidence - GOLDEN[f"{name}/confidence"]).max() <= 1e-4
 
 

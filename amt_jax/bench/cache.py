@@ -31,15 +31,28 @@ def _run(config: str, workdir: Path, data_dir: str | None, cache: str) -> float:
 
 
 def _max_difference(a: Path, b: Path) -> float:
-    """Largest |difference| between the float arrays of the two workdirs' cells (NaN where both NaN: 0)."""
+    """Largest |difference| between the two workdirs' cell arrays (NaN where both are NaN counts 0);
+    ``inf`` when their cells, array names, shapes or NaN positions differ."""
+    names = sorted(p.name for p in (a / "cells").glob("*.npz"))
+    if names != sorted(p.name for p in (b / "cells").glob("*.npz")):
+        return float("inf")
     worst = 0.0
-    for path in sorted((a / "cells").glob("*.npz")):
-        with np.load(path) as x, np.load(b / "cells" / path.name) as y:
+    for name in names:
+        with np.load(a / "cells" / name) as x, np.load(b / "cells" / name) as y:
+            if sorted(x.files) != sorted(y.files):
+                return float("inf")
             for key in x.files:
                 u, v = np.asarray(x[key]), np.asarray(y[key])
-                if u.dtype.kind == "f" and u.size:
-                    both = np.isnan(u) & np.isnan(v)
-                    worst = max(worst, float(np.nanmax(np.where(both, 0.0, np.abs(u - v)))))
+                if u.shape != v.shape or u.dtype != v.dtype:
+                    return float("inf")
+                if u.dtype.kind != "f":
+                    if not np.array_equal(u, v):
+                        return float("inf")
+                    continue
+                if not np.array_equal(np.isnan(u), np.isnan(v)):
+                    return float("inf")
+                if u.size:
+                    worst = max(worst, float(np.max(np.abs(np.where(np.isnan(u), 0.0, u - v)))))
     return worst
 
 

@@ -10,6 +10,7 @@ from amt_jax.commands import console
 from amt_jax.data import DATASETS, build, builder_class
 from amt_jax.data.render import RENDERERS, TIMEOUT_S
 
+SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
 HELP = ("Build a dataset (chorales: rendered Bach chorales; maestro: a local MAESTRO v3 download; "
         "real: real recordings from PyPI source archives).")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from amt_jax.commands import config_args
 
+SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
 HELP = "Train a grid of Basic Pitch variants (B x harmonic stack x seeds; resumable, sharded) and report held-out F1 and contrasts."
 
 

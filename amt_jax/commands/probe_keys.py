@@ -13,6 +13,7 @@ import numpy as np
 
 from amt_jax import interrupt
 
+SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
 HELP = ("Probe tones per key: F1 with false positives per key beside two energy baselines, alone and on a chord, "
         "and the missing fundamental (does it neglect the extreme keys?).")
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

@@ -7,6 +7,7 @@ import argparse
 
 from amt_jax.commands import config_args
 
+SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
 HELP = "Run (or resume) a sweep of permutation-importance cells into a workdir (local path or bucket)."
 
 

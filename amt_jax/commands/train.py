@@ -14,6 +14,7 @@ from amt_jax import interrupt, validate
 from amt_jax.commands import config_args
 from amt_jax.io import atomic_write, environment
 
+SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
 HELP = "Train a Basic Pitch variant (resumes from DIR), then score it and the CQT-energy baseline on held-out frames."
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()  # tfds' default

@@ -154,8 +154,10 @@ class Model:
 
     def frontend_on(self, sample_rate: int, hop_length: int, by: str):
         """The frontend for audio at ``sample_rate`` Hz with a frame every ``hop_length`` samples
-        (what ``by`` feeds it and labels): ``frontend`` itself when the model reads audio at that
-        rate, else ``frontend_at`` at that rate and step; ValueError (one line) when neither fits."""
+        (what ``by`` feeds it and labels): ``frontend_at`` at that rate and step when the model
+        has it, else ``frontend`` itself when the model reads audio at that rate — trusted to frame
+        every ``hop_length`` samples, as a :class:`Model` records no frame step (Basic Pitch and its
+        variants: 256 samples at 22,050 Hz); ValueError (one line) when neither fits."""
         self.require("frontend", by)
         if self.sample_rate == sample_rate and not self.has("frontend_at"):
             return self.frontend

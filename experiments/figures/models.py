@@ -34,6 +34,8 @@ def reliance_rows(results) -> dict[str, dict[str, list]]:
         whole = [r["result"].get("piece_mean", r["result"]["importances_mean"])
                  for c, r, _ in results.of(model, "random_spectral") if c["params"].get("band") == "all"]
         cells = [(c, r) for c, r, _ in results.of(model, "harmonic_swap") if not c["params"].get("variant")]
+        if len(whole) > 1:
+            raise ValueError(f"{model}: {len(whole)} whole-axis random-spectral cells; the own scale needs one")
         if not whole or not cells:
             continue
         rows = {"h": [], "contrast": [], "sham": []}
@@ -72,18 +74,18 @@ def figures(results, probe_keys: list[dict]) -> list:
     rows, ratios = reliance_rows(results), factorial_ratios(results)
     if rows or ratios:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        every_h = sorted({h for r in rows.values() for h in r["h"]})  # one tick per h any model has
         for i, (model, r) in enumerate(rows.items()):
             for j, (key, marker) in enumerate((("contrast", "o"), ("sham", "s"))):
                 m, lo, hi = (np.asarray(v, float) for v in zip(*r[key]))
-                x = np.arange(len(r["h"])) + 0.12 * (2 * i + j) - 0.18
+                x = np.array([every_h.index(h) for h in r["h"]]) + 0.12 * (2 * i + j) - 0.18
                 label = f"{registry.title(model)}: {'reliance contrast' if key == 'contrast' else 'real − sham comb'}"
                 has = np.isfinite(lo) & np.isfinite(hi)
                 axes[0].errorbar(x[has], m[has], yerr=[m[has] - lo[has], hi[has] - m[has]], fmt=marker, capsize=3,
                                  label=label, color=f"C{i}", mfc="white" if key == "sham" else None)
                 axes[0].plot(x[~has], m[~has], marker, color=f"C{i}", mfc="none")
         if rows:
-            h = next(iter(rows.values()))["h"]
-            axes[0].set_xticks(range(len(h)), [f"h = {v}" for v in h])
+            axes[0].set_xticks(range(len(every_h)), [f"h = {v}" for v in every_h])
         axes[0].axhline(0, color="0.5", lw=0.8)
         axes[0].set_xlabel("harmonics moved (h)")
         axes[0].set_ylabel("drop ÷ own whole-axis shuffle (ratio)")
