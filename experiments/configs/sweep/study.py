@@ -4,7 +4,9 @@ monophonic, self-supervised pitch estimator, read as each key's probability mass
 split (35 pieces, one window each, clustered by piece; each piece one of 7 programs, so the
 per-instrument table has 5 pieces per program), with the reliance, factorial and random-spectral probes also on each
 model's architecture with random weights. PESTO hears the four-voice mixture and reports one pitch
-per frame: its reliance contrast compares the probed key's mass with the co-sounding keys'.
+per frame: the mass its probed key loses moves onto the other keys, so its reliance contrast with
+the co-sounding keys is inflated by their gain; read its key's own drop (``diagonal``) beside the
+sham comb's (README: "PESTO beside Basic Pitch").
 
 Command (the full corpus: ``python -m amt_jax data build chorales --data-dir $DATA``, 349 pieces)::
 
