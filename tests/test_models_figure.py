@@ -24,3 +24,28 @@ def test_reliance_is_read_on_each_models_own_scale_and_drawn(tiny_sweep, tmp_pat
     assert set(ratios) == {"planted-b3", "planted-b1"} and all(0 <= v["F"] and 0 <= v["H"] for v in ratios.values())
     assert models_figure.main(["--workdir", str(workdir), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "models_reliance_factorial.png").stat().st_size > 0
+
+
+def test_variant_cells_are_left_out_and_each_model_is_scaled_by_its_own_whole_axis():
+    from amt_jax.report.results import Results
+
+    def est(m, lo, hi):
+        return {"mean": m, "crossed_ci_low": lo, "crossed_ci_high": hi}
+
+    cells, finished = [], {}
+    for model, whole in (("a", 0.5), ("random:a", 0.01)):
+        for cid, kind, params, result in (
+                ("rs", "random_spectral", {"band": "all"}, {"importances_mean": 9.0, "piece_mean": whole}),
+                ("rs_low", "random_spectral", {"band": [0, 36]}, {"importances_mean": 7.0, "piece_mean": 7.0}),
+                ("h2", "harmonic_swap", {"n_harmonics": 2},
+                 {"reliance": {"contrast": est(0.1, 0.05, 0.15), "real_minus_sham": est(0.08, None, None)}}),
+                ("h8w", "harmonic_swap", {"n_harmonics": 8, "variant": "width1"},
+                 {"reliance": {"contrast": est(9.9, 9.0, 10.0), "real_minus_sham": None}})):
+            cell = {"id": f"{model}__{cid}", "model": model, "kind": kind, "params": params}
+            cells.append(cell)
+            finished[cell["id"]] = ({"result": result}, {})
+    rows = models_figure.reliance_rows(Results({}, cells, finished))
+    assert list(rows) == ["a"]  # random-weights controls are the controls section's
+    assert rows["a"]["h"] == [2]  # the width-1 variant is not a point of the profile
+    np.testing.assert_allclose(rows["a"]["contrast"][0], (0.2, 0.1, 0.3))
+    assert rows["a"]["sham"][0][0] == 0.16 and all(np.isnan(rows["a"]["sham"][0][1:]))
