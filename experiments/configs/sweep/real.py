@@ -19,27 +19,21 @@ MAESTRO (the ``paper`` config with ``AMT_JAX_PAPER_DATA=maestro:test``) gives 17
 performances for anyone who has it.
 """
 
-from amt_jax.sweep import SweepConfig
+import dataclasses
+
+from amt_jax.sweep import SweepConfig, load_config
 
 
 def get_config() -> SweepConfig:
-    return SweepConfig(
+    """The ``study`` config's probes and sizes (one source), on the real split's windows."""
+    return dataclasses.replace(
+        load_config("study"),
         name="real",
         models=("basic-pitch", "pesto"),
         data="real:test",
         families=("harmonic_reliance", "factorial", "resolution", "random_spectral", "noise"),
         n_clips=10,
         clips_per_piece=2,
-        seed=0,
-        harmonics=(2, 4, 8),
-        bands=((0, 36), (36, 72), (72, 103)),
-        n_permutations=24,
-        n_permutations_semitone=88,
-        n_noise_samples=128,
-        noise_lags=9,
-        chunk_size=4,
-        stratified=False,
-        reliance_variants=("width1", "attenuate"),
         questions=(("harmonic reliance", ("harmonic_swap",)),),
         control_models=(("random:basic-pitch", ("harmonic_reliance", "factorial", "random_spectral")),
                         ("random:pesto", ("harmonic_reliance", "factorial", "random_spectral"))),
