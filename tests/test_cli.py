@@ -60,7 +60,9 @@ def test_commands_run_at_highest_matmul_precision_unless_the_user_chose(monkeypa
 
 def test_pip_install_gives_an_amt_jax_command_equal_to_python_m(tmp_path):
     """``pip install -e .`` (into a prefix, build-isolated: pip fetches setuptools from PyPI) writes an
-    ``amt-jax`` script; run through the editable install it behaves as ``python -m amt_jax``."""
+    ``amt-jax`` script; run through the editable install it behaves as ``python -m amt_jax``.
+    ``--ignore-installed``: without it pip first uninstalls the venv's own editable install (./run.sh
+    setup's), and the README test that runs after it skips."""
     import os
     import subprocess
     import sys
@@ -73,7 +75,7 @@ def test_pip_install_gives_an_amt_jax_command_equal_to_python_m(tmp_path):
     egg_info = repo / "amt_jax.egg-info"  # setuptools writes it into the source tree (git-ignored)
     had_egg_info = egg_info.exists()
     prefix = tmp_path / "prefix"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), "-e", str(repo)],
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), "-e", str(repo)],
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
     if not had_egg_info:
         shutil.rmtree(egg_info, ignore_errors=True)
