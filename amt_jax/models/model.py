@@ -158,12 +158,10 @@ class Model:
         has it, else ``frontend`` itself when the model reads audio at that rate — trusted to frame
         every ``hop_length`` samples, as a :class:`Model` records no frame step (Basic Pitch and its
         variants: 256 samples at 22,050 Hz); ValueError (one line) when neither fits."""
-        self.require("frontend", by)
-        if self.sample_rate == sample_rate and not self.has("frontend_at"):
-            return self.frontend
         if self.has("frontend_at"):
             return self.frontend_at(sample_rate, 1000.0 * hop_length / sample_rate)
-        raise ValueError(f"model {self.spec!r} reads audio at {self.sample_rate} Hz, but {by} gives {sample_rate} Hz")
+        self.require_sample_rate(sample_rate, by)
+        return self.frontend
 
     def pitch_track(self, params, x):
         """``(midi [..., T], confidence [..., T])`` from features ``x [..., F, T]``: the argmax-local

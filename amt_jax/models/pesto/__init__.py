@@ -102,27 +102,34 @@ def pesto_layout() -> FrequencyLayout:
     return FrequencyLayout(n_bins=251, bins_per_semitone=BINS_PER_SEMITONE, center_offset=1, n_pitches=84)
 
 
-def key_mass(probabilities, layout: FrequencyLayout):
-    """Each key's probability mass: ``[..., 384, T]`` (output bin b = MIDI b/3) -> ``[..., P, T]``,
-    key p (MIDI ``layout.lowest_midi + p``) summing bins ``3m − 1 .. 3m + 1`` of its MIDI m."""
+def key_bins(layout: FrequencyLayout, n_bins: int = N_OUTPUT_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """The output bins of each key: ``(bins [P, B], valid [P, B])``, key p (MIDI ``m =
+    layout.lowest_midi + p``) holding bins ``3m − 1 .. 3m + 1`` (output bin b = MIDI b/3), ``valid``
+    where a bin lies on the ``n_bins`` axis. The one definition :func:`key_mass` and
+    :func:`key_log_odds` share."""
     midi = layout.lowest_midi + np.arange(layout.n_pitches)
     bins = BINS_PER_SEMITONE * midi[:, None] + np.arange(-(BINS_PER_SEMITONE // 2), BINS_PER_SEMITONE // 2 + 1)
-    valid = (bins >= 0) & (bins < probabilities.shape[-2])
-    taken = jnp.take(probabilities, np.clip(bins, 0, probabilities.shape[-2] - 1).reshape(-1), axis=-2)
+    return bins, (bins >= 0) & (bins < n_bins)
+
+
+def key_mass(probabilities, layout: FrequencyLayout):
+    """Each key's probability mass: ``[..., 384, T]`` -> ``[..., P, T]``, the sum over its
+    :func:`key_bins`."""
+    n = probabilities.shape[-2]
+    bins, valid = key_bins(layout, n)
+    taken = jnp.take(probabilities, np.clip(bins, 0, n - 1).reshape(-1), axis=-2)
     taken = taken.reshape(probabilities.shape[:-2] + bins.shape + probabilities.shape[-1:])
     return (taken * valid[..., None]).sum(-2)
 
 
 def key_log_odds(logits, layout: FrequencyLayout):
     """Each key's log-odds ``log m_p − log(1 − m_p)`` of its mass under ``softmax(logits)``:
-    ``[..., 384, T]`` pre-softmax -> ``[..., P, T]``, as ``logsumexp`` over the key's bins minus
-    ``logsumexp`` over every other bin (stable where ``m_p`` is near 0 or 1)."""
-    midi = layout.lowest_midi + np.arange(layout.n_pitches)
+    ``[..., 384, T]`` pre-softmax -> ``[..., P, T]``, as ``logsumexp`` over the key's
+    :func:`key_bins` minus ``logsumexp`` over every other bin (stable where ``m_p`` is near 0 or 1)."""
     n = logits.shape[-2]
+    bins, valid = key_bins(layout, n)
     member = np.zeros((layout.n_pitches, n), bool)
-    for p, m in enumerate(midi):
-        lo, hi = BINS_PER_SEMITONE * m - BINS_PER_SEMITONE // 2, BINS_PER_SEMITONE * m + BINS_PER_SEMITONE // 2 + 1
-        member[p, max(lo, 0):min(hi, n)] = True
+    member[np.nonzero(valid)[0], bins[valid]] = True
     z = jnp.swapaxes(logits, -1, -2)[..., None, :]  # [..., T, 1, 384]
     inside = jax.nn.logsumexp(jnp.where(member, z, -jnp.inf), axis=-1)  # [..., T, P]
     outside = jax.nn.logsumexp(jnp.where(member, -jnp.inf, z), axis=-1)
