@@ -3,12 +3,17 @@ composites run on the model's LRP adapter (its ``lrp`` capability, e.g. :mod:`am
 
 Relevance is the cotangent. Every linear layer ``z = lin(x, W) + b`` is a ``jax.custom_vjp``
 (:func:`layer`) whose backward maps the relevance ``R`` of its outputs to its inputs by a rule;
-everything else keeps its ordinary VJP, which is the right relevance map for it: the harmonic
-stack, transposes and reshapes are selections (relevance moves with the value it belongs to),
-and ReLU's mask only zeroes relevance that is already 0 (a dead unit's input term ``x_j`` is 0).
-The contour sigmoid between the two heads passes relevance unchanged (:func:`sigmoid_pass`, the
-"Pass" rule for activations). Batch norms are merged into the adjacent convolution (canonisation).
-Seeding the VJP with ``R_top = mask ⊙ logits`` gives the relevance of every input bin and frame.
+everything else keeps its ordinary VJP, which is the right relevance map for it only where it
+is a selection: the harmonic stack, crops, transposes and reshapes (relevance moves with the value
+it belongs to), and ReLU's mask only zeroes relevance that is already 0 (a dead unit's input term
+``x_j`` is 0). Any other operation must not keep its ordinary VJP, which is not conservative: a
+scaling ``c·x`` multiplies relevance by c, a centring ``x − mean x`` maps it to a zero sum, a sum
+of branches ``a + b`` hands each branch all of it, a leaky ReLU keeps only ``slope`` of a negative
+unit's. So the contour sigmoid between Basic Pitch's heads, and any elementwise activation, pass
+relevance unchanged (:func:`sigmoid_pass`, :func:`activation_pass`: the "Pass" rule); scalings,
+centrings and sums are written as linear layers. Batch norms are merged into the adjacent
+convolution (canonisation). Seeding the VJP with ``R_top = mask ⊙ logits`` gives the relevance
+of every input bin and frame.
 
 Rules, for ``z_k = Σ_j x_j w_jk + b_k`` (Montavon et al. 2019; Kohlbrenner et al. 2020)::
 
@@ -19,7 +24,9 @@ Rules, for ``z_k = Σ_j x_j w_jk + b_k`` (Montavon et al. 2019; Kohlbrenner et a
 
 A division by an exact 0 gives 0 (that relevance is absorbed). A :class:`Composite` picks the rule
 by layer position: ``first`` (the input layer: ZBox, NormalizedLog features lie in [0, 1]),
-``middle``, ``top``. Every layer takes a *probe* ``[N]`` whose cotangent is the relevance the layer
+``middle``, ``top``; an adapter may fix the rule of some layers whatever the composite (its
+``rules``: where a composite's rule would be wrong, e.g. a map whose kernel's signs are not its
+weights' signs, or unbounded inputs for ZBox). Every layer takes a *probe* ``[N]`` whose cotangent is the relevance the layer
 absorbed per example (``Σ R_out − Σ R_in``: biases, ε, zero denominators), so conservation is
 reported exactly: ``Σ R_input + Σ_layers absorbed = Σ R_top`` up to float rounding.
 """
@@ -131,6 +138,17 @@ def sigmoid_pass(z):
 sigmoid_pass.defvjp(lambda z: (jax.nn.sigmoid(z), None), lambda _, r: (r,))
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def activation_pass(fn, z):
+    """``fn(z)`` (an elementwise activation, e.g. a leaky ReLU) whose VJP passes relevance
+    unchanged: a unit's relevance is the same before and after its activation. Its ordinary VJP
+    would scale it by ``fn'(z)`` (a leaky ReLU keeps only ``slope`` of a negative unit's)."""
+    return fn(z)
+
+
+activation_pass.defvjp(lambda fn, z: (fn(z), None), lambda fn, _, r: (r,))
+
+
 @dataclasses.dataclass(frozen=True)
 class Composite:
     """Rules by layer position (input → output): ``first``, ``middle``, ``top``; ``overrides``:
@@ -167,18 +185,34 @@ def get_composite(name: str) -> Composite:
 @dataclasses.dataclass(frozen=True)
 class Ops:
     """What an LRP adapter's ``graph`` writes its layers with: ``layer(name, ...)`` applies the rule
-    the composite gives layer ``name`` at its position in ``layers``; ``sigmoid_pass`` passes relevance."""
+    ``fixed`` gives layer ``name`` (the adapter's ``rules``), else the one the composite gives it at
+    its position in ``layers``; ``sigmoid_pass`` and ``activation`` pass relevance unchanged."""
 
     composite: Composite
     layers: tuple[str, ...]
+    fixed: tuple = ()
+
+    def rule(self, name) -> Rule:
+        fixed = dict(self.fixed)
+        if name in fixed:
+            return fixed[name]
+        return self.composite.rule(name, self.layers.index(name), len(self.layers))
 
     def layer(self, name, lin, x, kernel, bias, probe, low=None, high=None):
-        rule = self.composite.rule(name, self.layers.index(name), len(self.layers))
-        return layer(rule, lin, x, kernel, bias, probe, low, high)
+        return layer(self.rule(name), lin, x, kernel, bias, probe, low, high)
 
     @staticmethod
     def sigmoid_pass(z):
         return sigmoid_pass(z)
+
+    @staticmethod
+    def activation(fn, z):
+        return activation_pass(fn, z)
+
+
+def ops_of(graph, composite: Composite) -> Ops:
+    """The :class:`Ops` an adapter's ``graph`` runs with under ``composite`` (its ``rules``, if any, fixed)."""
+    return Ops(composite, tuple(graph.layers), tuple(getattr(graph, "rules", ())))
 
 
 class Relevance(NamedTuple):
@@ -186,7 +220,8 @@ class Relevance(NamedTuple):
 
     Attributes:
       input: ``[K, N, F, T]`` relevance of each input bin and frame.
-      stack: ``[K, N, H]`` relevance of each harmonic-stack channel (the model's view of X).
+      stack: ``[K, N, H]`` relevance of each channel (last axis) of the adapter's ``input_map(x)``:
+        Basic Pitch's harmonic-stack channels; H = 1 for a model that reads X directly.
       top: ``[K, N]`` ``Σ R_top = o_k`` (the masked sum of logits).
       absorbed: name → ``[K, N]`` relevance each layer absorbed (biases, ε, zero denominators).
     """
@@ -213,7 +248,7 @@ class Relevance(NamedTuple):
 def _relevance(variables, x, masks, *, graph, composite):
     stack, stack_vjp = jax.vjp(graph.input_map, x)
     probes = {name: jnp.zeros(x.shape[0], x.dtype) for name in graph.layers}
-    ops = Ops(composite, tuple(graph.layers))
+    ops = ops_of(graph, composite)
     logits, vjp = jax.vjp(lambda s, pr: graph.graph(variables, s, pr, ops), stack, probes)
     seeds = masks * logits[None]
     r_stack, absorbed = jax.vmap(vjp)(seeds)
@@ -224,7 +259,8 @@ def _relevance(variables, x, masks, *, graph, composite):
 def relevance(variables, x, masks, *, graph, composite: Composite | str = "epsilon_gamma_box") -> Relevance:
     """LRP of a model (``variables``, its LRP adapter ``graph``: a model's ``lrp`` capability) for
     objectives ``masks [K, N, P, T]`` (e.g. :func:`amt_jax.explain.attribution.key_masks`) on
-    features ``x [N, F, T]`` in [0, 1]."""
+    features ``x [N, F, T]`` (the model's own: in [0, 1] for Basic Pitch). The objective is the
+    masked sum of what ``graph`` outputs (the adapter's ``explains`` says what that is)."""
     validate.exact_rank("x", x, 3, "[N, F, T]")
     validate.exact_rank("masks", masks, 4, "[K, N, P, T]")
     if np.shape(x)[1] != graph.n_input_bins:

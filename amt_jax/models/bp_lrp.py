@@ -6,7 +6,11 @@ An adapter gives ``layers`` (the linear layers' names, input → output), ``n_in
 moves with the values it selects) and ``graph(params, s, probes, ops)``: the logits ``[N, P, T]``
 from ``s = input_map(x)``, every linear layer written as ``ops.layer(name, lin, x, kernel, bias,
 probe, low=None, high=None)`` (``lin(x, kernel)`` a hashable linear map) and every sigmoid between
-layers as ``ops.sigmoid_pass``. The rules never see the family's code, the family never sees the rules.
+layers as ``ops.sigmoid_pass`` (any other elementwise activation as ``ops.activation(fn, z)``).
+Optionally ``rules``: ``((layer name, rule), ...)`` fixed whatever the composite (layers where a
+composite's rule would be wrong), and ``explains``: one line saying which quantity ``graph``
+outputs (when it is not the model's ``logits`` capability). The rules never see the family's
+code, the family never sees the rules.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class BasicPitchLRP:
 
     config: BasicPitchConfig
     layers: tuple[str, ...] = NOTE_LAYERS
+    explains: str = "the note logits (the model's logits capability)"
 
     @property
     def n_input_bins(self) -> int:

@@ -31,6 +31,9 @@ bin 1 (``center_bins``: each key's three bins 3p..3p+2 are centred on it), keys 
 "On": a frame's key is on when its probability mass (:func:`key_mass`) is at least
 ``frame_threshold`` = 0.5, so at most one key per frame; whether the frame is voiced at all is
 the separate ``confidence`` output (PESTO's own CLI reports it beside each pitch).
+
+LRP (``m.lrp``, :mod:`.lrp`) explains each key's logit contrast (:func:`key_contrast`), the
+linear read of the pre-softmax logits closest to ``logits``: the log-odds are not linear in them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import params_digest
 from amt_jax.models.model import Model, Output
 from amt_jax.models.pesto import checkpoint, network, vqt
+from amt_jax.models.pesto.lrp import PestoLRP
 
 SAMPLE_RATE = 16000
 STEP_MS = 10.0
@@ -136,6 +140,27 @@ def key_log_odds(logits, layout: FrequencyLayout):
     return jnp.swapaxes(inside - outside, -1, -2)
 
 
+def key_contrast_matrix(layout: FrequencyLayout, n_bins: int = N_OUTPUT_BINS) -> np.ndarray:
+    """``A [n_bins, P]`` float32: column p is ``1/|K_p|`` on key p's valid :func:`key_bins` ``K_p``
+    and ``−1/(n_bins − |K_p|)`` on every other bin (each column sums to 0)."""
+    bins, valid = key_bins(layout, n_bins)
+    member = np.zeros((n_bins, layout.n_pitches), bool)
+    member[bins[valid], np.nonzero(valid)[0]] = True
+    inside = member.sum(0, keepdims=True)
+    return np.where(member, 1.0 / inside, -1.0 / (n_bins - inside)).astype(np.float32)
+
+
+def key_contrast(logits, layout: FrequencyLayout):
+    """Each key's logit contrast: ``[..., 384, T]`` pre-softmax -> ``[..., P, T]``, the mean logit
+    over its :func:`key_bins` minus the mean over every other bin (:func:`key_contrast_matrix`).
+    Linear in the logits and, like the softmax, blind to a shift of all of them; it is
+    :func:`key_log_odds` to first order about flat logits (where the softmax is uniform, the
+    log-odds' gradient is ``1/|K_p|`` on the key's bins and ``−1/(n − |K_p|)`` elsewhere), minus
+    the constant ``log(|K_p|/(n − |K_p|))``. What PESTO's LRP adapter explains (:mod:`.lrp`)."""
+    a = key_contrast_matrix(layout, logits.shape[-2])
+    return jnp.einsum("...bt,bp->...pt", logits, a)
+
+
 def _frames(x):
     """``X [..., F, T] -> ([N, F], lead shape, T)``: every frame a row."""
     lead, t = x.shape[:-2], x.shape[-1]
@@ -179,7 +204,7 @@ def _init_fn(module: network.PestoNet):
 
 
 def load(match: re.Match, seed: int, load_spec) -> Model:
-    """``pesto``: PESTO ``mir-1k_g7`` with apply, logits, intermediates, init and cascade."""
+    """``pesto``: PESTO ``mir-1k_g7`` with apply, logits, intermediates, lrp, init and cascade."""
     variables, module, sha256 = load_weights()
     layout = pesto_layout()
     apply, logits, intermediates = _apply_fn(module, layout)
@@ -193,5 +218,5 @@ def load(match: re.Match, seed: int, load_spec) -> Model:
         frontend=functools.partial(pesto_frontend, sample_rate=SAMPLE_RATE, step_ms=STEP_MS),
         frontend_at=lambda sample_rate, step_ms: functools.partial(pesto_frontend, sample_rate=sample_rate, step_ms=step_ms),
         logits=logits, intermediates=intermediates, layers=network.LAYERS, init=_init_fn(module), cascade=CASCADE,
-        source=module,
+        lrp=PestoLRP.of(module, layout), source=module,
     )
