@@ -1,12 +1,21 @@
-"""Cross-method evidence for Basic Pitch (issue 13): one table of groups scored by every method,
-their agreement, I(h) of the harmonic stack, IG's completeness and LRP's conservation, and the
+"""Cross-method evidence for a model (issue 13; Basic Pitch by default, any registry spec with
+``--model``, e.g. ``pesto``, issue 25): one table of groups scored by every method, their
+agreement, I(h) of the harmonic stack, IG's completeness and LRP's conservation, and the
 randomisation checks. Writes one JSON (and an NPZ of the tables and maps beside it), atomically.
 
 Usage, from the repository root::
 
     python -m amt_jax data build chorales --data-dir D --n-pieces 60
-    python -m experiments.cross_method --data-dir D --out outputs/cross_method.json \\
+    python -m experiments.cross_method --data-dir D --out outputs/cross_method.json [--model basic-pitch] \\
         [--per-piece 2] [--cascade-clips all] [--stack-draws 16] [--label-steps 0 --label-pieces 4]
+
+The model is read through its capabilities: its features from ``frontend_on`` (the corpus's
+audio rate and frame step), its keys' labels cut from the corpus's (``model_keys``), the LRP
+methods only with an ``lrp`` adapter (what it explains is recorded: ``inputs.lrp_explains``),
+I(h) only with a harmonic ``stack`` (the stack part and the cascade's I(h) record why they were
+skipped), and silence (the baseline of grad × input, IG and occlusion) as its frontend's
+features of silent audio (``inputs.baseline``). Label randomisation trains the ``tiny`` Basic Pitch
+variant on the corpus's own labels, whatever ``--model`` is.
 
 Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
 piece's interior windows whose RMS is at least half the piece's own median (the sweep's
@@ -123,6 +132,11 @@ def diagnostics(table) -> dict:
     return out
 
 
+def no_stack(model) -> str:
+    """Why I(h) is not measured on ``model``."""
+    return f"model {model.spec!r} has no 'stack' capability (no harmonic stack whose channels I(h) permutes)"
+
+
 def cascade_run(model, features, targets, clusters, settings, root, args) -> tuple[dict, dict]:
     """Cascading randomisation: tables and I(h) at each depth, compared with depth 0; (record, arrays)."""
     from amt_jax.explain import crossmethod as cm
@@ -136,13 +150,17 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
         t0 = time.perf_counter()
         m = dataclasses.replace(model, params=variables)
         table = cm.score_clips(m, features, targets, key=part_key(root, "cascade", 0), settings=settings)
-        imp = stack.channel_importance(model, features, params=variables, key=part_key(root, "cascade", 1),
-                                       n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
-        i_h = np.array([r.importances_mean for r in imp.values()])
         arrays.update({f"cascade{d}_scores_{k}": v for k, v in table.scores.items()})
         arrays.update({f"cascade{d}_key_map_{k}": v for k, v in table.key_maps.items()})
         row = {"depth": d, "randomised": [n for step in model.cascade[:d] for n in step],
-               "harmonic_profile": cm.harmonic_profiles(table, clusters), "stack_importance": stack.summary(imp)}
+               "harmonic_profile": cm.harmonic_profiles(table, clusters)}
+        if model.has("stack"):
+            imp = stack.channel_importance(model, features, params=variables, key=part_key(root, "cascade", 1),
+                                           n_permutations=args.cascade_stack_draws, clusters=clusters, chunk_size=8)
+            i_h = np.array([r.importances_mean for r in imp.values()])
+            row["stack_importance"] = stack.summary(imp)
+        else:
+            i_h, row["stack_importance"] = None, {"skipped": no_stack(model)}
         if d == 0:
             reference, ref_stack = table, i_h
         else:
@@ -150,7 +168,8 @@ def cascade_run(model, features, targets, clusters, settings, root, args) -> tup
                                         n_resamples=args.n_resamples)
             from amt_jax.stats import similarity
 
-            row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
+            if i_h is not None:
+                row["stack_rho"] = float(similarity.spearman(ref_stack, i_h))
         out.append(row)
         _log(f"cascade depth {d}: {time.perf_counter() - t0:.0f} s")
     return {"steps": [list(s) for s in model.cascade], "survival": cm.SURVIVAL,
@@ -223,6 +242,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--data", default="chorales:test")
+    parser.add_argument("--model", default="basic-pitch", help="registry spec of the model (default basic-pitch)")
     parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
     parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
     parser.add_argument("--seed", type=int, default=0)
@@ -268,41 +288,60 @@ def table_part(model, clips, features, settings, root, args, log_start) -> tuple
               "harmonic_profile": cm.harmonic_profiles(table, clusters),
               "agreement": cm.agreements(table, clusters, key=part_key(root, "agreement"), n_resamples=args.n_resamples),
               "diagnostics": diagnostics(table)}
+    arrays = {"labels": np.asarray(table.labels), **{f"scores_{m}": v for m, v in table.scores.items()},
+              **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
+    if not model.has("lrp"):
+        record["lrp_topn"] = {"skipped": f"model {model.spec!r} has no 'lrp' capability"}
+        return record, arrays
     top = cm.lrp_topn_maps(model, features, clips.targets, n=args.topn, composite=settings.composite)
     labelled = top["counts"] > 0
     record["lrp_topn"] = {"n": args.topn, "composite": settings.composite, "keys": np.flatnonzero(labelled),
                           "counts": top["counts"][labelled], "kurtosis": top["kurtosis"][labelled],
                           "kurtosis_median": np.median(top["kurtosis"][labelled])}
-    arrays = {"labels": np.asarray(table.labels), "lrp_topn_maps": top["maps"], "lrp_topn_counts": top["counts"],
-              **{f"scores_{m}": v for m, v in table.scores.items()},
-              **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
+    arrays.update(lrp_topn_maps=top["maps"], lrp_topn_counts=top["counts"])
     return record, arrays
+
+
+def silence_baseline(frontend, n_samples: int) -> tuple[float, float]:
+    """``(baseline, spread)``: the mean of ``frontend``'s features of ``n_samples`` of silence (the
+    floor attribution starts from) and their max − min over bins and frames (0: a constant floor)."""
+    silent = np.asarray(jax.jit(frontend)(np.zeros((1, n_samples), np.float32)), np.float64)
+    return float(silent.mean()), float(silent.max() - silent.min())
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from amt_jax import io as amt_io
+    from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE
     from amt_jax.explain import crossmethod as cm
     from amt_jax.explain import stack
     from amt_jax.models import registry
+    from amt_jax.sweep.inputs import model_keys
 
     jax.config.update("jax_default_matmul_precision", "highest")
     timings, t0 = {}, time.perf_counter()
     root = jax.random.key(args.seed)
-    model = registry.load("basic-pitch")
-    clips = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece)
-    features = np.asarray(jax.jit(model.frontend)(clips.audio))
+    model = registry.load(args.model)
+    model.require_keys("the cross-method table")
+    frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, f"data={args.data!r} (the corpus's windows and frames)")
+    corpus = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece)  # labels of MIDI 21..108
+    clips = dataclasses.replace(corpus, targets=model_keys(corpus.targets, model.layout, args.model))
+    features = np.asarray(jax.jit(frontend)(clips.audio))
     targets, clusters = clips.targets, clips.clusters
     _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
-    settings = cm.Settings(ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples, n_draws=args.n_draws,
-                           max_keys=args.max_keys)
-    no_permutation = dataclasses.replace(settings, methods=tuple(m for m in cm.METHODS if m not in ("permutation", "contrast")))
+    baseline, spread = silence_baseline(frontend, clips.audio.shape[-1])
+    methods = tuple(m for m in cm.METHODS if model.has("lrp") or not m.startswith("lrp"))
+    settings = cm.Settings(methods=methods, ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples,
+                           n_draws=args.n_draws, max_keys=args.max_keys, baseline=baseline)
+    no_permutation = dataclasses.replace(settings, methods=tuple(m for m in methods if m not in ("permutation", "contrast")))
     record = {
         "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
         "config": {**vars(args), "parts": sorted(args.parts), "settings": dataclasses.asdict(settings)},
         "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
                    "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity,
-                   "layout": model.layout.to_dict()},
+                   "model_spec": args.model, "layout": model.layout.to_dict(),
+                   "baseline": {"value": baseline, "spread": spread, "what": "the features of silent audio"},
+                   "lrp_explains": getattr(model.lrp, "explains", "the logits") if model.has("lrp") else None},
     }
     record["run_id"] = uuid.uuid4().hex  # in the JSON and the NPZ: a reader can tell they belong together
     arrays = {"clusters": clusters, "run_id": np.array(record["run_id"])}
@@ -311,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         record.update(part)
         arrays.update(part_arrays)
         timings["table"] = time.perf_counter() - t0
-    if "stack" in args.parts:
+    if "stack" in args.parts and not model.has("stack"):
+        record["stack_importance"] = {"skipped": no_stack(model)}
+        _log(f"stack: skipped ({no_stack(model)})")
+    elif "stack" in args.parts:
         t1 = time.perf_counter()
         imp = stack.channel_importance(model, features, key=part_key(root, "stack"), n_permutations=args.stack_draws,
                                        clusters=clusters, chunk_size=8)
@@ -328,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         timings["cascade"] = time.perf_counter() - t1
     if "labels" in args.parts and args.label_steps:
         t1 = time.perf_counter()
-        record["label_randomization"] = label_run(args, root, clips.audio, targets, clusters, no_permutation)
+        tiny_settings = dataclasses.replace(no_permutation, methods=tuple(m for m in cm.METHODS if m not in (
+            "permutation", "contrast")), baseline=cm.Settings.baseline)  # the tiny variants: NormalizedLog, lrp
+        record["label_randomization"] = label_run(args, root, clips.audio, corpus.targets, clusters, tiny_settings)
         timings["label_randomization"] = time.perf_counter() - t1
     record["timings_s"] = timings
     record["environment"] = amt_io.environment()

@@ -1,13 +1,16 @@
 """experiments.cross_method end to end on the 2-piece train split of a 4-piece corpus (table and stack
 parts, smallest settings), and the figures drawn from what it saved: the record holds what the
 closing note quotes, the figure script reads the record the script wrote, and a missing result
-draws nothing."""
+draws nothing. On PESTO (``--model pesto``): what the script reads from the model's capabilities
+(no harmonic stack: skipped with a note; silence in dB; what LRP explains), and the gradient and
+LRP methods of the table on one of its windows."""
 
 import json
 
 import matplotlib
 
 matplotlib.use("Agg")
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,9 +20,15 @@ from experiments.figures import methods  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("xm")
     data.build("chorales", data_dir=root / "data", n_pieces=4)  # pieces 2 and 3 make the train split
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(corpus):
+    root = corpus
     out = root / "work" / "cross_method.json"
     argv = ["--data-dir", str(root / "data"), "--data", "chorales:train", "--out", str(out), "--per-piece", "1",
             "--ig-nodes", "8", "--smoothgrad-samples", "2", "--n-draws", "1", "--max-keys", "2", "--topn", "4",
@@ -73,3 +82,35 @@ def test_the_input_independent_predictor_scores_common_keys_without_audio():
         roll[rng.choice(88, 3, replace=False)] = 1
         varied.append({"frames": roll})
     assert cross_method.prior_f1(varied) < 0.5
+
+
+def test_cross_method_reads_pesto_through_its_capabilities(corpus):
+    from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE
+    from amt_jax.explain import crossmethod as cm
+    from amt_jax.models import registry
+    from amt_jax.sweep.inputs import model_keys
+
+    out = corpus / "work" / "pesto.json"
+    argv = ["--data-dir", str(corpus / "data"), "--data", "chorales:train", "--model", "pesto", "--out", str(out),
+            "--per-piece", "1", "--parts", "stack"]
+    assert cross_method.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["stack_importance"] == {"skipped": "model 'pesto' has no 'stack' capability (no harmonic stack "
+                                                     "whose channels I(h) permutes)"}
+    inputs = record["inputs"]
+    assert inputs["model_spec"] == "pesto" and inputs["model"]["kind"] == "pesto" and inputs["layout"]["n_pitches"] == 84
+    assert inputs["baseline"]["spread"] == 0 and -140 < inputs["baseline"]["value"] < -130  # float32 eps in dB
+    assert "key_contrast" in inputs["lrp_explains"]
+    # the table's map methods on one window (occlusion and permutation: the script's smoke run)
+    model = registry.load("pesto")
+    clips = cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1)
+    x = np.asarray(model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "test")(clips.audio[:1]))
+    targets = model_keys(clips.targets[:1], model.layout, "pesto")
+    settings = cm.Settings(methods=("gradient", "grad_x_input", "lrp", "lrp_plus"), max_keys=2, n_null=2,
+                           baseline=inputs["baseline"]["value"])
+    table = cm.score_clips(model, x, targets, key=jax.random.key(0), settings=settings)
+    assert set(table.scores) == set(settings.methods) and all(v.shape == (1, len(table.labels)) for v in table.scores.values())
+    diag = table.diagnostics["per_clip"][0]
+    for name in ("lrp", "lrp_plus"):
+        assert np.max(np.abs(diag[f"{name}_residual"])) < 1e-4, name
+        assert set(diag[f"{name}_absorbed"]) == set(model.lrp.layers)

@@ -267,3 +267,19 @@ def test_bad_input_raises_naming_the_argument():
                   np.ones((1, 2), np.float32))
     with pytest.raises(ValueError, match="n"):
         lrp.topn_masks(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)), 0)
+
+
+def test_an_adapters_fixed_rules_win_and_activations_pass_relevance():
+    """``rules`` of an adapter fix a layer's rule whatever the composite (the others keep the
+    composite's by position); ``activation_pass`` hands the cotangent through unchanged, where the
+    ordinary VJP of a leaky ReLU would keep 0.3 of a negative unit's."""
+    graph = types.SimpleNamespace(layers=("a", "b", "c"), rules=(("b", lrp.Epsilon(0.0)),))
+    ops = lrp.ops_of(graph, lrp.get_composite("epsilon_gamma_box"))
+    assert [ops.rule(n) for n in graph.layers] == [lrp.ZBox(), lrp.Epsilon(0.0), lrp.Epsilon(1e-6)]
+    assert lrp.ops_of(GRAPH, lrp.get_composite("epsilon_gamma_box")).fixed == ()  # Basic Pitch fixes none
+    leaky = lambda v: jnp.where(v >= 0, v, 0.3 * v)  # noqa: E731
+    z = jnp.array([-2.0, 1.0])
+    out, vjp = jax.vjp(lambda v: lrp.activation_pass(leaky, v), z)
+    np.testing.assert_allclose(out, [-0.6, 1.0])
+    np.testing.assert_allclose(vjp(jnp.array([5.0, 7.0]))[0], [5.0, 7.0])
+    np.testing.assert_allclose(jax.vjp(leaky, z)[1](jnp.array([5.0, 7.0]))[0], [1.5, 7.0])

@@ -16,6 +16,11 @@ sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS
 | ``permutation`` | o(x) − o(group moved to other frames), mean over draws |
 | ``contrast`` | permutation minus the same for as many random bins (the reliance contrast) |
 
+Silence (``Settings.baseline``) is the features of silent audio. LRP explains what the model's LRP
+adapter outputs (its ``explains``): the logits, unless they are not a linear read of the network
+(a softmax's key log-odds: the adapter explains a linear stand-in), while the other methods
+differentiate or perturb the ``logits`` capability itself.
+
 Each clip's scores are collapsed to summary labels (``harmonic k`` averaged over the clip's keys,
 ``semitone s``, ``band b``) and collected into ``[n_clips, L]`` per method, the input of
 :func:`amt_jax.explain.groups.agreement`. Per-key maps ``[P, F]`` (the mean map per labelled frame
@@ -54,7 +59,9 @@ MAP_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients",
 class Settings:
     """What :func:`score_clips` computes. ``max_keys``: objectives per clip are padded to this many
     keys (fixed shapes: one compilation per method); a clip with more sounding keys keeps the
-    ``max_keys`` with the most labelled frames."""
+    ``max_keys`` with the most labelled frames. ``baseline``: silence on the model's features, the
+    reference of grad × input, IG and occlusion (0 for NormalizedLog features; a dB frontend's
+    floor for one in dB: e.g. the frontend of silent audio)."""
 
     methods: tuple[str, ...] = METHODS
     n_harmonics: int = 8
@@ -66,6 +73,7 @@ class Settings:
     chunk_size: int = 8
     max_keys: int = 12
     n_null: int = 16
+    baseline: float = attr.SILENCE
 
     def __post_init__(self):
         for m in self.methods:
@@ -73,6 +81,8 @@ class Settings:
         for name in ("n_harmonics", "smoothgrad_samples", "ig_nodes", "n_draws", "chunk_size", "max_keys", "n_null"):
             validate.positive_int(name, getattr(self, name))
         validate.one_of("composite", self.composite, lrp.COMPOSITES)
+        if not np.isfinite(self.baseline):
+            raise ValueError(f"baseline must be finite, got {self.baseline!r}")
 
 
 class Table(NamedTuple):
@@ -110,14 +120,14 @@ def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> di
     if "gradient" in m or "grad_x_input" in m:
         g = attr.gradient(logit_fn, model.params, x, masks)
         out["gradient"] = attr.reduce_time(g)[:, 0]
-        out["grad_x_input"] = attr.reduce_time(g * x[None])[:, 0]
+        out["grad_x_input"] = attr.reduce_time(g * (x - settings.baseline)[None])[:, 0]
     if "smoothgrad" in m:
         sg = attr.smoothgrad(logit_fn, model.params, x, masks, key=key, n_samples=settings.smoothgrad_samples,
                              noise_level=settings.noise_level, chunk_size=settings.chunk_size)
         out["smoothgrad"] = attr.reduce_time(sg)[:, 0]
     if "integrated_gradients" in m:
-        ig = attr.integrated_gradients(logit_fn, model.params, x, masks, n_nodes=settings.ig_nodes,
-                                       chunk_size=settings.chunk_size)
+        ig = attr.integrated_gradients(logit_fn, model.params, x, masks, baseline=settings.baseline,
+                                       n_nodes=settings.ig_nodes, chunk_size=settings.chunk_size)
         out["integrated_gradients"] = attr.reduce_time(ig.attribution)[:, 0]
         diagnostics["ig_relative_gap"] = np.asarray(ig.relative_gap)[:, 0]
         diagnostics["ig_delta"] = np.asarray(ig.delta)[:, 0]
@@ -169,7 +179,8 @@ def score_clip(model, logit_fn, x, targets, *, key, settings: Settings) -> tuple
                    for k, v in diagnostics.items()}
     scores = {k: grp.map_scores(table, v, objectives) for k, v in maps.items()}
     if "occlusion" in settings.methods:
-        drops = attr.occlusion(logit_fn, model.params, x, table.members, masks, chunk_size=settings.chunk_size)
+        drops = attr.occlusion(logit_fn, model.params, x, table.members, masks, baseline=settings.baseline,
+                               chunk_size=settings.chunk_size)
         scores["occlusion"] = grp.drop_scores(table, np.asarray(drops)[:, real, 0], objectives)
     if "permutation" in settings.methods or "contrast" in settings.methods:
         allowed = np.zeros(layout.n_bins, bool)
