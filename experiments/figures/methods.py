@@ -37,7 +37,7 @@ def figures(record: dict, arrays) -> list:
         fig, ax = plt.subplots(figsize=(6, 4))
         plots_methods.harmonic_profiles({m: np.asarray(p, float) for m, p in record["harmonic_profile"].items()}, ax=ax)
         out.append(("methods_harmonic_profile", fig))
-    if "stack_importance" in record:
+    if "stack_importance" in record and "skipped" not in record["stack_importance"]:  # a model without a stack
         s = record["stack_importance"]
         h = sorted(s, key=float)
         value = lambda k, field: np.nan if s[k][field] is None else s[k][field]  # noqa: E731
