@@ -44,6 +44,17 @@ position only: shift-equivariant, a transposition moves its output rather than r
 a low output × output CKA says the heads answer different questions, not that they disagree. On
 polyphonic audio (the chorales) PESTO runs outside what it was trained for (one voice): its
 numbers there describe what a monophonic estimator's layers do with chords.
+
+Measured (``chorales`` built with 6 pieces, 16 train windows from 3 pieces, 64 frames each,
+common frame times; brackets: piece bootstrap, crude with 3 pieces): the two inputs 0.93 [0.90,
+0.98]; Basic Pitch's harmonic stack × PESTO's ``input`` 0.92, i.e. the shared input. Basic
+Pitch's ``note_out`` × PESTO's ``layernorm`` .. ``conv_3`` 0.82–0.84 (``layernorm`` 0.84 [0.82,
+0.90]), against 0.23 for PESTO's raw input: but ``random:pesto`` gives the same 0.84 (its fresh
+LayerNorm standardises each frame, removing loudness), so that similarity is PESTO's
+architecture, not its training; with ``random:basic-pitch`` it is 0.05 (Basic Pitch's side is
+learned). Outputs: ``note_out`` × ``logits`` 0.75 [0.67, 0.86], × ``pitch`` 0.59 [0.49, 0.68],
+both below ``random:pesto``'s 0.80. PESTO at its own 10 ms step with nearest frames (offsets up
+to 4.9 ms) moves every entry by at most 0.01.
 """
 
 from __future__ import annotations
@@ -108,7 +119,7 @@ def _record(r) -> dict:
 
 
 OUTPUT_KINDS = {  # how a reading names an output kind (amt_jax.models.model.OUTPUT_KINDS)
-    "multipitch": "independent sigmoids over keys (polyphonic)",
+    "multipitch": "independent sigmoids (polyphonic)",
     "key_mass": "each key's share of one softmax over pitch (monophonic: the keys compete)",
     "pitch_distribution": "one softmax over pitch bins (monophonic)",
 }
@@ -235,7 +246,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames-per-clip", type=int, default=64)
     parser.add_argument("--n-draws", type=int, default=8)
     parser.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"))
-    parser.add_argument("--permuted", nargs="+")
+    parser.add_argument("--permuted", nargs="*", help="networks for CKA(h(X), h(πX)) (none: --permuted alone)")
     parser.add_argument("--frontend-step-ms", type=float, default=None,
                         help="frame step of networks whose frontend is defined at any step (frontend_at); default: "
                              "the corpus's 256 samples, so every network's frames fall at common times")
@@ -280,7 +291,7 @@ def permuted(args, nets: Networks, clips, key, out: dict, directory) -> None:
     from amt_jax.report import plots_cka
     from amt_jax.report.figures import save_figure
 
-    for spec in args.permuted or DEFAULT_PERMUTED:
+    for spec in DEFAULT_PERMUTED if args.permuted is None else args.permuted:
         net = nets.net(spec)
         x = np.asarray(jax.jit(net.frontend)(clips.audio))
         per_family = {}
