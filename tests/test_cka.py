@@ -226,3 +226,124 @@ def test_cka_plots_draw_and_return_their_axes():
     assert len(plots_cka.figure_layer_cka({"a vs b": result}).axes) == 2  # the heat map and its colour bar
     per_layer = cka.CKAResult(m[0], m[0] - 0.1, m[0] + 0.1, np.zeros((1, 3, 1, 3)), layers, layers, 2)
     assert plots_cka.figure_permutation_cka({"harmonic": per_layer}).axes[0].has_data()
+
+
+# --------------------------------------------------------------------------- networks at different frame steps
+
+
+def _windows(params, x, names):
+    """A planted "network": each frame's features times an orthogonal ``params`` (CKA cannot see it)."""
+    return {names[0]: jnp.swapaxes(x, -1, -2) @ params}
+
+
+def _framed(hop, width=16):
+    """A frontend framing every ``hop`` samples, frame t the ``width`` samples centred on sample t·hop."""
+
+    def frontend(audio):
+        audio = jnp.asarray(audio)
+        n_frames = audio.shape[-1] // hop + 1
+        padded = jnp.pad(audio, [(0, 0), (width // 2, width + hop)])
+        idx = hop * np.arange(n_frames)[None, :] + np.arange(width)[:, None]  # [width, T]
+        return padded[:, idx]  # [N, width, T]
+
+    return frontend
+
+
+def _planted_pair(rng, hop_a, hop_b, width=16):
+    q_a, q_b = _random_orthogonal(rng, width), _random_orthogonal(rng, width)
+    net_a = cka.Network(_windows, jnp.asarray(q_a, jnp.float32), ("h",), _framed(hop_a, width), hop_a, 22050)
+    net_b = cka.Network(_windows, jnp.asarray(q_b, jnp.float32), ("h",), _framed(hop_b, width), hop_b, 22050)
+    return net_a, net_b
+
+
+def _unaligned(net_a, net_b, audio, key, frames_per_clip):
+    """CKA of the two networks' activations at the same frame indices (no alignment in time)."""
+    xa, xb = net_a.frontend(audio), net_b.frontend(audio)
+    n = min(xa.shape[-1], xb.shape[-1])
+    rows = cka.frame_rows(jax.random.fold_in(key, 0), audio.shape[0], n, frames_per_clip)
+    ha, hb = (cka.activations(net, x)["h"] for net, x in ((net_a, xa), (net_b, xb)))
+    take = lambda h: np.take_along_axis(np.asarray(h), rows[:, :, None], axis=1)  # noqa: E731
+    return cka.minibatch_cka(take(ha), take(hb))
+
+
+def test_nearest_frames_and_aligned_rows_pair_the_same_instants():
+    from amt_jax.explain.cka_frames import nearest_frames
+
+    # frames every 10 ms (hop 220.5 ≈ 220 at 22,050 Hz) nearest to Basic Pitch's 11.61 ms frames 0..4
+    times = np.arange(5) * 256 / 22050
+    np.testing.assert_array_equal(nearest_frames(times, hop_length=220, sample_rate=22050, n_frames=100), [0, 1, 2, 3, 5])
+    np.testing.assert_array_equal(nearest_frames([10.0], hop_length=220, sample_rate=22050, n_frames=7), [6])  # clipped
+    coarse, fine = (cka.Network(None, None, ("h",), None, hop, 22050) for hop in (512, 256))
+    key = jax.random.PRNGKey(3)
+    (r_fine, r_coarse), offset = cka.aligned_rows((fine, coarse), [65, 33], 16384, key=key, n_clips=2, frames_per_clip=8)
+    np.testing.assert_array_equal(r_fine, 2 * r_coarse)  # drawn on the coarser network, whichever side it is
+    np.testing.assert_array_equal(r_coarse, cka.frame_rows(key, 2, 33, 8))
+    assert offset == 0.0
+    with pytest.raises(ValueError, match="frame step is not hop_length"):
+        cka.aligned_rows((fine, coarse), [33, 33], 16384, key=key, n_clips=2, frames_per_clip=8)
+    with pytest.raises(ValueError, match="no frame step to align"):
+        cka.aligned_rows((fine._replace(hop_length=None), coarse._replace(hop_length=None)), [65, 33], 16384, key=key,
+                         n_clips=2, frames_per_clip=8)
+
+
+@pytest.mark.parametrize("hop_a, hop_b", [(512, 256), (300, 256)])
+def test_time_shifted_copies_at_different_hops_give_cka_one_after_alignment(hop_a, hop_b):
+    # two "models" reading the same audio: each frame is the audio around sample t·hop (rotated by an
+    # orthogonal map per model), so frame t of one is a time-shifted copy of frame t of the other
+    rng = np.random.default_rng(5)
+    if hop_a % hop_b == 0:  # the coarse frames fall on fine frames: white noise, the instants must match exactly
+        audio = rng.standard_normal((4, 16384))
+    else:  # nearest frames are up to half a hop off: a signal slow beside that (periods of 3,000-8,000 samples)
+        t = np.arange(16384)
+        audio = sum(np.sin(2 * np.pi * t / rng.uniform(3000, 8000, (4, 1)) + rng.uniform(0, 6, (4, 1))) for _ in range(6))
+    audio = audio.astype(np.float32)
+    net_a, net_b = _planted_pair(rng, hop_a, hop_b)
+    key = jax.random.PRNGKey(0)
+    clusters = np.array([0, 0, 1, 1])
+    aligned = cka.layer_cka(net_a, net_b, audio, key=key, clusters=clusters, frames_per_clip=24, n_resamples=50)
+    swapped = cka.layer_cka(net_b, net_a, audio, key=key, clusters=clusters, frames_per_clip=24, n_resamples=50)
+    assert aligned.cka.shape == (1, 1)
+    assert float(aligned.cka[0, 0]) == pytest.approx(float(swapped.cka[0, 0]), abs=1e-6)
+    unaligned = _unaligned(net_a, net_b, audio, key, 24)
+    if hop_a % hop_b == 0:
+        assert float(aligned.cka[0, 0]) == pytest.approx(1.0, abs=1e-5) and aligned.max_offset_ms == 0.0
+        assert unaligned < 0.2
+    else:
+        assert float(aligned.cka[0, 0]) > 0.98 and 0 < aligned.max_offset_ms <= 1000 * hop_b / 2 / 22050 + 1e-9
+        assert unaligned < float(aligned.cka[0, 0]) - 0.5  # measured: 0.99 aligned, 0.12 not
+
+
+def test_a_cross_family_pair_runs_on_a_tiny_input(audio, net1, monkeypatch):
+    """Basic Pitch's architecture (tiny, random) against PESTO through the experiment: PESTO framed
+    every 10 ms (its own step), rows matched by nearest frame, with both baselines."""
+    from types import SimpleNamespace
+
+    from amt_jax.models import registry
+    from experiments import cka_variants
+
+    tiny = bp_model.network_model("tiny-bp", config=training.get_config("tiny", bins_per_semitone=1).model,
+                                  params=net1.params, layout=training.layout(1), identity={}, frame_threshold=0.3,
+                                  frontend=net1.frontend, invert=None)
+    monkeypatch.setattr(cka_variants, "load_model", lambda name: tiny if name == "tiny-bp" else registry.load(name))
+    clips, pieces = audio
+    nets = cka_variants.Networks(step_ms=10.0)
+    results, record = cka_variants.compare(nets, "tiny-bp", "pesto", SimpleNamespace(audio=clips, clusters=pieces),
+                                           key=jax.random.PRNGKey(0), frames_per_clip=16, baselines=True)
+    pair = results["tiny-bp vs pesto"]
+    n_pesto = len(registry.load("pesto").layers)
+    assert pair.cka.shape == (len(bp_model.LAYERS), n_pesto) == (7, 11)
+    # in [0, 1] up to the unbiased estimator's noise: HSIC₁ of 16 frames × 3 clips dips below 0 where the
+    # population value is ≈ 0 (measured: −0.06 at the random tiny network's note_out)
+    assert np.all(np.isfinite(pair.cka)) and np.all(pair.cka >= -0.1) and np.all(pair.cka <= 1 + 1e-6)
+    assert pair.cka.max() > 0.3  # the two read the same audio: their early layers share its geometry
+    assert 0 < pair.max_offset_ms <= 5.0 + 1e-9  # half of PESTO's 220-sample (9.98 ms) step at most
+    assert record["frame_steps_ms"] == pytest.approx({"tiny-bp": 1000 * 256 / 22050, "pesto": 1000 * 220 / 22050})
+    base = record["baselines"]
+    assert set(base) == {"tiny-bp input vs pesto input", "tiny-bp input vs tiny-bp", "pesto input vs pesto",
+                         "tiny-bp input vs pesto", "tiny-bp vs pesto input", "tiny-bp vs random:pesto"}
+    assert record["baselines_missing"] == ["random:tiny-bp"]  # not a registry spec: no random control
+    assert np.shape(base["tiny-bp vs random:pesto"]["cka"]) == (7, 11)
+    assert np.shape(base["pesto input vs pesto"]["cka"]) == (1, 11)
+    # PESTO's "input" layer is its own input features cropped (the VQT's 219 middle bins, ln power)
+    assert base["pesto input vs pesto"]["cka"][0][0] > 0.9
+    assert any("differ in kind (multipitch vs key_mass)" in line for line in record["reading"])

@@ -228,3 +228,63 @@ def test_a_reliance_cell_without_an_interval_is_summarised_not_crashed_on():
     (line,) = summary.findings([row])
     assert "untested (no interval)" in line and "(no test)" in line and "[0.1, 0.49]" in line
     assert "[, ]" not in line and "p = ," not in line
+
+
+def _reliance_result(output_kind):
+    """A reliance cell's summary (``compute.reliance``) where the contrast over the co-sounding keys
+    (0.30, clearly positive) and the key's own drop against the sham comb (0.02, not) disagree."""
+    def est(mean, lo, hi, p):
+        return {"mean": mean, "crossed_ci_low": lo, "crossed_ci_high": hi, "ci_low": lo, "ci_high": hi,
+                "piece_ci_low": lo, "piece_ci_high": hi, "n_pieces": 6, "n_pieces_total": 6, "p": p, "n": 32,
+                "mc_standard_error": 0.01}
+
+    return {"reliance": {"contrast": est(0.30, 0.22, 0.38, 0.001), "real_minus_sham": est(0.02, -0.03, 0.07, 0.4)},
+            "output_kind": output_kind}
+
+
+def test_a_key_mass_reliance_sentence_reads_the_own_key_drop_against_the_sham_comb():
+    """By the output kind recorded in the result (one model name for both): a softmax's key mass
+    reads own drop − sham drop; sigmoids over keys keep the contrast sentence."""
+    from amt_jax.report import questions
+    from amt_jax.sweep.probes import PROBES
+
+    probe = PROBES["harmonic_swap"]
+    sentences = {}
+    for kind in ("key_mass", "multipitch"):
+        row = {"model": "planted-b3", "setting": "h=4", "family": "harmonic_swap", "n_draws": 32,
+               **probe.row_values(_reliance_result(kind))}
+        sentences[kind] = questions.sentence(row)
+    own = sentences["key_mass"]
+    assert "lowers that key's own output by 0.02 [-0.03, 0.07] (crossed: draws and pieces random) over 6 pieces more " \
+           "than moving blocks of a sham comb" in own and "(p = 0.4)" in own
+    assert "0.3 [0.22, 0.38]" in own and "is not read" in own and "more than the untouched keys" not in own
+    assert sentences["multipitch"] == (
+        "Harmonic reliance (h=4, planted-b3): moving a sounding key's harmonics 2..h to mistuned bins lowers that key's "
+        "output by 0.3 [0.22, 0.38] (crossed: draws and pieces random) over 6 pieces more than the untouched keys "
+        "sounding with it (p = 0.001); and by 0.02 [-0.03, 0.07] (crossed) more than moving blocks of a sham comb at "
+        "inharmonic offsets, the same keys and draws.")
+    # the summary's own line says which number to read for a key_mass output
+    rows = [{**row, "output_kind": kind, "q": 0.001, "control": "sham"} for kind in ("key_mass", "multipitch")]
+    lines = summary.findings(rows)
+    assert "read real − sham" in lines[0] and "read real − sham" not in lines[1]
+
+
+def test_a_reliance_cell_records_the_kind_of_the_output_it_read():
+    """``compute.reliance`` takes the kind from the model's ``Output`` records (the same planted
+    model, its output declared ``key_mass``, gives the own-key sentence)."""
+    import dataclasses
+
+    from amt_jax.models.model import Output
+    from amt_jax.sweep import compute
+    from amt_jax.sweep.context import Context
+
+    config = sweep.SweepConfig(name="small", models=("planted-b3",), n_clips=2, families=("harmonic_reliance",),
+                               harmonics=(2,), n_permutations=4, chunk_size=4, example=False)
+    cell = next(c for c in sweep.expand(config) if c.kind == "harmonic_swap")
+    inputs = sweep.load_inputs("planted-b3", config)
+    as_mass = dataclasses.replace(inputs.model, outputs=(Output(None, kind="key_mass"),))
+    for model, kind in ((inputs.model, "multipitch"), (as_mass, "key_mass")):
+        result, _ = compute.reliance(cell, dataclasses.replace(inputs, model=model), Context(chunk_size=4))
+        assert result["output_kind"] == kind
+        row = {"model": "planted-b3", "setting": "h=2", "family": "harmonic_swap", **cell.probe.row_values(result)}
+        assert ("a key_mass output" in cell.probe.finding(row)) == (kind == "key_mass")

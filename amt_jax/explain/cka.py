@@ -18,6 +18,16 @@ clip, drawn without replacement with ``fold_in(key, clip)``; each clip is one mi
 compares the frame-to-frame variation within clips. Intervals are percentile bootstraps over
 pieces (clusters; resample b uses ``fold_in(key, b)``) of the ratio of summed HSIC terms.
 
+Networks with different frame steps (two families whose frontends frame the audio at different
+hops) are compared at the same instants (:mod:`amt_jax.explain.cka_frames`): each network gives
+its frame step (:class:`Network` ``hop_length`` and ``sample_rate``; frame t centred on sample
+``t·hop``, so ``n_samples // hop + 1`` frames); the rows are drawn among the frames of the
+network with the coarsest step, and every other network takes, for each row, its frame nearest
+in time (off by at most half its own, finer, step; ``CKAResult.max_offset_ms`` says how far).
+Equal steps give the same frames on both sides, as before. :func:`input_network` makes a
+network's input features a layer of their own: CKA with it says how much of a layer's geometry
+is already in the input.
+
 Reading CKA(h(X), h(πX)): a permutation of the bins is an orthogonal map of the input, to which
 linear CKA is invariant, so the harmonic stack's value is ≈ 1 whatever π (exactly 1 but for the
 stack's zero-filled edges). The convolutions are local in frequency and break that symmetry: a
@@ -36,6 +46,7 @@ import numpy as np
 
 from amt_jax import validate
 from amt_jax import perturb
+from amt_jax.explain.cka_frames import aligned_rows, frame_rows
 from amt_jax.stats import check_clusters
 _KEY_FRAMES, _KEY_DRAWS, _KEY_BOOTSTRAP = 0, 1, 2  # fold_in tags of the roles of one key
 
@@ -113,18 +124,40 @@ def minibatch_cka(x, y) -> float:
 
 class Network(NamedTuple):
     """A network's view for CKA: ``intermediates(params, x [N, F, T], names) -> {name: [N, T, D]}``
-    (a model's capability), its ``params``, the names it gives (``layers``, input → output) and its
-    ``frontend(audio) -> X``."""
+    (a model's capability), its ``params``, the names it gives (``layers``, input → output), its
+    ``frontend(audio) -> X`` and the frame step of that frontend: a frame every ``hop_length``
+    samples of audio at ``sample_rate`` Hz (None: not known; networks compared must then frame alike)."""
 
     intermediates: Any
     params: Any
     layers: tuple[str, ...]
     frontend: Any = None
+    hop_length: int | None = None
+    sample_rate: int | None = None
 
 
-def network(model) -> Network:
-    """The :class:`Network` of a :class:`~amt_jax.models.Model` (its ``intermediates`` capability)."""
-    return Network(model.require("intermediates", "CKA"), model.params, tuple(model.layers), model.frontend)
+def network(model, *, sample_rate: int | None = None, hop_length: int | None = None) -> Network:
+    """The :class:`Network` of a :class:`~amt_jax.models.Model` (its ``intermediates`` capability);
+    with ``sample_rate`` and ``hop_length``, its frontend for audio at that rate framed every
+    ``hop_length`` samples (:meth:`~amt_jax.models.Model.frontend_on`)."""
+    intermediates = model.require("intermediates", "CKA")
+    if sample_rate is None and hop_length is None:
+        return Network(intermediates, model.params, tuple(model.layers), model.frontend)
+    validate.positive_int("sample_rate", sample_rate)
+    validate.positive_int("hop_length", hop_length)
+    frontend = model.frontend_on(sample_rate, hop_length, "CKA")
+    return Network(intermediates, model.params, tuple(model.layers), frontend, hop_length, sample_rate)
+
+
+def _frontend_frames(params, x, names):
+    return {names[0]: jnp.swapaxes(x, -1, -2)}
+
+
+def input_network(net: Network, name: str = "frontend") -> Network:
+    """The one-layer network whose layer ``name`` is ``net``'s input features themselves (each frame's
+    F bins), on ``net``'s frontend and frame step: CKA of a layer with it says how much of the layer's
+    frame-to-frame geometry its input already has."""
+    return Network(_frontend_frames, None, (name,), net.frontend, net.hop_length, net.sample_rate)
 
 
 def activations(net: Network, x, *, layers: tuple[str, ...] | None = None) -> dict[str, jax.Array]:
@@ -139,20 +172,6 @@ def _activations(intermediates, params, x, *, layers: tuple[str, ...]) -> dict[s
     return intermediates(params, x, layers)
 
 
-def frame_rows(key: jax.Array, n_clips: int, n_frames: int, frames_per_clip: int) -> np.ndarray:
-    """Frames ``[n_clips, frames_per_clip]`` of each clip, without replacement, clip c from ``fold_in(key, c)``."""
-    validate.positive_int("frames_per_clip", frames_per_clip)
-    if not 4 <= frames_per_clip <= n_frames:
-        raise ValueError(f"frames_per_clip must be in [4, {n_frames}] (the clips' frames), got {frames_per_clip}")
-    return np.sort(np.asarray(_frame_draws(key, n_clips, n_frames, frames_per_clip)), axis=1)
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _frame_draws(key, n_clips, n_frames, frames_per_clip):
-    return jax.vmap(lambda c: jax.random.permutation(jax.random.fold_in(key, c), n_frames)[:frames_per_clip])(
-        jnp.arange(n_clips))
-
-
 def _select(h: jax.Array, rows: np.ndarray) -> jax.Array:
     return jnp.take_along_axis(h, jnp.asarray(rows)[:, :, None], axis=1)
 
@@ -162,7 +181,8 @@ class CKAResult(NamedTuple):
 
     ``cka``, ``ci_low``, ``ci_high``: ``[len(rows), len(cols)]`` (layer × layer) or ``[len(rows)]``
     (per layer); ``terms``: the per-clip HSIC terms ``[..., n_clips, 3]`` (per draw first for
-    :func:`permutation_cka`); ``rows``/``cols``: layer names; ``n_clusters``: pieces.
+    :func:`permutation_cka`); ``rows``/``cols``: layer names; ``n_clusters``: pieces;
+    ``max_offset_ms``: the largest time between the two sides' frames of a row (:func:`aligned_rows`).
     """
 
     cka: np.ndarray
@@ -172,6 +192,7 @@ class CKAResult(NamedTuple):
     rows: tuple[str, ...]
     cols: tuple[str, ...]
     n_clusters: int
+    max_offset_ms: float = 0.0
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
@@ -243,13 +264,45 @@ def _check_layers(name: str, net: Network, layers) -> tuple[str, ...]:
     return layers
 
 
+def layer_grams(nets, audio, *, key: jax.Array, frames_per_clip: int = 64, layers=None,
+                chunk_size: int = 8) -> tuple[list[jax.Array], float]:
+    """Gram matrices ``[L, N, R, R]`` of each network's ``layers`` (a sequence, one per network;
+    default: all) at the same instants of ``audio [N, n_samples]``, each network through its own
+    frontend (rows: :func:`aligned_rows` with ``fold_in(key, 0)``); and the rows' largest time
+    offset between networks, ms."""
+    nets = tuple(nets)
+    layers = [_check_layers("layers", n, n.layers if ls is None else ls)
+              for n, ls in zip(nets, [None] * len(nets) if layers is None else layers)]
+    validate.positive_int("chunk_size", chunk_size)
+    audio = _rows("audio", audio, 2, "[N, n_samples]")
+    if any(n.frontend is None for n in nets):
+        raise ValueError("every network needs a frontend (networks that read audio)")
+    xs = [n.frontend(audio) for n in nets]
+    rows, offset = aligned_rows(nets, [x.shape[-1] for x in xs], audio.shape[-1], key=jax.random.fold_in(key, _KEY_FRAMES),
+                                n_clips=audio.shape[0], frames_per_clip=frames_per_clip)
+    return [_layer_grams(n, x, r, ls, chunk_size) for n, x, r, ls in zip(nets, xs, rows, layers)], offset
+
+
+def grams_cka(k: jax.Array, l: jax.Array, rows, cols, *, key: jax.Array, clusters=None, n_resamples: int = 1000,
+              max_offset_ms: float = 0.0) -> CKAResult:
+    """Layer × layer CKA of Gram matrices ``k [La, N, R, R]`` and ``l [Lb, N, R, R]`` (:func:`layer_grams`;
+    ``rows``, ``cols``: their layer names) with its piece-bootstrap interval (resample b from
+    ``fold_in(fold_in(key, 2), b)``)."""
+    clusters = check_clusters("clusters", clusters, k.shape[1])
+    terms = _pair_terms(k, l)
+    low, high = bootstrap_ci(terms, clusters, jax.random.fold_in(key, _KEY_BOOTSTRAP), n_resamples=n_resamples)
+    return CKAResult(cka_of_terms(terms), low, high, terms, tuple(rows), tuple(cols), len(np.unique(clusters)),
+                     float(max_offset_ms))
+
+
 def layer_cka(net_a: Network, net_b: Network, audio, *, key: jax.Array, clusters=None, frames_per_clip: int = 64,
               layers_a=None, layers_b=None, chunk_size: int = 8, n_resamples: int = 1000) -> CKAResult:
     """Layer × layer minibatch CKA between two networks on the same audio.
 
     Args:
       net_a, net_b: :class:`Network` s with frontends (e.g. ``network(registry.load(spec))``).
-      audio: clips ``[N, n_samples]`` at 22,050 Hz; both frontends must give the same frames T.
+      audio: clips ``[N, n_samples]``; the frontends frame alike, or both networks give their frame
+        step (rows at the same instants, by nearest frame: :func:`aligned_rows`).
       key: frames use ``fold_in(fold_in(key, 0), clip)``, bootstrap resample b ``fold_in(fold_in(key, 2), b)``.
       clusters: piece id of each clip ``[N]`` (None: each clip its own piece).
       frames_per_clip: rows R per clip (minibatch size, >= 4).
@@ -258,18 +311,11 @@ def layer_cka(net_a: Network, net_b: Network, audio, *, key: jax.Array, clusters
     """
     layers_a = _check_layers("layers_a", net_a, net_a.layers if layers_a is None else layers_a)
     layers_b = _check_layers("layers_b", net_b, net_b.layers if layers_b is None else layers_b)
-    validate.positive_int("chunk_size", chunk_size)
     audio = _rows("audio", audio, 2, "[N, n_samples]")
-    if net_a.frontend is None or net_b.frontend is None:
-        raise ValueError("net_a and net_b need frontends (networks that read audio)")
-    xa, xb = net_a.frontend(audio), net_b.frontend(audio)
-    if xa.shape[-1] != xb.shape[-1]:
-        raise ValueError(f"the frontends give different frame counts {xa.shape[-1]} and {xb.shape[-1]}")
     clusters = check_clusters("clusters", clusters, audio.shape[0])
-    rows = frame_rows(jax.random.fold_in(key, _KEY_FRAMES), audio.shape[0], xa.shape[-1], frames_per_clip)
-    terms = _pair_terms(_layer_grams(net_a, xa, rows, layers_a, chunk_size), _layer_grams(net_b, xb, rows, layers_b, chunk_size))
-    low, high = bootstrap_ci(terms, clusters, jax.random.fold_in(key, _KEY_BOOTSTRAP), n_resamples=n_resamples)
-    return CKAResult(cka_of_terms(terms), low, high, terms, layers_a, layers_b, len(np.unique(clusters)))
+    (k, l), offset = layer_grams((net_a, net_b), audio, key=key, frames_per_clip=frames_per_clip,
+                                 layers=(layers_a, layers_b), chunk_size=chunk_size)
+    return grams_cka(k, l, layers_a, layers_b, key=key, clusters=clusters, n_resamples=n_resamples, max_offset_ms=offset)
 
 
 def permutation_cka(net: Network, x, *, family, key: jax.Array, n_draws: int, clusters=None, frames_per_clip: int = 64,

@@ -154,6 +154,8 @@ def findings(rows: list[dict]) -> list[str]:
             sham = "" if r.get("sham_difference") is None else (
                 f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
                 f"{findings_lib.bracket(r, 'sham_ci_low', 'sham_ci_high')} (crossed)")
+            if r.get("output_kind") == "key_mass":  # one softmax: the other keys gain the mass the key loses
+                sham += "; a key_mass output: read real − sham, the contrast is inflated by the softmax's renormalisation"
             tests = "no test" if r["p"] is None else f"p = {_fmt(r['p'])}, q = {_fmt(r['q'])}"
             mc = "" if r["difference_mc_se"] is None else f"; Monte Carlo SE {_fmt(r['difference_mc_se'])}"
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "

@@ -216,7 +216,9 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     key, then :func:`amt_jax.estimators.reliance.harmonic_reliance`; and its standing sham control,
     the same draws at inharmonic offsets (``comb="sham"``): ``real_minus_sham`` is the paired
     difference of the drop at the key between the real comb moving as many blocks as the sham
-    (``matched``; the uncapped real run when they are the same draws) and the sham."""
+    (``matched``; the uncapped real run when they are the same draws) and the sham. The summary
+    records ``output_kind``, the kind of the output read (its :class:`~amt_jax.models.Output`
+    record): the findings sentence of a ``key_mass`` output reads real − sham, not the contrast."""
     from amt_jax import estimators
     from amt_jax import perturb
 
@@ -259,7 +261,7 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     summary = {**{k: v for k, v in result.summary().items() if not isinstance(v, list) or k in ("key", "feature_shape")},
                "reliance": {k: rel[k] for k in ("diagonal", "off_diagonal", "contrast", "n_dropped", "by_register",
                                                 "sham", "real_minus_sham")},
-               **layout_record(inputs)}
+               "output_kind": inputs.model.output_kind, **layout_record(inputs)}
     return summary, arrays
 
 

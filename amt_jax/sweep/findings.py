@@ -45,6 +45,10 @@ def _ci(row: dict) -> str:
 
 
 def reliance(row: dict) -> str:
+    """The reliance sentence: the contrast with the co-sounding keys and the real − sham comb
+    difference; for a ``key_mass`` output (:func:`reliance_key_mass`) the real − sham difference alone."""
+    if row.get("output_kind") == "key_mass":
+        return reliance_key_mass(row)
     who = registry.title(row["model"])
     out = (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
            f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])})")
@@ -52,6 +56,25 @@ def reliance(row: dict) -> str:
         return out + "."
     return (out + f"; and by {fmt(row['sham_difference'])} {bracket(row, 'sham_ci_low', 'sham_ci_high')} "
             "(crossed) more than moving blocks of a sham comb at inharmonic offsets, the same keys and draws.")
+
+
+def reliance_key_mass(row: dict) -> str:
+    """The reliance sentence of an output that is each key's share of one softmax (``key_mass``):
+    the key's own drop minus the sham comb's drop at the same key (same keys and draws). The
+    contrast with the co-sounding keys is not read: removing mass from the key renormalises it onto
+    the others, whose outputs rise, which inflates a contrast taken over the other keys."""
+    who = registry.title(row["model"])
+    head = f"Harmonic reliance ({row['setting']}, {who}; a key_mass output, one softmax over pitch)"
+    inflated = (f"the contrast with the co-sounding keys ({fmt(row['difference'])} "
+                f"{bracket(row, 'difference_ci_low', 'difference_ci_high')}) is not read: the softmax gives the key's "
+                "lost mass to the other keys, whose rise inflates it")
+    if row.get("sham_difference") is None:
+        return f"{head}: no sham comb fitted at this setting, so the key's own drop has no control; {inflated}."
+    sham_row = {**row, "n_pieces": row.get("sham_n_pieces", row.get("n_pieces"))}
+    return (f"{head}: moving a sounding key's harmonics 2..h to mistuned bins lowers that key's own output "
+            f"by {fmt(row['sham_difference'])} {bracket(row, 'sham_ci_low', 'sham_ci_high')} (crossed: draws "
+            f"and pieces random) over {pieces(sham_row)} more than moving blocks of a sham comb at inharmonic offsets "
+            f"does, the same keys and draws (p = {fmt(row.get('sham_p'))}); {inflated}.")
 
 
 def factorial(row: dict) -> str:

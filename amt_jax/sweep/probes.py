@@ -155,12 +155,15 @@ def _half_width(lo, hi) -> float:
 
 
 def _reliance_row(result: dict) -> dict:
-    """The reliance contrast's row, plus the real − sham difference (``sham_*``, beside the columns)."""
+    """The reliance contrast's row, plus the real − sham difference (``sham_*``) and the kind of the
+    output read (``output_kind``; None in a result from before it was recorded), beside the columns."""
     row = _estimate_row(result["reliance"]["contrast"], "co-sounding keys of the same draws; sham comb")
+    row["output_kind"] = result.get("output_kind")
     sham = result["reliance"].get("real_minus_sham")
     if sham is not None:
         row.update({"sham_difference": sham["mean"], "sham_ci_low": sham["crossed_ci_low"],
-                    "sham_ci_high": sham["crossed_ci_high"]})
+                    "sham_ci_high": sham["crossed_ci_high"], "sham_p": sham.get("p"),
+                    "sham_n_pieces": sham.get("n_pieces")})
     return row
 
 
