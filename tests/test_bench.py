@@ -2,6 +2,8 @@
 (against XLA's own count of a direct convolution), and the per-stage profile (its chained stages
 must reproduce the model)."""
 
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -120,3 +122,46 @@ def test_other_load_sees_another_process():
         subprocess.run([sys.executable, "-c", busy], check=True)
         time.sleep(0.01)
     assert load.cores is not None and load.cores > 0.2
+
+
+# --------------------------------------------------------------------------- bench study
+
+
+def test_study_profile_gives_time_to_the_innermost_phase_and_drops_its_own_cost():
+    from amt_jax.bench.study import BACKEND_COMPILE, COMPILE_EVENTS, Profile
+
+    p = Profile()
+    with p.enter("features"):
+        with p.enter("load_model"):
+            p.on_duration(COMPILE_EVENTS[0], 0.25)
+        p.on_duration(BACKEND_COMPILE, 0.5)
+        with p.pause():
+            p.on_duration(BACKEND_COMPILE, 9.0)  # the profiler's own lowering: not the sweep's
+            time.sleep(0.05)
+    p.on_duration("/jax/some/other_event", 1.0)
+    table = p.table(total_s=sum(p.seconds.values()) + p.cost_s + 0.01, peak={})
+    rows = table["phases"]
+    assert rows["load_model"]["compile_s"] == 0.25 and rows["load_model"]["n_compiles"] == 0
+    assert rows["features"]["compile_s"] == 0.5 and rows["features"]["n_compiles"] == 1
+    assert table["n_compiles"] == 1 and table["profiler_overhead_s"] >= 0.05
+    assert rows["features"]["seconds"] < 0.05  # the pause is not the phase's time
+    assert rows["other"]["seconds"] == pytest.approx(0.01, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_bench_study_accounts_for_a_sweeps_wall_time(tmp_path):
+    import dataclasses
+
+    from amt_jax.bench.study import profile_sweep
+    from amt_jax.sweep import load_config
+
+    config = dataclasses.replace(load_config("tiny"), models=("planted-b3",), families=("resolution",),
+                                 questions=(), n_permutations=8, n_permutations_semitone=8)
+    out = profile_sweep(config, workdir=tmp_path / "a")
+    rows = out["phases"]
+    cells = {k: v for k, v in rows.items() if k.startswith("cell:")}
+    assert sum(v["n_cells"] for v in cells.values()) == out["n_cells_done"] > 0
+    assert sum(v["seconds"] for v in rows.values()) + out["profiler_overhead_s"] == pytest.approx(out["total_s"], rel=0.02)
+    assert out["n_compiles"] > 0 and all(v["compile_s"] <= v["seconds"] + 0.05 for v in rows.values())
+    assert any(v.get("engine_gmacs", 0) > 0 for v in cells.values())  # the engine's chunks were counted
+    assert rows["write"]["seconds"] > 0

@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("cqt", "model", "importance", "cache")
+NAMES = ("cqt", "model", "importance", "cache", "study")
 USAGE = f"usage: python -m amt_jax.bench {{{','.join(NAMES)}}} [--help]"
 
 
