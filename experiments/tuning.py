@@ -10,9 +10,11 @@ seeds. A single model's interval is t over pieces (n_pieces − 1 df); a variant
 gets the crossed interval (seeds and pieces both random, :func:`amt_jax.stats.crossed_ci`), which
 says what retraining with new seeds and scoring new pieces would give.
 
-Frame F1 is ``mir_eval.multipitch`` at the model's own threshold (a trained run's
-validation-chosen one); note-onset F1 is ``mir_eval.transcription`` without offsets, after Basic
-Pitch's note decoding (:mod:`amt_jax.transcription.evaluate`).
+Frame F1 is ``mir_eval.multipitch`` at the model's own threshold; note-onset F1 is
+``mir_eval.transcription`` without offsets, after Basic Pitch's note decoding
+(:mod:`amt_jax.transcription.evaluate`). A grid run is decoded exactly as the grid scores it
+(:func:`amt_jax.training.grid_eval.piece_scores`, at the frame and onset thresholds its validation
+pieces chose, from its ``eval.json``), so its in-tune row equals the grid's own test scores.
 
 Command (the renderings built in one data directory: ``python -m amt_jax data build chorales
 --config detune25 --data-dir $DATA``, about 4 min each for all 349 pieces on 2 cores)::
@@ -64,6 +66,31 @@ def grid_specs(grid: str | Path) -> list[str]:
     return [f"trained:{p}" for p in runs]
 
 
+def grid_run(spec: str) -> dict | None:
+    """A grid run's ``eval.json`` (its validation-chosen ``thresholds``, its ``config``) for a
+    ``trained:DIR`` spec whose DIR has one; None otherwise (other models are decoded at their
+    own frame threshold and Basic Pitch's default onset threshold)."""
+    if not spec.startswith("trained:"):
+        return None
+    path = Path(spec[len("trained:"):]) / "eval.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def agreement_with_grid(record: dict, *, tolerance: float = 1e-6) -> float | None:
+    """A grid run's in-tune scores against its ``eval.json``'s test scores (same pieces, same
+    decoding): the max |Δ F1| over pieces and levels; None for other models or other pieces;
+    ValueError when it exceeds ``tolerance`` (the two paths should agree up to float rounding)."""
+    run = grid_run(record["spec"])
+    if run is None or record["rendering"] != IN_TUNE or set(record["per_piece"]) != set(run["per_piece"]):
+        return None
+    diffs = [abs(record["per_piece"][p][level] - run["per_piece"][p][level]["f1"])
+             for p in record["per_piece"] for level in LEVELS if record["per_piece"][p][level] is not None]
+    worst = max(diffs, default=0.0)
+    if worst > tolerance:
+        raise ValueError(f"{record['spec']}: in-tune F1 differs from its eval.json by {worst:.3g} (> {tolerance})")
+    return worst
+
+
 def _slug(spec: str) -> str:
     name, seed = variant_of(spec)
     short = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-40:]
@@ -80,16 +107,28 @@ def score(spec: str, rendering: str, *, data_dir: Path, split: str, out: Path, l
     path = out / "scores" / f"{_slug(spec)}__{rendering}.json"
     if path.exists():
         record = json.loads(path.read_text())
-        if record["spec"] == spec and record["split"] == split and record["limit"] == limit:
+        if record["spec"] == spec and record["split"] == split and record["limit"] == limit and "onset_threshold" in record:
             return record
     model = registry.load(spec)
     source = data.load(f"chorales/{rendering}", split, data_dir=data_dir)
     examples = (source[i] for i in range(len(source) if limit is None else min(limit, len(source))))
     t0 = time.perf_counter()
-    scores = evaluate.evaluate_examples(examples, evaluate.transcriber(model), threshold=model.frame_threshold)
+    run = grid_run(spec)
+    if run is None:
+        scores = evaluate.evaluate_examples(examples, evaluate.transcriber(model), threshold=model.frame_threshold)
+        thresholds = {"frame_threshold": float(model.frame_threshold)}
+    else:  # a grid run: decoded as the grid scores it, at the thresholds its validation pieces chose
+        from amt_jax.training import grid_eval
+
+        examples = list(examples)
+        thresholds = {k: float(run["thresholds"][k]) for k in ("frame_threshold", "onset_threshold")}
+        posts = grid_eval.posteriorgrams(model, examples, window_samples=run["config"]["window_samples"],
+                                         batch_size=run["config"]["eval_batch_size"])
+        scores = {"per_piece": {ex["id"]: grid_eval.piece_scores(post, ex, **thresholds) for post, ex in zip(posts, examples)}}
     record = {
         "spec": spec, "rendering": rendering, "split": split, "limit": limit, "data_dir": str(data_dir),
-        "frame_threshold": float(model.frame_threshold), "identity": model.identity,
+        "frame_threshold": thresholds["frame_threshold"], "onset_threshold": thresholds.get("onset_threshold"),
+        "identity": model.identity,
         "seconds": time.perf_counter() - t0, "environment": amt_io.environment(),
         "per_piece": {piece: {level: (None if s[level] is None else s[level]["f1"]) for level in LEVELS}
                       for piece, s in scores["per_piece"].items()},
@@ -208,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{variant_of(spec)[0]} {variant_of(spec)[1] if variant_of(spec)[1] is not None else ''} {rendering}: "
                   f"frame F1 {frame:.3f} over {len(r['per_piece'])} pieces ({r['seconds']:.0f} s)", flush=True)
             records.append(r)
+            if rendering == IN_TUNE:
+                check = agreement_with_grid(r)
+                if check is not None:
+                    print(f"  in tune vs the grid's own test scores (eval.json): max |Δ F1| {check:.2e}", flush=True)
     summary = summarize(records)
     table = format_table(summary)
     print(table)

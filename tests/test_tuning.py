@@ -1,5 +1,7 @@
 """experiments/tuning.py: F1 against mistuning, grouped into variants over seeds, Δ against in tune."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -82,3 +84,21 @@ def test_bad_arguments_name_the_argument(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         tuning.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), *argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_grid_run_is_checked_against_its_own_test_scores(tmp_path):
+    run = tmp_path / "runs" / "b3_full_s0"
+    run.mkdir(parents=True)
+    per_piece = {"a": {"frame": {"f1": 0.8}, "note_onset": {"f1": 0.5}}, "b": {"frame": {"f1": 0.7}, "note_onset": {"f1": 0.4}}}
+    (run / "eval.json").write_text(json.dumps({"thresholds": {"frame_threshold": 0.5, "onset_threshold": 0.8},
+                                               "config": {}, "per_piece": per_piece}))
+    spec = f"trained:{run}"
+    assert tuning.grid_run(spec)["thresholds"]["onset_threshold"] == 0.8
+    same = {"spec": spec, "rendering": "tinysoundfont",
+            "per_piece": {"a": {"frame": 0.8, "note_onset": 0.5}, "b": {"frame": 0.7, "note_onset": 0.4}}}
+    assert tuning.agreement_with_grid(same) == 0.0
+    other = {**same, "per_piece": {**same["per_piece"], "b": {"frame": 0.7, "note_onset": 0.3}}}
+    with pytest.raises(ValueError, match="differs from its eval.json by 0.1"):
+        tuning.agreement_with_grid(other)
+    assert tuning.agreement_with_grid({**other, "rendering": "detune25"}) is None
+    assert tuning.grid_run("basic-pitch") is None and tuning.grid_run(f"trained:{tmp_path}") is None
