@@ -105,15 +105,18 @@ def score(spec: str, rendering: str, *, data_dir: Path, split: str, out: Path, l
     from amt_jax.transcription import evaluate
 
     path = out / "scores" / f"{_slug(spec)}__{rendering}.json"
-    if path.exists():
-        record = json.loads(path.read_text())
-        if record["spec"] == spec and record["split"] == split and record["limit"] == limit and "onset_threshold" in record:
-            return record
     model = registry.load(spec)
+    run = grid_run(spec)
+    if path.exists():  # reused only for the same model (weights), data, split, pieces and thresholds
+        record = json.loads(path.read_text())
+        same = {"spec": spec, "split": split, "limit": limit, "data_dir": str(data_dir),
+                "identity": json.loads(json.dumps(model.identity, default=str)),
+                "onset_threshold": None if run is None else float(run["thresholds"]["onset_threshold"])}
+        if all(record.get(k) == v for k, v in same.items()):
+            return record
     source = data.load(f"chorales/{rendering}", split, data_dir=data_dir)
     examples = (source[i] for i in range(len(source) if limit is None else min(limit, len(source))))
     t0 = time.perf_counter()
-    run = grid_run(spec)
     if run is None:
         scores = evaluate.evaluate_examples(examples, evaluate.transcriber(model), threshold=model.frame_threshold)
         thresholds = {"frame_threshold": float(model.frame_threshold)}

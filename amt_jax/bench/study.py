@@ -22,7 +22,7 @@ unperturbed forward) is in the denominator but not the numerator.
 ``--against REV`` instead times whole sweeps side by side in one run: ``python -m amt_jax sweep``
 of this checkout and of commit ``REV`` (a temporary ``git worktree``), alternating, each into a
 fresh workdir with the persistent compilation cache off, ``--repeats`` times; it prints the median
-wall times and their ratio (this checkout / REV). ``--demo`` does the same for ``python -m amt_jax
+wall times and their ratio (this checkout / REV); repeats alternate the order (ABBA). ``--demo`` does the same for ``python -m amt_jax
 demo`` (``./run.sh demo``'s command, venv present).
 
 The last line printed is one JSON object (also written to ``--json``).
@@ -153,8 +153,9 @@ def _spy_chunk(profile: Profile, importance_module):
     def spy(*args, **kwargs):
         shapes = tuple((getattr(a, "shape", None), str(getattr(a, "dtype", type(a).__name__))) for a in jax.tree.leaves(args))
         key = (shapes, tuple(sorted((k, id(v) if not _hashable(v) else v) for k, v in kwargs.items())))
+        out = original(*args, **kwargs)  # first, so tracing and lowering are timed in the phase
         if key not in costs:
-            with profile.pause():
+            with profile.pause():  # a lowering now hits JAX's caches: only the analysis is overhead
                 try:
                     analysis = original.lower(*args, **kwargs).cost_analysis()
                     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
@@ -163,7 +164,7 @@ def _spy_chunk(profile: Profile, importance_module):
                     costs[key] = 0.0
         profile.flops[profile.phase] += costs[key]
         profile.chunk_calls[profile.phase] += 1
-        return original(*args, **kwargs)
+        return out
 
     importance_module._chunk = spy
     return lambda: setattr(importance_module, "_chunk", original)
@@ -208,6 +209,7 @@ def profile_sweep(config, *, workdir, data_dir=None) -> dict:
     finally:
         for u in reversed(undo):
             u()
+        jax.monitoring.unregister_event_duration_listener(profile.on_duration)
     total = time.perf_counter() - start
     table = profile.table(total, peak_lib.cpu_peak())
     table["n_cells_done"] = sum(s.status == "done" for s in statuses)
@@ -241,13 +243,15 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
     head_sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True).stdout.strip())
+    data_dir = None if data_dir is None else str(Path(data_dir).resolve())  # each side runs in its own checkout
     times = {"this": [], "against": []}
     with tempfile.TemporaryDirectory(prefix="amt_jax_bench_study_") as tmp:
         tmp = Path(tmp)
         other = _worktree(repo, rev_sha, tmp / "against")
         try:
-            for r in range(repeats):
-                for side, root in (("against", other), ("this", repo)):
+            for r in range(repeats):  # ABBA: neither side always runs second (warm page cache)
+                order = (("against", other), ("this", repo))
+                for side, root in (order if r % 2 == 0 else order[::-1]):
                     env = {**os.environ, "PYTHONPATH": str(root), "AMT_JAX_COMPILATION_CACHE": "off"}
                     env.pop("JAX_COMPILATION_CACHE_DIR", None)
                     work = tmp / f"{side}_{r}"
