@@ -1,6 +1,7 @@
 """The estimator on planted models whose truth is known, against mir_eval/scipy per draw,
 invariance to chunking and device count, no retracing, CI coverage, noise response."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -221,6 +222,62 @@ def test_compiles_once_for_all_chunks_and_calls(features):
     assert len(traces) == 2  # the reference pass and the chunk
     run(counting_apply, W, features, HARM, n=29)
     assert len(traces) == 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """A family that is not a pytree: the engine keeps all of it static (a constant of the program)."""
+
+    family: object
+
+    @property
+    def n_bins(self):
+        return self.family.n_bins
+
+    @property
+    def groups(self):
+        return self.family.groups
+
+    def sample(self, key, draw=None):
+        return self.family.sample(key, draw)
+
+
+def test_families_that_differ_only_in_data_share_one_compiled_chunk(features):
+    """A family's data are traced (:mod:`amt_jax.perturb.pytree`): runs that differ only in them
+    (other f0 weights, another shift, a band of the same width elsewhere, another h below the same
+    ``max_harmonics``) reuse one compiled
+    chunk, and give the draws and numbers of the same family kept static (as the engine kept every
+    family before: one program per family)."""
+    from amt_jax.estimators import runner
+
+    rng = np.random.default_rng(8)
+
+    def harmonic(h, **kw):  # f0 weights with zeros in other places: other fundamentals, the same table shapes
+        weights = rng.random(F) * (rng.random(F) < 0.5)
+        weights[3] = 1.0
+        return permutations.harmonic(n_bins=F, bins_per_octave=12, n_harmonics=h, f0_range=(0, 12),
+                                     f0_weights=weights, **kw)
+
+    pairs = [lambda: (harmonic(4), harmonic(4)),
+             lambda: (permutations.bin_shift(n_bins=F, bins=1), permutations.bin_shift(n_bins=F, bins=-2)),
+             lambda: (permutations.random_spectral(n_bins=F, band=(0, 12)),
+                      permutations.random_spectral(n_bins=F, band=(12, 24))),
+             lambda: (harmonic(2, max_harmonics=4), harmonic(4, max_harmonics=4))]
+    for pair in pairs:
+        first, second = pair()
+        assert first != second
+        results = [run(tanh_apply, W, features, first, n=16)]
+        compiled = runner.chunk._cache_size()
+        results.append(run(tanh_apply, W, features, second, n=16))
+        assert runner.chunk._cache_size() == compiled, (first, second)  # no new program for the second family
+        for family, res in zip((first, second), results):
+            static = run(tanh_apply, W, features, Static(family), n=16)
+            np.testing.assert_array_equal(res.group_ids, static.group_ids)
+            np.testing.assert_allclose(res.draw_clip_importances, static.draw_clip_importances, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(res.input_change, static.input_change, rtol=0, atol=1e-6)
+    unpadded = run(tanh_apply, W, features, dataclasses.replace(first, max_harmonics=None), n=16)
+    np.testing.assert_array_equal(unpadded.group_ids, results[0].group_ids)  # padding changes no draw
+    np.testing.assert_allclose(unpadded.draw_clip_importances, results[0].draw_clip_importances, rtol=0, atol=1e-6)
 
 
 def test_normal_ci_coverage_of_known_expectation():

@@ -212,6 +212,34 @@ def test_sham_and_matched_real_combs_move_as_many_blocks_at_h8():
     assert np.all(real >= sham) and real.mean() > sham.mean() and sham.min() >= 3
 
 
+def test_real_sham_and_matched_combs_of_every_h_share_one_compiled_program():
+    """The combs' offsets and key weights are data (:mod:`amt_jax.perturb.pytree`): the real comb,
+    its sham and its matched version (per-clip keys), and with ``max_harmonics`` every h up to it,
+    compile one chunk and one ``moved_draws`` program; padding changes no draw."""
+    from amt_jax.estimators import reliance as reliance_module, runner
+
+    weights = key_weights_from_targets(DATA.targets, per_clip=True)
+
+    def compiles(families):
+        before = runner.chunk._cache_size(), reliance_module._moved_draws._cache_size()
+        out = [reliance(harmonic_reader, 6.0, family, n=16) for family in families]
+        after = runner.chunk._cache_size(), reliance_module._moved_draws._cache_size()
+        return out, (after[0] - before[0], after[1] - before[1])
+
+    combs = ({}, {"comb": "sham"}, {"matched": True})
+    _, count = compiles([swap(key_weights=weights, **kw) for kw in combs])
+    assert count == (1, 1)
+    padded, count = compiles([permutations.harmonic_swap(layout=LAYOUT, n_harmonics=h, key_weights=weights,
+                                                         max_harmonics=H + 1, **kw) for h in (2, H) for kw in combs])
+    assert count == (1, 1)
+    for (h, kw), (res, out) in zip([(h, kw) for h in (2, H) for kw in combs], padded):
+        alone, out_alone = reliance(harmonic_reader, 6.0, permutations.harmonic_swap(
+            layout=LAYOUT, n_harmonics=h, key_weights=weights, **kw), n=16)
+        np.testing.assert_array_equal(res.group_ids, alone.group_ids)
+        np.testing.assert_allclose(res.draw_clip_importances, alone.draw_clip_importances, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(out["contrast"]["draw_clip"], out_alone["contrast"]["draw_clip"], rtol=0, atol=1e-6)
+
+
 def test_attenuation_sets_the_blocks_to_the_clip_floor_and_draws_the_swaps_keys():
     weights = key_weights_from_targets(DATA.targets, per_clip=True)
     att = swap(key_weights=weights, manipulation="attenuate")

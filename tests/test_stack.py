@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from amt_jax.estimators import runner
 from amt_jax.explain import stack
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models import bp_model, bp_stack
@@ -68,8 +69,10 @@ def test_channel_derangement_moves_exactly_one_channels_frames():
 def test_channel_importance_is_zero_for_an_unread_channel_and_positive_for_a_read_one(variables, features):
     v = jax.tree.map(np.array, variables)
     v["params"]["contour_conv"]["kernel"][:, :, 0, :] = 0.0  # the note path never reads channel h = 0.5
+    compiled = runner.chunk._cache_size()
     res = stack.channel_importance(MODEL, features, params=v, key=jax.random.key(0), n_permutations=8,
                                    clusters=np.array([0, 0, 1, 1]), channels=[0, 1], chunk_size=4)
+    assert runner.chunk._cache_size() <= compiled + 1  # the channel is data: one program for both channels
     assert set(res) == {0.5, 1.0}
     np.testing.assert_allclose(res[0.5].importances, 0.0, atol=1e-6)  # zero weights; batch shapes differ
     assert res[1.0].ci_low > 1e-4 and res[1.0].clip_ci_low > 0

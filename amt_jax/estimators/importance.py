@@ -13,7 +13,9 @@ draws (how precise the estimate is for these clips) and a piece-level one over c
 
 ``apply_fn(params, x)`` maps ``x [B, F, T]`` to ``Y [B, P, T]`` (or a dict of such arrays, then
 ``output`` names the one scored), treating the rows of the batch independently. It is a static
-argument of the jitted chunk: pass the same function object to reuse the compilation.
+argument of the jitted chunk: pass the same function object to reuse the compilation. A family's
+structure is static too, its data traced (:mod:`amt_jax.perturb.pytree`): families that differ only
+in data (key weights, comb offsets, a shift's size) reuse it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import scipy.stats
 from jax.sharding import Mesh
 
 from amt_jax.estimators import runner
-from amt_jax import stats
+from amt_jax import perturb, stats
 from amt_jax.estimators.result import ImportanceResult, summarize
 from amt_jax.estimators.spec import CI_METHODS, DEFAULT_CHUNK_SIZE, ImportanceSpec, Stopping, build_spec, key_data  # noqa: F401
 
@@ -138,10 +140,12 @@ def run(apply_fn: Callable, params, spec: ImportanceSpec, key, *, progress=None)
     if targets is not None and targets.shape != y_ref.shape:
         raise ValueError(f"targets must have the shape of the model output {y_ref.shape}, got {targets.shape}")
     base = runner.base_value(y_ref, targets, metric=spec.metric)
-    chunk = partial(_chunk, apply_fn=apply_fn, family=spec.family, metric=spec.metric, output=spec.output,
+    data, family = perturb.pytree.split(spec.family)
+    data = runner.replicated(spec.mesh, data)
+    chunk = partial(_chunk, apply_fn=apply_fn, family=family, metric=spec.metric, output=spec.output,
                     chunk_size=spec.chunk_size, mesh=spec.mesh)
     more = keep_drawing(spec.stopping, spec) if spec.stopping.adaptive else None
-    return runner.run_draws(lambda start: chunk(params, x, y_ref, base, targets, key, start), spec.stopping.n_min,
+    return runner.run_draws(lambda start: chunk(params, x, y_ref, base, targets, key, start, data), spec.stopping.n_min,
                             spec.chunk_size, more=more, cap=spec.stopping.cap, progress=progress)
 
 
@@ -180,17 +184,26 @@ def keep_drawing(stopping: Stopping, spec: ImportanceSpec) -> Callable[[runner.R
 
 def family_config(family) -> dict[str, Any]:
     """JSON-able description of a family: its class name and fields (bytes, e.g. packed labels, and
-    per-clip key weights by their SHA-256)."""
+    per-clip key weights by their SHA-256; not the fields marked ``metadata={"config": False}``, e.g.
+    ``max_harmonics``, which pads the family's tables without changing its draws)."""
     def default(value):
         if isinstance(value, bytes):
             return "sha256:" + hashlib.sha256(value).hexdigest()[:16]
         raise TypeError(f"{type(value).__name__} is not JSON-able")
 
-    fields = dataclasses.asdict(family)
+    fields = _config_fields(family)
     for name, value in fields.items():  # per-clip key weights [n_clips, P]: recorded by their digest
         if isinstance(value, tuple) and value and isinstance(value[0], tuple):
             fields[name] = "sha256:" + hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
     return json.loads(json.dumps({"name": type(family).__name__, **fields}, default=default))
+
+
+def _config_fields(value):
+    """A dataclass's fields as a dict (nested dataclasses too), without those marked not config."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    return {f.name: _config_fields(getattr(value, f.name)) for f in dataclasses.fields(value)
+            if f.metadata.get("config", True)}
 
 
 def _is_control_of(control: dict, family: dict) -> bool:

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import stats
+from amt_jax.perturb import pytree
 from amt_jax.perturb.key_families import HarmonicSwap, key_replacement
 from amt_jax.perturb.keys import key_weights_from_targets
 from amt_jax.estimators.result import ImportanceResult
@@ -77,9 +78,11 @@ def _root_key(result: ImportanceResult, key):
 
 
 @functools.partial(jax.jit, static_argnames="family")
-def _moved_draws(key, draws, *, family):
+def _moved_draws(key, draws, data, *, family):
     """``(moved [n, (C,) F] bool, groups)`` of draws ``draws``: a permutation's moved bins, or a
-    family's own ``moved(key, draw)`` mask (an attenuation)."""
+    family's own ``moved(key, draw)`` mask (an attenuation). ``data``, ``family``: the family's traced
+    data and static rest (:func:`amt_jax.perturb.pytree.split`)."""
+    family = pytree.join(data, family)
     if hasattr(family, "moved"):
         return jax.vmap(lambda i: family.moved(jax.random.fold_in(key, i), i))(draws)
     idx, groups = jax.vmap(lambda i: family.sample(jax.random.fold_in(key, i), i))(draws)
@@ -90,7 +93,8 @@ def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> n
     """``[n_draws, F]`` bool (``[n_draws, n_clips, F]`` for a family with a key per clip): the bins
     draw i of a permutation family moved (recomputed from its key; ValueError if the recomputed
     groups differ from ``groups``, the run's)."""
-    moved, got = _moved_draws(key, np.arange(n_draws, dtype=np.int32), family=family)
+    data, static = pytree.split(family)
+    moved, got = _moved_draws(key, np.arange(n_draws, dtype=np.int32), data, family=static)
     if groups is not None and not np.array_equal(np.asarray(got), groups):
         raise ValueError("the family and key do not reproduce the run's draws (other family arguments, or a key "
                          "that is not the run's: pass key=)")
@@ -195,7 +199,8 @@ def logit_of(apply_fn, output: str | None):
 def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, n_permutations: int, key,
               key_weights=None, clusters=None, width: int | None = None, output: str | None = None,
               chunk_size: int | None = None, mesh=None, stratified: bool = False, confidence: float = 0.95,
-              progress=None, scale: str = "logit", logits_fn=None, replace_from: str = "silent") -> dict[str, Any]:
+              progress=None, scale: str = "logit", logits_fn=None, replace_from: str = "silent",
+              max_harmonics: int | None = None) -> dict[str, Any]:
     """The factorial design for key q (drawn from ``key_weights``, by default the keys that sound in
     ``targets``, per clip: each clip its own key; ``stratified``: one key for all clips, in turn over
     the sounding keys): v(F), v(H), v(F∪H) — the drop at q over q's frames when its fundamental,
@@ -207,7 +212,8 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     probabilities), where a model additive in its cues has interaction 0 wherever it sits on its
     sigmoid; ``"probability"``: on ``apply_fn``'s output. ``replace_from``: ``"silent"`` (default)
     takes each replacement from a frame of the same clip where q is silent (``targets``), so the
-    replacement never carries q's own note; ``"any"``: a derangement of all frames.
+    replacement never carries q's own note; ``"any"``: a derangement of all frames. ``max_harmonics``:
+    pad the families' tables as for that many harmonics (one compiled program for every h up to it).
 
     Also returns ``"ratios"`` (v(F)/v(F∪H), v(H)/v(F∪H): the share of the whole note each cue
     carries alone), ``"by_register"`` (the interaction for the low, middle and high thirds of the
@@ -223,7 +229,8 @@ def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, 
     results = {}
     for name, part in FACTORIAL_PARTS.items():
         family = key_replacement(layout=layout, n_harmonics=n_harmonics, part=part, key_weights=weights, width=width,
-                                 stratified=stratified, silent_from=targets if replace_from == "silent" else None)
+                                 stratified=stratified, silent_from=targets if replace_from == "silent" else None,
+                                 max_harmonics=max_harmonics)
         results[name] = permutation_importance(
             apply_fn, params, features, family=family, n_permutations=n_permutations, key=key, metric="key_drop",
             targets=targets, clusters=clusters, output=output, chunk_size=chunk_size, mesh=mesh, confidence=confidence,

@@ -5,7 +5,8 @@ family's ``perturb(key, X)`` over the draws' keys, one batched forward pass, the
 to per-draw per-clip numbers; chunks are streamed (one computes while the host reads the previous
 one) and only those numbers are kept, so memory grows with ``n_draws · n_clips`` numbers, never
 with the model's activations. The last chunk is padded (fixed shapes: one compilation per
-``(chunk_size, shapes)``). With ``mesh`` the draw axis is sharded over the mesh's devices with
+``(chunk_size, shapes)``). The family comes in two parts (:func:`amt_jax.perturb.pytree.split`): its
+data traced, its structure static, so families that differ only in data share one compilation. With ``mesh`` the draw axis is sharded over the mesh's devices with
 ``NamedSharding``; the same draws come out for any chunk size or device count, equal up to float
 rounding (different batch shapes block the model's matmuls differently).
 """
@@ -59,10 +60,13 @@ def base_value(y_ref, targets, *, metric: Metric):
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "family", "metric", "output", "chunk_size", "mesh"))
-def chunk(params, features, y_ref, base, targets, key, start, *, apply_fn, family, metric, output, chunk_size, mesh):
+def chunk(params, features, y_ref, base, targets, key, start, data, *, apply_fn, family, metric, output, chunk_size,
+          mesh):
     """Draws ``start .. start + chunk_size − 1``: importances ``[C, n_clips(, P)]`` (for a pooled
     metric its sums), their weights (a pooled metric's counts; ones otherwise), groups ``[C]`` and
-    input change ``[C, n_clips]`` (mean |πX − X| per clip)."""
+    input change ``[C, n_clips]`` (mean |πX − X| per clip). ``data`` and ``family``: the family's
+    traced data and static rest (:func:`amt_jax.perturb.pytree.split`)."""
+    family = perturb.pytree.join(data, family)
     ids = start + jnp.arange(chunk_size, dtype=jnp.int32)
     if mesh is not None:
         ids = jax.lax.with_sharding_constraint(ids, NamedSharding(mesh, P(mesh.axis_names)))

@@ -20,12 +20,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from amt_jax.explain import attribution
+from amt_jax.perturb import pytree
 from amt_jax import estimators
 
+@pytree.register("n_bins", "n_channels")
 @dataclasses.dataclass(frozen=True)
-class ChannelDerangement:
+class ChannelDerangement(pytree.Tabled):
     """A perturbation family on stacks ``[n_clips, H·F', T]``: channel ``channel`` takes its values
-    from other frames (``attribution.time_derangement``, the same for every clip); group = channel."""
+    from other frames (``attribution.time_derangement``, the same for every clip); group = channel.
+    The channel is data (a traced table): every channel's run shares one compiled program."""
 
     n_bins: int  # H·F'
     n_channels: int
@@ -35,12 +38,15 @@ class ChannelDerangement:
     def groups(self) -> tuple[int, ...]:
         return (self.channel,)
 
+    def make_tables(self) -> dict:
+        return {"channel": np.int32(self.channel)}
+
     def perturb(self, key, x, draw=None):
         per = self.n_bins // self.n_channels
         perm = attribution.time_derangement(key, x.shape[-1])
-        lo = self.channel * per
-        moved = x[:, lo:lo + per][..., perm]
-        return jax.lax.dynamic_update_slice_in_dim(x, moved, lo, axis=1), jnp.int32(self.channel)
+        channel = self.tables["channel"]
+        moved = jax.lax.dynamic_slice_in_dim(x, channel * per, per, axis=1)[..., perm]
+        return jax.lax.dynamic_update_slice_in_dim(x, moved, channel * per, axis=1), jnp.asarray(channel, jnp.int32)
 
 
 def channel_family(view, channel: int) -> ChannelDerangement:

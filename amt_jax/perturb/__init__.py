@@ -6,11 +6,12 @@
   and its sham comb, attenuation, key replacement for the factorial, semitone pooling).
 - :mod:`~amt_jax.perturb.keys`: which key a draw targets (per clip by frames, shared, in turn).
 - :mod:`~amt_jax.perturb.sampling`: the random draws they share (groups, slots, derangements).
+- :mod:`~amt_jax.perturb.pytree`: families as jit arguments (their data traced, their structure static).
 
 ``from amt_jax import permutations`` is this package (the public API's name).
 """
 
-from amt_jax.perturb import key_families, keys, permutations, sampling
+from amt_jax.perturb import key_families, keys, permutations, pytree, sampling
 from amt_jax.perturb.permutations import (
     BinShift,
     bin_shift,
@@ -50,4 +51,4 @@ from amt_jax.perturb.sampling import (
     uniform_int,
 )
 
-__all__ = ["BinShift", "COMBS", "bin_shift", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "KeyDraw", "KeyFamily", "key_families", "key_replacement", "keys", "key_weights_from_targets", "microtonal", "permutations", "perturb", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]
+__all__ = ["BinShift", "COMBS", "bin_shift", "FREQUENCY_SCALES", "Harmonic", "HarmonicAttenuation", "HarmonicControl", "HarmonicSwap", "MANIPULATIONS", "KeyReplacement", "MICROTONAL_SCOPES", "Microtonal", "REPLACED_PARTS", "RandomSpectral", "SemitonePooling", "categorical", "check_family", "derangement_order", "draw_group", "harmonic", "harmonic_control", "harmonic_swap", "KeyDraw", "KeyFamily", "key_families", "key_replacement", "keys", "key_weights_from_targets", "microtonal", "permutations", "perturb", "pytree", "random_bits", "random_order", "random_spectral", "sampling", "semitone_pooling", "shuffle_slots", "uniform_int"]

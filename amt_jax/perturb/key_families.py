@@ -16,18 +16,25 @@
 Keys are drawn by :mod:`amt_jax.perturb.keys` (per clip by frames, one for all clips, or in turn).
 A family and its partner conditions drawn with the same key target the same keys and make the same
 random choices. Positions come from the model's :class:`~amt_jax.frontend.layout.FrequencyLayout`.
+
+The families are pytrees (:mod:`amt_jax.perturb.pytree`): the key weights, the offsets of the
+blocks that move (the comb, the sham comb, the part replaced) and the silences are traced tables, so
+the real comb, its sham, its matched version and (with ``max_harmonics``) every h share one compiled
+program; a table's unused slots hold blocks beyond the axis, which never move.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
-from amt_jax.perturb.keys import KeyFamily, Weights, blocks, check_weights
+from amt_jax.perturb import pytree
+from amt_jax.perturb.keys import KeyFamily, Weights, blocks, check_weights, draw_key
+from amt_jax.perturb.permutations import check_max_harmonics
 from amt_jax.perturb.sampling import derangement_order, random_bits
 from amt_jax.frontend.layout import FrequencyLayout
 
@@ -36,8 +43,15 @@ COMBS = ("harmonic", "sham")
 MANIPULATIONS = ("swap", "attenuate")
 
 
+def _padded(offsets: tuple[int, ...], size: int, layout: FrequencyLayout) -> np.ndarray:
+    """``offsets`` padded to ``size`` with an offset whose blocks lie beyond the axis for every key."""
+    beyond = 2 * layout.n_bins + 2 * layout.bins_per_semitone
+    return np.asarray(tuple(offsets) + (beyond,) * (size - len(offsets)), np.int32)
+
+
+@pytree.register("layout", "width", "stratified")
 @dataclass(frozen=True)
-class HarmonicSwap(KeyFamily):
+class HarmonicSwap(KeyFamily, pytree.Tabled):
     """See :func:`harmonic_swap`."""
 
     layout: FrequencyLayout
@@ -48,6 +62,7 @@ class HarmonicSwap(KeyFamily):
     stratified: bool = False
     comb: str = "harmonic"
     matched: bool = False
+    max_harmonics: int | None = field(default=None, metadata={"config": False})
 
     @property
     def comb_offsets(self) -> tuple[int, ...]:
@@ -73,16 +88,27 @@ class HarmonicSwap(KeyFamily):
         steps = range(m, m + self.layout.bins_per_semitone + 1)
         return tuple(s for d in steps for s in (d, -d))
 
-    def comb_blocks(self, q: jax.Array, comb: str | None = None) -> jax.Array:
-        """First bins ``[K]`` of the blocks no partner may overlap: key q's comb (harmonics 1..h) and
-        the blocks ``comb`` (default: this family's) moves."""
-        moved = self.members_of(comb or self.comb)
-        return blocks(self.layout, q, tuple(dict.fromkeys(self.comb_offsets + moved)), self.width)
+    def make_tables(self) -> dict:
+        """The key tables (:attr:`~amt_jax.perturb.keys.KeyDraw.tables`); the offsets of the blocks
+        this comb moves (``members``) and of those no partner may overlap (``protected``: key q's comb,
+        harmonics 1..h, and the moving blocks); the same for the other comb (``other_members``,
+        ``other_protected``: the sham's for the real comb), whose count caps this one's when
+        ``capped`` (the sham, or the real comb ``matched``). Padded to ``max_harmonics`` harmonics."""
+        h = self.max_harmonics or self.n_harmonics
+        n_members, n_protected = h - 1 + self.include_fundamental, 2 * h - 1
+        other = "sham" if self.comb == "harmonic" else "harmonic"
+        tables = dict(self.keys.tables, capped=np.bool_(self.comb == "sham" or self.matched))
+        for prefix, comb in (("", self.comb), ("other_", other)):
+            protected = tuple(dict.fromkeys(self.comb_offsets + self.members_of(comb)))
+            tables[prefix + "members"] = _padded(self.members_of(comb), n_members, self.layout)
+            tables[prefix + "protected"] = _padded(protected, n_protected, self.layout)
+        return tables
 
     def draw_key(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         """``(q, bits)``: the draw's key (scalar, or ``[n_clips]``) and the bits of its partner choices."""
-        bits = random_bits(key, 1 + len(self.member_offsets) * len(self.partner_offsets)).astype(jnp.uint32)
-        return self.keys.draw(key, bits[0], draw), bits[1:]
+        n_members = self.tables["members"].shape[0]
+        bits = random_bits(key, 1 + n_members * len(self.partner_offsets)).astype(jnp.uint32)
+        return draw_key(self.tables, self.layout.n_pitches, key, bits[0], draw), bits[1:]
 
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         """``(idx [F], q)``, or ``(idx [n_clips, F], q [n_clips])`` with per-clip key weights (the
@@ -92,13 +118,14 @@ class HarmonicSwap(KeyFamily):
             return jax.vmap(lambda k: self.swap(k, bits))(q), q
         return self.swap(q, bits), q
 
-    def plan(self, q: jax.Array, bits: jax.Array, comb: str) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """``(starts [K], partners [K], valid [K])``: comb ``comb``'s member blocks of key q and the
-        partners ``bits`` choose for them in turn (a partner may not overlap q's comb, a moving block
-        or an earlier partner; a member without an allowed partner is not valid)."""
+    def plan(self, q: jax.Array, bits: jax.Array, members, protected) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(starts [K], partners [K], valid [K])``: key q's blocks at offsets ``members`` (a comb's,
+        from ``tables``) and the partners ``bits`` choose for them in turn (a partner may not overlap a
+        block at offsets ``protected``, or an earlier partner; a member off the axis or without an
+        allowed partner is not valid)."""
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
-        protected = self.comb_blocks(q, comb)
-        starts = blocks(self.layout, q, self.members_of(comb), self.width)
+        protected = blocks(self.layout, q, protected, self.width)
+        starts = blocks(self.layout, q, members, self.width)
         partners, valid = [], []
         w, f = self.width, self.n_bins
         for k, start in enumerate(starts):
@@ -119,10 +146,11 @@ class HarmonicSwap(KeyFamily):
         the same key and bits: each keeps its first n members that have a partner, n the fewer of
         the two combs' counts (a sham block's partners often land on a real harmonic and are refused:
         at h = 8 and width B the sham finds partners for about 4 of 7 blocks)."""
-        starts, partners, valid = self.plan(q, bits, self.comb)
-        if self.comb == "sham" or self.matched:
-            other = self.plan(q, bits, "sham" if self.comb == "harmonic" else "harmonic")[2]
-            valid = valid & (jnp.cumsum(valid) <= jnp.minimum(valid.sum(), other.sum()))
+        t = self.tables
+        starts, partners, valid = self.plan(q, bits, t["members"], t["protected"])
+        other = self.plan(q, bits, t["other_members"], t["other_protected"])[2]
+        capped = valid & (jnp.cumsum(valid) <= jnp.minimum(valid.sum(), other.sum()))
+        valid = jnp.where(t["capped"], capped, valid)
         idx = jnp.arange(self.n_bins, dtype=jnp.int32)
         lane = jnp.arange(self.width)
         for start, partner, ok in zip(starts, partners, valid):
@@ -132,6 +160,7 @@ class HarmonicSwap(KeyFamily):
         return idx
 
 
+@pytree.register("layout", "width", "stratified")
 @dataclass(frozen=True)
 class HarmonicAttenuation(HarmonicSwap):
     """See :func:`harmonic_swap` with ``manipulation="attenuate"``: key q's member blocks set to each
@@ -141,7 +170,7 @@ class HarmonicAttenuation(HarmonicSwap):
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) of key q's member blocks."""
-        starts = blocks(self.layout, q, self.member_offsets, self.width)
+        starts = blocks(self.layout, q, self.tables["members"], self.width)
         bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
         bins = jnp.where(bins >= 0, bins, self.n_bins)
         return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
@@ -160,7 +189,7 @@ class HarmonicAttenuation(HarmonicSwap):
 
 def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None, include_fundamental: bool = False,
                   width: int | None = None, stratified: bool = False, comb: str = "harmonic",
-                  manipulation: str = "swap", matched: bool = False) -> HarmonicSwap:
+                  manipulation: str = "swap", matched: bool = False, max_harmonics: int | None = None) -> HarmonicSwap:
     """Move the harmonics of one key q out: each block of ``width`` bins centred on harmonic k of q
     (k = 2..h; k = 1 too with ``include_fundamental``) swaps places with a mistuned partner block,
     detuned by one to two semitones (a random choice among the candidates), lying on none of q's
@@ -185,12 +214,16 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
         partner: ``real(matched) − sham`` compares equal counts).
       manipulation: ``"swap"`` (default) or ``"attenuate"``: the blocks are set to each clip's floor
         (its smallest value) instead (a :class:`HarmonicAttenuation`, drawing the same keys).
+      max_harmonics: pad the family's tables as for this many harmonics (>= n_harmonics; e.g. a
+        sweep's largest h): families of every h up to it compile one program, with the same draws
+        (not part of the config).
     """
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.positive_int("n_harmonics", n_harmonics)
     if n_harmonics < 2:
         raise ValueError(f"n_harmonics must be >= 2 (harmonics 2..h move), got {n_harmonics}")
+    max_harmonics = check_max_harmonics(max_harmonics, n_harmonics)
     width = layout.bins_per_semitone if width is None else width
     validate.positive_int("width", width)
     if width > layout.bins_per_semitone:
@@ -205,11 +238,12 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
                              f"with width={width}; use a smaller width or n_harmonics")
     make = HarmonicAttenuation if manipulation == "attenuate" else HarmonicSwap
     return make(layout, int(n_harmonics), check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
-                int(width), bool(stratified), comb, bool(matched))
+                int(width), bool(stratified), comb, bool(matched), max_harmonics)
 
 
+@pytree.register("layout", "width", "stratified")
 @dataclass(frozen=True)
-class KeyReplacement(KeyFamily):
+class KeyReplacement(KeyFamily, pytree.Tabled):
     """See :func:`key_replacement`."""
 
     layout: FrequencyLayout
@@ -220,6 +254,17 @@ class KeyReplacement(KeyFamily):
     stratified: bool = False
     silence: bytes | None = None  # packed bits of [n_clips, P, T]: where each key is silent
     silence_shape: tuple[int, int, int] | None = None
+    max_harmonics: int | None = field(default=None, metadata={"config": False})
+
+    def make_tables(self) -> dict:
+        """The key tables, the offsets of the blocks the part replaces (``offsets``, padded to
+        ``max_harmonics``) and, replacing from silent frames, ``silent`` (:meth:`silent`)."""
+        offsets = tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
+        chosen = {"fundamental": offsets[:1], "harmonics": offsets[1:], "both": offsets}[self.part]
+        tables = dict(self.keys.tables, offsets=_padded(chosen, self.max_harmonics or self.n_harmonics, self.layout))
+        if self.silence is not None:
+            tables["silent"] = self.silent()
+        return tables
 
     def silent(self) -> np.ndarray | None:
         """``[n_clips, P, T]`` bool: where each key is silent (None: replace from any other frame)."""
@@ -230,9 +275,7 @@ class KeyReplacement(KeyFamily):
 
     def mask(self, q: jax.Array) -> jax.Array:
         """Bins ``[F]`` (bool) this condition replaces for key q."""
-        offsets = tuple(dict.fromkeys(self.layout.harmonic_offsets(self.n_harmonics)))
-        chosen = {"fundamental": offsets[:1], "harmonics": offsets[1:], "both": offsets}[self.part]
-        starts = blocks(self.layout, q, chosen, self.width)
+        starts = blocks(self.layout, q, self.tables["offsets"], self.width)
         bins = (starts[:, None] + jnp.arange(self.width)[None, :]).ravel()
         bins = jnp.where(bins >= 0, bins, self.n_bins)  # below the axis: dropped (not wrapped)
         return jnp.zeros(self.n_bins, bool).at[bins].set(True, mode="drop")
@@ -240,10 +283,10 @@ class KeyReplacement(KeyFamily):
     def perturb(self, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
         n_frames = x.shape[-1]
         bits = random_bits(key, 1 + n_frames)
-        q = self.keys.draw(key, bits[0], draw)
+        q = draw_key(self.tables, self.layout.n_pitches, key, bits[0], draw)
         frames = derangement_order(jax.random.fold_in(key, 1), bits[1:], jnp.ones(n_frames, bool))
         mask = jax.vmap(self.mask)(q)[:, :, None] if q.ndim else self.mask(q)[:, None]  # [n_clips, F, 1] or [F, 1]
-        silent = self.silent()
+        silent = self.tables.get("silent")
         if silent is None:
             return jnp.where(mask, x[..., frames], x), q
         if silent.shape[0] != x.shape[0] or silent.shape[2] != n_frames:
@@ -268,7 +311,7 @@ def _silent_sources(key: jax.Array, silent: np.ndarray, q: jax.Array, fallback: 
 
 
 def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key_weights=None, width: int | None = None,
-                    stratified: bool = False, silent_from=None) -> KeyReplacement:
+                    stratified: bool = False, silent_from=None, max_harmonics: int | None = None) -> KeyReplacement:
     """Replace key q's ``part`` — ``"fundamental"`` (F), ``"harmonics"`` 2..h (H) or ``"both"``
     (F∪H) — by the same bins of other frames of the same clip (a random derangement of the frames,
     the same for every clip of a draw), in blocks of ``width`` bins (default B, the semitone around
@@ -279,10 +322,12 @@ def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key
     ``silent_from``: labels ``[n_clips, P, T]``; then every frame takes its replacement from a frame
     of the same clip where q is silent (uniformly among them; the derangement only in a clip where q
     never falls silent), so a replacement never carries q's own note. The features must then be
-    those clips'."""
+    those clips'. ``max_harmonics``: as in :func:`harmonic_swap` (the three parts of any h up to it
+    share one compiled program)."""
     if not isinstance(layout, FrequencyLayout):
         raise ValueError(f"layout must be an amt_jax.FrequencyLayout, got {layout!r}")
     validate.positive_int("n_harmonics", n_harmonics)
+    max_harmonics = check_max_harmonics(max_harmonics, n_harmonics)
     validate.one_of("part", part, REPLACED_PARTS)
     width = layout.bins_per_semitone if width is None else width
     validate.positive_int("width", width)
@@ -294,11 +339,12 @@ def key_replacement(*, layout: FrequencyLayout, n_harmonics: int, part: str, key
             raise ValueError(f"silent_from must be [n_clips, {layout.n_pitches}, T] labels, got shape {labels.shape}")
         silence, shape = np.packbits(labels <= 0).tobytes(), tuple(int(n) for n in labels.shape)
     return KeyReplacement(layout, int(n_harmonics), part, check_weights(key_weights, layout.n_pitches), int(width),
-                          bool(stratified), silence, shape)
+                          bool(stratified), silence, shape, max_harmonics)
 
 
+@pytree.register("layout", "scope", "stratified")
 @dataclass(frozen=True)
-class SemitonePooling(KeyFamily):
+class SemitonePooling(KeyFamily, pytree.Tabled):
     """See :func:`semitone_pooling`."""
 
     layout: FrequencyLayout
@@ -310,6 +356,9 @@ class SemitonePooling(KeyFamily):
     def groups_are_keys(self) -> bool:
         return self.scope == "one"
 
+    def make_tables(self) -> dict:
+        return self.keys.tables
+
     @property
     def groups(self) -> tuple[int, ...]:
         return (0,) if self.scope == "all" else self.keys.sounding
@@ -320,7 +369,7 @@ class SemitonePooling(KeyFamily):
         if self.scope == "all":
             group, rows = jnp.int32(0), jnp.ones(members.shape[0], bool)
         else:
-            group = self.keys.draw(key, random_bits(key, 1)[0], draw)
+            group = draw_key(self.tables, self.layout.n_pitches, key, random_bits(key, 1)[0], draw)
             if group.ndim:
                 raise ValueError("semitone_pooling draws one key for all clips: key_weights must be [P], not per clip")
             rows = jnp.arange(members.shape[0]) == group

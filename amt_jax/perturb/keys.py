@@ -36,7 +36,7 @@ def key_weights_from_targets(targets, *, per_clip: bool = False) -> np.ndarray:
     return frames if per_clip else frames.sum(axis=0)
 
 
-Weights = tuple[float, ...] | tuple[tuple[float, ...], ...] | None  # [P] or [n_clips, P] (static: hashable)
+Weights = tuple[float, ...] | tuple[tuple[float, ...], ...] | None  # [P] or [n_clips, P] (hashable; traced as tables)
 
 
 def check_weights(key_weights, n_pitches: int) -> Weights:
@@ -90,26 +90,42 @@ class KeyDraw:
             return tuple(range(self.n_pitches))
         return tuple(int(p) for p in np.flatnonzero(self.pooled > 0))
 
-    def draw(self, key: jax.Array, bits: jax.Array, draw) -> jax.Array:
-        """The draw's key: int32 scalar, or ``[n_clips]`` per clip (from ``fold_in(key, _CLIP_TAG)``)."""
-        keys = self.sounding
+    @property
+    def tables(self) -> dict[str, np.ndarray]:
+        """What a draw reads (traced by jit; its names say how keys are drawn): ``key_sounding [P]``
+        (the sounding keys, padded with the last) and ``key_count`` (stratified); ``key_cumulative
+        [P]`` (one weighted key); ``key_clip_cumulative [n_clips, P]`` (a key per clip); none (uniform)."""
         if self.stratified:
-            if draw is None:
-                raise ValueError("a stratified family needs the draw index: sample(key, draw) / perturb(key, x, draw)")
-            return jnp.asarray(keys, jnp.int32)[jnp.asarray(draw, jnp.int32) % len(keys)]
+            keys = np.asarray(self.sounding, np.int32)
+            return {"key_sounding": np.pad(keys, (0, self.n_pitches - keys.size), mode="edge"),
+                    "key_count": np.int32(keys.size)}
         if self.key_weights is None:
-            return (bits % jnp.uint32(self.n_pitches)).astype(jnp.int32)
+            return {}
         if not self.per_clip:
-            return jnp.minimum(categorical(bits, _cumulative(self.pooled)), self.n_pitches - 1)
+            return {"key_cumulative": np.asarray(_cumulative(self.pooled), np.float32)}
         w = np.asarray(self.key_weights)
         w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # a silent clip: any key (it has no frames to score)
-        clip_bits = jax.random.bits(jax.random.fold_in(key, _CLIP_TAG), (w.shape[0],), jnp.uint32)
-        cumulative = jnp.asarray(np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), jnp.float32)
-        return jnp.minimum(jax.vmap(categorical)(clip_bits, cumulative), self.n_pitches - 1)
+        return {"key_clip_cumulative": np.asarray(np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True), np.float32)}
 
 
-def _cumulative(w: np.ndarray) -> tuple[float, ...]:
-    return tuple(float(c) for c in np.cumsum(w) / w.sum())
+def draw_key(tables: dict, n_pitches: int, key: jax.Array, bits: jax.Array, draw) -> jax.Array:
+    """A draw's key from a family's ``tables`` (:attr:`KeyDraw.tables`): int32 scalar, or ``[n_clips]``
+    per clip (from ``fold_in(key, _CLIP_TAG)``); ``bits``: one uint32."""
+    if "key_sounding" in tables:
+        if draw is None:
+            raise ValueError("a stratified family needs the draw index: sample(key, draw) / perturb(key, x, draw)")
+        return jnp.asarray(tables["key_sounding"])[jnp.asarray(draw, jnp.int32) % tables["key_count"]]
+    if "key_cumulative" in tables:
+        return jnp.minimum(categorical(bits, tables["key_cumulative"]), n_pitches - 1)
+    if "key_clip_cumulative" not in tables:
+        return (bits % jnp.uint32(n_pitches)).astype(jnp.int32)
+    cumulative = tables["key_clip_cumulative"]
+    clip_bits = jax.random.bits(jax.random.fold_in(key, _CLIP_TAG), (cumulative.shape[0],), jnp.uint32)
+    return jnp.minimum(jax.vmap(categorical)(clip_bits, cumulative), n_pitches - 1)
+
+
+def _cumulative(w: np.ndarray) -> np.ndarray:
+    return np.cumsum(w) / w.sum()
 
 
 class KeyFamily:

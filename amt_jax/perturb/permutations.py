@@ -1,7 +1,8 @@
 """Perturbation families over the frequency axis of a feature ``X[n_clips, F, T]``.
 
-A family is a frozen, hashable value (usable as a static ``jit`` argument) with ``n_bins`` and
-``groups``, and one of:
+A family is a frozen, hashable value with ``n_bins`` and ``groups`` (the families here are also
+pytrees, :mod:`amt_jax.perturb.pytree`: jit traces their data and keeps only their structure
+static), and one of:
 
 - ``perturb(key, x, draw=None) -> (x', group)``: any perturbation of ``x [n_clips, F, T]`` (a
   replacement, say);
@@ -27,13 +28,16 @@ Internally a draw shuffles "slots": ``members [..., K]`` bin indices of which th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from amt_jax import validate
+from amt_jax.perturb import pytree
 from amt_jax.perturb.sampling import categorical, draw_group, random_bits, shuffle_slots
 from amt_jax.frontend.layout import FrequencyLayout, harmonic_shift
 
@@ -42,7 +46,8 @@ MICROTONAL_SCOPES = ("all", "one")
 
 
 def check_family(family) -> None:
-    """A family: ``sample(key)`` or ``perturb(key, x)``, an int ``n_bins``, and hashable (a static jit argument)."""
+    """A family: ``sample(key)`` or ``perturb(key, x)``, an int ``n_bins``, and hashable (what jit
+    keeps static: its structure, or all of it for a family that is not a pytree)."""
     kinds = callable(getattr(family, "sample", None)) or callable(getattr(family, "perturb", None))
     if not kinds or not isinstance(getattr(family, "n_bins", None), (int, np.integer)):
         raise ValueError(
@@ -52,7 +57,18 @@ def check_family(family) -> None:
     try:
         hash(family)
     except TypeError as e:
-        raise ValueError(f"family must be hashable (a frozen dataclass), got {family!r}") from e
+        raise ValueError(f"family must be hashable (a frozen dataclass: jit keeps its structure static), got "
+                         f"{family!r}") from e
+
+
+def check_max_harmonics(max_harmonics, n_harmonics: int) -> int | None:
+    """``max_harmonics``: None, or an int >= ``n_harmonics`` (ValueError naming it)."""
+    if max_harmonics is None:
+        return None
+    validate.positive_int("max_harmonics", max_harmonics)
+    if max_harmonics < n_harmonics:
+        raise ValueError(f"max_harmonics must be >= n_harmonics = {n_harmonics}, got {max_harmonics}")
+    return int(max_harmonics)
 
 
 def perturb(family, key: jax.Array, x: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
@@ -80,8 +96,9 @@ def _bin_range(name: str, value, n_bins: int) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
+@pytree.register("n_bins", "size")
 @dataclass(frozen=True)
-class RandomSpectral:
+class RandomSpectral(pytree.Tabled):
     """Shuffle every bin in ``[lo, hi)`` (the whole axis by default). One group, id 0."""
 
     n_bins: int
@@ -92,23 +109,35 @@ class RandomSpectral:
     def groups(self) -> tuple[int, ...]:
         return (0,)
 
+    @functools.cached_property
+    def size(self) -> int:
+        """Bins in the band (static; where it starts is data: bands of one size share a program)."""
+        return self.hi - self.lo
+
+    def make_tables(self) -> dict:
+        return {"lo": np.int32(self.lo)}
+
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
-        members = jnp.arange(self.lo, self.hi, dtype=jnp.int32)
+        members = self.tables["lo"] + jnp.arange(self.size, dtype=jnp.int32)
         bits = random_bits(key, members.shape[0])
         idx = shuffle_slots(key, bits, members, jnp.ones(members.shape, bool), n_bins=self.n_bins, derangement=False)
         return idx, jnp.int32(0)
 
 
+@pytree.register("n_bins", "groups")
 @dataclass(frozen=True)
-class BinShift:
+class BinShift(pytree.Tabled):
     """See :func:`bin_shift`."""
 
     n_bins: int
     bins: int
     groups: tuple[int, ...] = (0,)
 
+    def make_tables(self) -> dict:
+        return {"bins": np.int32(self.bins)}  # data: shifts up and down share a program
+
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
-        idx = jnp.clip(jnp.arange(self.n_bins, dtype=jnp.int32) - self.bins, 0, self.n_bins - 1)
+        idx = jnp.clip(jnp.arange(self.n_bins, dtype=jnp.int32) - self.tables["bins"], 0, self.n_bins - 1)
         return idx, jnp.int32(0)
 
 
@@ -129,14 +158,18 @@ def random_spectral(*, n_bins: int, band: tuple[int, int] | None = None) -> Rand
     return RandomSpectral(n_bins=int(n_bins), lo=lo, hi=hi)
 
 
+@pytree.register("n_bins", "f0_lo", "f0_hi", "frequency_scale", "derangement", "stratified")
 @dataclass(frozen=True)
-class Harmonic:
+class Harmonic(pytree.Tabled):
     """Harmonic series of a random fundamental bin ``f`` in ``[f0_lo, f0_hi)`` (weighted by
     ``f0_weights [n_bins]`` when given: only bins of positive weight); group = f.
 
     Log scale: harmonic k sits at ``f + offsets[k-1]`` with ``offsets = round(bpo·log2 k)``
     (duplicates from rounding removed). Linear scale (bin index ∝ frequency, bin 0 = 0 Hz):
     harmonic k sits at ``k·f``. Harmonics at or beyond ``n_bins`` are dropped.
+
+    ``max_harmonics``: the offsets table padded to that many slots (invalid ones) so that families of
+    every h up to it share one compiled program, with the same draws (not part of the config).
     """
 
     n_bins: int
@@ -147,6 +180,7 @@ class Harmonic:
     derangement: bool
     stratified: bool = False
     f0_weights: tuple[float, ...] | None = None
+    max_harmonics: int | None = field(default=None, metadata={"config": False})
 
     @property
     def groups(self) -> tuple[int, ...]:
@@ -154,24 +188,38 @@ class Harmonic:
             return tuple(range(self.f0_lo, self.f0_hi))
         return tuple(f for f in range(self.f0_lo, self.f0_hi) if self.f0_weights[f] > 0)
 
+    def make_tables(self) -> dict:
+        """``offsets [K]`` (padded with ``n_bins``: beyond the axis) and, with ``f0_weights``, the
+        fundamentals ``f0_groups [F]`` (padded with the last), their number ``f0_count`` and
+        cumulative weights ``f0_cumulative [F]`` (padded with 2: never reached)."""
+        pad = (self.max_harmonics or len(self.offsets)) - len(self.offsets)
+        tables = {"offsets": np.asarray(self.offsets + (self.n_bins,) * pad, np.int32)}
+        if self.f0_weights is not None:
+            groups = np.asarray(self.groups, np.int32)
+            w = np.asarray([self.f0_weights[f] for f in self.groups])
+            fill = self.n_bins - groups.size
+            tables.update(f0_groups=np.pad(groups, (0, fill), mode="edge"), f0_count=np.int32(groups.size),
+                          f0_cumulative=np.pad(np.asarray(np.cumsum(w) / w.sum(), np.float32), (0, fill),
+                                               constant_values=2.0))
+        return tables
+
     def draw_f0(self, bits: jax.Array, draw=None) -> jax.Array:
         """The fundamental bin of a draw (int32 scalar) from one uint32 (or the draw index, stratified)."""
-        if self.f0_weights is None:
+        if "f0_groups" not in self.tables:
             return draw_group(bits, self.f0_lo, self.f0_hi, stratified=self.stratified, draw=draw)
-        groups = jnp.asarray(self.groups, jnp.int32)
+        groups, count = jnp.asarray(self.tables["f0_groups"]), self.tables["f0_count"]
         if self.stratified:
-            return groups[draw_group(bits, 0, len(self.groups), stratified=True, draw=draw)]
-        w = np.asarray([self.f0_weights[f] for f in self.groups])
-        return groups[jnp.minimum(categorical(bits, tuple(float(c) for c in np.cumsum(w) / w.sum())), len(w) - 1)]
+            return groups[draw_group(bits, 0, count, stratified=True, draw=draw)]
+        return groups[jnp.minimum(categorical(bits, self.tables["f0_cumulative"]), count - 1)]
 
     def members(self, f0: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Bins ``[K]`` of the harmonics of ``f0`` and their validity (a prefix: bins < n_bins)."""
-        offsets = jnp.asarray(self.offsets, jnp.int32)
+        offsets = jnp.asarray(self.tables["offsets"], jnp.int32)
         bins = f0 * offsets if self.frequency_scale == "linear" else f0 + offsets
         return bins, bins < self.n_bins
 
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
-        bits = random_bits(key, 1 + len(self.offsets))
+        bits = random_bits(key, 1 + self.tables["offsets"].shape[0])
         f0 = self.draw_f0(bits[0], draw)
         members, valid = self.members(f0)
         return shuffle_slots(key, bits[1:], members, valid, n_bins=self.n_bins, derangement=self.derangement), f0
@@ -186,9 +234,11 @@ def _harmonic_family(
     derangement: bool,
     stratified: bool = False,
     f0_weights=None,
+    max_harmonics: int | None = None,
 ) -> Harmonic:
     validate.positive_int("n_bins", n_bins)
     validate.positive_int("n_harmonics", n_harmonics)
+    max_harmonics = check_max_harmonics(max_harmonics, n_harmonics)
     validate.one_of("frequency_scale", frequency_scale, FREQUENCY_SCALES)
     lo, hi = (0, n_bins) if f0_range is None else _bin_range("f0_range", f0_range, n_bins)
     ks = range(1, n_harmonics + 1)
@@ -207,7 +257,8 @@ def _harmonic_family(
                              f"({lo}, {hi}), got shape {w.shape}")
         weights = tuple(float(v) for v in w)
     family = Harmonic(n_bins=int(n_bins), f0_lo=lo, f0_hi=hi, offsets=offsets, frequency_scale=frequency_scale,
-                      derangement=bool(derangement), stratified=bool(stratified), f0_weights=weights)
+                      derangement=bool(derangement), stratified=bool(stratified), f0_weights=weights,
+                      max_harmonics=max_harmonics)
     if derangement:
         top = family.groups[-1]  # the highest fundamental has the fewest harmonics inside the axis
         n_top = int(np.sum(np.asarray(family.members(jnp.int32(top))[1])))
@@ -229,6 +280,7 @@ def harmonic(
     derangement: bool = False,
     stratified: bool = False,
     f0_weights=None,
+    max_harmonics: int | None = None,
 ) -> Harmonic:
     """Shuffle the bins of a random fundamental's first ``n_harmonics`` harmonics among themselves.
 
@@ -245,14 +297,17 @@ def harmonic(
       f0_weights: ``[n_bins]`` weights of the fundamental bins (e.g. the frames of the key whose
         semitone holds the bin, :meth:`amt_jax.frontend.layout.FrequencyLayout.bin_weights`): draws
         take only bins of positive weight in ``f0_range``, in proportion; None: uniform.
+      max_harmonics: pad the family's tables as for this many harmonics (>= n_harmonics; e.g. a
+        sweep's largest h): families of every h up to it compile one program, with the same draws.
 
     Returns:
       A family whose ``sample(key, draw)`` returns ``(idx [F] int32, group = f0)``.
     """
     return _harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement, stratified,
-                            f0_weights)
+                            f0_weights, max_harmonics)
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=["target"], meta_fields=[])
 @dataclass(frozen=True)
 class HarmonicControl:
     """Size-matched null of a :class:`Harmonic` family: as many bins as the harmonic draw of
@@ -277,7 +332,7 @@ class HarmonicControl:
         return self.target.stratified
 
     def sample(self, key: jax.Array, draw=None) -> tuple[jax.Array, jax.Array]:
-        n_members = len(self.target.offsets)
+        n_members = self.target.tables["offsets"].shape[0]
         bits = random_bits(key, 1 + n_members)  # exactly the harmonic draw's: same f0, same slot order
         f0 = self.target.draw_f0(bits[0], draw)
         count = jnp.sum(self.target.members(f0)[1])
@@ -297,15 +352,17 @@ def harmonic_control(
     derangement: bool = False,
     stratified: bool = False,
     f0_weights=None,
+    max_harmonics: int | None = None,
 ) -> HarmonicControl:
     """The size-matched control of :func:`harmonic` (same arguments): per draw, the same number
     of bins as the harmonic draw with that key, at random positions, shuffled the same way."""
     return HarmonicControl(_harmonic_family(n_bins, bins_per_octave, n_harmonics, f0_range, frequency_scale, derangement,
-                                            stratified, f0_weights))
+                                            stratified, f0_weights, max_harmonics))
 
 
+@pytree.register("layout", "scope", "stratified")
 @dataclass(frozen=True)
-class Microtonal:
+class Microtonal(pytree.Tabled):
     """Shuffle within the semitones of a :class:`~amt_jax.frontend.layout.FrequencyLayout` (its
     ``semitone_members``: semitone p covers the B bins from ``p·B + center_offset − B//2``, clipped
     to the axis, for every p whose bins start on the axis — the keys and the headroom above them).

@@ -138,8 +138,9 @@ def harmonic_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
     lay = inputs.layout
     make = perturb.harmonic_control if cell.probe.option("control", False) else perturb.harmonic
     weights = None if inputs.targets is None else lay.bin_weights(perturb.key_weights_from_targets(inputs.targets))
-    return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=dict(cell.params)["n_harmonics"],
-                f0_range=lay.key_bins, stratified=bool(ctx and ctx.stratified), f0_weights=weights)
+    h = dict(cell.params)["n_harmonics"]
+    return make(n_bins=lay.n_bins, bins_per_octave=lay.bins_per_octave, n_harmonics=h, f0_range=lay.key_bins,
+                stratified=bool(ctx and ctx.stratified), f0_weights=weights, max_harmonics=ctx.padded(h) if ctx else None)
 
 
 def microtonal_family(cell: Cell, inputs: Inputs, ctx: Context | None = None):
@@ -226,7 +227,7 @@ def reliance(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     params = dict(cell.params)
     kw = dict(layout=inputs.layout, n_harmonics=params["n_harmonics"], stratified=ctx.stratified,
               key_weights=perturb.key_weights_from_targets(targets, per_clip=not ctx.stratified),
-              **RELIANCE_VARIANTS.get(params.get("variant"), {}))
+              max_harmonics=ctx.padded(params["n_harmonics"]), **RELIANCE_VARIANTS.get(params.get("variant"), {}))
     key = cell_key(cell)
     real_family = perturb.harmonic_swap(**kw)
     result, rel = _run_reliance(cell, inputs, ctx, real_family, key)
@@ -275,9 +276,10 @@ def factorial(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     targets = _key_targets(inputs)
     sounding = perturb.key_replacement(layout=inputs.layout, n_harmonics=1, part="both", stratified=ctx.stratified,
                                        key_weights=perturb.key_weights_from_targets(targets))
+    h = dict(cell.params)["n_harmonics"]
     out = estimators.factorial(
-        inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=targets,
-        n_harmonics=dict(cell.params)["n_harmonics"], n_permutations=balanced_draws(cell, sounding, cell.n), key=cell_key(cell),
+        inputs.apply_fn, inputs.params, inputs.features, layout=inputs.layout, targets=targets, n_harmonics=h,
+        max_harmonics=ctx.padded(h), n_permutations=balanced_draws(cell, sounding, cell.n), key=cell_key(cell),
         clusters=inputs.clusters, output=inputs.output, chunk_size=min(ctx.chunk_size, cell.n), mesh=ctx.mesh,
         stratified=ctx.stratified, progress=ctx.progress, scale="logit",
         logits_fn=inputs.model.logits if inputs.model.has("logits") else None,

@@ -57,8 +57,10 @@ class Inputs:
 @dataclass(frozen=True)
 class Context:
     """How to compute: draws per jitted call, the device mesh (None: one device), a progress
-    callback, adaptive stopping (``mc_fraction``, ``max_factor``; see ``SweepConfig``), and for a
-    control cell under adaptive stopping the exact number of draws its target took (``paired_n``)."""
+    callback, adaptive stopping (``mc_fraction``, ``max_factor``; see ``SweepConfig``), for a
+    control cell under adaptive stopping the exact number of draws its target took (``paired_n``),
+    and the sweep's largest h (``max_harmonics``: the harmonic families' tables are padded to it, so
+    the cells of every h share one compiled program; None: no padding)."""
 
     chunk_size: int
     mesh: Any = None
@@ -67,6 +69,11 @@ class Context:
     mc_fraction: float | None = None
     max_factor: int = 8
     paired_n: int | None = None
+    max_harmonics: int | None = None
+
+    def padded(self, n_harmonics: int) -> int | None:
+        """``max_harmonics`` for a family of ``n_harmonics`` (None when it has no room for them)."""
+        return self.max_harmonics if self.max_harmonics is not None and self.max_harmonics >= n_harmonics else None
 
     def stopping(self, n: int) -> dict:
         """``permutation_importance`` arguments for a cell of ``n`` (minimum) draws."""

@@ -90,7 +90,8 @@ def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progres
 
         ctx = Context(config.chunk_size, mesh, progress,
                       stratified=config.stratified, mc_fraction=config.mc_fraction,
-                      max_factor=config.max_permutations_factor, paired_n=paired_n)
+                      max_factor=config.max_permutations_factor, paired_n=paired_n,
+                      max_harmonics=max(config.harmonics, default=None))
         result, arrays = cell.probe.compute(cell, inputs, ctx)
     seconds = time.perf_counter() - start
     record = {"sweep": config.name, "cell": cell.to_dict(), "seed": config.seed, "result": result,
