@@ -5,8 +5,9 @@ Command::
     python -m amt_jax sweep tiny --workdir /tmp/tiny && python -m amt_jax figures --workdir /tmp/tiny
 
 Expected runtime: small cells (``amt_jax.sweep.expand`` lists them), mostly XLA compilation:
-measured (2026-12-02) 88 s on 2 CPU cores shared with other jobs (load ≈ 9), 8–12 s once the
-persistent compilation cache holds the programs. No data, no weights, no network. CI runs it (kill/resume test, figures).
+measured (2026-12-03) 41 s on 2 CPU cores shared with other jobs (88 s before the cells of every h and
+comb shared their compiled programs), 8–12 s once the persistent compilation cache holds the programs.
+No data, no weights, no network. CI runs it (kill/resume test, figures).
 
 Expected outcome (measured, seed 0): microtonal importance ≈ 0.031 for B = 3 and exactly 0
 for B = 1 (a one-bin semitone cannot be shuffled); every random-spectral band matters
