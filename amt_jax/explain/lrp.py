@@ -182,6 +182,10 @@ def get_composite(name: str) -> Composite:
 # --------------------------------------------------------------------------- a model's graph
 
 
+# Rules an adapter may fix by name (its ``rules``), so a model family needs no import from here.
+FIXED_RULES = {"lrp0": Epsilon(0.0)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Ops:
     """What an LRP adapter's ``graph`` writes its layers with: ``layer(name, ...)`` applies the rule
@@ -195,7 +199,7 @@ class Ops:
     def rule(self, name) -> Rule:
         fixed = dict(self.fixed)
         if name in fixed:
-            return fixed[name]
+            return FIXED_RULES[fixed[name]] if isinstance(fixed[name], str) else fixed[name]
         return self.composite.rule(name, self.layers.index(name), len(self.layers))
 
     def layer(self, name, lin, x, kernel, bias, probe, low=None, high=None):

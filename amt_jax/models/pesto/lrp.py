@@ -37,7 +37,7 @@ layer's probe reports what it absorbed per clip):
   LayerNorm absorb −8.7 and −3.7 times the top relevance: the map is noise; with LRP-0, 0.26
   and −0.11).
 - ``prefilt_i``: convolutions over bins (:class:`BinConv`); ``conv_i``: the 1×1 convolutions as
-  :class:`~amt_jax.explain.lrp.Dense` on channels: the composite's middle rule. Their inputs are
+  :class:`Dense` on channels: the composite's middle rule. Their inputs are
   leaky-ReLU outputs, negative where a unit is off (at 0.3 of its pre-activation): γ and z⁺
   treat those as ordinary inputs.
 - Leaky ReLU (slope 0.3) passes relevance unchanged (``ops.activation``, the Pass rule): a
@@ -64,14 +64,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax.explain import lrp as xlrp
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models.pesto import network
+from amt_jax.models.pesto.keys import key_contrast_matrix
 
 LAYERS = ("layernorm", "conv1", "prefilt_0", "residual_0", "prefilt_1", "residual_1", "conv_0", "conv_1", "conv_2",
           "conv_3", "fc")  # input → output
 EXPLAINS = ("each key's logit contrast (amt_jax.models.pesto.key_contrast: mean pre-softmax logit over the key's "
             "bins minus the mean over the other bins), a linear stand-in for the log-odds the logits capability gives")
+
+
+class Dense:
+    """``x [..., i] @ W [i, o]`` (a hashable linear map for ``ops.layer``)."""
+
+    def __call__(self, x, kernel):
+        return x @ kernel
+
+    def __eq__(self, other):
+        return type(other) is Dense
+
+    def __hash__(self):
+        return hash(Dense)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +146,7 @@ class PestoLRP:
     def rules(self) -> tuple:
         """LRP-0 on the input layer (the LayerNorm and conv1) and the residual sums, whatever the
         composite (module docstring)."""
-        return tuple((name, xlrp.Epsilon(0.0)) for name in ("layernorm", "conv1", "residual_0", "residual_1"))
+        return tuple((name, "lrp0") for name in ("layernorm", "conv1", "residual_0", "residual_1"))  # explain.lrp.FIXED_RULES
 
     @property
     def n_input_bins(self) -> int:
@@ -155,8 +168,6 @@ class PestoLRP:
     def read_matrix(self, taps) -> jax.Array:
         """``[657, P]``: the Toeplitz layer (``taps [657 + 384 − 1]``: ``out[j] = Σ_i flat[i]·taps[i
         − j + 383]``), the roll by ``−shift_bins`` and the key contrast, composed."""
-        from amt_jax.models.pesto import key_contrast_matrix  # the package imports this module
-
         n_in, n_out = self.channels[-1] * self.width, self.output_dim
         rolled = (np.arange(n_out) + self.shift_bins) % n_out  # output bin b reads the Toeplitz output b + shift
         toeplitz = jnp.take(taps, np.arange(n_in)[:, None] - rolled[None, :] + n_out - 1)  # [657, 384]
@@ -178,12 +189,12 @@ class PestoLRP:
         for i in range(self.n_prefilt - 1):
             name = f"prefilt_{i}"
             branch = ops.activation(act, ops.layer(name, conv, h, p[name]["kernel"], p[name]["bias"], probes[name]))
-            h = ops.layer(f"residual_{i}", xlrp.Dense(), jnp.stack([h, branch], -1), jnp.ones((2, 1), h.dtype),
+            h = ops.layer(f"residual_{i}", Dense(), jnp.stack([h, branch], -1), jnp.ones((2, 1), h.dtype),
                           jnp.zeros((1,), h.dtype), probes[f"residual_{i}"])[..., 0]
         for i in range(len(self.channels) - 1):
             name = f"conv_{i}"
-            h = ops.activation(act, ops.layer(name, xlrp.Dense(), h, p[name]["kernel"][0], p[name]["bias"], probes[name]))
+            h = ops.activation(act, ops.layer(name, Dense(), h, p[name]["kernel"][0], p[name]["bias"], probes[name]))
         flat = jnp.swapaxes(h, -1, -2).reshape(h.shape[:-2] + (-1,))  # [N, T, C·W] channel-major, as the module
         a = self.read_matrix(p["fc"])
-        z = ops.layer("fc", xlrp.Dense(), flat, a, jnp.zeros(a.shape[-1], a.dtype), probes["fc"])  # [N, T, P]
+        z = ops.layer("fc", Dense(), flat, a, jnp.zeros(a.shape[-1], a.dtype), probes["fc"])  # [N, T, P]
         return jnp.swapaxes(z, -1, -2)
