@@ -27,6 +27,16 @@ def test_ctrl_c_stops_every_command_long_ones_at_a_safe_point(monkeypatch, capsy
     import os
     import signal
 
+    # The precondition: Python's own SIGINT handler (a fresh clone's run once found another one left
+    # in place by an earlier test in the same worker; this test is about the CLI, not about that).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_every_command(monkeypatch, capsys, os, signal, importlib)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_every_command(monkeypatch, capsys, os, signal, importlib):
     for name, argv, safe in (("figures", ["--workdir", "unused"], False), ("sweep", ["tiny", "--workdir", "unused"], True)):
         module = importlib.import_module(f"amt_jax.commands.{name}")
         ran = []
