@@ -117,14 +117,14 @@ class PestoLRP:
     on ``layout`` (the keys the contrast reads)."""
 
     layout: FrequencyLayout
-    n_bins: int = 251
-    crop_lo: int = 16
-    channels: tuple[int, ...] = (40, 30, 30, 10, 3)
-    n_prefilt: int = 3
-    prefilt_kernel: int = 39
-    output_dim: int = 384
-    shift_bins: int = 20
-    slope: float = 0.3
+    n_bins: int  # the module's hyperparameters, copied by :meth:`of` (one source: the module)
+    crop_lo: int
+    channels: tuple[int, ...]
+    n_prefilt: int
+    prefilt_kernel: int
+    output_dim: int
+    shift_bins: int
+    slope: float
     explains: str = EXPLAINS
 
     @classmethod
