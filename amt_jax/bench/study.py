@@ -87,24 +87,20 @@ class Profile:
             self.compile_s[self.phase] += duration
             self.n_compiles[self.phase] += event == BACKEND_COMPILE
 
+    @contextlib.contextmanager
     def pause(self):
-        """A context that removes its own time from the current phase (the profiler's overhead)."""
-        profile = self
-
-        class _Pause(contextlib.ContextDecorator):
-            def __enter__(self):
-                self.t = time.perf_counter()
-                profile.paused = True
-
-            def __exit__(self, *exc):
-                profile.paused = False
-                dt = time.perf_counter() - self.t
-                profile.cost_s += dt
-                if profile._entered:
-                    profile._entered[-1] += dt
-                return False
-
-        return _Pause()
+        """A block whose time leaves the current phase (the profiler's overhead) and whose compile
+        events are ignored."""
+        start = time.perf_counter()
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
+            dt = time.perf_counter() - start
+            self.cost_s += dt
+            if self._entered:
+                self._entered[-1] += dt
 
     def table(self, total_s: float, peak: dict) -> dict:
         accounted = sum(self.seconds.values())
