@@ -97,15 +97,17 @@ def _slug(spec: str) -> str:
     return f"{short}{'' if seed is None else f'_s{seed}'}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
 
 
-def score(spec: str, rendering: str, *, data_dir: Path, split: str, out: Path, limit: int | None = None) -> dict:
-    """Per-piece F1 of ``spec`` on ``chorales/<rendering>:<split>`` (cached in ``out/scores``)."""
+def score(spec: str, rendering: str, *, data_dir: Path, split: str, out: Path, limit: int | None = None,
+          model=None) -> dict:
+    """Per-piece F1 of ``spec`` on ``chorales/<rendering>:<split>`` (cached in ``out/scores``);
+    ``model``: ``registry.load(spec)`` already loaded (loaded here when None)."""
     from amt_jax import data
     from amt_jax import io as amt_io
     from amt_jax.models import registry
     from amt_jax.transcription import evaluate
 
     path = out / "scores" / f"{_slug(spec)}__{rendering}.json"
-    model = registry.load(spec)
+    model = registry.load(spec) if model is None else model
     run = grid_run(spec)
     if path.exists():  # reused only for the same model (weights), data, split, pieces and thresholds
         record = json.loads(path.read_text())
@@ -244,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no model: give --models or --grid")
     records = []
     for spec in specs:
+        model = registry.load(spec)  # once per model, not per rendering
         for rendering in args.renderings:
-            r = score(spec, rendering, data_dir=args.data_dir, split=args.split, out=args.out, limit=args.limit)
+            r = score(spec, rendering, data_dir=args.data_dir, split=args.split, out=args.out, limit=args.limit,
+                      model=model)
             frame = np.mean([v["frame"] for v in r["per_piece"].values()])
             print(f"{variant_of(spec)[0]} {variant_of(spec)[1] if variant_of(spec)[1] is not None else ''} {rendering}: "
                   f"frame F1 {frame:.3f} over {len(r['per_piece'])} pieces ({r['seconds']:.0f} s)", flush=True)
