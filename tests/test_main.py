@@ -23,6 +23,7 @@ def test_compilation_cache_directory_follows_the_environment(monkeypatch, tmp_pa
 _CTRL_C_SCRIPT = """
 import importlib, os, signal, sys
 from amt_jax import __main__ as cli
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job inherits SIGINT ignored
 for name, argv, safe in (("figures", ["--workdir", "unused"], False), ("sweep", ["tiny", "--workdir", "unused"], True)):
     module = importlib.import_module(f"amt_jax.commands.{name}")
     ran = []
@@ -38,8 +39,8 @@ for name, argv, safe in (("figures", ["--workdir", "unused"], False), ("sweep", 
 def test_ctrl_c_stops_every_command_long_ones_at_a_safe_point():
     """A command without safe points (figures) stops where it is; a long one (sweep) finishes its unit
     of work and stops at the next check. Both exit 130 with one line; neither swallows the signal.
-    In a fresh interpreter: Python's own SIGINT handler is the precondition (in a shared test worker
-    a fresh clone's run once found another handler left in place by an earlier test)."""
+    In a fresh interpreter with Python's own SIGINT handler set: a suite started as a background job
+    (``./run.sh test &``) inherits SIGINT ignored, and Python then installs no handler of its own."""
     import subprocess
     import sys
 
