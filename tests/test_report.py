@@ -263,10 +263,22 @@ def test_a_key_mass_reliance_sentence_reads_the_own_key_drop_against_the_sham_co
         "output by 0.3 [0.22, 0.38] (crossed: draws and pieces random) over 6 pieces more than the untouched keys "
         "sounding with it (p = 0.001); and by 0.02 [-0.03, 0.07] (crossed) more than moving blocks of a sham comb at "
         "inharmonic offsets, the same keys and draws.")
-    # the summary's own line says which number to read for a key_mass output
-    rows = [{**row, "output_kind": kind, "q": 0.001, "control": "sham"} for kind in ("key_mass", "multipitch")]
-    lines = summary.findings(rows)
-    assert "read real − sham" in lines[0] and "read real − sham" not in lines[1]
+    # the summary tests own − sham for a key_mass output (its difference, p and so its BH q), and says
+    # the inflated contrast is not tested; a multipitch output keeps the contrast
+    rows = {kind: {"model": "planted-b3", "setting": "h=4", "family": "harmonic_swap", "n_draws": 32, "q": 0.5,
+                   "difference_mc_se": None, **probe.row_values(_reliance_result(kind))} for kind in ("key_mass", "multipitch")}
+    assert rows["key_mass"]["difference"] == 0.02 and rows["key_mass"]["p"] == 0.4
+    assert rows["multipitch"]["difference"] == 0.3 and rows["multipitch"]["p"] == 0.001
+    mass, multi = summary.findings([rows["key_mass"], rows["multipitch"]])
+    assert "not distinguishable from 0: 0.02 [-0.03, 0.07]" in mass and "p = 0.4" in mass
+    assert "0.3 [0.22, 0.38], is not tested" in mass
+    assert "positive: 0.3 [0.22, 0.38]" in multi and "is not tested" not in multi
+    # a result from before the kind was recorded says so instead of passing for a sigmoid's
+    old = _reliance_result("multipitch")
+    del old["output_kind"]
+    row = {"model": "planted-b3", "setting": "h=4", "family": "harmonic_swap", **probe.row_values(old)}
+    assert "does not record its output's kind" in questions.sentence(row)
+    assert "does not record" not in sentences["multipitch"]
 
 
 def test_a_reliance_cell_records_the_kind_of_the_output_it_read():

@@ -151,11 +151,18 @@ def findings(rows: list[dict]) -> list[str]:
                 "untested (no interval)" if lo is None or hi is None else "not distinguishable from 0"
             own = "" if r.get("whole_axis") is None or r.get("relative") is None else \
                 f", {_fmt(r['relative'])} of its own whole-axis shuffle"
-            sham = "" if r.get("sham_difference") is None else (
-                f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
-                f"{findings_lib.bracket(r, 'sham_ci_low', 'sham_ci_high')} (crossed)")
-            if r.get("output_kind") == "key_mass":  # one softmax: the other keys gain the mass the key loses
-                sham += "; a key_mass output: read real − sham, the contrast is inflated by the softmax's renormalisation"
+            if r.get("contrast_difference") is not None:  # key_mass: the row tests own − sham (sweep.probes)
+                sham = (f"; the contrast with the co-sounding keys, {_fmt(r['contrast_difference'])} "
+                        f"{findings_lib.bracket(r, 'contrast_ci_low', 'contrast_ci_high')}, is not tested: a key_mass "
+                        "output's softmax gives the key's lost mass to the others, which inflates it")
+            elif r.get("sham_difference") is not None:
+                sham = (f"; real − sham comb (inharmonic offsets, same keys and draws): {_fmt(r['sham_difference'])} "
+                        f"{findings_lib.bracket(r, 'sham_ci_low', 'sham_ci_high')} (crossed)")
+            elif r.get("output_kind") == "key_mass":  # one softmax: the other keys gain the mass the key loses
+                sham = ("; a key_mass output with no sham comb: the contrast is inflated by the softmax's "
+                        "renormalisation and has no control")
+            else:
+                sham = ""
             tests = "no test" if r["p"] is None else f"p = {_fmt(r['p'])}, q = {_fmt(r['q'])}"
             mc = "" if r["difference_mc_se"] is None else f"; Monte Carlo SE {_fmt(r['difference_mc_se'])}"
             out.append(f"{r['model']}, {r['family']} {r['setting']}: difference from {r['control']} {verdict}: "

@@ -52,10 +52,13 @@ def reliance(row: dict) -> str:
     who = registry.title(row["model"])
     out = (f"Harmonic reliance ({row['setting']}, {who}): moving a sounding key's harmonics 2..h to mistuned bins "
            f"lowers that key's output by {_ci(row)} more than the untouched keys sounding with it (p = {fmt(row['p'])})")
-    if row.get("sham_difference") is None:
-        return out + "."
-    return (out + f"; and by {fmt(row['sham_difference'])} {bracket(row, 'sham_ci_low', 'sham_ci_high')} "
-            "(crossed) more than moving blocks of a sham comb at inharmonic offsets, the same keys and draws.")
+    if row.get("sham_difference") is not None:
+        out += (f"; and by {fmt(row['sham_difference'])} {bracket(row, 'sham_ci_low', 'sham_ci_high')} "
+                "(crossed) more than moving blocks of a sham comb at inharmonic offsets, the same keys and draws")
+    if "output_kind" in row and row["output_kind"] is None:
+        out += (" (this result does not record its output's kind, it predates that: if the output is one softmax "
+                "over pitch, the contrast is inflated and only the sham difference is read; rerun the cell)")
+    return out + "."
 
 
 def reliance_key_mass(row: dict) -> str:
@@ -65,8 +68,11 @@ def reliance_key_mass(row: dict) -> str:
     the others, whose outputs rise, which inflates a contrast taken over the other keys."""
     who = registry.title(row["model"])
     head = f"Harmonic reliance ({row['setting']}, {who}; a key_mass output, one softmax over pitch)"
-    inflated = (f"the contrast with the co-sounding keys ({fmt(row['difference'])} "
-                f"{bracket(row, 'difference_ci_low', 'difference_ci_high')}) is not read: the softmax gives the key's "
+    # the contrast's columns: contrast_* when the row tests own − sham (a sham comb was fitted), else difference*
+    value, lo, hi = ("contrast_difference", "contrast_ci_low", "contrast_ci_high") \
+        if row.get("contrast_difference") is not None else ("difference", "difference_ci_low", "difference_ci_high")
+    inflated = (f"the contrast with the co-sounding keys ({fmt(row[value])} "
+                f"{bracket(row, lo, hi)}) is not read: the softmax gives the key's "
                 "lost mass to the other keys, whose rise inflates it")
     if row.get("sham_difference") is None:
         return f"{head}: no sham comb fitted at this setting, so the key's own drop has no control; {inflated}."
