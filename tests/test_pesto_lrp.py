@@ -195,3 +195,22 @@ def test_relevance_sits_on_the_fundamental_of_a_tone_at_its_key(model, random_mo
             assert abs(int(r[i].argmax()) - model.layout.pitch_bin(k)) <= 1, (name, TONES[i])
     r = np.asarray(lrp.relevance(random_model.params, x, masks, graph=random_model.lrp, composite="lrp0").input)[0]
     assert all(concentration(r[i].sum(-1), model.layout, k) < 3 for i, k in enumerate(keys))
+
+
+def test_the_rules_applied_are_recorded_and_a_composite_cannot_override_a_fixed_one(model):
+    """``lrp.rules_used`` names each layer's rule and where it comes from; a composite override that
+    contradicts the adapter's fixed rule is refused (it used to be dropped silently)."""
+    import dataclasses
+
+    from amt_jax.explain import lrp
+
+    used = lrp.rules_used(model.lrp, "epsilon_gamma_box")
+    assert list(used) == list(model.lrp.layers)
+    assert used["layernorm"] == "Epsilon(epsilon=0.0) (fixed by the adapter)"
+    assert used[model.lrp.layers[-1]].endswith("(top)")
+    assert any(v.startswith("Gamma") and v.endswith("(middle)") for v in used.values())
+    clash = dataclasses.replace(lrp.get_composite("epsilon_gamma_box"), overrides=(("conv1", lrp.Gamma(0.25)),))
+    with pytest.raises(ValueError, match=r"composite overrides layer 'conv1' with Gamma.*fixes its rule to 'lrp0'"):
+        lrp.rules_used(model.lrp, clash)
+    same = dataclasses.replace(clash, overrides=(("conv1", lrp.Epsilon(0.0)),))
+    assert lrp.rules_used(model.lrp, same)["conv1"] == "Epsilon(epsilon=0.0) (fixed by the adapter)"

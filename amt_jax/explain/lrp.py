@@ -215,8 +215,30 @@ class Ops:
 
 
 def ops_of(graph, composite: Composite) -> Ops:
-    """The :class:`Ops` an adapter's ``graph`` runs with under ``composite`` (its ``rules``, if any, fixed)."""
-    return Ops(composite, tuple(graph.layers), tuple(getattr(graph, "rules", ())))
+    """The :class:`Ops` an adapter's ``graph`` runs with under ``composite`` (its ``rules``, if any,
+    fixed). A composite override naming a layer whose rule the adapter fixes to another is an error:
+    the adapter's rule would apply, not the one asked for."""
+    fixed = dict(getattr(graph, "rules", ()))
+    for name, rule in composite.overrides:
+        if name in fixed and rule != (FIXED_RULES[fixed[name]] if isinstance(fixed[name], str) else fixed[name]):
+            raise ValueError(f"composite overrides layer {name!r} with {rule!r}, but the model's LRP adapter fixes "
+                             f"its rule to {fixed[name]!r}")
+    return Ops(composite, tuple(graph.layers), tuple(fixed.items()))
+
+
+def rules_used(graph, composite: Composite | str) -> dict[str, str]:
+    """Layer name → the rule LRP applies to it under ``composite`` (``repr``, then where it comes
+    from: ``fixed by the adapter``, ``override`` or the composite's position ``first``/``middle``/``top``),
+    in ``graph.layers`` order: what a result records beside the composite's name."""
+    comp = composite if isinstance(composite, Composite) else get_composite(composite)
+    ops, n = ops_of(graph, comp), len(graph.layers)
+    fixed, named = dict(ops.fixed), dict(comp.overrides)
+    out = {}
+    for i, name in enumerate(graph.layers):
+        where = "fixed by the adapter" if name in fixed else "override" if name in named else \
+            "first" if i == 0 else "top" if i == n - 1 else "middle"
+        out[name] = f"{ops.rule(name)!r} ({where})"
+    return out
 
 
 class Relevance(NamedTuple):
