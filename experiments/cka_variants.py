@@ -180,7 +180,7 @@ class Networks:
         model = self.model(name)
         if self.step_ms is None or not model.has("frontend_at"):
             return HOP_LENGTH
-        return round(self.step_ms * SAMPLE_RATE / 1000)
+        return int(self.step_ms * SAMPLE_RATE / 1000 + 0.5)  # half up, as PESTO's CLI: 10 ms → 221, not round()'s 220
 
     def net(self, name: str):
         from amt_jax.explain import cka
