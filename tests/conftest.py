@@ -59,9 +59,21 @@ def sweep_cmd(workdir: Path, *extra: str, config: str = "tiny") -> list[str]:
     return [sys.executable, "-m", "amt_jax", "sweep", config, "--workdir", str(workdir), "--no-progress", *extra]
 
 
+def _run_root(tmp_path_factory) -> tuple[Path, str]:
+    """``(directory, run id)`` shared by every pytest-xdist worker of this run (their common base
+    directory, above each worker's own), or this process's base directory when serial."""
+    root, run = tmp_path_factory.getbasetemp(), "serial"
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root, run = root.parent, os.environ.get("PYTEST_XDIST_TESTRUNUID", "xdist")
+    return root, run
+
+
 @pytest.fixture(scope="session")
 def jax_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp() / "jax-cache"
+    """The CLI subprocesses' persistent compilation cache, one per test run, shared by the workers
+    (a sweep interrupted in one worker reads what the ``tiny`` sweep compiled in another)."""
+    root, run = _run_root(tmp_path_factory)
+    return root / f"jax-cache-{run}"
 
 
 @contextlib.contextmanager
@@ -82,9 +94,7 @@ def tiny_sweep(tmp_path_factory, jax_cache):
 
     Run once per test run: under pytest-xdist the workers share it through their common base
     directory (the first computes it under a lock, the others wait and read it)."""
-    root, run = tmp_path_factory.getbasetemp(), "serial"
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root, run = root.parent, os.environ.get("PYTEST_XDIST_TESTRUNUID", "xdist")  # above every worker's own
+    root, run = _run_root(tmp_path_factory)
     record = root / f"tiny-sweep-{run}.json"
     with _exclusive(root / f"tiny-sweep-{run}.lock"):
         if record.exists():  # computed (or failed) by another worker of this run
