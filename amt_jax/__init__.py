@@ -70,3 +70,8 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted({*globals(), *__all__})
+
+
+from amt_jax import toolchain as _toolchain  # noqa: E402  (warns on a JAX known to compute wrong numbers)
+
+_toolchain.check()

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "amt_jax"
 
 # Low to high: a module may import its own layer and those below it, never one above.
 LAYERS = (
-    ("validate", "constants", "io", "configs", "interrupt"),
+    ("validate", "constants", "io", "configs", "interrupt", "toolchain"),
     ("frontend",),
     ("data", "stats"),
     ("perturb",),

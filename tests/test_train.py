@@ -180,10 +180,18 @@ def test_resume_under_a_speed_only_change_matches_uninterrupted(pieces, uninterr
     assert [r["step"] for r in records[1:]] == list(range(7, TOY.steps + 1))
     for r in records[1:]:
         assert r["loss"] == pytest.approx(losses[r["step"]], rel=1e-4), r["step"]
-    leaves, reference_leaves = jax.tree.leaves(state.params), jax.tree.leaves(reference.params)
+    leaves = jax.tree_util.tree_leaves_with_path(state.params)
+    reference_leaves = dict(jax.tree_util.tree_leaves_with_path(reference.params))
     assert len(leaves) == len(reference_leaves)
-    for a, b in zip(leaves, reference_leaves):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-3)  # Adam's steps are ~1e-2 at this rate
+    # A convolution's bias that feeds a train-mode BatchNorm has a gradient of exactly 0 (the batch
+    # mean removes it): what it gets is rounding, which Adam normalises into steps of up to the
+    # learning rate either way, so it is bounded by the sum of the remaining steps' rates, not 2e-3.
+    zero_gradient = {"contour_conv", "onset_conv"}
+    adam_bound = sum(r["learning_rate"] for r in records[1:])
+    for path, a in leaves:
+        names = {getattr(k, "key", None) for k in path}
+        tol = adam_bound if names & zero_gradient and "bias" in names else 2e-3  # Adam's steps are ~1e-2 at this rate
+        np.testing.assert_allclose(np.asarray(a), np.asarray(reference_leaves[path]), atol=tol, err_msg=str(path))
 
 
 def test_non_finite_loss_stops_with_a_clear_error(pieces, tmp_path):
