@@ -13,8 +13,13 @@ The model is read through its capabilities: its features from ``frontend_on`` (t
 audio rate and frame step), its keys' labels cut from the corpus's (``model_keys``), the LRP
 methods only with an ``lrp`` adapter (what it explains is recorded: ``inputs.lrp_explains``),
 I(h) only with a harmonic ``stack`` (the stack part and the cascade's I(h) record why they were
-skipped), and silence (the baseline of grad × input, IG and occlusion) as its frontend's
-features of silent audio (``inputs.baseline``). Label randomisation trains the ``tiny`` Basic Pitch
+skipped). The baseline of grad × input, IG and occlusion (``inputs.baseline``, ``--baseline``):
+silence, its frontend's features of silent audio; for a model that normalises each frame over
+bins (its logits do not move when every bin of a frame moves together, e.g. PESTO's LayerNorm:
+silence is then a degenerate, flat input) its features of quiet white noise frame by frame, a map
+``[F, T]`` (``--noise-db`` dBFS RMS; a frame of it spreads over ≈ 5 dB across bins, so the path from
+it does not pass through the normalisation's ε) — ``auto``, the default, picks by that test and
+records it. Label randomisation trains the ``tiny`` Basic Pitch
 variant on the corpus's own labels, whatever ``--model`` is.
 
 Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
@@ -41,6 +46,7 @@ import time
 import uuid
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -246,6 +252,9 @@ def parse_args(argv):
     parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
     parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline", choices=("auto", "silence", "noise"), default="auto",
+                        help="reference of grad × input, IG and occlusion (module docstring)")
+    parser.add_argument("--noise-db", type=float, default=-60.0, help="RMS of the noise baseline, dBFS")
     parser.add_argument("--ig-nodes", type=int, default=64)
     parser.add_argument("--smoothgrad-samples", type=int, default=16)
     parser.add_argument("--n-draws", type=int, default=2, help="time-permutation draws per group")
@@ -309,12 +318,47 @@ def silence_baseline(frontend, n_samples: int) -> tuple[float, float]:
     return float(silent.mean()), float(silent.max() - silent.min())
 
 
+def noise_baseline(frontend, n_samples: int, *, key, level_db: float) -> np.ndarray:
+    """``[F, T]``: ``frontend``'s features of ``n_samples`` of white Gaussian noise at ``level_db``
+    dBFS RMS (from ``key``), frame by frame: quiet, and not flat across bins in any frame (its mean
+    over frames would be nearly flat, ≈ 0.7 dB across PESTO's bins, and keep the path's jump)."""
+    noise = 10 ** (level_db / 20) * jax.random.normal(key, (1, n_samples), jnp.float32)
+    return np.asarray(jax.jit(frontend)(noise), np.float64)[0]
+
+
+OFFSET_INVARIANT = 1e-3  # frame_offset_sensitivity below this: the model normalises each frame over bins
+
+
+def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key, level_db: float) -> tuple:
+    """``(baseline, record)``: the baseline of ``--baseline kind`` (``auto``: silence unless the
+    model's logits do not move when a whole frame moves, :func:`attribution.frame_offset_sensitivity`
+    on the first clip below :data:`OFFSET_INVARIANT`, then noise) and what the JSON records of it."""
+    from amt_jax.explain import attribution as attr
+
+    value, spread = silence_baseline(frontend, n_samples)
+    sensitivity = attr.frame_offset_sensitivity(attr.logit_fn_of(model), model.params, features[:1])
+    record = {"frame_offset_sensitivity": sensitivity, "silence": {"value": value, "spread": spread}}
+    if kind == "auto":
+        kind = "noise" if sensitivity < OFFSET_INVARIANT else "silence"
+        record["why"] = (f"auto: the logits move by {sensitivity:.2g} of their range when every bin of a frame moves by 1 "
+                         f"({'below' if kind == 'noise' else 'at least'} {OFFSET_INVARIANT:g}: "
+                         f"{'a flat silence is degenerate for it' if kind == 'noise' else 'silence is informative'})")
+    if kind == "silence":
+        return value, {**record, "kind": "silence", "value": value, "spread": spread,
+                       "what": "the features of silent audio"}
+    noise = noise_baseline(frontend, n_samples, key=key, level_db=level_db)
+    return tuple(map(tuple, noise.tolist())), {
+        **record, "kind": "noise", "value": float(noise.mean()), "spread": float(noise.std(axis=0).mean()),
+        "level_db": level_db, "what": "the features of white noise at level_db dBFS RMS, frame by frame "
+                                      "(spread: the mean over frames of the std across bins)"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from amt_jax import io as amt_io
     from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE
     from amt_jax.explain import crossmethod as cm
-    from amt_jax.explain import stack
+    from amt_jax.explain import lrp, stack
     from amt_jax.models import registry
     from amt_jax.sweep.inputs import model_keys
 
@@ -329,19 +373,23 @@ def main(argv: list[str] | None = None) -> int:
     features = np.asarray(jax.jit(frontend)(clips.audio))
     targets, clusters = clips.targets, clips.clusters
     _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
-    baseline, spread = silence_baseline(frontend, clips.audio.shape[-1])
+    baseline, baseline_record = choose_baseline(args.baseline, model, frontend, features, clips.audio.shape[-1],
+                                                key=part_key(root, "table", 1 << 20), level_db=args.noise_db)
+    _log(f"baseline: {baseline_record['kind']}" + (f" ({baseline_record['why']})" if "why" in baseline_record else ""))
     methods = tuple(m for m in cm.METHODS if model.has("lrp") or not m.startswith("lrp"))
     settings = cm.Settings(methods=methods, ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples,
                            n_draws=args.n_draws, max_keys=args.max_keys, baseline=baseline)
     no_permutation = dataclasses.replace(settings, methods=tuple(m for m in methods if m not in ("permutation", "contrast")))
     record = {
         "command": " ".join(["python -m experiments.cross_method", *(argv if argv is not None else sys.argv[1:])]),
-        "config": {**vars(args), "parts": sorted(args.parts), "settings": dataclasses.asdict(settings)},
+        "config": {**vars(args), "parts": sorted(args.parts), "settings": {**dataclasses.asdict(settings), "baseline": baseline_record["kind"]}},
         "inputs": {"data": args.data, "windows": [list(w) for w in clips.where], "clusters": clusters,
                    "programs": clips.programs, "n_pieces": len(np.unique(clusters)), "model": model.identity,
                    "model_spec": args.model, "layout": model.layout.to_dict(),
-                   "baseline": {"value": baseline, "spread": spread, "what": "the features of silent audio"},
-                   "lrp_explains": getattr(model.lrp, "explains", "the logits") if model.has("lrp") else None},
+                   "baseline": baseline_record,
+                   "lrp_explains": getattr(model.lrp, "explains", "the logits") if model.has("lrp") else None,
+                   "lrp_rules": {c: lrp.rules_used(model.lrp, c) for c in (settings.composite, "epsilon_plus_box")}
+                   if model.has("lrp") else None},
     }
     record["run_id"] = uuid.uuid4().hex  # in the JSON and the NPZ: a reader can tell they belong together
     arrays = {"clusters": clusters, "run_id": np.array(record["run_id"])}

@@ -2,8 +2,9 @@
 parts, smallest settings), and the figures drawn from what it saved: the record holds what the
 closing note quotes, the figure script reads the record the script wrote, and a missing result
 draws nothing. On PESTO (``--model pesto``): what the script reads from the model's capabilities
-(no harmonic stack: skipped with a note; silence in dB; what LRP explains), and the gradient and
-LRP methods of the table on one of its windows."""
+(no harmonic stack: skipped with a note; silence in dB, flat, so a noise baseline; what LRP
+explains), the gradient and LRP methods of the table on one of its windows, and IG's completeness
+from each baseline."""
 
 import json
 
@@ -99,7 +100,11 @@ def test_cross_method_reads_pesto_through_its_capabilities(corpus):
                                                      "whose channels I(h) permutes)"}
     inputs = record["inputs"]
     assert inputs["model_spec"] == "pesto" and inputs["model"]["kind"] == "pesto" and inputs["layout"]["n_pitches"] == 84
-    assert inputs["baseline"]["spread"] == 0 and -140 < inputs["baseline"]["value"] < -130  # float32 eps in dB
+    silence = inputs["baseline"]["silence"]
+    assert silence["spread"] == 0 and -140 < silence["value"] < -130  # float32 eps in dB: flat
+    # PESTO's LayerNorm reads no frame-wide level: auto takes the noise spectrum, not the flat silence
+    assert inputs["baseline"]["kind"] == "noise" and inputs["baseline"]["frame_offset_sensitivity"] < 1e-3
+    assert inputs["baseline"]["spread"] > 1 and "auto:" in inputs["baseline"]["why"]
     assert "key_contrast" in inputs["lrp_explains"]
     # the table's map methods on one window (occlusion and permutation: the script's smoke run)
     model = registry.load("pesto")
@@ -107,10 +112,51 @@ def test_cross_method_reads_pesto_through_its_capabilities(corpus):
     x = np.asarray(model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "test")(clips.audio[:1]))
     targets = model_keys(clips.targets[:1], model.layout, "pesto")
     settings = cm.Settings(methods=("gradient", "grad_x_input", "lrp", "lrp_plus"), max_keys=2, n_null=2,
-                           baseline=inputs["baseline"]["value"])
+                           baseline=silence["value"])
     table = cm.score_clips(model, x, targets, key=jax.random.key(0), settings=settings)
     assert set(table.scores) == set(settings.methods) and all(v.shape == (1, len(table.labels)) for v in table.scores.values())
     diag = table.diagnostics["per_clip"][0]
     for name in ("lrp", "lrp_plus"):
         assert np.max(np.abs(diag[f"{name}_residual"])) < 1e-4, name
         assert set(diag[f"{name}_absorbed"]) == set(model.lrp.layers)
+
+
+def test_a_frame_normalising_model_gets_a_baseline_ig_can_integrate_from(corpus):
+    """Planted: Basic Pitch reads levels (a frame-wide offset moves its logits: silence is kept);
+    PESTO normalises each frame (it does not: its silence is a flat point of its LayerNorm). On the
+    same PESTO window the straight path from silence makes ≥ 90 % of its change in its first 1 %
+    (where no quadrature node of IG looks) and the path from the noise map does not; IG from the
+    noise map meets its completeness at 64 nodes, IG from silence misses it by more."""
+    import jax.numpy as jnp
+
+    from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE
+    from amt_jax.explain import attribution as attr
+    from amt_jax.models import registry
+    from amt_jax.sweep.inputs import model_keys
+
+    clips = cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1)
+    early, gaps, kinds = {}, {}, {}
+    for spec in ("basic-pitch", "pesto"):
+        model = registry.load(spec)
+        frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "test")
+        x = np.asarray(frontend(clips.audio[:1]))
+        n = clips.audio.shape[-1]
+        baseline, record = cross_method.choose_baseline("auto", model, frontend, x, n, key=jax.random.key(1),
+                                                        level_db=-60.0)
+        kinds[spec] = record["kind"]
+        if spec != "pesto":
+            continue
+        assert np.shape(baseline) == x.shape[1:] and record["spread"] > 3  # frames of noise: ≈ 5 dB across bins
+        logit_fn = attr.logit_fn_of(model)
+        masks = attr.key_masks(model_keys(clips.targets[:1], model.layout, spec), np.array([-1]))
+        silence = cross_method.choose_baseline("silence", model, frontend, x, n, key=jax.random.key(1), level_db=-60.0)[0]
+        for name, b in (("silence", silence), ("noise", baseline)):
+            b = np.asarray(attr.broadcast_baseline(b, jnp.asarray(x)))
+            o = [float(np.sum(np.asarray(logit_fn(model.params, jnp.asarray(b + a * (x - b)))) * masks[0]))
+                 for a in (0.0, 0.01, 1.0)]
+            early[name] = abs(o[1] - o[0]) / abs(o[2] - o[0])
+            ig = attr.integrated_gradients(logit_fn, model.params, x, masks, baseline=b[0], n_nodes=64, chunk_size=8)
+            gaps[name] = float(np.max(ig.relative_gap))
+    assert kinds == {"basic-pitch": "silence", "pesto": "noise"}
+    assert early["silence"] > 0.9 and early["noise"] < 0.25, early  # measured 0.996 and 0.043
+    assert gaps["noise"] < 0.02 and gaps["silence"] > 5 * gaps["noise"], gaps  # measured 0.0016 and 0.21

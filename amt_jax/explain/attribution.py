@@ -15,7 +15,11 @@ so results do not depend on ``chunk_size`` (up to float summation order). ``logi
 argument of the jitted chunks: pass the same function object to reuse compilations.
 
 The baseline of gradient × input, IG and occlusion is silence: the frontend's floor, 0 for
-NormalizedLog features (each window's minimum maps to 0) and for the planted features.
+NormalizedLog features (each window's minimum maps to 0) and for the planted features. A scalar, a
+spectrum ``[F]`` or a map ``[F, T]``. A model that normalises each frame over bins (a LayerNorm on
+the spectrum, as PESTO's) cannot tell a flat baseline such as silence from any other flat input,
+and the straight path from it passes through the normalisation's ε-dominated point (IG's
+completeness fails); :func:`frame_offset_sensitivity` detects such a model from its logits alone.
 """
 
 from __future__ import annotations
@@ -70,6 +74,22 @@ def _check(x, masks, baseline=None) -> tuple[jax.Array, jax.Array]:
 def _baseline(baseline, x) -> jax.Array:
     b = jnp.asarray(baseline, jnp.float32)
     return jnp.broadcast_to(b[:, None] if b.ndim == 1 else b, x.shape)
+
+
+def broadcast_baseline(baseline, x) -> jax.Array:
+    """``baseline`` (scalar, ``[F]`` or ``[F, T]``) broadcast to the shape of ``x [B, F, T]``."""
+    return _baseline(baseline, x)
+
+
+def frame_offset_sensitivity(logit_fn: LogitFn, params, x, offset: float = 1.0) -> float:
+    """``max |logits(x + offset) − logits(x)| / max |logits(x)|`` for features ``x [B, F, T]``, the
+    same offset added to every bin of every frame: about 0 for a model that normalises each frame
+    over bins (then a flat baseline, e.g. silence, carries nothing the model can read), of order
+    one for a model that reads levels."""
+    x = jnp.asarray(x, jnp.float32)
+    validate.exact_rank("x", x, 3, "[B, F, T]")
+    y0, y1 = logit_fn(params, x), logit_fn(params, x + offset)
+    return float(jnp.max(jnp.abs(y1 - y0)) / jnp.maximum(jnp.max(jnp.abs(y0)), 1e-12))
 
 
 def _vjps(logit_fn, params, x, masks):

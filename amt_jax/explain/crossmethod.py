@@ -59,9 +59,11 @@ MAP_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients",
 class Settings:
     """What :func:`score_clips` computes. ``max_keys``: objectives per clip are padded to this many
     keys (fixed shapes: one compilation per method); a clip with more sounding keys keeps the
-    ``max_keys`` with the most labelled frames. ``baseline``: silence on the model's features, the
-    reference of grad × input, IG and occlusion (0 for NormalizedLog features; a dB frontend's
-    floor for one in dB: e.g. the frontend of silent audio)."""
+    ``max_keys`` with the most labelled frames. ``baseline``: the reference of grad × input, IG and
+    occlusion on the model's features, a scalar, a spectrum ``[F]`` or a map ``[F, T]`` (tuples):
+    silence (0 for NormalizedLog features; a dB frontend's floor for one in dB: e.g. the frontend of
+    silent audio), or for a model that normalises each frame over bins one whose frames are not flat
+    (e.g. the frontend of quiet noise; :func:`amt_jax.explain.attribution.frame_offset_sensitivity`)."""
 
     methods: tuple[str, ...] = METHODS
     n_harmonics: int = 8
@@ -73,7 +75,7 @@ class Settings:
     chunk_size: int = 8
     max_keys: int = 12
     n_null: int = 16
-    baseline: float = attr.SILENCE
+    baseline: float | tuple = attr.SILENCE
 
     def __post_init__(self):
         for m in self.methods:
@@ -81,8 +83,9 @@ class Settings:
         for name in ("n_harmonics", "smoothgrad_samples", "ig_nodes", "n_draws", "chunk_size", "max_keys", "n_null"):
             validate.positive_int(name, getattr(self, name))
         validate.one_of("composite", self.composite, lrp.COMPOSITES)
-        if not np.isfinite(self.baseline):
-            raise ValueError(f"baseline must be finite, got {self.baseline!r}")
+        if np.ndim(self.baseline) > 2 or not np.all(np.isfinite(self.baseline)):
+            raise ValueError(f"baseline must be a finite scalar, spectrum [F] or map [F, T], got shape "
+                             f"{np.shape(self.baseline)} with {np.sum(~np.isfinite(self.baseline))} non-finite")
 
 
 class Table(NamedTuple):
@@ -120,7 +123,7 @@ def _maps(model, logit_fn, x, masks, settings: Settings, key, diagnostics) -> di
     if "gradient" in m or "grad_x_input" in m:
         g = attr.gradient(logit_fn, model.params, x, masks)
         out["gradient"] = attr.reduce_time(g)[:, 0]
-        out["grad_x_input"] = attr.reduce_time(g * (x - settings.baseline)[None])[:, 0]
+        out["grad_x_input"] = attr.reduce_time(g * (x - attr.broadcast_baseline(settings.baseline, x))[None])[:, 0]
     if "smoothgrad" in m:
         sg = attr.smoothgrad(logit_fn, model.params, x, masks, key=key, n_samples=settings.smoothgrad_samples,
                              noise_level=settings.noise_level, chunk_size=settings.chunk_size)
