@@ -165,3 +165,23 @@ def test_bench_study_accounts_for_a_sweeps_wall_time(tmp_path):
     assert out["n_compiles"] > 0 and all(v["compile_s"] <= v["seconds"] + 0.05 for v in rows.values())
     assert any(v.get("engine_gmacs", 0) > 0 for v in cells.values())  # the engine's chunks were counted
     assert rows["write"]["seconds"] > 0
+
+
+def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
+    from amt_jax.bench.study import compare_cells
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "cells").mkdir(parents=True)
+    x = np.linspace(0, 1, 12).reshape(3, 4)
+    np.savez(a / "cells" / "c1.npz", importance=x, group=np.arange(3), label=np.array("k"))
+    np.savez(b / "cells" / "c1.npz", importance=x + np.where(x > 0.9, 2e-3, 0), group=np.arange(3), label=np.array("k"))
+    np.savez(a / "cells" / "c2.npz", importance=x)
+    np.savez(b / "cells" / "c2.npz", importance=x[:2])
+    np.savez(a / "cells" / "c3.npz", importance=x)
+    out = compare_cells(a, b)
+    assert out["n_compared"] == 2 and out["only_this"] == ["c3"] and out["only_against"] == []
+    assert out["max_abs_diff"] == pytest.approx(2e-3) and out["where"] == "c1:importance"
+    assert out["mismatched"] == ["c2:importance (float64[3, 4] vs float64[2, 4])"]
+    np.savez(b / "cells" / "c1.npz", importance=x, group=np.arange(3), label=np.array("other"))
+    assert compare_cells(a, b)["mismatched"][0] == "c1:label (differs)"

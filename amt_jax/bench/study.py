@@ -22,8 +22,10 @@ unperturbed forward) is in the denominator but not the numerator.
 ``--against REV`` instead times whole sweeps side by side in one run: ``python -m amt_jax sweep``
 of this checkout and of commit ``REV`` (a temporary ``git worktree``), alternating, each into a
 fresh workdir with the persistent compilation cache off, ``--repeats`` times; it prints the median
-wall times and their ratio (this checkout / REV); repeats alternate the order (ABBA). ``--demo`` does the same for ``python -m amt_jax
-demo`` (``./run.sh demo``'s command, venv present).
+wall times and their ratio (this checkout / REV); repeats alternate the order (ABBA). ``--demo``
+also times ``python -m amt_jax demo`` (``./run.sh demo``'s command, venv present) the same way, so
+one command prints both ratios. The cells both sides computed (same cell id) are then compared
+array by array (:func:`compare_cells`): the speed must not have changed the numbers.
 
 The last line printed is one JSON object (also written to ``--json``).
 """
@@ -231,8 +233,42 @@ def _timed_run(cmd: list[str], cwd: Path, env: dict) -> float:
     return seconds
 
 
+def compare_cells(this: Path, against: Path) -> dict:
+    """The cells of two sweep workdirs (``DIR/cells/<id>.npz``) that share an id, compared array by
+    array: ``n_compared`` cells, ids found on one side only, and the largest absolute difference of
+    any numeric array of the same shape (``max_abs_diff``, with the cell and array where it is);
+    ``mismatched``: arrays whose shapes or kinds differ."""
+    import numpy as np
+
+    def ids(d: Path) -> set[str]:
+        return {f.stem for f in (d / "cells").glob("*.npz")}
+
+    mine, theirs = ids(this), ids(against)
+    worst, where, mismatched = 0.0, None, []
+    for cell in sorted(mine & theirs):
+        with np.load(this / "cells" / f"{cell}.npz") as a, np.load(against / "cells" / f"{cell}.npz") as b:
+            for name in sorted(set(a.files) | set(b.files)):
+                if name not in a.files or name not in b.files:
+                    mismatched.append(f"{cell}:{name} (one side only)")
+                    continue
+                x, y = a[name], b[name]
+                if x.shape != y.shape or x.dtype.kind != y.dtype.kind:
+                    mismatched.append(f"{cell}:{name} ({x.dtype}{list(x.shape)} vs {y.dtype}{list(y.shape)})")
+                elif x.dtype.kind in "fiub" and x.size:
+                    diff = float(np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64)), initial=0.0))
+                    if x.dtype.kind == "f" and not np.array_equal(np.isnan(x), np.isnan(y)):
+                        mismatched.append(f"{cell}:{name} (NaN where the other is not)")
+                    if diff > worst:
+                        worst, where = diff, f"{cell}:{name}"
+                elif not np.array_equal(x, y):
+                    mismatched.append(f"{cell}:{name} (differs)")
+    return {"n_compared": len(mine & theirs), "only_this": sorted(mine - theirs), "only_against": sorted(theirs - mine),
+            "max_abs_diff": worst, "where": where, "mismatched": mismatched}
+
+
 def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, demo: bool, overrides: list[str]) -> dict:
-    """Median wall times of the same command on this checkout and on ``rev``, alternating."""
+    """Median wall times of the same commands on this checkout and on ``rev``, alternating: the
+    sweep of ``config`` and, with ``demo``, the demo; each command's first runs' cells compared."""
     repo = Path(__file__).resolve().parents[2]
     rev_sha = subprocess.run(["git", "-C", str(repo), "rev-parse", rev], check=True, capture_output=True,
                              text=True).stdout.strip()
@@ -240,30 +276,35 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
     dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True).stdout.strip())
     data_dir = None if data_dir is None else str(Path(data_dir).resolve())  # each side runs in its own checkout
-    times = {"this": [], "against": []}
+    commands = {f"sweep {config}": lambda work: ["sweep", config, "--workdir", str(work), "--no-progress"]
+                + (["--data-dir", data_dir] if data_dir else []) + overrides}
+    if demo:
+        commands["demo"] = lambda work: ["demo", "--workdir", str(work)]
+    results = {}
     with tempfile.TemporaryDirectory(prefix="amt_jax_bench_study_") as tmp:
         tmp = Path(tmp)
         other = _worktree(repo, rev_sha, tmp / "against")
         try:
-            for r in range(repeats):  # ABBA: neither side always runs second (warm page cache)
-                order = (("against", other), ("this", repo))
-                for side, root in (order if r % 2 == 0 else order[::-1]):
-                    env = {**os.environ, "PYTHONPATH": str(root), "AMT_JAX_COMPILATION_CACHE": "off"}
-                    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-                    work = tmp / f"{side}_{r}"
-                    if demo:
-                        cmd = [sys.executable, "-m", "amt_jax", "demo", "--workdir", str(work)]
-                    else:
-                        cmd = [sys.executable, "-m", "amt_jax", "sweep", config, "--workdir", str(work),
-                               "--no-progress"] + (["--data-dir", data_dir] if data_dir else []) + overrides
-                    times[side].append(_timed_run(cmd, root, env))
-                    print(f"[bench study] {side} run {r + 1}/{repeats}: {times[side][-1]:.1f} s", file=sys.stderr, flush=True)
+            for c, (name, args) in enumerate(commands.items()):
+                times = {"this": [], "against": []}
+                for r in range(repeats):  # ABBA: neither side always runs second (warm page cache)
+                    order = (("against", other), ("this", repo))
+                    for side, root in (order if r % 2 == 0 else order[::-1]):
+                        env = {**os.environ, "PYTHONPATH": str(root), "AMT_JAX_COMPILATION_CACHE": "off"}
+                        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+                        work = tmp / f"{c}_{side}_{r}"
+                        times[side].append(_timed_run([sys.executable, "-m", "amt_jax", *args(work)], root, env))
+                        print(f"[bench study] {name}: {side} run {r + 1}/{repeats}: {times[side][-1]:.1f} s",
+                              file=sys.stderr, flush=True)
+                cells = (lambda w: w / "sweep") if name == "demo" else (lambda w: w)
+                this, against = statistics.median(times["this"]), statistics.median(times["against"])
+                results[name] = {"this_s": times["this"], "against_s": times["against"], "median_this_s": round(this, 2),
+                                 "median_against_s": round(against, 2), "ratio": round(this / against, 3),
+                                 "results": compare_cells(cells(tmp / f"{c}_this_0"), cells(tmp / f"{c}_against_0"))}
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], capture_output=True)
-    this, against = statistics.median(times["this"]), statistics.median(times["against"])
-    return {"command": "demo" if demo else f"sweep {config}", "this": head_sha + (" + uncommitted" if dirty else ""),
-            "against": rev_sha, "repeats": repeats, "this_s": times["this"], "against_s": times["against"],
-            "median_this_s": round(this, 2), "median_against_s": round(against, 2), "ratio": round(this / against, 3)}
+    return {"this": head_sha + (" + uncommitted" if dirty else ""), "against": rev_sha, "repeats": repeats,
+            "commands": results}
 
 
 def _parse(argv) -> argparse.Namespace:
@@ -272,7 +313,7 @@ def _parse(argv) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None, help="built datasets (for configs on a corpus)")
     p.add_argument("--workdir", default=None, help="sweep workdir (default: a fresh temporary directory)")
     p.add_argument("--against", default=None, metavar="REV", help="time whole runs of this checkout and REV side by side")
-    p.add_argument("--demo", action="store_true", help="with --against: time the demo instead of a sweep")
+    p.add_argument("--demo", action="store_true", help="with --against: also time the demo")
     p.add_argument("--repeats", type=int, default=1, help="with --against: alternating runs per side (default 1)")
     p.add_argument("--json", default=None, help="also write the JSON here")
     args, overrides = p.parse_known_args(argv)
@@ -292,8 +333,15 @@ def main(argv=None) -> int:
     if args.against:
         out = side_by_side(args.against, config=args.config, data_dir=args.data_dir, repeats=args.repeats,
                            demo=args.demo, overrides=args.overrides)
-        print(f"{out['command']}: this {out['median_this_s']:.1f} s, {args.against} {out['median_against_s']:.1f} s, "
-              f"ratio {out['ratio']:.3f} (median of {args.repeats})")
+        for name, row in out["commands"].items():
+            same = row["results"]
+            print(f"{name}: this {row['median_this_s']:.1f} s, {args.against} {row['median_against_s']:.1f} s, "
+                  f"ratio {row['ratio']:.3f} (median of {args.repeats}); {same['n_compared']} cells compared, "
+                  f"max |difference| {same['max_abs_diff']:.3g}"
+                  + (f" ({same['where']})" if same["where"] else "")
+                  + (f", {len(same['mismatched'])} arrays mismatched" if same["mismatched"] else "")
+                  + (f", {len(same['only_this']) + len(same['only_against'])} cells on one side only"
+                     if same["only_this"] or same["only_against"] else ""))
     else:
         from amt_jax import configs
         from amt_jax.sweep import load_config
