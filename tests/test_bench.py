@@ -3,6 +3,7 @@
 must reproduce the model)."""
 
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -185,3 +186,17 @@ def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
     assert out["mismatched"] == ["c2:importance (float64[3, 4] vs float64[2, 4])"]
     np.savez(b / "cells" / "c1.npz", importance=x, group=np.arange(3), label=np.array("other"))
     assert compare_cells(a, b)["mismatched"][0] == "c1:label (differs)"
+
+
+def test_bench_study_side_by_side_commands_parse_with_the_cli(tmp_path):
+    """Each command ``bench study --against`` times is one the CLI accepts, writing where
+    :func:`cells_dir` reads (the demo takes ``--out``; its sweep is ``OUT/sweep``)."""
+    from amt_jax.__main__ import parse
+    from amt_jax.bench.study import cells_dir, timed_commands
+
+    commands = timed_commands("tiny", str(tmp_path / "data"), True, ["--config.n_draws=4"])
+    assert set(commands) == {"sweep tiny", "demo"}
+    for name, argv in commands.items():
+        args = parse(argv(tmp_path / "w"))
+        where = args.workdir if name.startswith("sweep") else args.out / "sweep"
+        assert Path(where) == cells_dir(name, tmp_path / "w")

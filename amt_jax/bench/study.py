@@ -266,6 +266,23 @@ def compare_cells(this: Path, against: Path) -> dict:
             "max_abs_diff": worst, "where": where, "mismatched": mismatched}
 
 
+def timed_commands(config: str, data_dir: str | None, demo: bool, overrides: list[str]) -> dict:
+    """``{name: work -> argv}``: the ``python -m amt_jax`` arguments each side runs into its own fresh
+    directory ``work``: the sweep of ``config`` (its cells in ``work/cells``) and, with ``demo``,
+    ``./run.sh demo``'s command (its sweep's cells in ``work/sweep/cells``)."""
+    commands = {f"sweep {config}": lambda work: ["sweep", config, "--workdir", str(work), "--no-progress"]
+                + (["--data-dir", data_dir] if data_dir else []) + list(overrides)}
+    if demo:
+        commands["demo"] = lambda work: ["demo", "--out", str(work), "--no-progress"]
+    return commands
+
+
+def cells_dir(name: str, work: Path) -> Path:
+    """Where the command ``name`` of :func:`timed_commands` run into ``work`` keeps its sweep's cells'
+    parent (what :func:`compare_cells` reads)."""
+    return work / "sweep" if name == "demo" else work
+
+
 def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, demo: bool, overrides: list[str]) -> dict:
     """Median wall times of the same commands on this checkout and on ``rev``, alternating: the
     sweep of ``config`` and, with ``demo``, the demo; each command's first runs' cells compared."""
@@ -276,10 +293,7 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
     dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True).stdout.strip())
     data_dir = None if data_dir is None else str(Path(data_dir).resolve())  # each side runs in its own checkout
-    commands = {f"sweep {config}": lambda work: ["sweep", config, "--workdir", str(work), "--no-progress"]
-                + (["--data-dir", data_dir] if data_dir else []) + overrides}
-    if demo:
-        commands["demo"] = lambda work: ["demo", "--workdir", str(work)]
+    commands = timed_commands(config, data_dir, demo, overrides)
     results = {}
     with tempfile.TemporaryDirectory(prefix="amt_jax_bench_study_") as tmp:
         tmp = Path(tmp)
@@ -296,11 +310,11 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
                         times[side].append(_timed_run([sys.executable, "-m", "amt_jax", *args(work)], root, env))
                         print(f"[bench study] {name}: {side} run {r + 1}/{repeats}: {times[side][-1]:.1f} s",
                               file=sys.stderr, flush=True)
-                cells = (lambda w: w / "sweep") if name == "demo" else (lambda w: w)
                 this, against = statistics.median(times["this"]), statistics.median(times["against"])
                 results[name] = {"this_s": times["this"], "against_s": times["against"], "median_this_s": round(this, 2),
                                  "median_against_s": round(against, 2), "ratio": round(this / against, 3),
-                                 "results": compare_cells(cells(tmp / f"{c}_this_0"), cells(tmp / f"{c}_against_0"))}
+                                 "results": compare_cells(cells_dir(name, tmp / f"{c}_this_0"),
+                                                               cells_dir(name, tmp / f"{c}_against_0"))}
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], capture_output=True)
     return {"this": head_sha + (" + uncommitted" if dirty else ""), "against": rev_sha, "repeats": repeats,
