@@ -301,7 +301,7 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
         try:
             for c, (name, args) in enumerate(commands.items()):
                 times = {"this": [], "against": []}
-                for r in range(repeats):  # ABBA: neither side always runs second (warm page cache)
+                for r in range(repeats):  # ABBA from 2 repeats on; with 1, REV runs first
                     order = (("against", other), ("this", repo))
                     for side, root in (order if r % 2 == 0 else order[::-1]):
                         env = {**os.environ, "PYTHONPATH": str(root), "AMT_JAX_COMPILATION_CACHE": "off"}
