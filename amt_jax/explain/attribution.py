@@ -71,14 +71,10 @@ def _check(x, masks, baseline=None) -> tuple[jax.Array, jax.Array]:
     return jnp.asarray(x, jnp.float32), jnp.asarray(masks, jnp.float32)
 
 
-def _baseline(baseline, x) -> jax.Array:
-    b = jnp.asarray(baseline, jnp.float32)
-    return jnp.broadcast_to(b[:, None] if b.ndim == 1 else b, x.shape)
-
-
 def broadcast_baseline(baseline, x) -> jax.Array:
     """``baseline`` (scalar, ``[F]`` or ``[F, T]``) broadcast to the shape of ``x [B, F, T]``."""
-    return _baseline(baseline, x)
+    b = jnp.asarray(baseline, jnp.float32)
+    return jnp.broadcast_to(b[:, None] if b.ndim == 1 else b, x.shape)
 
 
 def frame_offset_sensitivity(logit_fn: LogitFn, params, x, offset: float = 1.0) -> float:
@@ -118,7 +114,7 @@ def gradient(logit_fn: LogitFn, params, x, masks) -> jax.Array:
 def grad_times_input(logit_fn: LogitFn, params, x, masks, *, baseline=SILENCE) -> jax.Array:
     """``(x − baseline) ⊙ ∂o_k/∂x`` ``[K, B, F, T]`` (the first-order estimate of ``o(x) − o(baseline)``)."""
     x, masks = _check(x, masks, baseline)
-    return (x - _baseline(baseline, x))[None] * _gradient(logit_fn, params, x, masks)
+    return (x - broadcast_baseline(baseline, x))[None] * _gradient(logit_fn, params, x, masks)
 
 
 def _chunks(name: str, n: int, chunk_size: int | None, default: int = 8) -> int:
@@ -181,7 +177,7 @@ def integrated_gradients(logit_fn: LogitFn, params, x, masks, *, baseline=SILENC
     ``n_nodes``-point Gauss–Legendre quadrature on the straight path, ``chunk_size`` nodes per call."""
     x, masks = _check(x, masks, baseline)
     chunk_size = _chunks("n_nodes", n_nodes, chunk_size)
-    x0 = _baseline(baseline, x)
+    x0 = broadcast_baseline(baseline, x)
     alphas, weights = gauss_legendre(n_nodes)
     pad = -n_nodes % chunk_size
     alphas, weights = np.pad(alphas, (0, pad)), np.pad(weights, (0, pad))  # weight 0: no contribution
@@ -219,7 +215,7 @@ def occlusion(logit_fn: LogitFn, params, x, members, masks, *, baseline=SILENCE,
     x, masks = _check(x, masks, baseline)
     members = _members(members, x.shape[1])
     chunk_size = _chunks("members (groups)", len(members), chunk_size)
-    x0 = _baseline(baseline, x)
+    x0 = broadcast_baseline(baseline, x)
     y_ref = jax.jit(logit_fn)(params, x)
     padded = np.pad(members, ((0, -len(members) % chunk_size), (0, 0)))
     out = [_occlusion_chunk(logit_fn, params, x, x0, y_ref, masks, jnp.asarray(padded[s:s + chunk_size]))
