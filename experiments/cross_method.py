@@ -19,7 +19,8 @@ bins (its logits do not move when every bin of a frame moves together, e.g. PEST
 silence is then a degenerate, flat input) its features of quiet white noise frame by frame, a map
 ``[F, T]`` (``--noise-db`` dBFS RMS; a frame of it spreads over ≈ 5 dB across bins, so the path from
 it does not pass through the normalisation's ε) — ``auto``, the default, picks by that test and
-records it. Label randomisation trains the ``tiny`` Basic Pitch
+records it (:mod:`amt_jax.explain.baselines`; noise is refused for a frontend that normalises the
+level away, as Basic Pitch's does; the NPZ keeps the baseline as ``baseline``). Label randomisation trains the ``tiny`` Basic Pitch
 variant on the corpus's own labels, whatever ``--model`` is.
 
 Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
@@ -46,15 +47,16 @@ import time
 import uuid
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from amt_jax.explain import baselines
 
 
 def _log(message: str) -> None:
     print(f"[cross_method] {message}", file=sys.stderr, flush=True)
 
 
-PARTS = ("table", "agreement", "stack", "cascade", "labels")  # each draws from its own key namespace
+PARTS = ("table", "agreement", "stack", "cascade", "labels", "baseline")  # each draws from its own key namespace
 
 
 def part_key(root, part: str, *path: int):
@@ -252,7 +254,7 @@ def parse_args(argv):
     parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
     parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--baseline", choices=("auto", "silence", "noise"), default="auto",
+    parser.add_argument("--baseline", choices=baselines.KINDS, default="auto",
                         help="reference of grad × input, IG and occlusion (module docstring)")
     parser.add_argument("--noise-db", type=float, default=-60.0, help="RMS of the noise baseline, dBFS")
     parser.add_argument("--ig-nodes", type=int, default=64)
@@ -311,48 +313,6 @@ def table_part(model, clips, features, settings, root, args, log_start) -> tuple
     return record, arrays
 
 
-def silence_baseline(frontend, n_samples: int) -> tuple[float, float]:
-    """``(baseline, spread)``: the mean of ``frontend``'s features of ``n_samples`` of silence (the
-    floor attribution starts from) and their max − min over bins and frames (0: a constant floor)."""
-    silent = np.asarray(jax.jit(frontend)(np.zeros((1, n_samples), np.float32)), np.float64)
-    return float(silent.mean()), float(silent.max() - silent.min())
-
-
-def noise_baseline(frontend, n_samples: int, *, key, level_db: float) -> np.ndarray:
-    """``[F, T]``: ``frontend``'s features of ``n_samples`` of white Gaussian noise at ``level_db``
-    dBFS RMS (from ``key``), frame by frame: quiet, and not flat across bins in any frame (its mean
-    over frames would be nearly flat, ≈ 0.7 dB across PESTO's bins, and keep the path's jump)."""
-    noise = 10 ** (level_db / 20) * jax.random.normal(key, (1, n_samples), jnp.float32)
-    return np.asarray(jax.jit(frontend)(noise), np.float64)[0]
-
-
-OFFSET_INVARIANT = 1e-3  # frame_offset_sensitivity below this: the model normalises each frame over bins
-
-
-def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key, level_db: float) -> tuple:
-    """``(baseline, record)``: the baseline of ``--baseline kind`` (``auto``: silence unless the
-    model's logits do not move when a whole frame moves, :func:`attribution.frame_offset_sensitivity`
-    on the first clip below :data:`OFFSET_INVARIANT`, then noise) and what the JSON records of it."""
-    from amt_jax.explain import attribution as attr
-
-    value, spread = silence_baseline(frontend, n_samples)
-    sensitivity = attr.frame_offset_sensitivity(attr.logit_fn_of(model), model.params, features[:1])
-    record = {"frame_offset_sensitivity": sensitivity, "silence": {"value": value, "spread": spread}}
-    if kind == "auto":
-        kind = "noise" if sensitivity < OFFSET_INVARIANT else "silence"
-        record["why"] = (f"auto: the logits move by {sensitivity:.2g} of their range when every bin of a frame moves by 1 "
-                         f"({'below' if kind == 'noise' else 'at least'} {OFFSET_INVARIANT:g}: "
-                         f"{'a flat silence is degenerate for it' if kind == 'noise' else 'silence is informative'})")
-    if kind == "silence":
-        return value, {**record, "kind": "silence", "value": value, "spread": spread,
-                       "what": "the features of silent audio"}
-    noise = noise_baseline(frontend, n_samples, key=key, level_db=level_db)
-    return tuple(map(tuple, noise.tolist())), {
-        **record, "kind": "noise", "value": float(noise.mean()), "spread": float(noise.std(axis=0).mean()),
-        "level_db": level_db, "what": "the features of white noise at level_db dBFS RMS, frame by frame "
-                                      "(spread: the mean over frames of the std across bins)"}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from amt_jax import io as amt_io
@@ -373,8 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     features = np.asarray(jax.jit(frontend)(clips.audio))
     targets, clusters = clips.targets, clips.clusters
     _log(f"{len(features)} clips from {len(np.unique(clusters))} pieces")
-    baseline, baseline_record = choose_baseline(args.baseline, model, frontend, features, clips.audio.shape[-1],
-                                                key=part_key(root, "table", 1 << 20), level_db=args.noise_db)
+    try:
+        baseline, baseline_record = baselines.choose_baseline(args.baseline, model, frontend, features,
+                                                              clips.audio.shape[-1], key=part_key(root, "baseline"),
+                                                              level_db=args.noise_db)
+    except ValueError as err:
+        raise SystemExit(f"python -m experiments.cross_method: error: --{err}")
     _log(f"baseline: {baseline_record['kind']}" + (f" ({baseline_record['why']})" if "why" in baseline_record else ""))
     methods = tuple(m for m in cm.METHODS if model.has("lrp") or not m.startswith("lrp"))
     settings = cm.Settings(methods=methods, ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples,
@@ -392,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                    if model.has("lrp") else None},
     }
     record["run_id"] = uuid.uuid4().hex  # in the JSON and the NPZ: a reader can tell they belong together
-    arrays = {"clusters": clusters, "run_id": np.array(record["run_id"])}
+    arrays = {"clusters": clusters, "run_id": np.array(record["run_id"]),
+              "baseline": np.asarray(baseline, np.float32)}  # a scalar (silence) or the noise map [F, T]
     if "table" in args.parts:
         part, part_arrays = table_part(model, clips, features, settings, root, args, t0)
         record.update(part)

@@ -247,3 +247,12 @@ def test_integrated_gradients_completeness_gap_below_one_percent_on_basic_pitch(
     ig = attr.integrated_gradients(attr.logit_fn_of(model), model.params, x, masks, n_nodes=cm.Settings().ig_nodes)
     assert np.all(np.abs(np.asarray(ig.delta)) > 10)  # the chord moves the logits from silence
     assert np.max(np.asarray(ig.relative_gap)) < 0.01
+
+
+def test_a_baseline_of_the_wrong_shape_is_refused_by_name():
+    x = jnp.zeros((2, 5, 3))
+    for good in (0.5, np.zeros(5), np.zeros((5, 3))):
+        assert attr.broadcast_baseline(good, x).shape == x.shape
+    for bad in (np.zeros(3), np.zeros((3, 5)), np.zeros((2, 5, 3))):
+        with pytest.raises(ValueError, match=r"baseline must be a scalar, \[F\] = \[5\] or \[F, T\] = \[5, 3\]"):
+            attr.broadcast_baseline(bad, x)

@@ -184,8 +184,67 @@ def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
     assert out["n_compared"] == 2 and out["only_this"] == ["c3"] and out["only_against"] == []
     assert out["max_abs_diff"] == pytest.approx(2e-3) and out["where"] == "c1:importance"
     assert out["mismatched"] == ["c2:importance (float64[3, 4] vs float64[2, 4])"]
+    assert not out["agree"] and "1 cells on one side only" in out["why"] and "> 1e-06" in out["why"]
     np.savez(b / "cells" / "c1.npz", importance=x, group=np.arange(3), label=np.array("other"))
     assert compare_cells(a, b)["mismatched"][0] == "c1:label (differs)"
+
+
+def test_bench_study_agreement_needs_cells_on_both_sides_of_the_same_dtype(tmp_path):
+    """No cell in common is no agreement; a float32 → float64 change is a change; within 1e-6 agrees."""
+    from amt_jax.bench.study import compare_cells
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "cells").mkdir(parents=True)
+    empty = compare_cells(a, b)
+    assert empty["n_compared"] == 0 and not empty["agree"] and "no cell on both sides" in empty["why"]
+    x = np.linspace(0, 1, 6, dtype=np.float32)
+    np.savez(a / "cells" / "c.npz", importance=x)
+    np.savez(b / "cells" / "c.npz", importance=x + np.float32(5e-7))
+    assert compare_cells(a, b)["agree"]
+    np.savez(b / "cells" / "c.npz", importance=x.astype(np.float64))
+    out = compare_cells(a, b)
+    assert not out["agree"] and out["mismatched"] == ["c:importance (float32[6] vs float64[6])"]
+
+
+def test_bench_study_exits_non_zero_when_the_results_differ(tmp_path, monkeypatch, capsys):
+    from amt_jax.bench import study
+
+    def fake(rev, **_):
+        results = {"n_compared": 3, "only_this": [], "only_against": [], "max_abs_diff": 0.5, "where": "c:x",
+                   "mismatched": [], "agree": False, "why": "max |difference| 0.5 > 1e-06 at c:x"}
+        return {"this": "h", "against": rev, "repeats": 2, "commands": {
+            "sweep tiny": {"median_this_s": 1.0, "median_against_s": 2.0, "ratio": 0.5, "results": results}}}
+
+    monkeypatch.setattr(study, "side_by_side", fake)
+    assert study.main(["--against", "HEAD~1"]) == 1
+    assert "the results differ: max |difference| 0.5" in capsys.readouterr().err
+
+
+def test_bench_study_overrides_reach_the_config_in_both_spellings():
+    from amt_jax.bench.study import _parse
+
+    args = _parse(["--config", "study", "--config.n_clips=4", "--config.models", "('pesto',)"])
+    assert args.overrides == ["n_clips=4", "models=('pesto',)"] and args.repeats == 2
+    from amt_jax import configs
+    from amt_jax.sweep import load_config
+
+    config = configs.apply_overrides(load_config("tiny"), args.overrides)
+    assert config.n_clips == 4 and config.models == ("pesto",)
+
+
+def test_bench_study_seeds_the_demos_sdists_so_no_side_times_the_network(tmp_path):
+    from amt_jax.bench.study import seed_offline_inputs
+
+    sdist = tmp_path / "libsoni-1.1.0.tar.gz"
+    sdist.write_bytes(b"archive")
+    seed_offline_inputs("sweep tiny", tmp_path / "sweep", [sdist])
+    assert not (tmp_path / "sweep").exists()
+    seed_offline_inputs("demo", tmp_path / "demo", [sdist])
+    from amt_jax.data.real.real_dataset_builder import Real
+
+    cache = Path(Real(data_dir=str(tmp_path / "demo" / "real_data")).cache_dir)  # where its builder looks
+    assert (cache / sdist.name).read_bytes() == b"archive"
 
 
 def test_bench_study_side_by_side_commands_parse_with_the_cli(tmp_path):
@@ -194,9 +253,11 @@ def test_bench_study_side_by_side_commands_parse_with_the_cli(tmp_path):
     from amt_jax.__main__ import parse
     from amt_jax.bench.study import cells_dir, timed_commands
 
-    commands = timed_commands("tiny", str(tmp_path / "data"), True, ["--config.n_draws=4"])
+    commands = timed_commands("tiny", str(tmp_path / "data"), True, ["n_permutations=4"])
     assert set(commands) == {"sweep tiny", "demo"}
     for name, argv in commands.items():
         args = parse(argv(tmp_path / "w"))
+        if name.startswith("sweep"):
+            assert args.config_overrides == ("n_permutations=4",)
         where = args.workdir if name.startswith("sweep") else args.out / "sweep"
         assert Path(where) == cells_dir(name, tmp_path / "w")

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from amt_jax import data  # noqa: E402
+from amt_jax.explain import baselines  # noqa: E402
 from experiments import cross_method  # noqa: E402
 from experiments.figures import methods  # noqa: E402
 
@@ -141,7 +142,7 @@ def test_a_frame_normalising_model_gets_a_baseline_ig_can_integrate_from(corpus)
         frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "test")
         x = np.asarray(frontend(clips.audio[:1]))
         n = clips.audio.shape[-1]
-        baseline, record = cross_method.choose_baseline("auto", model, frontend, x, n, key=jax.random.key(1),
+        baseline, record = baselines.choose_baseline("auto", model, frontend, x, n, key=jax.random.key(1),
                                                         level_db=-60.0)
         kinds[spec] = record["kind"]
         if spec != "pesto":
@@ -149,7 +150,7 @@ def test_a_frame_normalising_model_gets_a_baseline_ig_can_integrate_from(corpus)
         assert np.shape(baseline) == x.shape[1:] and record["spread"] > 3  # frames of noise: ≈ 5 dB across bins
         logit_fn = attr.logit_fn_of(model)
         masks = attr.key_masks(model_keys(clips.targets[:1], model.layout, spec), np.array([-1]))
-        silence = cross_method.choose_baseline("silence", model, frontend, x, n, key=jax.random.key(1), level_db=-60.0)[0]
+        silence = baselines.choose_baseline("silence", model, frontend, x, n, key=jax.random.key(1), level_db=-60.0)[0]
         for name, b in (("silence", silence), ("noise", baseline)):
             b = np.asarray(attr.broadcast_baseline(b, jnp.asarray(x)))
             o = [float(np.sum(np.asarray(logit_fn(model.params, jnp.asarray(b + a * (x - b)))) * masks[0]))

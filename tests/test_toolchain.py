@@ -85,5 +85,22 @@ def test_a_known_bad_jax_is_named_with_what_to_install(monkeypatch):
     assert toolchain.problems() == []
 
 
+@pytest.mark.parametrize("version", ["0.10.2rc1", "0.10.2.dev20261201", "0.10.2+cuda12", "0.10.2.post1"])
+def test_pre_dev_and_local_builds_of_a_known_bad_release_are_caught(monkeypatch, version):
+    monkeypatch.setattr(toolchain, "installed", lambda name: version)
+    assert len(toolchain.problems()) == 2
+    for fine in ("0.10.20", "0.10.1", "1.10.2"):
+        assert toolchain.release(fine) not in toolchain.KNOWN_BAD
+
+
+def test_the_warning_can_be_silenced_where_a_user_checked_their_backend(monkeypatch):
+    monkeypatch.setattr(toolchain, "installed", lambda name: "0.10.2")
+    monkeypatch.setenv(toolchain.OPT_OUT, "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = toolchain.check()
+    assert len(found) == 2 and caught == []
+
+
 def test_the_installed_jax_is_not_known_bad():
     assert toolchain.problems() == [], toolchain.problems()

@@ -185,13 +185,18 @@ def test_resume_under_a_speed_only_change_matches_uninterrupted(pieces, uninterr
     assert len(leaves) == len(reference_leaves)
     # A convolution's bias that feeds a train-mode BatchNorm has a gradient of exactly 0 (the batch
     # mean removes it): what it gets is rounding, which Adam normalises into steps of up to the
-    # learning rate either way, so it is bounded by the sum of the remaining steps' rates, not 2e-3.
+    # learning rate either way, on each run independently: the two runs differ by at most twice the
+    # sum of the remaining steps' rates, not 2e-3.
     zero_gradient = {"contour_conv", "onset_conv"}
-    adam_bound = sum(r["learning_rate"] for r in records[1:])
+    adam_bound = 2 * sum(r["learning_rate"] for r in records[1:])
+    loose = []
     for path, a in leaves:
         names = {getattr(k, "key", None) for k in path}
-        tol = adam_bound if names & zero_gradient and "bias" in names else 2e-3  # Adam's steps are ~1e-2 at this rate
+        if names & zero_gradient and "bias" in names:
+            loose.append(path)
+        tol = adam_bound if path in loose else 2e-3  # Adam's steps are ~1e-2 at this rate
         np.testing.assert_allclose(np.asarray(a), np.asarray(reference_leaves[path]), atol=tol, err_msg=str(path))
+    assert len(loose) == 2, loose  # the two biases named, and nothing else, got the loose bound
 
 
 def test_non_finite_loss_stops_with_a_clear_error(pieces, tmp_path):

@@ -37,6 +37,7 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -218,6 +219,7 @@ def profile_sweep(config, *, workdir, data_dir=None) -> dict:
 
 
 def _worktree(repo: Path, rev: str, where: Path) -> Path:
+    subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)  # a killed run's leftovers
     subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "-f", str(where), rev],
                    check=True, capture_output=True, text=True)
     return where
@@ -233,11 +235,16 @@ def _timed_run(cmd: list[str], cwd: Path, env: dict) -> float:
     return seconds
 
 
-def compare_cells(this: Path, against: Path) -> dict:
+RESULTS_ATOL = 1e-6  # issue 28: "same draws, same numbers within 1e-6"
+
+
+def compare_cells(this: Path, against: Path, atol: float = RESULTS_ATOL) -> dict:
     """The cells of two sweep workdirs (``DIR/cells/<id>.npz``) that share an id, compared array by
     array: ``n_compared`` cells, ids found on one side only, and the largest absolute difference of
     any numeric array of the same shape (``max_abs_diff``, with the cell and array where it is);
-    ``mismatched``: arrays whose shapes or kinds differ."""
+    ``mismatched``: arrays whose shapes or dtypes differ, NaN patterns differ, or non-numeric values
+    differ. ``agree``: at least one cell compared, none on one side only, nothing mismatched and
+    ``max_abs_diff <= atol``; else ``why`` says what failed."""
     import numpy as np
 
     def ids(d: Path) -> set[str]:
@@ -252,9 +259,10 @@ def compare_cells(this: Path, against: Path) -> dict:
                     mismatched.append(f"{cell}:{name} (one side only)")
                     continue
                 x, y = a[name], b[name]
-                if x.shape != y.shape or x.dtype.kind != y.dtype.kind:
+                numeric = x.dtype.kind in "fiub"  # a float32 → float64 change is a change; strings compare by value
+                if x.shape != y.shape or (x.dtype != y.dtype if numeric else x.dtype.kind != y.dtype.kind):
                     mismatched.append(f"{cell}:{name} ({x.dtype}{list(x.shape)} vs {y.dtype}{list(y.shape)})")
-                elif x.dtype.kind in "fiub" and x.size:
+                elif numeric and x.size:
                     diff = float(np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64)), initial=0.0))
                     if x.dtype.kind == "f" and not np.array_equal(np.isnan(x), np.isnan(y)):
                         mismatched.append(f"{cell}:{name} (NaN where the other is not)")
@@ -262,8 +270,15 @@ def compare_cells(this: Path, against: Path) -> dict:
                         worst, where = diff, f"{cell}:{name}"
                 elif not np.array_equal(x, y):
                     mismatched.append(f"{cell}:{name} (differs)")
-    return {"n_compared": len(mine & theirs), "only_this": sorted(mine - theirs), "only_against": sorted(theirs - mine),
-            "max_abs_diff": worst, "where": where, "mismatched": mismatched}
+    out = {"n_compared": len(mine & theirs), "only_this": sorted(mine - theirs), "only_against": sorted(theirs - mine),
+           "max_abs_diff": worst, "where": where, "mismatched": mismatched, "atol": atol}
+    why = [text for bad, text in (
+        (not out["n_compared"], f"no cell on both sides ({len(mine)} here, {len(theirs)} there)"),
+        (out["only_this"] or out["only_against"],
+         f"{len(out['only_this']) + len(out['only_against'])} cells on one side only"),
+        (mismatched, f"{len(mismatched)} arrays mismatched (first: {mismatched[0] if mismatched else ''})"),
+        (worst > atol, f"max |difference| {worst:.3g} > {atol:g} at {where}")) if bad]
+    return {**out, "agree": not why, "why": "; ".join(why)}
 
 
 def timed_commands(config: str, data_dir: str | None, demo: bool, overrides: list[str]) -> dict:
@@ -271,10 +286,35 @@ def timed_commands(config: str, data_dir: str | None, demo: bool, overrides: lis
     directory ``work``: the sweep of ``config`` (its cells in ``work/cells``) and, with ``demo``,
     ``./run.sh demo``'s command (its sweep's cells in ``work/sweep/cells``)."""
     commands = {f"sweep {config}": lambda work: ["sweep", config, "--workdir", str(work), "--no-progress"]
-                + (["--data-dir", data_dir] if data_dir else []) + list(overrides)}
+                + (["--data-dir", data_dir] if data_dir else []) + [f"--config.{o}" for o in overrides]}
     if demo:
         commands["demo"] = lambda work: ["demo", "--out", str(work), "--no-progress"]
     return commands
+
+
+def seed_offline_inputs(name: str, work: Path, sdists: list[Path]) -> None:
+    """Before a timed run of command ``name`` into ``work``: the demo's real-recordings step finds
+    its sdists (``sdists``, fetched once before any timing) where its builder looks first
+    (``OUT/real_data/downloads/sdists``), so no side's time includes pip's network."""
+    if name != "demo":
+        return
+    target = work / "real_data" / "downloads" / "sdists"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sdists:
+        shutil.copyfile(path, target / path.name)
+
+
+def _demo_sdists() -> list[Path]:
+    """The sdists the demo's real split reads, fetched (once, into the user cache) before timing;
+    [] (said on stderr) when pip cannot reach them: the demo then skips that step on both sides."""
+    from amt_jax.data.real import archives, sources
+
+    try:
+        return [archives.fetch_sdist(*package, cache_dir=archives.default_cache_dir())
+                for package in sorted({r.package for r in sources.RECORDINGS})]
+    except archives.ArchiveUnavailable as err:
+        print(f"[bench study] the demo's real recordings will be skipped on both sides: {err}", file=sys.stderr)
+        return []
 
 
 def cells_dir(name: str, work: Path) -> Path:
@@ -294,6 +334,7 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
                                 capture_output=True, text=True).stdout.strip())
     data_dir = None if data_dir is None else str(Path(data_dir).resolve())  # each side runs in its own checkout
     commands = timed_commands(config, data_dir, demo, overrides)
+    sdists = _demo_sdists() if demo else []
     results = {}
     with tempfile.TemporaryDirectory(prefix="amt_jax_bench_study_") as tmp:
         tmp = Path(tmp)
@@ -307,6 +348,7 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
                         env = {**os.environ, "PYTHONPATH": str(root), "AMT_JAX_COMPILATION_CACHE": "off"}
                         env.pop("JAX_COMPILATION_CACHE_DIR", None)
                         work = tmp / f"{c}_{side}_{r}"
+                        seed_offline_inputs(name, work, sdists)
                         times[side].append(_timed_run([sys.executable, "-m", "amt_jax", *args(work)], root, env))
                         print(f"[bench study] {name}: {side} run {r + 1}/{repeats}: {times[side][-1]:.1f} s",
                               file=sys.stderr, flush=True)
@@ -316,7 +358,11 @@ def side_by_side(rev: str, *, config: str, data_dir: str | None, repeats: int, d
                                  "results": compare_cells(cells_dir(name, tmp / f"{c}_this_0"),
                                                                cells_dir(name, tmp / f"{c}_against_0"))}
         finally:
-            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], capture_output=True)
+            done = subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                print(f"[bench study] could not remove the worktree {other}: {done.stderr.strip()}; "
+                      f"`git worktree prune` clears it", file=sys.stderr)
     return {"this": head_sha + (" + uncommitted" if dirty else ""), "against": rev_sha, "repeats": repeats,
             "commands": results}
 
@@ -328,17 +374,21 @@ def _parse(argv) -> argparse.Namespace:
     p.add_argument("--workdir", default=None, help="sweep workdir (default: a fresh temporary directory)")
     p.add_argument("--against", default=None, metavar="REV", help="time whole runs of this checkout and REV side by side")
     p.add_argument("--demo", action="store_true", help="with --against: also time the demo")
-    p.add_argument("--repeats", type=int, default=1, help="with --against: alternating runs per side (default 1)")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="with --against: runs per side, alternating ABBA (default 2; 1 runs REV first)")
     p.add_argument("--json", default=None, help="also write the JSON here")
-    args, overrides = p.parse_known_args(argv)
-    bad = [o for o in overrides if not o.startswith("--config.")]
-    if bad:
-        p.error(f"unrecognized arguments: {' '.join(bad)}")
+    from amt_jax import configs
+
+    try:
+        rest, overrides = configs.split_overrides(argv)
+    except ValueError as err:
+        p.error(str(err))
+    args = p.parse_args(rest)
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.demo and not args.against:
         p.error("--demo needs --against REV")
-    args.overrides = overrides
+    args.overrides = list(overrides)  # FIELD=VALUE, as configs.apply_overrides takes them
     return args
 
 
@@ -356,6 +406,8 @@ def main(argv=None) -> int:
                   + (f", {len(same['mismatched'])} arrays mismatched" if same["mismatched"] else "")
                   + (f", {len(same['only_this']) + len(same['only_against'])} cells on one side only"
                      if same["only_this"] or same["only_against"] else ""))
+        disagree = {name: row["results"]["why"] for name, row in out["commands"].items() if not row["results"]["agree"]}
+        out["results_agree"] = not disagree
     else:
         from amt_jax import configs
         from amt_jax.sweep import load_config
@@ -375,6 +427,10 @@ def main(argv=None) -> int:
 
         amt_io.atomic_write(Path(args.json), json.dumps(out, indent=2).encode())
     print(json.dumps(out))
+    if args.against and disagree:  # a faster run with other numbers is not a speed-up
+        for name, why in disagree.items():
+            print(f"python -m amt_jax.bench study: error: {name}: the results differ: {why}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -72,8 +72,13 @@ def _check(x, masks, baseline=None) -> tuple[jax.Array, jax.Array]:
 
 
 def broadcast_baseline(baseline, x) -> jax.Array:
-    """``baseline`` (scalar, ``[F]`` or ``[F, T]``) broadcast to the shape of ``x [B, F, T]``."""
+    """``baseline`` (scalar, ``[F]`` or ``[F, T]``) broadcast to the shape of ``x [B, F, T]``;
+    ValueError naming ``baseline`` when its shape is none of those for ``x``."""
     b = jnp.asarray(baseline, jnp.float32)
+    allowed = ((), x.shape[-2:-1], x.shape[-2:])
+    if b.shape not in allowed:
+        raise ValueError(f"baseline must be a scalar, [F] = {list(allowed[1])} or [F, T] = {list(allowed[2])} for "
+                         f"features of shape {list(x.shape)}, got shape {list(b.shape)}")
     return jnp.broadcast_to(b[:, None] if b.ndim == 1 else b, x.shape)
 
 

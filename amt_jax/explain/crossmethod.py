@@ -7,16 +7,17 @@ sounding key, every key's semitone and the octave bands. Methods (:data:`METHODS
 | method | score of a group |
 |---|---|
 | ``gradient`` | Σ over its bins and all frames of ∂o/∂x (the response to raising the group uniformly) |
-| ``grad_x_input`` | Σ (x − silence) ⊙ ∂o/∂x (first-order estimate of occluding it) |
+| ``grad_x_input`` | Σ (x − b) ⊙ ∂o/∂x, b the baseline (first-order estimate of occluding it) |
 | ``smoothgrad`` | Σ of the SmoothGrad gradient |
-| ``integrated_gradients`` | Σ of IG from silence (completeness gap reported per objective) |
+| ``integrated_gradients`` | Σ of IG from the baseline b (completeness gap reported per objective) |
 | ``lrp`` | Σ of LRP relevance (``Settings.composite``, default ε-γ-box; conservation reported) |
 | ``lrp_plus`` | Σ of LRP relevance with the ε-z⁺-box composite (bias-free middle layers) |
-| ``occlusion`` | o(x) − o(group set to silence) |
+| ``occlusion`` | o(x) − o(group set to the baseline b) |
 | ``permutation`` | o(x) − o(group moved to other frames), mean over draws |
 | ``contrast`` | permutation minus the same for as many random bins (the reliance contrast) |
 
-Silence (``Settings.baseline``) is the features of silent audio. LRP explains what the model's LRP
+The baseline b (``Settings.baseline``) is the features of silent audio, or of quiet noise for a
+model that normalises each frame over bins (:mod:`amt_jax.explain.baselines`). LRP explains what the model's LRP
 adapter outputs (its ``explains``): the logits, unless they are not a linear read of the network
 (a softmax's key log-odds: the adapter explains a linear stand-in), while the other methods
 differentiate or perturb the ``logits`` capability itself.

@@ -358,6 +358,24 @@ def probe_keys(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     return {**summary, **layout_record(inputs)}, arrays
 
 
+NOISE_BASELINE_DB = -60.0  # RMS of the noise a frame-normalising model's attribution starts from
+
+
+def _attribution_baseline(kind: str, inputs: Inputs, key) -> tuple:
+    """``(baseline, record)`` of grad × input, IG and occlusion: on features of audio,
+    :func:`amt_jax.explain.baselines.choose_baseline` through the model's own frontend on a window of
+    silence or of quiet noise (``auto``: noise for a model that normalises each frame over bins);
+    on synthetic features (no audio to start from), their floor 0."""
+    from amt_jax.constants import HOP_LENGTH, SAMPLE_RATE, WINDOW_SAMPLES
+    from amt_jax.explain import baselines
+
+    if inputs.provenance.get("data", {}).get("data") == "synthetic" or not inputs.model.reads_audio:
+        return 0.0, {"kind": "silence", "value": 0.0, "what": "synthetic features: their floor, 0"}
+    frontend = inputs.model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "the corpus's windows and frames")
+    return baselines.choose_baseline(kind, inputs.model, frontend, inputs.features, WINDOW_SAMPLES, key=key,
+                                     level_db=NOISE_BASELINE_DB)
+
+
 def cross_method(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
     """Every explanation method of the probe's ``methods`` on the same groups of bins (harmonics of
     each clip's keys, semitones, octave bands; :func:`amt_jax.explain.crossmethod.score_clips`), their
@@ -366,14 +384,17 @@ def cross_method(cell: Cell, inputs: Inputs, ctx: Context) -> Computed:
 
     from amt_jax.explain import crossmethod as cm
 
-    settings = cm.Settings(methods=tuple(cell.probe.option("methods")), n_harmonics=dict(cell.params)["n_harmonics"],
-                           chunk_size=ctx.chunk_size)
     key = cell_key(cell)
+    baseline, baseline_record = _attribution_baseline(cell.probe.option("baseline"), inputs, jax.random.fold_in(key, 2))
+    settings = cm.Settings(methods=tuple(cell.probe.option("methods")), n_harmonics=dict(cell.params)["n_harmonics"],
+                           chunk_size=ctx.chunk_size, baseline=baseline)
     table = cm.score_clips(inputs.model, inputs.features, _key_targets(inputs), key=jax.random.fold_in(key, 0),
                            settings=settings)
     summary = {"methods": list(settings.methods), "n_harmonics": settings.n_harmonics, "labels": table.labels,
                "harmonic_profile": cm.harmonic_profiles(table, inputs.clusters),
-               "agreement": cm.agreements(table, inputs.clusters, key=jax.random.fold_in(key, 1), n_resamples=cell.n)}
-    arrays = {"clusters": np.asarray(inputs.clusters), **{f"scores_{m}": v for m, v in table.scores.items()},
+               "agreement": cm.agreements(table, inputs.clusters, key=jax.random.fold_in(key, 1), n_resamples=cell.n),
+               "baseline": baseline_record}
+    arrays = {"clusters": np.asarray(inputs.clusters), "baseline": np.asarray(baseline, np.float32),
+              **{f"scores_{m}": v for m, v in table.scores.items()},
               **{f"key_map_{m}": v for m, v in table.key_maps.items()}}
     return {**summary, **layout_record(inputs)}, arrays

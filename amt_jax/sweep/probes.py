@@ -256,7 +256,7 @@ _PROBES = (
     Probe("cross_method", "cross_method", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: 200,
           compute.cross_method, row=False, label=lambda p: f"h={p['n_harmonics']}", opt_in=True,
           requires=("logits",),
-          options=(("methods", ("gradient", "grad_x_input", "integrated_gradients", "occlusion")),),
+          options=(("methods", ("gradient", "grad_x_input", "integrated_gradients", "occlusion")), ("baseline", "auto")),
           describe=lambda r: f"{len(r['methods'])} methods on {len(r['labels'])} groups"),
     Probe("example", "example", lambda c: [{"n_harmonics": max(c.harmonics)}], lambda c: EXAMPLE_DRAWS, compute.example,
           row=False, figure="example", first_model_only=True, enabled_when=lambda c: c.example,
