@@ -184,13 +184,14 @@ def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
     assert out["n_compared"] == 2 and out["only_this"] == ["c3"] and out["only_against"] == []
     assert out["max_abs_diff"] == pytest.approx(2e-3) and out["where"] == "c1:importance"
     assert out["mismatched"] == ["c2:importance (float64[3, 4] vs float64[2, 4])"]
-    assert not out["agree"] and "1 cells on one side only" in out["why"] and "> 1e-06" in out["why"]
+    assert not out["agree"] and "1 cells on one side only" in out["why"] and "× the tolerance" in out["why"]
     np.savez(b / "cells" / "c1.npz", importance=x, group=np.arange(3), label=np.array("other"))
     assert compare_cells(a, b)["mismatched"][0] == "c1:label (differs)"
 
 
 def test_bench_study_agreement_needs_cells_on_both_sides_of_the_same_dtype(tmp_path):
-    """No cell in common is no agreement; a float32 → float64 change is a change; within 1e-6 agrees."""
+    """No cell in common is no agreement; a float32 → float64 change is a change; rounding agrees
+    (1e-6 absolute, or 1e-5 of the array's scale), a larger difference does not."""
     from amt_jax.bench.study import compare_cells
 
     a, b = tmp_path / "a", tmp_path / "b"
@@ -202,6 +203,12 @@ def test_bench_study_agreement_needs_cells_on_both_sides_of_the_same_dtype(tmp_p
     np.savez(a / "cells" / "c.npz", importance=x)
     np.savez(b / "cells" / "c.npz", importance=x + np.float32(5e-7))
     assert compare_cells(a, b)["agree"]
+    np.savez(a / "cells" / "c.npz", importance=100 * x)  # logit-scale numbers: 1e-5 of 100 is 1e-3
+    np.savez(b / "cells" / "c.npz", importance=100 * x + np.float32(5e-4))
+    assert compare_cells(a, b)["agree"]
+    np.savez(b / "cells" / "c.npz", importance=100 * x + np.float32(5e-3))
+    assert not compare_cells(a, b)["agree"]
+    np.savez(a / "cells" / "c.npz", importance=x)
     np.savez(b / "cells" / "c.npz", importance=x.astype(np.float64))
     out = compare_cells(a, b)
     assert not out["agree"] and out["mismatched"] == ["c:importance (float32[6] vs float64[6])"]

@@ -537,3 +537,53 @@ def test_adaptive_stopping_by_piece_level_precision(features):
     assert 16 <= loose.config["n_permutations"] < tight.config["n_permutations"]
     if tight.config["n_permutations"] < 400:
         assert tight.standard_error <= 0.1 * tight.piece_standard_error * 1.5  # inflated SE used when stopping
+
+
+# --------------------------------------------------------------------------- frame-wise models
+
+
+def _frame_wise_tanh(w, x):
+    return tanh_apply(w, x)
+
+
+from amt_jax.models.model import frame_wise  # noqa: E402
+
+frame_wise(_frame_wise_tanh)
+
+
+def test_frame_wise_outputs_run_the_model_on_the_needed_frames_only():
+    """The frames not needed keep the reference (a sentinel the model never outputs), the needed ones
+    get the model's own output, over several tiles and with none needed."""
+    from amt_jax.estimators.runner import frame_wise_outputs
+
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(2, 3, F, T)).astype(np.float32))  # [C, n, F, T]
+    y_ref = jnp.full((3, P, T), -7.0)  # tanh never gives −7
+    need = np.random.default_rng(3).random((2, 3, T)) < 0.4
+    y = np.asarray(frame_wise_outputs(_frame_wise_tanh, W, x, y_ref, jnp.asarray(need), output=None, tile=5))
+    full = np.asarray(tanh_apply(W, x.reshape(6, F, T))).reshape(2, 3, P, T)
+    needed = np.broadcast_to(need[:, :, None, :], y.shape)
+    np.testing.assert_allclose(y[needed], full[needed], rtol=1e-5, atol=1e-6)
+    assert np.all(y[~needed] == -7.0) and need.sum() > 5  # more than one tile of 5
+    none = frame_wise_outputs(_frame_wise_tanh, W, x, y_ref, jnp.zeros((2, 3, T), bool), output=None, tile=5)
+    assert np.all(np.asarray(none) == -7.0)
+
+
+def test_a_frame_wise_model_gives_the_draws_of_the_full_forward(features):
+    """Planted: the same per-frame model, marked frame-wise (the engine runs it on the frames a draw
+    changed and, for key_drop, on the frames where the draw's key sounds) or not (every frame):
+    the same draws, up to float rounding, for a metric that reads some frames and one that reads all."""
+    from amt_jax.frontend.layout import FrequencyLayout
+    from amt_jax.perturb.key_families import harmonic_swap
+    from amt_jax.perturb.keys import key_weights_from_targets
+
+    rng = np.random.default_rng(5)
+    targets = (rng.random((N_CLIPS, P, T)) < 0.35).astype(np.float32)
+    targets[:, 0, :2] = 1  # every clip has a sounding key
+    layout = FrequencyLayout(n_bins=F, bins_per_semitone=B, center_offset=1, n_pitches=P)
+    swap = harmonic_swap(layout=layout, n_harmonics=2, key_weights=key_weights_from_targets(targets, per_clip=True))
+    for family, kw in ((swap, {"metric": "key_drop", "per_pitch": True, "targets": targets}), (HARM, {})):
+        a = run(_frame_wise_tanh, W, features, family, n=24, **kw)
+        b = run(tanh_apply, W, features, family, n=24, **kw)
+        np.testing.assert_array_equal(a.group_ids, b.group_ids)
+        np.testing.assert_allclose(a.importances, b.importances, rtol=1e-5, atol=1e-6, equal_nan=True)
+        assert np.isfinite(a.importances).any()

@@ -142,3 +142,28 @@ def test_capabilities_a_pipeline_needs_are_checked_in_one_line():
     assert registry.title("random:basic-pitch") == "Basic Pitch with random weights (same architecture)"
     assert registry.random_base("random:planted-b3") == "planted-b3" and registry.random_base("planted-b3") is None
     assert not registry.perturbable("oracle") and registry.perturbable("py:x.py:f")
+
+
+@pytest.mark.parametrize("spec", ["pesto", "random:pesto", "basic-pitch"])
+def test_a_frame_wise_claim_holds(spec):
+    """A model marked frame-wise (``models.model.frame_wise``: the engine then computes only some
+    frames) gives the same output at every other frame when one frame changes; Basic Pitch, whose
+    convolutions span frames, does not, and is not marked."""
+    import jax
+    import jax.numpy as jnp
+
+    model = registry.load(spec)
+    t = 24
+    x = np.asarray(model.frontend(0.1 * np.asarray(jax.random.normal(jax.random.key(0), (1, 43844)))))[..., :t]
+    moved = x.copy()
+    moved[..., 10] = x[..., 10][..., ::-1]  # frame 10's spectrum reversed
+    y, y_moved = (np.asarray(model.apply(model.params, jnp.asarray(v))[model.output]) for v in (x, moved))
+    others = np.arange(t) != 10
+    spread = float(np.max(np.abs(y_moved[..., others] - y[..., others])))
+    own = float(np.max(np.abs(y_moved[..., 10] - y[..., 10])))
+    assert own > 1e-6  # the moved frame itself changed (random weights: by little)
+    if model.frame_wise:
+        assert spread <= 1e-3 * own, (spread, own)
+    else:
+        assert spread > 1e-2 * own, (spread, own)  # so the claim would be false: it is not made
+    assert model.frame_wise == spec.endswith("pesto")

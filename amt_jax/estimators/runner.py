@@ -2,7 +2,8 @@
 
 Draw ``i`` uses ``jax.random.fold_in(key, i)``. A chunk of draws is one jitted call: vmap the
 family's ``perturb(key, X)`` over the draws' keys, one batched forward pass, the metric, and reduce
-to per-draw per-clip numbers; chunks are streamed (one computes while the host reads the previous
+to per-draw per-clip numbers (for a frame-wise model, :func:`frame_wise_outputs`: only the frames a
+draw changed and its metric reads go through the model; not with a mesh, where every frame does); chunks are streamed (one computes while the host reads the previous
 one) and only those numbers are kept, so memory grows with ``n_draws · n_clips`` numbers, never
 with the model's activations. The last chunk is padded (fixed shapes: one compilation per
 ``(chunk_size, shapes)``). The family comes in two parts (:func:`amt_jax.perturb.pytree.split`): its
@@ -73,14 +74,52 @@ def chunk(params, features, y_ref, base, targets, key, start, data, *, apply_fn,
     x, groups = jax.vmap(lambda i: perturb.perturb(family, jax.random.fold_in(key, i), features, i))(ids)  # [C, n, F, T]
     change = jnp.mean(jnp.abs(x - features[None]), axis=(2, 3))
     n_clips = features.shape[0]
-    y = select(apply_fn(params, x.reshape((chunk_size * n_clips,) + features.shape[1:])), output)
-    y = y.reshape((chunk_size, n_clips) + y.shape[1:])
+    if getattr(apply_fn, "frame_wise", False) and mesh is None:
+        need = jnp.any(x != features[None], axis=2)  # [C, n, T]: frames the draw changed ...
+        read = jax.vmap(lambda g: metric.frames(targets, g))(groups) if metric.selects_frames else None  # ... it reads
+        y = frame_wise_outputs(apply_fn, params, x, y_ref, need if read is None else need & read, output=output)
+    else:
+        y = select(apply_fn(params, x.reshape((chunk_size * n_clips,) + features.shape[1:])), output)
+        y = y.reshape((chunk_size, n_clips) + y.shape[1:])
     imp = jax.vmap(lambda yy, g: metric.importance(yy, y_ref, targets, base, g))(y, groups)
     imp, weight = imp if metric.pooled else (imp, jnp.ones((), imp.dtype))
     out = (imp, weight, groups, change)
     if mesh is not None:  # gather the small per-draw outputs on every host
         out = tuple(jax.lax.with_sharding_constraint(a, NamedSharding(mesh, P())) for a in out)
     return out
+
+
+FRAME_TILE = 1024  # frames per forward call of a frame-wise model (compute-bound from a few hundred on CPU)
+
+
+def frame_wise_outputs(apply_fn, params, x, y_ref, need, *, output, tile: int = FRAME_TILE):
+    """``[C, n, P, T]``: a frame-wise model's outputs on ``x [C, n, F, T]``, computed on the frames
+    ``need [C, n, T]`` only, ``tile`` frames per call (as many calls as needed, a dynamic loop: no
+    recompilation when the count changes), ``y_ref [n, P, T]`` elsewhere.
+
+    ``apply_fn`` is frame-wise (:func:`amt_jax.models.model.frame_wise`: output frame t reads input
+    frame t only), so a frame left as it was has its reference output, and a frame the metric does
+    not read may hold anything: what it would be is never computed. The frames are gathered into one
+    pseudo-clip ``[1, F, tile]`` per call; each frame's output is the one a full forward gives, up to
+    float rounding (other batch shapes)."""
+    c, n, f, t = x.shape
+    y0 = jnp.broadcast_to(y_ref, (c,) + y_ref.shape)
+    p = y0.shape[2]
+    m = c * n * t
+    rows = jnp.swapaxes(x, 2, 3).reshape((m, f))
+    out = jnp.swapaxes(y0, 2, 3).reshape((m, p))
+    n_tiles = -(-m // tile)
+    idx = jnp.nonzero(need.reshape(m), size=n_tiles * tile, fill_value=m)[0]  # needed frames first; m: none
+
+    def one_tile(i, out):
+        sel = jax.lax.dynamic_slice(idx, (i * tile,), (tile,))
+        frames = jnp.take(rows, sel, axis=0, mode="clip")  # [tile, F] (fill rows: any frame, dropped below)
+        y = select(apply_fn(params, frames.T[None]), output)[0].T  # [tile, P]
+        return out.at[sel].set(y.astype(out.dtype), mode="drop")
+
+    count = jnp.sum(need, dtype=jnp.int32)
+    out = jax.lax.fori_loop(0, (count + tile - 1) // tile, one_tile, out)
+    return jnp.swapaxes(out.reshape((c, n, t, p)), 2, 3)
 
 
 @dataclasses.dataclass

@@ -51,6 +51,14 @@ def _frame_f1(y, y_ref, targets, *, per_pitch: bool, threshold: float):
     return metrics.frame_prf(y, targets, threshold=threshold)[2]
 
 
+def key_drop_frames(targets, group):
+    """``[n_clips, T]`` bool: the frames :func:`key_drop` reads, where the draw's key ``group`` (a
+    scalar or ``[n_clips]``) sounds (every key's drop is summed over frames where it and that key sound)."""
+    sounding = targets > 0
+    q = jnp.broadcast_to(jnp.asarray(group, jnp.int32), sounding.shape[:1])[:, None, None]  # [n, 1, 1]
+    return jnp.take_along_axis(sounding, q, axis=1)[:, 0]
+
+
 def key_drop(y, y_ref, targets, group, *, per_pitch: bool):
     """``(drop sums, frame counts)`` per clip, ``[n_clips, P]`` each (``[n_clips]`` at the draw's key
     when not ``per_pitch``): Σ_t (y_ref − y) over the frames where key p and the draw's key both
@@ -100,6 +108,16 @@ class Metric:
             return self.fn(y, y_ref, targets, group, per_pitch=self.per_pitch)
         value = self.value(y, y_ref, targets, group)
         return base - value if self.greater_is_better else value - base
+
+    @property
+    def selects_frames(self) -> bool:
+        """Whether the metric reads only some frames of the perturbed output (:meth:`frames`)."""
+        return self.pooled and self.fn is key_drop
+
+    def frames(self, targets, group=None):
+        """``[n_clips, T]`` bool: the only frames of the perturbed output this metric reads (the engine
+        may skip a frame-wise model's other frames), or None when it reads them all."""
+        return key_drop_frames(targets, group) if self.selects_frames else None
 
     def check_output(self, value, y_ref) -> None:
         """At trace time: ``[n_clips]`` (``per_pitch=False``) or ``[n_clips, P]`` (``per_pitch=True``)."""

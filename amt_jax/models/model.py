@@ -40,6 +40,17 @@ CAPABILITIES = ("frontend", "frontend_at", "logits", "intermediates", "invert", 
 DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
 
 
+def frame_wise(fn: Callable) -> Callable:
+    """Mark ``fn(params, X [..., F, T]) -> [..., P, T]`` (or a dict of such arrays) as frame-wise:
+    output frame t depends on input frame t only, with no context across frames (PESTO; not Basic
+    Pitch, whose convolutions span frames). The Monte Carlo engine then runs the model only on the
+    frames a draw changed and its metric reads (:func:`amt_jax.estimators.runner.frame_wise_outputs`).
+    A false claim gives wrong numbers: ``tests/test_registry.py`` checks it for every registered
+    model that makes it. Returns ``fn`` with the attribute ``frame_wise = True``."""
+    fn.frame_wise = True
+    return fn
+
+
 @dataclasses.dataclass(frozen=True)
 class Output:
     """One output of a model.
@@ -140,6 +151,11 @@ class Model:
     def reads_audio(self) -> bool:
         """True for models with a frontend (they need an audio dataset)."""
         return self.frontend is not None
+
+    @property
+    def frame_wise(self) -> bool:
+        """True when ``apply`` is marked :func:`frame_wise` (output frame t reads input frame t only)."""
+        return bool(getattr(self.apply, "frame_wise", False))
 
     @property
     def output_kind(self) -> str:

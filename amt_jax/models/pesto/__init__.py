@@ -48,7 +48,7 @@ import jax.numpy as jnp
 
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import params_digest
-from amt_jax.models.model import Model, Output
+from amt_jax.models.model import Model, Output, frame_wise
 from amt_jax.models.pesto import checkpoint, network, vqt
 from amt_jax.models.pesto.keys import (BINS_PER_SEMITONE, N_OUTPUT_BINS, key_bins, key_contrast,  # noqa: F401  (the package's API)
                                      key_contrast_matrix, key_log_odds, key_mass)
@@ -135,7 +135,7 @@ def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
         _, acts = module.apply(params, rows, capture=True)
         return {n: acts[n].reshape(lead + (t, -1)) for n in names}
 
-    return apply, logits, intermediates
+    return frame_wise(apply), frame_wise(logits), intermediates  # every frame on its own (network.py)
 
 
 def _init_fn(module: network.PestoNet):

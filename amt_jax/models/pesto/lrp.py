@@ -170,7 +170,7 @@ class PestoLRP:
         − j + 383]``), the roll by ``−shift_bins`` and the key contrast, composed."""
         n_in, n_out = self.channels[-1] * self.width, self.output_dim
         rolled = (np.arange(n_out) + self.shift_bins) % n_out  # output bin b reads the Toeplitz output b + shift
-        toeplitz = jnp.take(taps, np.arange(n_in)[:, None] - rolled[None, :] + n_out - 1)  # [657, 384]
+        toeplitz = jnp.take(taps, network.toeplitz_index(n_in, n_out)[:, rolled])  # [657, 384]
         return toeplitz @ key_contrast_matrix(self.layout, n_out)
 
     def graph(self, variables, s, probes, ops) -> jax.Array:
