@@ -24,6 +24,9 @@ cascade        ``((layer, ...), ...)``: the layers of ``init``'s params from the
 stack          a harmonic stack the network reads: ``harmonics``, ``n_bins``, ``features(params, x)
                -> S [N, H·F', T]`` and ``apply(params, S) -> outputs`` (stack channel importance)
 ============== ================================================================================
+
+``apply`` (and ``logits``) may also be marked :func:`frame_wise` (output frame t reads input frame
+t only): the Monte Carlo engine then computes only the frames it needs.
 """
 
 from __future__ import annotations
