@@ -61,7 +61,7 @@ def check() -> list[str]:
     """Warn (:class:`ToolchainWarning`) for each of :func:`problems`, unless ``$AMT_JAX_ALLOW_KNOWN_BAD_JAX``
     is 1; return them (also then)."""
     found = problems()
-    if os.environ.get(OPT_OUT) == "1":
+    if os.environ.get(OPT_OUT, "").strip().lower() in ("1", "true", "yes", "on"):
         return found
     for line in found:
         warnings.warn(line, ToolchainWarning, stacklevel=2)

@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               clips.audio.shape[-1], key=part_key(root, "baseline"),
                                                               level_db=args.noise_db)
     except ValueError as err:
-        raise SystemExit(f"python -m experiments.cross_method: error: --{err}")
+        raise SystemExit(f"python -m experiments.cross_method: error: {err}")
     _log(f"baseline: {baseline_record['kind']}" + (f" ({baseline_record['why']})" if "why" in baseline_record else ""))
     methods = tuple(m for m in cm.METHODS if model.has("lrp") or not m.startswith("lrp"))
     settings = cm.Settings(methods=methods, ig_nodes=args.ig_nodes, smoothgrad_samples=args.smoothgrad_samples,

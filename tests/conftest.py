@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 # fixtures train, sweep, compile Basic Pitch or run subprocesses (per-file totals measured with
 # ``pytest --durations=0``: each over ~20 s of a worker's time). The full suite runs them all.
 SLOW_FILES = frozenset({
-    "test_attribution.py", "test_basic_pitch.py", "test_bench.py", "test_cka.py", "test_cli.py", "test_evaluate.py",
-    "test_layout.py", "test_pretrained.py",
+    "test_attribution.py", "test_baselines.py", "test_basic_pitch.py", "test_bench.py", "test_cka.py", "test_cli.py", "test_evaluate.py",
+    "test_layout.py", "test_pretrained.py", "test_registry.py",
     "test_cross_method.py", "test_demo.py", "test_grid.py", "test_html.py", "test_lrp.py", "test_pesto_lrp.py", "test_multihost.py",
     "test_interrupt.py", "test_noise.py", "test_planner.py", "test_readme.py", "test_planted_family.py", "test_randomize.py", "test_reliance.py",
     "test_report.py", "test_sonify.py", "test_stack.py", "test_sweep.py", "test_train.py",

@@ -40,8 +40,10 @@ def test_noise_is_refused_for_a_frontend_that_normalises_the_level_away(frontend
     assert bp < baselines.LEVEL_INVARIANT < pesto, (bp, pesto)
     x = np.asarray(frontends["basic-pitch"](np.zeros((1, N_SAMPLES), np.float32)))
     model = _planted(True, x.shape[1])
-    with pytest.raises(ValueError, match="baseline='noise' needs a frontend that keeps the level"):
+    with pytest.raises(ValueError, match="baseline='noise' is unusable .* normalises each window's level away"):
         baselines.choose_baseline("noise", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
+    b, record = baselines.choose_baseline("auto", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
+    assert record["kind"] == "silence" and "noise is unusable" in record["why"]  # auto falls back, and says why
     with pytest.raises(ValueError, match="baseline must be one of"):
         baselines.choose_baseline("pink", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
 
@@ -86,3 +88,28 @@ def test_the_sweeps_cross_method_cell_starts_pesto_from_noise_and_basic_pitch_fr
         synthetic = Inputs(model, x, provenance={"data": {"data": "synthetic"}})
         assert _attribution_baseline("auto", synthetic, jax.random.key(0))[0] == 0.0
     assert kinds == {"basic-pitch": "silence", "pesto": "noise"}
+
+
+def test_noise_flat_on_a_frontends_floor_is_refused():
+    """A dB frontend with a floor: noise below it is as flat (degenerate) as silence, though 20 dB
+    more escapes the floor (so the level test alone would pass it)."""
+    def floored(audio):  # [..., n] -> [..., 8, n // 8] |sample| in dB, floored at -80
+        a = jnp.asarray(audio)
+        frames = a[..., : a.shape[-1] // 8 * 8].reshape(a.shape[:-1] + (-1, 8))
+        return jnp.swapaxes(jnp.maximum(20 * jnp.log10(jnp.abs(frames) + 1e-30), -80.0), -1, -2)
+
+    key = jax.random.key(0)
+    assert baselines.level_sensitivity(floored, N_SAMPLES, key=key, level_db=-110.0) > baselines.LEVEL_INVARIANT
+    x = np.asarray(floored(0.1 * jax.random.normal(key, (1, N_SAMPLES))))
+    with pytest.raises(ValueError, match="flat .* on the frontend's floor"):
+        baselines.choose_baseline("noise", _planted(True, 8), floored, x, N_SAMPLES, key=key, level_db=-110.0)
+
+
+def test_a_cross_method_cell_from_before_the_baseline_choice_is_not_resumed():
+    from amt_jax.sweep import store
+
+    cell = types.SimpleNamespace(kind="cross_method", to_dict=lambda: {"id": "m__cross_method_h8"})
+    record = {"cell": {"id": "m__cross_method_h8"}, "seed": 0, "result": {"methods": []}}
+    assert any("attribution baseline" in d for d in store.differences(record, cell, 0, None))
+    record["result"]["baseline"] = {"kind": "silence"}
+    assert store.differences(record, cell, 0, None) == []

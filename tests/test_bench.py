@@ -169,7 +169,7 @@ def test_bench_study_accounts_for_a_sweeps_wall_time(tmp_path):
 
 
 def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
-    from amt_jax.bench.study import compare_cells
+    from amt_jax.bench.side_by_side import compare_cells
 
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
@@ -192,7 +192,7 @@ def test_bench_study_compares_the_cells_both_sides_computed(tmp_path):
 def test_bench_study_agreement_needs_cells_on_both_sides_of_the_same_dtype(tmp_path):
     """No cell in common is no agreement; a float32 → float64 change is a change; rounding agrees
     (1e-6 absolute, or 1e-5 of the array's scale), a larger difference does not."""
-    from amt_jax.bench.study import compare_cells
+    from amt_jax.bench.side_by_side import compare_cells
 
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
@@ -212,10 +212,38 @@ def test_bench_study_agreement_needs_cells_on_both_sides_of_the_same_dtype(tmp_p
     np.savez(b / "cells" / "c.npz", importance=x.astype(np.float64))
     out = compare_cells(a, b)
     assert not out["agree"] and out["mismatched"] == ["c:importance (float32[6] vs float64[6])"]
+    counts = np.array([100000, 3])  # integers exactly: no relative slack for an off-by-one
+    np.savez(a / "cells" / "c.npz", counts=counts)
+    np.savez(b / "cells" / "c.npz", counts=counts + [1, 0])
+    assert compare_cells(a, b)["mismatched"] == ["c:counts (differs)"]
+    with_inf = np.array([np.inf, 1.0, 2.0])  # an inf gives no scale: 2 vs 3 still differs
+    np.savez(a / "cells" / "c.npz", v=with_inf)
+    np.savez(b / "cells" / "c.npz", v=with_inf + [0, 0, 1])
+    assert not compare_cells(a, b)["agree"]
+    np.savez(b / "cells" / "c.npz", v=np.array([-np.inf, 1.0, 2.0]))
+    assert compare_cells(a, b)["mismatched"] == ["c:v (±inf where the other is not)"]
+
+
+def test_bench_study_profile_says_when_a_chunks_flops_are_unknown():
+    """XLA counts a loop's body once: a phase whose chunk loops gets no fraction of peak, not a wrong one."""
+    from amt_jax.bench.study import Profile
+
+    p = Profile()
+    with p.enter("cell:a"):
+        p.chunk_calls["cell:a"] += 1
+        p.unknown_flops.add("cell:a")
+        time.sleep(0.01)
+    with p.enter("cell:b"):
+        p.chunk_calls["cell:b"] += 1
+        p.flops["cell:b"] += 2e9
+        time.sleep(0.01)
+    rows = p.table(total_s=0.05, peak={"peak_gmacs_per_s": 100.0})["phases"]
+    assert "fraction_of_peak" not in rows["cell:a"] and "loop" in rows["cell:a"]["fraction_of_peak_unknown"]
+    assert rows["cell:b"]["fraction_of_peak"] > 0
 
 
 def test_bench_study_exits_non_zero_when_the_results_differ(tmp_path, monkeypatch, capsys):
-    from amt_jax.bench import study
+    from amt_jax.bench import side_by_side, study
 
     def fake(rev, **_):
         results = {"n_compared": 3, "only_this": [], "only_against": [], "max_abs_diff": 0.5, "where": "c:x",
@@ -223,7 +251,7 @@ def test_bench_study_exits_non_zero_when_the_results_differ(tmp_path, monkeypatc
         return {"this": "h", "against": rev, "repeats": 2, "commands": {
             "sweep tiny": {"median_this_s": 1.0, "median_against_s": 2.0, "ratio": 0.5, "results": results}}}
 
-    monkeypatch.setattr(study, "side_by_side", fake)
+    monkeypatch.setattr(side_by_side, "side_by_side", fake)
     assert study.main(["--against", "HEAD~1"]) == 1
     assert "the results differ: max |difference| 0.5" in capsys.readouterr().err
 
@@ -241,7 +269,7 @@ def test_bench_study_overrides_reach_the_config_in_both_spellings():
 
 
 def test_bench_study_seeds_the_demos_sdists_so_no_side_times_the_network(tmp_path):
-    from amt_jax.bench.study import seed_offline_inputs
+    from amt_jax.bench.side_by_side import seed_offline_inputs
 
     sdist = tmp_path / "libsoni-1.1.0.tar.gz"
     sdist.write_bytes(b"archive")
@@ -258,7 +286,7 @@ def test_bench_study_side_by_side_commands_parse_with_the_cli(tmp_path):
     """Each command ``bench study --against`` times is one the CLI accepts, writing where
     :func:`cells_dir` reads (the demo takes ``--out``; its sweep is ``OUT/sweep``)."""
     from amt_jax.__main__ import parse
-    from amt_jax.bench.study import cells_dir, timed_commands
+    from amt_jax.bench.side_by_side import cells_dir, timed_commands
 
     commands = timed_commands("tiny", str(tmp_path / "data"), True, ["n_permutations=4"])
     assert set(commands) == {"sweep tiny", "demo"}

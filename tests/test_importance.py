@@ -587,3 +587,28 @@ def test_a_frame_wise_model_gives_the_draws_of_the_full_forward(features):
         np.testing.assert_array_equal(a.group_ids, b.group_ids)
         np.testing.assert_allclose(a.importances, b.importances, rtol=1e-5, atol=1e-6, equal_nan=True)
         assert np.isfinite(a.importances).any()
+
+
+def test_the_engine_takes_the_frame_wise_path_only_for_a_marked_model(features, monkeypatch):
+    """The equality above would also hold if the engine never took the frame-wise path: count it."""
+    from amt_jax.estimators import runner
+
+    calls = []
+    original = runner.frame_wise_outputs
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "frame_wise_outputs", spy)
+
+    def marked(w, x):  # fresh functions: the chunk is traced again, not taken from jit's cache
+        return tanh_apply(w, x)
+
+    def unmarked(w, x):
+        return tanh_apply(w, x)
+
+    frame_wise(marked)
+    run(marked, W, features, HARM, n=8)
+    run(unmarked, W, features, HARM, n=8)
+    assert calls == [marked]

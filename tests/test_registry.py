@@ -144,26 +144,57 @@ def test_capabilities_a_pipeline_needs_are_checked_in_one_line():
     assert not registry.perturbable("oracle") and registry.perturbable("py:x.py:f")
 
 
-@pytest.mark.parametrize("spec", ["pesto", "random:pesto", "basic-pitch"])
+FRAME_WISE_CHECKED = ("pesto", "random:pesto", "basic-pitch")  # the registered families' models, marked or not
+
+
+@pytest.mark.parametrize("spec", FRAME_WISE_CHECKED)
 def test_a_frame_wise_claim_holds(spec):
-    """A model marked frame-wise (``models.model.frame_wise``: the engine then computes only some
-    frames) gives the same output at every other frame when one frame changes; Basic Pitch, whose
-    convolutions span frames, does not, and is not marked."""
+    """A model whose ``apply`` or ``logits`` is marked frame-wise (``models.model.frame_wise``: the
+    engine then computes only some frames) gives the same outputs — every output of ``apply`` and
+    the logits — at every other frame when one frame changes; Basic Pitch, whose convolutions span
+    frames, does not, and is not marked."""
     import jax
     import jax.numpy as jnp
+
+    from amt_jax.models.model import is_frame_wise
 
     model = registry.load(spec)
     t = 24
     x = np.asarray(model.frontend(0.1 * np.asarray(jax.random.normal(jax.random.key(0), (1, 43844)))))[..., :t]
     moved = x.copy()
     moved[..., 10] = x[..., 10][..., ::-1]  # frame 10's spectrum reversed
-    y, y_moved = (np.asarray(model.apply(model.params, jnp.asarray(v))[model.output]) for v in (x, moved))
     others = np.arange(t) != 10
-    spread = float(np.max(np.abs(y_moved[..., others] - y[..., others])))
-    own = float(np.max(np.abs(y_moved[..., 10] - y[..., 10])))
-    assert own > 1e-6  # the moved frame itself changed (random weights: by little)
-    if model.frame_wise:
-        assert spread <= 1e-3 * own, (spread, own)
-    else:
-        assert spread > 1e-2 * own, (spread, own)  # so the claim would be false: it is not made
-    assert model.frame_wise == spec.endswith("pesto")
+    for name, fn in (("apply", model.apply), ("logits", model.logits)):
+        ys = [fn(model.params, jnp.asarray(v)) for v in (x, moved)]
+        ys = [y if isinstance(y, dict) else {"": y} for y in ys]
+        for out in ys[0]:
+            y, y_moved = np.asarray(ys[0][out]), np.asarray(ys[1][out])
+            spread = float(np.max(np.abs(y_moved[..., others] - y[..., others])))
+            own = float(np.max(np.abs(y_moved[..., 10] - y[..., 10])))
+            assert own > 1e-6, (name, out)  # the moved frame itself changed (random weights: by little)
+            if is_frame_wise(fn):
+                assert spread <= 1e-6 * max(float(np.max(np.abs(y))), 1.0), (name, out, spread)
+            else:
+                assert spread > 1e-2 * own, (name, out, spread, own)  # so the claim would be false: not made
+    assert model.frame_wise == spec.endswith("pesto") == is_frame_wise(model.logits)
+
+
+def test_a_wrapper_of_a_frame_wise_function_is_not_frame_wise_unless_marked():
+    """``functools.wraps`` and ``jax.jit`` copy a function's attributes: the mark is by identity, so a
+    wrapper (which may mix frames) does not inherit it."""
+    import functools
+
+    import jax
+
+    from amt_jax.models.model import frame_wise, is_frame_wise
+
+    def apply(params, x):
+        return x
+
+    frame_wise(apply)
+
+    @functools.wraps(apply)
+    def smoothed(params, x):
+        return apply(params, x).cumsum(-1)  # mixes frames
+
+    assert is_frame_wise(apply) and not is_frame_wise(smoothed) and not is_frame_wise(jax.jit(apply))

@@ -39,6 +39,7 @@ from amt_jax.perturb import pytree
 from amt_jax.perturb.key_families import HarmonicSwap, key_replacement
 from amt_jax.perturb.keys import key_weights_from_targets
 from amt_jax.estimators.result import ImportanceResult
+from amt_jax.models.model import frame_wise, is_frame_wise
 
 FACTORIAL_PARTS = {"F": "fundamental", "H": "harmonics", "FH": "both"}
 REGISTERS = ("low", "middle", "high")
@@ -193,7 +194,7 @@ def logit_of(apply_fn, output: str | None):
         p = jnp.clip(select(apply_fn(params, x), output), _EPS, 1 - _EPS)
         return jnp.log(p) - jnp.log1p(-p)
 
-    return logits
+    return frame_wise(logits) if is_frame_wise(apply_fn) else logits  # elementwise: frame-wise as apply_fn is
 
 
 def factorial(apply_fn, params, features, *, layout, targets, n_harmonics: int, n_permutations: int, key,

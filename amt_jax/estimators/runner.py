@@ -2,14 +2,16 @@
 
 Draw ``i`` uses ``jax.random.fold_in(key, i)``. A chunk of draws is one jitted call: vmap the
 family's ``perturb(key, X)`` over the draws' keys, one batched forward pass, the metric, and reduce
-to per-draw per-clip numbers (for a frame-wise model, :func:`frame_wise_outputs`: only the frames a
-draw changed and its metric reads go through the model; not with a mesh, where every frame does); chunks are streamed (one computes while the host reads the previous
-one) and only those numbers are kept, so memory grows with ``n_draws · n_clips`` numbers, never
-with the model's activations. The last chunk is padded (fixed shapes: one compilation per
-``(chunk_size, shapes)``). The family comes in two parts (:func:`amt_jax.perturb.pytree.split`): its
-data traced, its structure static, so families that differ only in data share one compilation. With ``mesh`` the draw axis is sharded over the mesh's devices with
-``NamedSharding``; the same draws come out for any chunk size or device count, equal up to float
-rounding (different batch shapes block the model's matmuls differently).
+to per-draw per-clip numbers (for a frame-wise model, :func:`frame_wise_outputs`: only the frames
+a draw changed and its metric reads go through the model; not with a mesh, where every frame
+does); chunks are streamed (one computes while the host reads the previous one) and only those
+numbers are kept, so memory grows with ``n_draws · n_clips`` numbers, never with the model's
+activations. The last chunk is padded (fixed shapes: one compilation per ``(chunk_size,
+shapes)``). The family comes in two parts (:func:`amt_jax.perturb.pytree.split`): its data traced,
+its structure static, so families that differ only in data share one compilation. With ``mesh``
+the draw axis is sharded over the mesh's devices with ``NamedSharding``; the same draws come out
+for any chunk size or device count, equal up to float rounding (different batch shapes block the
+model's matmuls differently).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from amt_jax import perturb
+from amt_jax.models.model import is_frame_wise
 from amt_jax.estimators.scoring import Metric, select
 
 
@@ -74,7 +77,7 @@ def chunk(params, features, y_ref, base, targets, key, start, data, *, apply_fn,
     x, groups = jax.vmap(lambda i: perturb.perturb(family, jax.random.fold_in(key, i), features, i))(ids)  # [C, n, F, T]
     change = jnp.mean(jnp.abs(x - features[None]), axis=(2, 3))
     n_clips = features.shape[0]
-    if getattr(apply_fn, "frame_wise", False) and mesh is None:
+    if is_frame_wise(apply_fn) and mesh is None and y_ref.ndim == 3:  # outputs [n, P, T]
         need = jnp.any(x != features[None], axis=2)  # [C, n, T]: frames the draw changed ...
         read = jax.vmap(lambda g: metric.frames(targets, g))(groups) if metric.selects_frames else None  # ... it reads
         y = frame_wise_outputs(apply_fn, params, x, y_ref, need if read is None else need & read, output=output)

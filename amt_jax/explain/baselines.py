@@ -11,9 +11,10 @@ reads as "nothing there". Two candidates, both made by the model's own frontend 
 over bins (:func:`amt_jax.explain.attribution.frame_offset_sensitivity` below
 :data:`OFFSET_INVARIANT`, e.g. PESTO's LayerNorm): then a flat frame is a degenerate point where
 the straight path to ``x`` makes nearly all its change in its first percent (no quadrature node
-of IG looks there) and noise is taken instead. Noise is refused for a frontend that normalises the
-level away (Basic Pitch's per-window min-max log: noise at −60 dBFS comes out as loud as any
-input), since it would not be quiet.
+of IG looks there) and noise is taken instead. Noise is unusable through a frontend that normalises
+the level away (Basic Pitch's per-window min-max log: noise at −60 dBFS comes out as loud as any
+input, so it is not quiet) or when it lies flat on the frontend's floor (as degenerate as
+silence): ``noise`` is then refused, and ``auto`` keeps silence and records why.
 
 ``spread`` (both kinds): the mean over frames of the standard deviation across bins, in the
 features' units: 0 for a flat floor, a few dB for noise through a dB frontend.
@@ -31,6 +32,7 @@ KINDS = ("auto", "silence", "noise")
 OFFSET_INVARIANT = 1e-3  # frame_offset_sensitivity below this: the model normalises each frame over bins
 LEVEL_INVARIANT = 1e-3  # the peak feature of noise 20 dB louder moves by less than this fraction of the range
 LEVEL_STEP_DB = 20.0
+FLAT = 1e-3  # spread (features' units) below which a noise map is flat: on the frontend's floor
 
 
 def spread(features: np.ndarray) -> float:
@@ -63,32 +65,49 @@ def level_sensitivity(frontend, n_samples: int, *, key, level_db: float) -> floa
     return float(abs(loud.max() - quiet.max()) / max(np.ptp(quiet), 1e-12))
 
 
+def _noise_unusable(frontend, n_samples: int, *, key, level_db: float) -> str | None:
+    """Why noise at ``level_db`` through ``frontend`` is no quiet, informative baseline, or None."""
+    level = level_sensitivity(frontend, n_samples, key=key, level_db=level_db)
+    if level < LEVEL_INVARIANT:
+        return (f"its features of noise {LEVEL_STEP_DB:g} dB louder peak {level:.2g} of their range higher: the "
+                f"frontend normalises each window's level away, so noise at {level_db:g} dBFS is not quiet")
+    flatness = spread(noise(frontend, n_samples, key=key, level_db=level_db))
+    if flatness < FLAT:
+        return (f"its features of noise at {level_db:g} dBFS are flat (spread {flatness:.2g} across bins): "
+                f"on the frontend's floor, as degenerate as silence")
+    return None
+
+
 def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key, level_db: float) -> tuple:
     """``(baseline, record)`` for ``model`` (whose frontend ``frontend`` made ``features [B, F, T]``
     from windows of ``n_samples``): the baseline of ``kind`` (:data:`KINDS`; ``auto``: see the module
     docstring) as :class:`amt_jax.explain.crossmethod.Settings` takes it (a float, or ``[F, T]`` as
     nested tuples), and what a result file records of it (kind, why, value, spread, the two
-    sensitivities). ValueError (naming ``baseline``) for an unknown kind, or for noise through a
-    frontend that normalises the level away."""
+    sensitivities). ValueError (naming ``baseline``) for an unknown kind, or for ``noise`` when it
+    is unusable (a frontend that normalises the level away, or noise flat on the frontend's floor);
+    ``auto`` then falls back to silence and records why."""
     from amt_jax.explain import attribution as attr
 
     validate.one_of("baseline", kind, KINDS)
     value, silent_spread = silence(frontend, n_samples)
     sensitivity = attr.frame_offset_sensitivity(attr.logit_fn_of(model), model.params, np.asarray(features)[:1])
     record = {"frame_offset_sensitivity": sensitivity, "silence": {"value": value, "spread": silent_spread}}
+    asked = kind
     if kind == "auto":
         kind = "noise" if sensitivity < OFFSET_INVARIANT else "silence"
         record["why"] = (f"auto: the logits move by {sensitivity:.2g} of their range when every bin of a frame moves by 1 "
                          f"({'below' if kind == 'noise' else 'at least'} {OFFSET_INVARIANT:g}: "
                          f"{'a flat silence is degenerate for it' if kind == 'noise' else 'silence is informative'})")
+    unusable = None if kind == "silence" else _noise_unusable(frontend, n_samples, key=key, level_db=level_db)
+    if unusable and asked == "noise":
+        raise ValueError(f"baseline='noise' is unusable for model {model.spec!r}: {unusable}; use baseline='silence'")
+    if unusable:  # auto: silence after all, and why
+        record["why"] += f"; but noise is unusable ({unusable}): silence"
+        kind = "silence"
     if kind == "silence":
         return value, {**record, "kind": "silence", "value": value, "spread": silent_spread,
                        "what": "the features of silent audio (their mean)"}
     level = level_sensitivity(frontend, n_samples, key=key, level_db=level_db)
-    if level < LEVEL_INVARIANT:
-        raise ValueError(f"baseline='noise' needs a frontend that keeps the level; model {model.spec!r}'s features of "
-                         f"noise {LEVEL_STEP_DB:g} dB louder peak {level:.2g} of their range higher (it normalises "
-                         f"each window's level away, so noise at {level_db:g} dBFS is not quiet): use baseline='silence'")
     features_of_noise = noise(frontend, n_samples, key=key, level_db=level_db)
     return tuple(map(tuple, features_of_noise.tolist())), {
         **record, "kind": "noise", "value": float(features_of_noise.mean()), "spread": spread(features_of_noise),

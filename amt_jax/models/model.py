@@ -32,6 +32,7 @@ t only): the Monte Carlo engine then computes only the frames it needs.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import Any, Callable, NamedTuple
 
 from amt_jax.constants import SAMPLE_RATE
@@ -43,15 +44,28 @@ CAPABILITIES = ("frontend", "frontend_at", "logits", "intermediates", "invert", 
 DEFAULT_FRAME_THRESHOLD = 0.3  # Basic Pitch's note-decoding frame threshold
 
 
+_FRAME_WISE: "weakref.WeakSet[Callable]" = weakref.WeakSet()
+
+
 def frame_wise(fn: Callable) -> Callable:
     """Mark ``fn(params, X [..., F, T]) -> [..., P, T]`` (or a dict of such arrays) as frame-wise:
     output frame t depends on input frame t only, with no context across frames (PESTO; not Basic
     Pitch, whose convolutions span frames). The Monte Carlo engine then runs the model only on the
     frames a draw changed and its metric reads (:func:`amt_jax.estimators.runner.frame_wise_outputs`).
     A false claim gives wrong numbers: ``tests/test_registry.py`` checks it for every registered
-    model that makes it. Returns ``fn`` with the attribute ``frame_wise = True``."""
-    fn.frame_wise = True
+    model that makes it. Returns ``fn`` itself, remembered by identity: a wrapper of it
+    (``functools.wraps``, ``jax.jit``, which copy a function's attributes) is not frame-wise unless
+    marked itself, since it may mix frames."""
+    _FRAME_WISE.add(fn)
     return fn
+
+
+def is_frame_wise(fn) -> bool:
+    """Whether ``fn`` itself was marked :func:`frame_wise`."""
+    try:
+        return fn in _FRAME_WISE
+    except TypeError:  # not weakly referenceable (e.g. a builtin): never marked
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +172,7 @@ class Model:
     @property
     def frame_wise(self) -> bool:
         """True when ``apply`` is marked :func:`frame_wise` (output frame t reads input frame t only)."""
-        return bool(getattr(self.apply, "frame_wise", False))
+        return is_frame_wise(self.apply)
 
     @property
     def output_kind(self) -> str:

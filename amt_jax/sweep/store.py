@@ -169,6 +169,8 @@ def differences(record: dict, cell: Cell, seed: int, fingerprint: str | None) ->
             diffs.append(f"{k}: recorded {recorded.get(k)!r}, now {now[k]!r}")
     if record.get("seed") != seed:
         diffs.append(f"sweep seed: recorded {record.get('seed')!r}, now {seed!r}")
+    if cell.kind == "cross_method" and "baseline" not in record.get("result", {}):
+        diffs.append("attribution baseline: recorded none (a flat 0 for every model, before explain.baselines)")
     if fingerprint is not None:
         old = record.get("inputs", {}).get("fingerprint")
         if old is None:
