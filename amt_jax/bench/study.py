@@ -117,8 +117,8 @@ class Profile:
                 row["n_cells"] = int(self.cells[name])
             if self.chunk_calls.get(name) and name in self.unknown_flops:
                 row.update(engine_chunk_calls=int(self.chunk_calls[name]), engine_gmacs=None,
-                           fraction_of_peak_unknown="a chunk loops (blocked convolutions, a frame-wise model's "
-                                                    "tiles): XLA's cost analysis counts a loop's body once")
+                           fraction_of_peak_unknown="a chunk loops (blocked convolutions, a frame-wise model's tiles, "
+                                                    "a perturbation's loop): XLA counts a loop's body once")
             elif self.chunk_calls.get(name):
                 gmacs = self.flops[name] / 2 / 1e9
                 row.update(engine_chunk_calls=int(self.chunk_calls[name]), engine_gmacs=round(gmacs, 3))
