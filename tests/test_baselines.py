@@ -42,8 +42,10 @@ def test_noise_is_refused_for_a_frontend_that_normalises_the_level_away(frontend
     model = _planted(True, x.shape[1])
     with pytest.raises(ValueError, match="baseline='noise' is unusable .* normalises each window's level away"):
         baselines.choose_baseline("noise", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
-    b, record = baselines.choose_baseline("auto", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
-    assert record["kind"] == "silence" and "noise is unusable" in record["why"]  # auto falls back, and says why
+    with pytest.warns(UserWarning, match="degenerate for this model"):
+        b, record = baselines.choose_baseline("auto", model, frontends["basic-pitch"], x, N_SAMPLES, key=key,
+                                              level_db=-60.0)
+    assert record["kind"] == "silence" and "noise is unusable" in record["why"] and record["degenerate"]
     with pytest.raises(ValueError, match="baseline must be one of"):
         baselines.choose_baseline("pink", model, frontends["basic-pitch"], x, N_SAMPLES, key=key, level_db=-60.0)
 

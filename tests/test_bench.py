@@ -296,3 +296,26 @@ def test_bench_study_side_by_side_commands_parse_with_the_cli(tmp_path):
             assert args.config_overrides == ("n_permutations=4",)
         where = args.workdir if name.startswith("sweep") else args.out / "sweep"
         assert Path(where) == cells_dir(name, tmp_path / "w")
+
+
+def test_bench_study_finds_a_loop_in_a_lowered_chunk():
+    """The engine's chunk spied on: a looping program gets no FLOP count, a straight one does."""
+    import types
+
+    import jax
+    import jax.numpy as jnp
+
+    from amt_jax.bench.study import Profile, _spy_chunk
+
+    looping = jax.jit(lambda x: jax.lax.fori_loop(0, 3, lambda i, a: a @ a, x))
+    straight = jax.jit(lambda x: x @ x)
+    p = Profile()
+    for name, fn in (("cell:loop", looping), ("cell:straight", straight)):
+        module = types.SimpleNamespace(_chunk=fn)
+        undo = _spy_chunk(p, module)
+        with p.enter(name):
+            module._chunk(jnp.ones((256, 256)))
+        undo()
+    rows = p.table(total_s=10.0, peak={"peak_gmacs_per_s": 100.0})["phases"]
+    assert rows["cell:loop"]["engine_gmacs"] is None and "loops" in rows["cell:loop"]["fraction_of_peak_unknown"]
+    assert rows["cell:straight"]["engine_gmacs"] > 0

@@ -546,7 +546,7 @@ def _frame_wise_tanh(w, x):
     return tanh_apply(w, x)
 
 
-from amt_jax.models.model import frame_wise  # noqa: E402
+from amt_jax.models.model import frame_wise, is_frame_wise  # noqa: E402
 
 frame_wise(_frame_wise_tanh)
 
@@ -612,3 +612,6 @@ def test_the_engine_takes_the_frame_wise_path_only_for_a_marked_model(features, 
     run(marked, W, features, HARM, n=8)
     run(unmarked, W, features, HARM, n=8)
     assert calls == [marked]
+    from amt_jax.estimators.reliance import logit_of
+
+    assert is_frame_wise(logit_of(marked, None)) and not is_frame_wise(logit_of(unmarked, None))

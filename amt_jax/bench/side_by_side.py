@@ -80,7 +80,8 @@ def compare_cells(this: Path, against: Path, atol: float = RESULTS_ATOL, rtol: f
                     diff = float(np.max(np.abs(u - v), initial=0.0))
                     if diff > worst:
                         worst, where = diff, f"{cell}:{name}"
-                    scale = float(np.max(np.abs(u), initial=0.0))  # over finite values: an inf allows nothing
+                    # the scale over both sides' finite values (symmetric; an inf allows nothing)
+                    scale = float(max(np.max(np.abs(u), initial=0.0), np.max(np.abs(v), initial=0.0)))
                     if diff / (atol + rtol * scale) > excess:
                         excess, excess_where = diff / (atol + rtol * scale), f"{cell}:{name} (scale {scale:.3g})"
                 elif not np.array_equal(x, y):  # integers, booleans and strings: exactly

@@ -18,7 +18,8 @@ cost analysis of the chunk as lowered, times the calls; ``fraction_of_peak`` is 
 multiply-adds (FLOPs / 2) per second of the phase's ``compute_s`` over this machine's float32 peak
 (:mod:`amt_jax.bench.peak`): a lower bound, since other work in the phase (estimators, the
 unperturbed forward) is in the denominator but not the numerator. A chunk with a loop in it
-(Basic Pitch's blocked convolutions, a frame-wise model's tiles) has no count — XLA's analysis
+(Basic Pitch's chunked inference, ``nn.scan``; a frame-wise model's tiles; a derangement's
+rejection loop in the key-replacement families) has no count — XLA's analysis
 counts a loop's body once — so its phase says ``fraction_of_peak_unknown`` instead.
 
 ``--against REV`` instead times whole sweeps side by side in one run: ``python -m amt_jax sweep``
@@ -38,6 +39,7 @@ import argparse
 import collections
 import contextlib
 import json
+import re
 import sys
 import tempfile
 import time
@@ -46,6 +48,7 @@ from pathlib import Path
 COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                   "/jax/core/compile/backend_compile_duration")
 BACKEND_COMPILE = COMPILE_EVENTS[-1]
+LOOP = re.compile(r"\bstablehlo\.while\b")  # in a lowered chunk: XLA's cost analysis counts the body once
 
 
 class Profile:
@@ -60,6 +63,7 @@ class Profile:
         self.flops = collections.Counter()
         self.chunk_calls = collections.Counter()
         self.unknown_flops: set[str] = set()  # phases with a chunk whose FLOPs XLA cannot count (a loop)
+        self.no_analysis: set[str] = set()  # ... of which: the backend gave no cost analysis at all
         self.cells = collections.Counter()
         self._entered: list[float] = []
         self.cost_s = 0.0  # time spent on the profiler's own cost analyses (excluded from every phase)
@@ -117,8 +121,9 @@ class Profile:
                 row["n_cells"] = int(self.cells[name])
             if self.chunk_calls.get(name) and name in self.unknown_flops:
                 row.update(engine_chunk_calls=int(self.chunk_calls[name]), engine_gmacs=None,
-                           fraction_of_peak_unknown="a chunk loops (blocked convolutions, a frame-wise model's tiles, "
-                                                    "a perturbation's loop): XLA counts a loop's body once")
+                           fraction_of_peak_unknown="no cost analysis from this backend" if name in self.no_analysis
+                           else "a chunk loops (a model's scan over examples, a frame-wise model's tiles, "
+                                "a perturbation's loop): XLA counts a loop's body once")
             elif self.chunk_calls.get(name):
                 gmacs = self.flops[name] / 2 / 1e9
                 row.update(engine_chunk_calls=int(self.chunk_calls[name]), engine_gmacs=round(gmacs, 3))
@@ -160,14 +165,15 @@ def _spy_chunk(profile: Profile, importance_module):
             with profile.pause():  # a lowering now hits JAX's caches: only the analysis is overhead
                 try:
                     lowered = original.lower(*args, **kwargs)
-                    if "while" in lowered.as_text():  # a loop's body is counted once: FLOPs unknown
+                    if LOOP.search(lowered.as_text()):  # a loop's body is counted once: FLOPs unknown
                         costs[key] = None
                     else:
                         analysis = lowered.cost_analysis()
                         analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
                         costs[key] = float((analysis or {}).get("flops", 0.0))
-                except Exception:  # a backend without cost analysis: FLOPs unknown
+                except Exception:  # a backend without cost analysis: FLOPs unknown (said apart from a loop)
                     costs[key] = None
+                    profile.no_analysis.add(profile.phase)
         if costs[key] is None:
             profile.unknown_flops.add(profile.phase)
         else:

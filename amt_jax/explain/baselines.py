@@ -14,13 +14,16 @@ the straight path to ``x`` makes nearly all its change in its first percent (no 
 of IG looks there) and noise is taken instead. Noise is unusable through a frontend that normalises
 the level away (Basic Pitch's per-window min-max log: noise at −60 dBFS comes out as loud as any
 input, so it is not quiet) or when it lies flat on the frontend's floor (as degenerate as
-silence): ``noise`` is then refused, and ``auto`` keeps silence and records why.
+silence): ``noise`` is then refused, and ``auto`` keeps silence, records why with
+``degenerate: True`` and warns (IG from it may miss its completeness).
 
 ``spread`` (both kinds): the mean over frames of the standard deviation across bins, in the
 features' units: 0 for a flat floor, a few dB for noise through a dB frontend.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -101,8 +104,10 @@ def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key
     unusable = None if kind == "silence" else _noise_unusable(frontend, n_samples, key=key, level_db=level_db)
     if unusable and asked == "noise":
         raise ValueError(f"baseline='noise' is unusable for model {model.spec!r}: {unusable}; use baseline='silence'")
-    if unusable:  # auto: silence after all, and why
-        record["why"] += f"; but noise is unusable ({unusable}): silence"
+    if unusable:  # auto: silence after all, degenerate for this model: said in the record and as a warning
+        record["why"] += f"; but noise is unusable ({unusable}): silence, degenerate for this model"
+        record["degenerate"] = True
+        warnings.warn(f"model {model.spec!r}: {record['why']} (IG from it may miss its completeness)", stacklevel=2)
         kind = "silence"
     if kind == "silence":
         return value, {**record, "kind": "silence", "value": value, "spread": silent_spread,

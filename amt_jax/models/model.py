@@ -52,10 +52,11 @@ def frame_wise(fn: Callable) -> Callable:
     output frame t depends on input frame t only, with no context across frames (PESTO; not Basic
     Pitch, whose convolutions span frames). The Monte Carlo engine then runs the model only on the
     frames a draw changed and its metric reads (:func:`amt_jax.estimators.runner.frame_wise_outputs`).
-    A false claim gives wrong numbers: ``tests/test_registry.py`` checks it for every registered
-    model that makes it. Returns ``fn`` itself, remembered by identity: a wrapper of it
-    (``functools.wraps``, ``jax.jit``, which copy a function's attributes) is not frame-wise unless
-    marked itself, since it may mix frames."""
+    A false claim gives wrong numbers: ``tests/test_registry.py`` checks it on the models in its
+    ``FRAME_WISE_CHECKED`` (a family that marks its model adds its spec there). Returns ``fn``
+    itself, remembered by identity (mark a function where it is defined; a bound method, made anew
+    on each access, cannot be marked): a wrapper of it (``functools.wraps``, ``jax.jit``, which copy
+    a function's attributes) is not frame-wise unless marked itself, since it may mix frames."""
     _FRAME_WISE.add(fn)
     return fn
 
