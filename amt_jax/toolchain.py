@@ -51,9 +51,10 @@ def problems() -> list[str]:
     found = []
     for name in ("jax", "jaxlib"):
         version = installed(name)
-        if release(version) in KNOWN_BAD:
-            found.append(f"{name} {version}: {KNOWN_BAD[release(version)]} (set {OPT_OUT}=1 to silence this "
-                         f"where you have checked your backend)")
+        known = KNOWN_BAD.get(release(version))
+        if known is not None:
+            found.append(f"{name} {version}: {known} (set {OPT_OUT}=1 to silence this where you have checked "
+                         f"your backend)")
     return found
 
 

@@ -50,8 +50,9 @@ def compare_cells(this: Path, against: Path, atol: float = RESULTS_ATOL, rtol: f
     any numeric array of the same shape (``max_abs_diff``, with the cell and array where it is);
     ``mismatched``: arrays whose shapes or dtypes differ, NaN or ±inf patterns differ, or integer,
     boolean or string values differ at all. ``agree``: at least one cell compared, none on one side
-    only, nothing mismatched and every float array within ``atol + rtol · max|finite values|`` (``worst_excess``: the largest
-    ``|difference| / (atol + rtol · scale)``, <= 1 to agree); else ``why`` says what failed."""
+    only, nothing mismatched and every float array within ``atol + rtol · max|finite values|``
+    (``worst_excess``: the largest ``|difference| / (atol + rtol · scale)``, <= 1 to agree); else
+    ``why`` says what failed."""
     import numpy as np
 
     def ids(d: Path) -> set[str]:

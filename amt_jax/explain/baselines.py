@@ -63,18 +63,23 @@ def level_sensitivity(frontend, n_samples: int, *, key, level_db: float) -> floa
     ``g`` = +20 dB: how far the loudest feature follows the level. About 0 for a frontend that
     normalises each window to a fixed range (its peak is the same at any level); for a dB frontend
     20 dB over the window's range."""
+    return _noise_and_level(frontend, n_samples, key=key, level_db=level_db)[1]
+
+
+def _noise_and_level(frontend, n_samples: int, *, key, level_db: float) -> tuple[np.ndarray, float]:
+    """:func:`noise` at ``level_db`` and its :func:`level_sensitivity`, the noise computed once."""
     quiet = noise(frontend, n_samples, key=key, level_db=level_db)
     loud = noise(frontend, n_samples, key=key, level_db=level_db + LEVEL_STEP_DB)
-    return float(abs(loud.max() - quiet.max()) / max(np.ptp(quiet), 1e-12))
+    return quiet, float(abs(loud.max() - quiet.max()) / max(np.ptp(quiet), 1e-12))
 
 
-def _noise_unusable(frontend, n_samples: int, *, key, level_db: float) -> str | None:
-    """Why noise at ``level_db`` through ``frontend`` is no quiet, informative baseline, or None."""
-    level = level_sensitivity(frontend, n_samples, key=key, level_db=level_db)
+def _unusable(features_of_noise: np.ndarray, level: float, level_db: float) -> str | None:
+    """Why noise at ``level_db`` (its features and :func:`level_sensitivity`) is no quiet,
+    informative baseline, or None."""
     if level < LEVEL_INVARIANT:
         return (f"its features of noise {LEVEL_STEP_DB:g} dB louder peak {level:.2g} of their range higher: the "
                 f"frontend normalises each window's level away, so noise at {level_db:g} dBFS is not quiet")
-    flatness = spread(noise(frontend, n_samples, key=key, level_db=level_db))
+    flatness = spread(features_of_noise)
     if flatness < FLAT:
         return (f"its features of noise at {level_db:g} dBFS are flat (spread {flatness:.2g} across bins): "
                 f"on the frontend's floor, as degenerate as silence")
@@ -101,7 +106,10 @@ def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key
         record["why"] = (f"auto: the logits move by {sensitivity:.2g} of their range when every bin of a frame moves by 1 "
                          f"({'below' if kind == 'noise' else 'at least'} {OFFSET_INVARIANT:g}: "
                          f"{'a flat silence is degenerate for it' if kind == 'noise' else 'silence is informative'})")
-    unusable = None if kind == "silence" else _noise_unusable(frontend, n_samples, key=key, level_db=level_db)
+    unusable = None
+    if kind == "noise":
+        features_of_noise, level = _noise_and_level(frontend, n_samples, key=key, level_db=level_db)
+        unusable = _unusable(features_of_noise, level, level_db)
     if unusable and asked == "noise":
         raise ValueError(f"baseline='noise' is unusable for model {model.spec!r}: {unusable}; use baseline='silence'")
     if unusable:  # auto: silence after all, degenerate for this model: said in the record and as a warning
@@ -112,8 +120,6 @@ def choose_baseline(kind: str, model, frontend, features, n_samples: int, *, key
     if kind == "silence":
         return value, {**record, "kind": "silence", "value": value, "spread": silent_spread,
                        "what": "the features of silent audio (their mean)"}
-    level = level_sensitivity(frontend, n_samples, key=key, level_db=level_db)
-    features_of_noise = noise(frontend, n_samples, key=key, level_db=level_db)
     return tuple(map(tuple, features_of_noise.tolist())), {
         **record, "kind": "noise", "value": float(features_of_noise.mean()), "spread": spread(features_of_noise),
         "level_db": level_db, "level_sensitivity": level,

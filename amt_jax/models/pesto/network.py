@@ -25,6 +25,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 DB_TO_LOG = math.log(10.0) / 10.0  # X dB · this = ln(power) = 2·ln|VQT|
 LAYERNORM_EPS = 1e-5
@@ -164,8 +165,6 @@ class PestoNet(nn.Module):
 
 def toeplitz_index(n_in: int, n_out: int):
     """``[n_in, n_out]`` tap index ``i − j + n_out − 1`` of the Toeplitz layer's matrix."""
-    import numpy as np
-
     return np.arange(n_in)[:, None] - np.arange(n_out)[None, :] + n_out - 1
 
 
