@@ -23,7 +23,7 @@ records it (:mod:`amt_jax.explain.baselines`; noise is refused for a frontend th
 level away, as Basic Pitch's does; the NPZ keeps the baseline as ``baseline``). Label randomisation trains the ``tiny`` Basic Pitch
 variant on the corpus's own labels, whatever ``--model`` is.
 
-Clips: ``--per-piece`` Basic Pitch windows of every piece of the split, evenly spaced over the
+Clips: ``--per-piece`` Basic Pitch windows of every piece of the split (or of its first ``--pieces N``), evenly spaced over the
 piece's interior windows whose RMS is at least half the piece's own median (the sweep's
 ``audio_windows`` thresholds against the whole split's median, which drops quiet instruments'
 pieces wholesale); every interval is over pieces. The randomisation cascade runs on one clip of
@@ -83,16 +83,19 @@ def _finite(x):
     return x
 
 
-def balanced_windows(data: str, *, data_dir, per_piece: int):
-    """``per_piece`` model windows of every piece of a split (a ``sweep.inputs.Clips``)."""
+def balanced_windows(data: str, *, data_dir, per_piece: int, pieces: int | None = None):
+    """``per_piece`` model windows of every piece of a split, or of its first ``pieces`` pieces (a
+    ``sweep.inputs.Clips``)."""
     from amt_jax import data as data_lib
     from amt_jax.data.windowing import Windows as Clips, window_targets
     from amt_jax.transcription import inference
 
     name, split = data_lib.parse_spec(data)
     source = data_lib.load(name, split, data_dir=data_dir)
+    if pieces is not None and not 1 <= pieces <= len(source):
+        raise ValueError(f"pieces must be in 1..{len(source)} (the pieces of {data!r}), got {pieces}")
     audio, targets, clusters, programs, where = [], [], [], [], []
-    for i in range(len(source)):
+    for i in range(len(source) if pieces is None else pieces):
         example = source[i]
         windows = inference.window_audio(example["audio"])
         rms = np.sqrt(np.mean(windows**2, axis=1))
@@ -253,6 +256,7 @@ def parse_args(argv):
     parser.add_argument("--model", default="basic-pitch", help="registry spec of the model (default basic-pitch)")
     parser.add_argument("--out", required=True, help="JSON path (an NPZ is written beside it)")
     parser.add_argument("--per-piece", type=int, default=2, help="windows per piece of the split")
+    parser.add_argument("--pieces", type=int, default=None, help="only the split's first N pieces (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", choices=baselines.KINDS, default="auto",
                         help="reference of grad × input, IG and occlusion (module docstring)")
@@ -328,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     model = registry.load(args.model)
     model.require_keys("the cross-method table")
     frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, f"data={args.data!r} (the corpus's windows and frames)")
-    corpus = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece)  # labels of MIDI 21..108
+    try:
+        corpus = balanced_windows(args.data, data_dir=args.data_dir, per_piece=args.per_piece,
+                                  pieces=args.pieces)  # labels of MIDI 21..108
+    except ValueError as err:
+        raise SystemExit(f"python -m experiments.cross_method: error: {err}")
     clips = dataclasses.replace(corpus, targets=model_keys(corpus.targets, model.layout, args.model))
     features = np.asarray(jax.jit(frontend)(clips.audio))
     targets, clusters = clips.targets, clips.clusters

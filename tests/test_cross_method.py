@@ -161,3 +161,12 @@ def test_a_frame_normalising_model_gets_a_baseline_ig_can_integrate_from(corpus)
     assert kinds == {"basic-pitch": "silence", "pesto": "noise"}
     assert early["silence"] > 0.9 and early["noise"] < 0.25, early  # measured 0.996 and 0.043
     assert gaps["noise"] < 0.02 and gaps["silence"] > 5 * gaps["noise"], gaps  # measured 0.0016 and 0.21
+
+
+def test_pieces_takes_the_first_n_pieces_and_names_a_bad_value(corpus):
+    clips = cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1, pieces=2)
+    every = cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1)
+    assert sorted(set(clips.clusters.tolist())) == [0, 1] and len(set(every.clusters.tolist())) > 2
+    np.testing.assert_array_equal(clips.audio, every.audio[np.isin(every.clusters, [0, 1])])
+    with pytest.raises(ValueError, match=r"pieces must be in 1\.\.\d+ .*got 0"):
+        cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1, pieces=0)
