@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from amt_jax.report import load_results
 from experiments.figures import models as models_figure
@@ -49,3 +50,31 @@ def test_variant_cells_are_left_out_and_each_model_is_scaled_by_its_own_whole_ax
     assert rows["a"]["h"] == [2]  # the width-1 variant is not a point of the profile
     np.testing.assert_allclose(rows["a"]["contrast"][0], (0.2, 0.1, 0.3))
     assert rows["a"]["sham"][0][0] == 0.16 and all(np.isnan(rows["a"]["sham"][0][1:]))
+
+
+def _cross_method_record(model, profile, baseline="silence"):
+    return {"inputs": {"model_spec": model, "baseline": {"kind": baseline}, "n_pieces": 3},
+            "harmonic_profile": {"gradient": profile, "occlusion": [2 * x if x is not None else None for x in profile]}}
+
+
+def test_harmonic_profiles_are_each_methods_shape_per_model_and_drawn(tiny_sweep, tmp_path):
+    records = [_cross_method_record("basic-pitch", [4.0, -2.0, 1.0, None]),
+               _cross_method_record("pesto", [0.0, 0.0, 0.0, 0.0], baseline="noise")]
+    profiles = models_figure.harmonic_profiles(records)
+    assert list(profiles) == ["basic-pitch", "pesto"] and profiles["pesto"]["baseline"] == "noise"
+    for method in ("gradient", "occlusion"):  # divided by its own largest |score|: units cancel
+        np.testing.assert_allclose(profiles["basic-pitch"]["methods"][method][:3], [1.0, -0.5, 0.25])
+        assert np.isnan(profiles["basic-pitch"]["methods"][method][3])
+    assert np.all(np.isnan(profiles["pesto"]["methods"]["gradient"]))  # no scale: nothing to draw, not a flat 0
+    with pytest.raises(ValueError, match="two cross-method records of model 'pesto'"):
+        models_figure.harmonic_profiles(records + records[1:])
+    workdir, _ = tiny_sweep
+    paths = []
+    for record in records:
+        paths.append(tmp_path / f"{record['inputs']['model_spec']}.json")
+        paths[-1].write_text(json.dumps(record))
+    out = tmp_path / "figs"
+    assert models_figure.main(["--workdir", str(workdir), "--out", str(out), "--cross-method", *map(str, paths)]) == 0
+    assert (out / "models_harmonic_profile.png").stat().st_size > 0
+    assert models_figure.main(["--workdir", str(workdir), "--out", str(out), "--cross-method",
+                               str(tmp_path / "missing.json")]) == 2

@@ -392,3 +392,25 @@ def test_audio_windows_cluster_the_voices_of_a_piece_together(monkeypatch):
     clips = audio_windows("fake:test", data_dir="unused", n_clips=6, clips_per_piece=1)
     assert [w[0] for w in clips.where] == [e["id"] for e in examples]
     assert clips.clusters.tolist() == [0, 0, 0, 3, 3, 3]
+
+
+def test_the_example_cell_shows_the_models_own_outputs_on_the_clip_and_its_chosen_draw(tiny_sweep):
+    """The example's outputs (one compiled call on the clip and its draws) are the model's outputs on
+    ``x`` and on ``x_perm = x[idx]``, within float tolerance of another batch shape, and the draw
+    shown is the one that changes them most."""
+    from amt_jax.models import registry
+
+    workdir, _ = tiny_sweep
+    found = sorted((workdir / "cells").glob("*__example_h*.npz"))
+    assert len(found) == 1
+    model_spec = json.loads(found[0].with_suffix(".json").read_text())["cell"]["model"]
+    with np.load(found[0]) as saved:
+        arrays = dict(saved)
+    np.testing.assert_array_equal(arrays["x_perm"], arrays["x"][arrays["idx"]])
+    model = registry.load(model_spec)
+    for x, y in ((arrays["x"], arrays["y"]), (arrays["x_perm"], arrays["y_perm"])):
+        own = np.asarray(model.probabilities(model.params, x[None]))[0]
+        np.testing.assert_allclose(y, own, rtol=1e-5, atol=1e-6 * max(np.max(np.abs(own)), 1e-12))
+    summary = json.loads(found[0].with_suffix(".json").read_text())["result"]
+    assert summary["output_l1"] == np.max(arrays["output_l1"]) == arrays["output_l1"][summary["draw"]]
+    np.testing.assert_allclose(summary["output_l1"], np.mean(np.abs(arrays["y_perm"] - arrays["y"])), rtol=1e-5)

@@ -1,8 +1,9 @@
-"""Model families side by side (e.g. Basic Pitch beside PESTO): (a) the reliance contrast per harmonic count h and the real − sham-comb difference, each divided by the model's own whole-axis shuffle importance (its own scale; 95 % crossed intervals, a point without bars where there is none); (b) the logit-scale factorial's v(F)/v(F∪H) and v(H)/v(F∪H) at the largest h (how much of the note each cue's replacement removes alone); (c) with ``--probe-keys``, each model's per-key F1 alone (tones with false positives counted) beside its better energy baseline, at each level.
+"""Model families side by side (e.g. Basic Pitch beside PESTO): (a) the reliance contrast per harmonic count h and the real − sham-comb difference, each divided by the model's own whole-axis shuffle importance (its own scale; 95 % crossed intervals, a point without bars where there is none); (b) the logit-scale factorial's v(F)/v(F∪H) and v(H)/v(F∪H) at the largest h (how much of the note each cue's replacement removes alone); (c) with ``--probe-keys``, each model's per-key F1 alone (tones with false positives counted) beside its better energy baseline, at each level; (d) with ``--cross-method``, each model's harmonic profile: every attribution method's score of harmonic k = 1..8 of a sounding key (mean over pieces), divided by that method's largest |score| for that model (methods and models have different units; the shapes compare).
 
-    python -m experiments.figures.models --workdir W [--probe-keys DIR ...]
+    python -m experiments.figures.models --workdir W [--probe-keys DIR ...] [--cross-method JSON ...]
 
-Reads the sweep's saved cells (and the ``probe_keys_<model>.json`` of each ``probe-keys --out DIR``); nothing
+Reads the sweep's saved cells (the ``probe_keys_<model>.json`` of each ``probe-keys --out DIR``, and
+the JSON each ``python -m experiments.cross_method --model M --out JSON`` wrote); nothing
 is recomputed. Random-weights controls are left out: the controls section of the report compares them.
 """
 
@@ -63,7 +64,30 @@ def factorial_ratios(results) -> dict[str, dict[str, float]]:
     return out
 
 
-def figures(results, probe_keys: list[dict]) -> list:
+def harmonic_profiles(records: list[dict]) -> dict[str, dict]:
+    """Per model of the cross-method ``records``: ``{"methods": {method: profile [K] ÷ its max |·|},
+    "baseline": kind, "n_pieces": n}``. Two records of one model are refused (which one to draw?)."""
+    import numpy as np
+
+    out = {}
+    for record in records:
+        if "harmonic_profile" not in record:
+            raise ValueError(f"cross-method record of {record.get('inputs', {}).get('model_spec')!r} has no "
+                             f"harmonic_profile (run it with the table part: --parts table)")
+        model = record["inputs"]["model_spec"]
+        if model in out:
+            raise ValueError(f"two cross-method records of model {model!r}; pass one per model")
+        methods = {}
+        for method, values in record["harmonic_profile"].items():
+            v = np.asarray([np.nan if x is None else x for x in values], float)
+            peak = np.nanmax(np.abs(v)) if np.any(np.isfinite(v)) else np.nan
+            methods[method] = v / peak if peak > 0 else v * np.nan
+        out[model] = {"methods": methods, "baseline": record["inputs"].get("baseline", {}).get("kind", "silence"),
+                      "n_pieces": record["inputs"].get("n_pieces")}
+    return out
+
+
+def figures(results, probe_keys: list[dict], cross_method: list[dict] = ()) -> list:
     """``[(file name, matplotlib figure)]``."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -119,10 +143,24 @@ def figures(results, probe_keys: list[dict]) -> list:
         ax.set_title("Probe tones alone (mean over timbres; dotted: the better energy baseline)")
         ax.legend(fontsize=7, ncol=2)
         out.append(("models_probe_keys", fig))
+    profiles = harmonic_profiles(list(cross_method))
+    if profiles:
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5.5 * len(profiles), 4), squeeze=False, sharey=True)
+        every = list(dict.fromkeys(m for p in profiles.values() for m in p["methods"]))  # one colour per method
+        for ax, (model, p) in zip(axes[0], profiles.items()):
+            for method, v in p["methods"].items():
+                ax.plot(np.arange(1, len(v) + 1), v, "o-", ms=3, color=f"C{every.index(method) % 10}", label=method)
+            ax.axhline(0, color="0.5", lw=0.8)
+            ax.set_xlabel("harmonic k of a sounding key")
+            ax.set_title(f"{registry.title(model)} ({p['n_pieces']} pieces; baseline: {p['baseline']})")
+        axes[0][0].set_ylabel("score ÷ the method's max |score| (ratio)")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        out.append(("models_harmonic_profile", fig))
     return out
 
 
-def draw(name: str, caption: str, workdir: str, out: str | None = None, probe_keys=()) -> Drawn:
+def draw(name: str, caption: str, workdir: str, out: str | None = None, probe_keys=(), cross_method=()) -> Drawn:
     from amt_jax.report import load_results
 
     records = []
@@ -131,7 +169,12 @@ def draw(name: str, caption: str, workdir: str, out: str | None = None, probe_ke
         if not found:
             raise FileNotFoundError(f"--probe-keys {directory}: no probe_keys_<model>.json there")
         records += [json.loads(path.read_text()) for path in found]
-    made = figures(load_results(workdir), records)
+    cross = []
+    for path in cross_method:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--cross-method {path}: no such file (python -m experiments.cross_method --out writes it)")
+        cross.append(json.loads(Path(path).read_text()))
+    made = figures(load_results(workdir), records, cross)
     drawn = save(name, caption, workdir, out, made, [])
     return Drawn(drawn.name, drawn.files, caption, command(name, workdir, out), drawn.sources)
 
@@ -141,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="a sweep workdir with two or more models")
     parser.add_argument("--out", default=None, help="output directory (default: WORKDIR/paper_figures)")
     parser.add_argument("--probe-keys", nargs="*", default=(), metavar="DIR", help="probe-keys --out directories")
+    parser.add_argument("--cross-method", nargs="*", default=(), metavar="JSON",
+                        help="experiments.cross_method --out files, one per model")
     args = parser.parse_args(argv)
     try:
-        drawn = draw("models", CAPTION, args.workdir, args.out, args.probe_keys)
+        drawn = draw("models", CAPTION, args.workdir, args.out, args.probe_keys, args.cross_method)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"experiments.figures.models: error: {exc}", file=sys.stderr)
         return 2
