@@ -24,8 +24,9 @@ left unset: no claim). Each clip draws its own sounding key (``stratified=False`
 cells also run the width-1 and attenuation variants at the largest h, and every reliance cell its
 sham comb. Measured (2026-12-02, 2 CPU cores shared with other jobs): 27 min for Basic Pitch and
 its random-weights control (32 cells); numbers in the README's "Findings of the study config".
-PESTO's cells were run on 12 of the pieces only (``--config.n_clips=12``, 4 of its families: 15
-cells in 16.5 min, 2026-12-02); its full run here was not timed."""
+The whole config (Basic Pitch, PESTO and both random-weights controls, 69 cells; without
+``$AMT_JAX_GRID``) took 63 min on 2 cores shared with a cross-method run (2026-12-04, commit
+``c59e440``); Basic Pitch's numbers came out as the run without PESTO printed them."""
 
 import importlib.util
 from pathlib import Path
