@@ -20,6 +20,7 @@ def test_reliance_is_read_on_each_models_own_scale_and_drawn(tiny_sweep, tmp_pat
         h = r["h"][-1]
         rel = json.loads((workdir / "cells" / f"{model}__harmonic_swap_h{h}.json").read_text())["result"]["reliance"]
         np.testing.assert_allclose(r["contrast"][-1][0], rel["contrast"]["mean"] / scale, rtol=1e-9)
+        np.testing.assert_allclose(r["own"][-1][0], rel["diagonal"]["mean"] / scale, rtol=1e-9)  # the key's own drop
         assert r["h"] == sorted(r["h"])
     ratios = models_figure.factorial_ratios(results)
     assert set(ratios) == {"planted-b3", "planted-b1"} and all(0 <= v["F"] and 0 <= v["H"] for v in ratios.values())
@@ -50,6 +51,7 @@ def test_variant_cells_are_left_out_and_each_model_is_scaled_by_its_own_whole_ax
     assert rows["a"]["h"] == [2]  # the width-1 variant is not a point of the profile
     np.testing.assert_allclose(rows["a"]["contrast"][0], (0.2, 0.1, 0.3))
     assert rows["a"]["sham"][0][0] == 0.16 and all(np.isnan(rows["a"]["sham"][0][1:]))
+    assert all(np.isnan(rows["a"]["own"][0]))  # a record without the key's own drop: nothing drawn, not 0
 
 
 def _cross_method_record(model, profile, baseline="silence"):

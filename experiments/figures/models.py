@@ -1,4 +1,4 @@
-"""Model families side by side (e.g. Basic Pitch beside PESTO): (a) the reliance contrast per harmonic count h and the real − sham-comb difference, each divided by the model's own whole-axis shuffle importance (its own scale; 95 % crossed intervals, a point without bars where there is none); (b) the logit-scale factorial's v(F)/v(F∪H) and v(H)/v(F∪H) at the largest h (how much of the note each cue's replacement removes alone); (c) with ``--probe-keys``, each model's per-key F1 alone (tones with false positives counted) beside its better energy baseline, at each level; (d) with ``--cross-method``, each model's harmonic profile: every attribution method's score of harmonic k = 1..8 of a sounding key (mean over pieces), divided by that method's largest |score| for that model (methods and models have different units; the shapes compare).
+"""Model families side by side (e.g. Basic Pitch beside PESTO): (a) the probed key's own drop, the reliance contrast per harmonic count h and the real − sham-comb difference, each divided by the model's own whole-axis shuffle importance (its own scale; 95 % crossed intervals, a point without bars where there is none); (b) the logit-scale factorial's v(F)/v(F∪H) and v(H)/v(F∪H) at the largest h (how much of the note each cue's replacement removes alone); (c) with ``--probe-keys``, each model's per-key F1 alone (tones with false positives counted) beside its better energy baseline, at each level; (d) with ``--cross-method``, each model's harmonic profile: every attribution method's score of harmonic k = 1..8 of a sounding key (mean over pieces), divided by that method's largest |score| for that model (methods and models have different units; the shapes compare).
 
     python -m experiments.figures.models --workdir W [--probe-keys DIR ...] [--cross-method JSON ...]
 
@@ -27,7 +27,10 @@ def _scaled(est: dict, scale: float) -> tuple[float, float, float]:
 
 
 def reliance_rows(results) -> dict[str, dict[str, list]]:
-    """Per trained model: ``{"h": [...], "contrast": [(m, lo, hi)], "sham": [(m, lo, hi)]}`` on its own scale."""
+    """Per trained model: ``{"h": [...], "own": [(m, lo, hi)], "contrast": [...], "sham": [...]}`` on its own
+    scale: the probed key's own drop (``diagonal``; for a model whose output is one distribution the
+    conservative reading, its controls gaining the mass the key loses), the contrast with the
+    co-sounding keys, real − sham comb."""
     out = {}
     for model in dict.fromkeys(c["model"] for c in results.cells):
         if model.startswith("random:"):
@@ -39,10 +42,12 @@ def reliance_rows(results) -> dict[str, dict[str, list]]:
             raise ValueError(f"{model}: {len(whole)} whole-axis random-spectral cells; the own scale needs one")
         if not whole or not cells:
             continue
-        rows = {"h": [], "contrast": [], "sham": []}
+        rows = {"h": [], "own": [], "contrast": [], "sham": []}
         for cell, record in sorted(cells, key=lambda cr: cr[0]["params"]["n_harmonics"]):
             rel = record["result"]["reliance"]
             rows["h"].append(cell["params"]["n_harmonics"])
+            own = rel.get("diagonal")
+            rows["own"].append(_scaled(own, whole[0]) if own else (float("nan"),) * 3)
             rows["contrast"].append(_scaled(rel["contrast"], whole[0]))
             sham = rel.get("real_minus_sham")
             rows["sham"].append(_scaled(sham, whole[0]) if sham else (float("nan"),) * 3)
@@ -100,10 +105,11 @@ def figures(results, probe_keys: list[dict], cross_method: list[dict] = ()) -> l
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         every_h = sorted({h for r in rows.values() for h in r["h"]})  # one tick per h any model has
         for i, (model, r) in enumerate(rows.items()):
-            for j, (key, marker) in enumerate((("contrast", "o"), ("sham", "s"))):
+            names = {"own": "the key's own drop", "contrast": "reliance contrast", "sham": "real − sham comb"}
+            for j, (key, marker) in enumerate((("own", "^"), ("contrast", "o"), ("sham", "s"))):
                 m, lo, hi = (np.asarray(v, float) for v in zip(*r[key]))
-                x = np.array([every_h.index(h) for h in r["h"]]) + 0.12 * (2 * i + j) - 0.18
-                label = f"{registry.title(model)}: {'reliance contrast' if key == 'contrast' else 'real − sham comb'}"
+                x = np.array([every_h.index(h) for h in r["h"]]) + 0.09 * (3 * i + j) - 0.25
+                label = f"{registry.title(model)}: {names[key]}"
                 has = np.isfinite(lo) & np.isfinite(hi)
                 axes[0].errorbar(x[has], m[has], yerr=[m[has] - lo[has], hi[has] - m[has]], fmt=marker, capsize=3,
                                  label=label, color=f"C{i}", mfc="white" if key == "sham" else None)
