@@ -7,7 +7,7 @@ Usage, from the repository root::
 
     python -m amt_jax data build chorales --data-dir D --n-pieces 60
     python -m experiments.cross_method --data-dir D --out outputs/cross_method.json [--model basic-pitch] \\
-        [--per-piece 2] [--cascade-clips all] [--stack-draws 16] [--label-steps 0 --label-pieces 4]
+        [--per-piece 2] [--pieces N] [--cascade-clips all] [--stack-draws 16] [--label-steps 0 --label-pieces 4]
 
 The model is read through its capabilities: its features from ``frontend_on`` (the corpus's
 audio rate and frame step), its keys' labels cut from the corpus's (``model_keys``), the LRP
@@ -277,6 +277,8 @@ def parse_args(argv):
                         help="comma-separated subset of table (with agreement, diagnostics, LRP top-n maps), stack, "
                              "cascade, labels (labels also needs --label-steps)")
     args = parser.parse_args(argv)
+    if args.pieces is not None and args.pieces < 1:
+        parser.error(f"--pieces must be at least 1, got {args.pieces}")
     args.parts = set(args.parts.split(","))
     if args.cascade_clips != "all":
         try:

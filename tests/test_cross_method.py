@@ -173,3 +173,9 @@ def test_pieces_takes_the_first_n_pieces_and_names_a_bad_value(corpus):
     for bad in (0, n + 1):
         with pytest.raises(ValueError, match=rf"pieces must be in 1\.\.{n} .*got {bad}$"):
             cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1, pieces=bad)
+
+
+def test_pieces_below_one_is_refused_by_the_command_line_naming_it(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cross_method.parse_args(["--data-dir", "D", "--out", "o.json", "--pieces", "0"])
+    assert exc.value.code == 2 and "--pieces must be at least 1, got 0" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def harmonic_profiles(records: list[dict]) -> dict[str, dict]:
             v = np.asarray([np.nan if x is None else x for x in values], float)
             peak = np.nanmax(np.abs(v)) if np.any(np.isfinite(v)) else np.nan
             methods[method] = v / peak if peak > 0 else v * np.nan
-        out[model] = {"methods": methods, "baseline": record["inputs"].get("baseline", {}).get("kind", "silence"),
+        out[model] = {"methods": methods, "baseline": record["inputs"].get("baseline", {}).get("kind", "unrecorded"),
                       "n_pieces": record["inputs"].get("n_pieces")}
     return out
 

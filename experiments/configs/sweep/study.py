@@ -23,7 +23,7 @@ intervals reported include that part; more draws would narrow them (``claimed_mc
 left unset: no claim). Each clip draws its own sounding key (``stratified=False``); the reliance
 cells also run the width-1 and attenuation variants at the largest h, and every reliance cell its
 sham comb. Measured (2026-12-02, 2 CPU cores shared with other jobs): 27 min for Basic Pitch and
-its random-weights control (32 cells); numbers in the README's "Findings of the study config".
+its random-weights control (2026-12-02); numbers in the README's "Findings of the study config".
 The whole config (Basic Pitch, PESTO and both random-weights controls, 69 cells; without
 ``$AMT_JAX_GRID``) took 63 min on 2 cores shared with a cross-method run (2026-12-04, commit
 ``c59e440``); Basic Pitch's numbers came out as the run without PESTO printed them."""
