@@ -288,7 +288,8 @@ def main(argv=None) -> int:
         out["overrides"] = args.overrides
         for name, row in out["phases"].items():
             extra = (f", {row['fraction_of_peak']:.1%} of peak" if "fraction_of_peak" in row
-                     else ", FLOPs unknown (a loop)" if "fraction_of_peak_unknown" in row else "")
+                     else f", FLOPs unknown ({row['fraction_of_peak_unknown']})" if "fraction_of_peak_unknown" in row
+                     else "")
             print(f"{name:28s} {row['seconds']:8.1f} s  compile {row['compile_s']:6.1f} s ({row['n_compiles']} programs)"
                   f"{extra}")
         print(f"{'total':28s} {out['total_s']:8.1f} s  compile {out['compile_s']:6.1f} s ({out['n_compiles']} programs)")

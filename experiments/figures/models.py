@@ -104,8 +104,8 @@ def figures(results, probe_keys: list[dict], cross_method: list[dict] = ()) -> l
     if rows or ratios:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         every_h = sorted({h for r in rows.values() for h in r["h"]})  # one tick per h any model has
+        names = {"own": "the key's own drop", "contrast": "reliance contrast", "sham": "real − sham comb"}
         for i, (model, r) in enumerate(rows.items()):
-            names = {"own": "the key's own drop", "contrast": "reliance contrast", "sham": "real − sham comb"}
             for j, (key, marker) in enumerate((("own", "^"), ("contrast", "o"), ("sham", "s"))):
                 m, lo, hi = (np.asarray(v, float) for v in zip(*r[key]))
                 x = np.array([every_h.index(h) for h in r["h"]]) + 0.09 * (3 * i + j) - 0.25
