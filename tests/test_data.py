@@ -182,6 +182,21 @@ def test_chorales_skip_bad_piece_and_fail_when_nothing_usable(tmp_path, monkeypa
         data.build("chorales", data_dir=tmp_path / "c", n_pieces=3)
 
 
+def test_parallel_export_gives_the_serial_outcomes_in_order():
+    """Spawned workers export ahead; what comes out, and in what order, is what this process gives."""
+    names = chorales_mod.chorale_names()[:5]
+    serial = list(chorales_mod.exported_in_order("voiced", names, workers=0))
+    exports = chorales_mod.exported_in_order("voiced", names, workers=2)
+    first = [next(exports) for _ in range(3)]
+    exports.close()  # the workers of the pieces not taken stop
+    assert [n for n, _ in first] == names[:3] == [n for n, _ in serial[:3]]
+    for (_, (notes, voice)), (_, (ref_notes, ref_voice)) in zip(first, serial):
+        for field in ("onset_s", "offset_s", "pitch", "velocity"):
+            np.testing.assert_array_equal(getattr(notes, field), getattr(ref_notes, field))
+        np.testing.assert_array_equal(voice, ref_voice)
+    assert chorales_mod.export_workers(chorales_mod.PARALLEL_EXPORT_MIN_PIECES - 1) == 0
+
+
 def test_chorales_rejects_too_few_pieces(tmp_path):
     with pytest.raises(ValueError, match="n_pieces"):
         data.build("chorales", data_dir=tmp_path, n_pieces=2)
@@ -191,6 +206,12 @@ def test_load_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="valid datasets: chorales, maestro"):
         data.load("mnist", "test", data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="data build chorales"):
+        data.load("chorales", "test", data_dir=tmp_path)
+    version = data.builder_class("chorales").VERSION
+    older = tmp_path / "chorales" / "tinysoundfont" / "1.0.0"  # a build by an amt_jax that stored another schema
+    older.mkdir(parents=True)
+    (older / "dataset_info.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=rf"only as version 1\.0\.0 \(this amt_jax reads {version}\).*data build chorales"):
         data.load("chorales", "test", data_dir=tmp_path)
 
 

@@ -115,9 +115,9 @@ def test_build_console_and_card(real_build):
     progress = [state for state in err.splitlines() if state.strip()]  # one bar, redrawn once per recording
     assert all(state.startswith("building real") for state in progress), err
     assert f"{len(sources.RECORDINGS)}step" in progress[-1] and "test " in progress[-1], err
-    info = json.loads((real_dir / "real" / "1.0.0" / "dataset_info.json").read_text())
+    info = json.loads((real_dir / "real" / str(data.builder_class("real").VERSION) / "dataset_info.json").read_text())
     assert "every piece is in the ``test`` split" in info["description"]
-    metadata = json.loads((real_dir / "real" / "1.0.0" / "metadata.json").read_text())
+    metadata = json.loads((real_dir / "real" / str(data.builder_class("real").VERSION) / "metadata.json").read_text())
     assert metadata["splits"] == "test only"
     for rec in sources.RECORDINGS:
         entry = metadata["recordings"][rec.piece_id]

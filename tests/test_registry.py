@@ -198,3 +198,27 @@ def test_a_wrapper_of_a_frame_wise_function_is_not_frame_wise_unless_marked():
         return apply(params, x).cumsum(-1)  # mixes frames
 
     assert is_frame_wise(apply) and not is_frame_wise(smoothed) and not is_frame_wise(jax.jit(apply))
+
+
+@pytest.mark.parametrize("spec", ("basic-pitch", "pesto"))
+def test_a_random_weights_control_runs_the_trained_models_compiled_program(spec):
+    """``random:<spec>`` differs from ``<spec>`` in its params only, which jitted programs take as an
+    argument: a program that takes ``apply`` as a static argument (the engine's chunk) compiles once
+    for both, not once per model (the study runs every control beside its model)."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    from amt_jax.estimators.runner import replicated
+
+    @functools.partial(jax.jit, static_argnames="apply_fn")
+    def run(params, x, *, apply_fn):
+        return jax.tree.leaves(apply_fn(params, x))[0].sum()
+
+    trained, control = registry.load(spec), registry.load(registry.random_control(spec))
+    x = jnp.zeros((1, trained.layout.n_bins, 8), jnp.float32)
+    # params as the engine passes them (estimators.runner.replicated: put on the device once)
+    outputs = [float(run(replicated(None, m.params), x, apply_fn=m.apply)) for m in (trained, control)]
+    assert run._cache_size() == 1
+    assert outputs[0] != outputs[1]  # other weights, other outputs: the same program ran both

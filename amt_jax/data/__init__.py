@@ -173,8 +173,13 @@ def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
     probe = cls(data_dir=os.fspath(data_dir), config=config)
     if not os.path.isfile(os.path.join(probe.data_dir, "dataset_info.json")):
         how = f" --config {config}" if config is not None else ""
+        parent = os.path.dirname(probe.data_dir)  # holds one folder per version built
+        older = sorted(v for v in (os.listdir(parent) if os.path.isdir(parent) else ())
+                       if os.path.isfile(os.path.join(parent, v, "dataset_info.json")))
+        state = (f"built in {data_dir} only as version {', '.join(older)} (this amt_jax reads {probe.version})"
+                 if older else f"not built in {data_dir}")
         raise FileNotFoundError(
-            f"dataset {name!r} is not built in {data_dir}; "
+            f"dataset {name!r} is {state}; "
             f"build it with: python -m amt_jax data build {name.split('/')[0]}{how} --data-dir {data_dir}"
         )
     return Source(tfds.data_source(name, split=split, data_dir=os.fspath(data_dir), download=False), name, split)

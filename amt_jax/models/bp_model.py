@@ -84,10 +84,18 @@ def init_fn(config: BasicPitchConfig) -> Callable:
     return jax.jit(lambda key: BasicPitch(config).lazy_init(key, shape))
 
 
+@functools.lru_cache(maxsize=None)
+def network(config: BasicPitchConfig) -> BasicPitch:
+    """One ``BasicPitch(config)`` per config, so models of one architecture (pretrained, its random-
+    weights control, trained variants of one shape) share one ``apply``: a jitted program that takes it
+    as a static argument compiles once for all of them (a new module's bound method compares unequal)."""
+    return BasicPitch(config)
+
+
 def network_model(spec: str, *, config: BasicPitchConfig, params: Any, frontend: Callable, layout: FrequencyLayout,
                   identity: dict, frame_threshold: float, invert: Inverse | None, source: Any = None) -> Model:
     """A :class:`Model` of ``BasicPitch(config)`` with ``params``, with every capability of the family."""
-    return Model(spec, BasicPitch(config).apply, params, layout, identity, outputs=OUTPUTS, output="note",
+    return Model(spec, network(config).apply, params, layout, identity, outputs=OUTPUTS, output="note",
                  frame_threshold=frame_threshold, frontend=frontend, logits=logits_fn(config),
                  intermediates=intermediates_fn(config), layers=LAYERS, invert=invert, lrp=BasicPitchLRP(config),
                  init=init_fn(config), cascade=NOTE_CASCADE, stack=BasicPitchStack(config), source=source)

@@ -32,9 +32,14 @@ part's name (``instruments``); see :mod:`amt_jax.data.chorales.solo`.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import multiprocessing
 import os
 import tempfile
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import tensorflow_datasets as tfds
 
@@ -84,6 +89,70 @@ def export_voiced(name: str):
         raise BadPiece(f"music21 could not export {name} ({type(exc).__name__}: {exc})") from None
 
 
+PARALLEL_EXPORT_MIN_PIECES = 16  # fewer pieces are exported in this process (a worker takes ~1 s to start)
+MAX_EXPORT_WORKERS = 8
+
+
+def export_workers(n_pieces: int) -> int:
+    """Processes exporting ``n_pieces`` pieces: 0 (this process) below :data:`PARALLEL_EXPORT_MIN_PIECES`,
+    else the CPUs this process may use, at most :data:`MAX_EXPORT_WORKERS` and ``n_pieces``."""
+    if n_pieces < PARALLEL_EXPORT_MIN_PIECES:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cpus, MAX_EXPORT_WORKERS, n_pieces) if cpus > 1 else 0
+
+
+def export(kind: str, name: str):
+    """``(notes, voice)`` of corpus piece ``name``: ``kind`` ``"notes"`` (voice None), ``"voiced"``
+    (:func:`export_voiced`) or ``"solo"`` (the parts of :func:`~amt_jax.data.chorales.solo.export_parts`,
+    voice None); ``BadPiece`` when it cannot be exported."""
+    if kind == "solo":
+        return solo_lib.export_parts(name), None
+    return export_voiced(name) if kind == "voiced" else (export_notes(name), None)
+
+
+def _export_or_bad(kind: str, name: str):
+    try:
+        return export(kind, name)
+    except BadPiece as exc:  # returned, not raised: the caller logs it and goes on
+        return exc
+
+
+def exported_in_order(kind: str, names, *, workers: int = 0):
+    """Yield ``(name, (notes, voice) or BadPiece)`` for ``names`` in their order, each exported by
+    :func:`export`. ``workers`` > 0: that many spawned processes export ahead (at most ``2·workers``
+    pieces in flight; the music21 export is pure Python, most of a chorale build's time); closing
+    the generator stops them. The outcome does not depend on ``workers``."""
+    if workers <= 0:
+        for name in names:
+            yield name, _export_or_bad(kind, name)
+        return
+    # spawn, not fork: the caller may hold JAX's or TensorFlow's threads
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pending, upcoming = collections.deque(), iter(names)
+    try:
+        for name in upcoming:
+            pending.append((name, pool.submit(_export_or_bad, kind, name)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            name, future = pending[0]
+            try:
+                outcome = future.result()
+            except BrokenProcessPool as exc:  # e.g. a __main__ spawn cannot re-import (a script on stdin)
+                warnings.warn(f"chorales: export workers failed ({exc}); exporting in this process", stacklevel=2)
+                break
+            pending.popleft()
+            nxt = next(upcoming, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_export_or_bad, kind, nxt)))
+            yield name, outcome
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for name in [n for n, _ in pending] + list(upcoming):  # after a broken pool: the rest, in order, here
+        yield name, _export_or_bad(kind, name)
+
+
 class ChoralesConfig(tfds.core.BuilderConfig):
     """``renderer``: one of ``amt_jax.data.render.RENDERERS``; ``name``: the renderer's unless
     mistuned; ``detune_cents``: each voice's fixed offset magnitude; ``vibrato``: per-voice vibrato;
@@ -116,8 +185,8 @@ def _detune(cents: int) -> ChoralesConfig:
 class Chorales(TranscriptionBuilder):
     """Bach chorales rendered with several General MIDI programs; audio, rolls and notes."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release.", "1.1.0": "Audio, frames and onsets stored as raw bytes (same values)."}
     BUILDER_CONFIGS = [
         ChoralesConfig(renderer="tinysoundfont", description="tinysoundfont with pretty_midi's TimGM6mb.sf2"),
         ChoralesConfig(renderer="fluidsynth", description="FluidSynth CLI (FluidR3_GM.sf2 when installed)"),
@@ -164,22 +233,23 @@ class Chorales(TranscriptionBuilder):
         if not os.path.isfile(soundfont):
             raise FileNotFoundError(f"soundfont {soundfont} does not exist")
         tuned = self.builder_config.tuned
+        kind = "solo" if self.builder_config.solo else "voiced" if tuned else "notes"
         names = chorale_names()
         wanted = len(names) if self.n_pieces is None else min(self.n_pieces, len(names))
         pieces = []
-        for name in names:
-            if len(pieces) == wanted:
-                break
-            try:
-                if self.builder_config.solo:
-                    notes, voice = solo_lib.export_parts(name), None
-                else:
-                    notes, voice = export_voiced(name) if tuned else (export_notes(name), None)
-            except BadPiece as exc:
-                self.skips.skip(name, str(exc))
-                continue
-            pieces.append((name.split("/")[-1], notes, voice))
-            self.progress(f"exported {len(pieces)}/{wanted} {name} ({_describe(notes)})")
+        exports = exported_in_order(kind, names, workers=export_workers(wanted))
+        try:
+            for name, outcome in exports:
+                if isinstance(outcome, BadPiece):
+                    self.skips.skip(name, str(outcome))
+                    continue
+                notes, voice = outcome
+                pieces.append((name.split("/")[-1], notes, voice))
+                self.progress(f"exported {len(pieces)}/{wanted} {name} ({_describe(notes)})")
+                if len(pieces) == wanted:
+                    break
+        finally:
+            exports.close()  # stops the workers of pieces not needed
         if len(pieces) < MIN_PIECES:
             raise ValueError(
                 f"chorales: only {len(pieces)} usable piece(s), need {MIN_PIECES}; skipped: {self.skips.summary()}"

@@ -125,8 +125,9 @@ def load_audio(data: bytes, *, name: str, duration_s: float) -> np.ndarray:
 class Maestro(TranscriptionBuilder):
     """MAESTRO v3 solo piano: audio, frame/onset rolls (sustain applied) and notes."""
 
-    VERSION = tfds.core.Version("3.0.0")
-    RELEASE_NOTES = {"3.0.0": "MAESTRO v3.0.0 in the amt_jax schema."}
+    VERSION = tfds.core.Version("3.1.0")
+    RELEASE_NOTES = {"3.0.0": "MAESTRO v3.0.0 in the amt_jax schema.",
+                     "3.1.0": "Audio, frames and onsets stored as raw bytes (same values)."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download maestro-v3.0.0.zip from https://magenta.tensorflow.org/datasets/maestro and put the "
         "zip, or the extracted maestro-v3.0.0/ folder, in the manual directory (--manual-dir)."

@@ -76,8 +76,9 @@ def example_of(recording: sources.Recording, archive: archives.Archive) -> dict:
 class Real(TranscriptionBuilder):
     """Real recordings with pitch-track or note-list labels; a ``test`` split only."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Five libsoni 1.1.0 recordings."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Five libsoni 1.1.0 recordings.",
+                     "1.1.0": "Audio, frames and onsets stored as raw bytes (same values)."}
     HOMEPAGE = "https://pypi.org/project/libsoni/1.1.0/"
     BUILT_SPLITS = (SPLIT,)
     RECORDED = True

@@ -111,7 +111,11 @@ def _frames(x):
     return jnp.swapaxes(x, -1, -2).reshape((-1, x.shape[-2])), lead, t
 
 
+@functools.lru_cache(maxsize=None)
 def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
+    """``(apply, logits, intermediates)`` of ``module``: made once per module and layout, so PESTO and
+    its random-weights control share them (a jitted program taking ``apply`` as a static argument
+    compiles once for both)."""
     def apply(params, x):
         """``X [..., 251, T]`` dB -> ``{"keys": [..., P, T], "pitch": [..., 384, T], "confidence": [..., T]}``."""
         rows, lead, t = _frames(jnp.asarray(x, jnp.float32))
