@@ -9,8 +9,9 @@ On one device, for the harmonic family on one 2-s window through pretrained Basi
 - ``naive_draws_per_s``: per draw, permute in numpy, call the jitted model on one input,
   take the metric in numpy.
 
-``reliance_engine_over_limit`` (goal >= 0.9): the same for the harmonic-reliance probe
-(``harmonic_swap`` of the window's sounding keys scored with ``key_drop`` per key).
+``reliance_engine_over_limit`` (goal >= 0.9) and ``reliance_engine_fraction_of_peak`` (goal >= 0.5):
+the same for the harmonic-reliance probe (``harmonic_swap`` of the window's sounding keys scored
+with ``key_drop`` per key; one forward per draw, so the same multiply-adds per draw).
 
 ``engine_over_limit`` (goal >= 0.9) and ``engine_over_naive`` (goal >= 1.0 on CPU) are
 ratios of medians over ``--repeats`` interleaved repetitions. ``engine_fraction_of_peak`` and
@@ -174,8 +175,11 @@ def _reliance_figures(n_draws: int, chunk_size: int, repeats: int) -> dict:
         rates["engine"].append(n_draws / _timed(engine))
         rates["limit"].append(n_draws / _timed(limit))
     med = {k: statistics.median(v) for k, v in rates.items()}
+    macs, machine = sum(peak.basic_pitch_macs(bp.config, x.shape[-1]).values()), peak.cpu_peak()  # one forward a draw
     return {"reliance_engine_draws_per_s": med["engine"], "reliance_limit_draws_per_s": med["limit"],
-            "reliance_engine_over_limit": med["engine"] / med["limit"]}
+            "reliance_engine_over_limit": med["engine"] / med["limit"],
+            "reliance_engine_fraction_of_peak": peak.fraction_of_peak(med["engine"], macs, machine),
+            "reliance_limit_fraction_of_peak": peak.fraction_of_peak(med["limit"], macs, machine)}
 
 
 def _linear_apply(w, x):
@@ -228,6 +232,10 @@ def main(argv=None) -> int:
           f"model-only limit {result['limit_draws_per_s']:.1f} ({pct(result['limit_fraction_of_peak'])}), "
           f"engine_over_limit {result['engine_over_limit']:.2f}, engine_over_naive {result['engine_over_naive']:.2f}, "
           f"rss_ratio {result['rss_ratio']:.2f}")
+    print(f"harmonic-reliance probe: engine {result['reliance_engine_draws_per_s']:.1f} draws/s "
+          f"({pct(result['reliance_engine_fraction_of_peak'])} of peak), model-only limit "
+          f"{result['reliance_limit_draws_per_s']:.1f} ({pct(result['reliance_limit_fraction_of_peak'])}), "
+          f"engine_over_limit {result['reliance_engine_over_limit']:.2f}")
     print(json.dumps(result))
     return 0
 
