@@ -1,6 +1,8 @@
 """The demo's findings: one sentence per model and setting (a control model never hides the model
 it controls), and the architecture-vs-learning verdict follows the sizes."""
 
+import pytest
+
 from amt_jax.commands import demo
 
 
@@ -125,3 +127,26 @@ def test_real_reliance_sentence_reads_the_h4_cell_or_says_why_not():
     assert "is not confirmed" in demo._real_reliance(results([cell(4, good, "width1"), cell(4, wide)]))
     assert demo._real_reliance(results([cell(4, None)])).endswith("not checked (no sham comb fitted).")
     assert demo._real_reliance(results([cell(8, good)])).endswith("not checked (no h = 4 reliance cell).")
+
+
+def test_beside_runs_a_function_in_another_process_and_returns_or_raises_its_outcome():
+    """Steps 4 and 5 run in a spawned process beside the sweep: its return value comes back, an
+    exception it raised is raised here, and leaving the block early stops it at once."""
+    import operator
+    import os
+    import time
+
+    from amt_jax.commands.demo import Beside
+
+    with Beside(os.getpid) as beside:
+        assert beside.result() != os.getpid()  # another process ran it
+    with Beside(divmod, 7, 2) as beside:
+        assert beside.result() == (3, 1)
+    with pytest.raises(ZeroDivisionError):
+        with Beside(operator.truediv, 1, 0) as beside:
+            beside.result()
+    start = time.monotonic()
+    with pytest.raises(KeyError):
+        with Beside(time.sleep, 60):
+            raise KeyError("an interrupt or an error in this process")
+    assert time.monotonic() - start < 30  # stopped, not waited for

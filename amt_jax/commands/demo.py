@@ -13,7 +13,10 @@
 6. draws the figures and summary tables → ``OUT/sweep/figures``, ``OUT/sweep/summary.md``;
 7. prints the findings in plain sentences with their piece-level intervals, and where to look.
 
-Each step is skipped when its outputs exist, so a rerun after an interruption resumes.
+Steps 4 and 5 need neither the corpus nor the sweep: they run in a spawned process beside steps
+1-3 (:class:`Beside`), on the core the sweep leaves idle while it traces and compiles, and what they
+print is shown at their step. Each step is skipped when its outputs exist, so a rerun after an
+interruption resumes.
 """
 
 from __future__ import annotations
@@ -140,6 +143,68 @@ def _real_recordings(out: Path, progress: bool) -> list[str]:
     return lines + [_real_reliance(load_results(workdir))]
 
 
+def _model_only_steps(out: Path) -> tuple[dict, list[str], str, str]:
+    """Steps 4 and 5 (they need Basic Pitch and the real split, not the corpus or the sweep) as the
+    CLI runs them, printing nothing: ``(probe, real sentences, step 4's printout, step 5's)``."""
+    import contextlib
+    import io
+
+    from amt_jax.__main__ import set_compilation_cache, set_matmul_precision
+
+    set_matmul_precision()
+    set_compilation_cache()
+    said = [io.StringIO(), io.StringIO()]
+    with interrupt.deferred():  # a Ctrl-C reaches this process too: it stops at its own safe points
+        with contextlib.redirect_stdout(said[0]), contextlib.redirect_stderr(said[0]):
+            probe = _probe_keys(out / "probe_keys", progress=False)
+        with contextlib.redirect_stdout(said[1]), contextlib.redirect_stderr(said[1]):
+            real = _real_recordings(out, progress=False)
+    return probe, real, said[0].getvalue(), said[1].getvalue()
+
+
+def _send_outcome(send, target, args) -> None:
+    try:
+        send.send(("ok", target(*args)))
+    except BaseException as exc:  # noqa: BLE001 (the parent raises it)
+        send.send(("error", exc))
+
+
+class Beside:
+    """``target(*args)`` in a spawned process while this one goes on (the demo: steps 4 and 5 while
+    it builds, evaluates and sweeps, filling the core the sweep leaves idle while it traces and
+    compiles each cell's program). :meth:`result` waits for its return value or raises what it
+    raised; leaving the ``with`` block on an exception (an interrupt, an error) stops the process
+    (results are written atomically, so a rerun resumes). ``target`` must be importable (spawn)."""
+
+    def __init__(self, target, *args):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # not fork: this process holds JAX's threads
+        self._receive, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_send_outcome, args=(send, target, args), name=f"amt_jax {target.__name__}")
+        self._received = False
+
+    def __enter__(self) -> "Beside":
+        self._process.start()
+        return self
+
+    def result(self):
+        try:
+            kind, value = self._receive.recv()
+            self._received = True
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"{self._process.name} ended without a result (exit code {self._process.exitcode})") from None
+        if kind == "error":
+            raise value
+        return value
+
+    def __exit__(self, *exc) -> None:
+        if not self._received and self._process.is_alive():  # an exception, or a result never asked for
+            self._process.terminate()
+        self._process.join()
+
+
 def _real_reliance(results) -> str:
     """The reliance sentence of the ``demo_real`` sweep: its h = 4 cell's real − sham comb, read
     against 0 with its crossed interval (or why it cannot be read)."""
@@ -252,19 +317,22 @@ def run(args: argparse.Namespace) -> int:
     data_dir, evaluation, workdir, probe_dir = out / "data", out / "evaluation.json", out / "sweep", out / "probe_keys"
     out.mkdir(parents=True, exist_ok=True)
 
-    _step(1, f"corpus ({args.n_pieces} Bach chorales rendered offline) -> {data_dir}")
-    _build_data(data_dir, args.n_pieces, not args.no_progress)
-    _step(2, f"Basic Pitch on {DATASET}:test, scored with mir_eval -> {evaluation}")
-    _evaluate(data_dir, evaluation)
-    _step(3, f"sweep '{SWEEP_CONFIG}' (seed families, harmonic reliance, factorial, pooling, noise) -> {workdir}")
-    config = sweep.load_config(SWEEP_CONFIG)
-    statuses = sweep.run_sweep(config, workdir=workdir, data_dir=data_dir, progress=not args.no_progress,
-                               log=lambda line: print(line, flush=True))
-    print(f"{sum(s.status == 'done' for s in statuses)} cells computed, {sum(s.status == 'skipped' for s in statuses)} finished earlier")
-    _step(4, f"probe tones on every key -> {probe_dir}")
-    probe = _probe_keys(probe_dir, not args.no_progress)
-    _step(5, f"real recordings: build, Basic Pitch per recording, the reliance finding there -> {out / 'sweep_real'}")
-    real = _real_recordings(out, not args.no_progress)
+    with Beside(_model_only_steps, out) as beside:  # steps 4 and 5 need neither the corpus nor the sweep
+        _step(1, f"corpus ({args.n_pieces} Bach chorales rendered offline) -> {data_dir}")
+        print("(steps 4 and 5 run beside steps 1-3, in another process; their output follows at their step)", flush=True)
+        _build_data(data_dir, args.n_pieces, not args.no_progress)
+        _step(2, f"Basic Pitch on {DATASET}:test, scored with mir_eval -> {evaluation}")
+        _evaluate(data_dir, evaluation)
+        _step(3, f"sweep '{SWEEP_CONFIG}' (seed families, harmonic reliance, factorial, pooling, noise) -> {workdir}")
+        config = sweep.load_config(SWEEP_CONFIG)
+        statuses = sweep.run_sweep(config, workdir=workdir, data_dir=data_dir, progress=not args.no_progress,
+                                   log=lambda line: print(line, flush=True))
+        print(f"{sum(s.status == 'done' for s in statuses)} cells computed, {sum(s.status == 'skipped' for s in statuses)} finished earlier")
+        _step(4, f"probe tones on every key -> {probe_dir}")
+        probe, real, said_4, said_5 = beside.result()
+        print(said_4, end="", flush=True)
+        _step(5, f"real recordings: build, Basic Pitch per recording, the reliance finding there -> {out / 'sweep_real'}")
+        print(said_5, end="", flush=True)
     _step(6, f"figures and summary -> {workdir / 'figures'}")
     written = report.write_report(workdir)
     print(f"drew {', '.join(written.figures)}" + (f"; not drawn: {', '.join(written.missing)}" if written.missing else ""))
