@@ -31,6 +31,9 @@ class Interrupted(KeyboardInterrupt):
         self.name = signal.Signals(signum).name
         self.exit_status = 128 + signum
 
+    def __reduce__(self):  # pickled (e.g. from a child process) by its signal number, not its name
+        return (Interrupted, (self.signum,))
+
 
 def requested() -> int | None:
     """The signal number received under :func:`deferred`, or None."""

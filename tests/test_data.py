@@ -211,6 +211,9 @@ def test_load_errors_name_the_problem(tmp_path):
     older = tmp_path / "chorales" / "tinysoundfont" / "1.0.0"  # a build by an amt_jax that stored another schema
     older.mkdir(parents=True)
     (older / "dataset_info.json").write_text("{}")
+    unfinished = tmp_path / "chorales" / "tinysoundfont" / f"incomplete.X1_{version}"  # tfds's leftover: no version
+    unfinished.mkdir()
+    (unfinished / "dataset_info.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=rf"only as version 1\.0\.0 \(this amt_jax reads {version}\).*data build chorales"):
         data.load("chorales", "test", data_dir=tmp_path)
 

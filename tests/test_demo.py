@@ -150,3 +150,17 @@ def test_beside_runs_a_function_in_another_process_and_returns_or_raises_its_out
         with Beside(time.sleep, 60):
             raise KeyError("an interrupt or an error in this process")
     assert time.monotonic() - start < 30  # stopped, not waited for
+    with pytest.raises(RuntimeError, match="ended without a result .exit code 3"):
+        with Beside(os._exit, 3) as beside:  # dies unheard (as after a native crash): no hang
+            beside.result()
+
+
+def test_an_interrupt_in_the_beside_process_is_raised_here_as_that_interrupt():
+    """An :class:`~amt_jax.interrupt.Interrupted` crosses the pipe with its signal, so the CLI exits 130."""
+    import pickle
+    import signal
+
+    from amt_jax import interrupt
+
+    again = pickle.loads(pickle.dumps(interrupt.Interrupted(signal.SIGINT)))
+    assert isinstance(again, interrupt.Interrupted) and again.exit_status == 130 and again.name == "SIGINT"

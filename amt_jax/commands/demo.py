@@ -166,7 +166,15 @@ def _send_outcome(send, target, args) -> None:
     try:
         send.send(("ok", target(*args)))
     except BaseException as exc:  # noqa: BLE001 (the parent raises it)
-        send.send(("error", exc))
+        try:
+            send.send(("error", exc))
+        except Exception:  # an exception that does not pickle: its text instead
+            import traceback
+
+            send.send(("error", RuntimeError("".join(traceback.format_exception(exc)).strip())))
+
+
+STOP_GRACE_S = 10.0  # how long a stopped Beside process may take to reach a safe point
 
 
 class Beside:
@@ -180,12 +188,13 @@ class Beside:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # not fork: this process holds JAX's threads
-        self._receive, send = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_send_outcome, args=(send, target, args), name=f"amt_jax {target.__name__}")
+        self._receive, self._send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_send_outcome, args=(self._send, target, args), name=f"amt_jax {target.__name__}")
         self._received = False
 
     def __enter__(self) -> "Beside":
         self._process.start()
+        self._send.close()  # the child holds its own copy: a child that dies unheard gives EOFError, not a hang
         return self
 
     def result(self):
@@ -201,7 +210,10 @@ class Beside:
 
     def __exit__(self, *exc) -> None:
         if not self._received and self._process.is_alive():  # an exception, or a result never asked for
-            self._process.terminate()
+            self._process.terminate()  # SIGTERM: it stops at its next safe point (amt_jax.interrupt) ...
+            self._process.join(STOP_GRACE_S)
+            if self._process.is_alive():
+                self._process.kill()  # ... or now (its results are written atomically)
         self._process.join()
 
 

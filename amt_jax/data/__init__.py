@@ -174,8 +174,9 @@ def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
     if not os.path.isfile(os.path.join(probe.data_dir, "dataset_info.json")):
         how = f" --config {config}" if config is not None else ""
         parent = os.path.dirname(probe.data_dir)  # holds one folder per version built
-        older = sorted(v for v in (os.listdir(parent) if os.path.isdir(parent) else ())
-                       if os.path.isfile(os.path.join(parent, v, "dataset_info.json")))
+        older = sorted((v for v in (os.listdir(parent) if os.path.isdir(parent) else ())  # not tfds's incomplete.*
+                        if tfds.core.Version.is_valid(v) and os.path.isfile(os.path.join(parent, v, "dataset_info.json"))),
+                       key=tfds.core.Version)
         state = (f"built in {data_dir} only as version {', '.join(older)} (this amt_jax reads {probe.version})"
                  if older else f"not built in {data_dir}")
         raise FileNotFoundError(

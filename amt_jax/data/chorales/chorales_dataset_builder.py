@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import multiprocessing
 import os
 import tempfile
@@ -137,15 +138,18 @@ def exported_in_order(kind: str, names, *, workers: int = 0):
                 break
         while pending:
             name, future = pending[0]
+            nxt = None
             try:
                 outcome = future.result()
+                nxt = next(upcoming, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_export_or_bad, kind, nxt)))
             except BrokenProcessPool as exc:  # e.g. a __main__ spawn cannot re-import (a script on stdin)
+                if nxt is not None:  # its submit failed: it stays ahead of the rest
+                    upcoming = itertools.chain([nxt], upcoming)
                 warnings.warn(f"chorales: export workers failed ({exc}); exporting in this process", stacklevel=2)
                 break
             pending.popleft()
-            nxt = next(upcoming, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_export_or_bad, kind, nxt)))
             yield name, outcome
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
