@@ -16,11 +16,12 @@ from amt_jax.constants import WINDOW_FRAMES
 from amt_jax.models.basic_pitch import BasicPitchConfig
 
 
-def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_per_core: int = 1) -> str:
+def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_per_core: int = 1,
+            vendor: str = "GenuineIntel", family: int = 6, model: int = 106) -> str:
     blocks = []
     for cpu in range(n_logical):
-        lines = [f"processor\t: {cpu}", "model name\t: Test CPU", "physical id\t: 0",
-                 f"core id\t\t: {cpu // threads_per_core}"]
+        lines = [f"processor\t: {cpu}", f"vendor_id\t: {vendor}", f"cpu family\t: {family}", f"model\t\t: {model}",
+                 "model name\t: Test CPU", "physical id\t: 0", f"core id\t\t: {cpu // threads_per_core}"]
         if mhz is not None:
             lines.append(f"cpu MHz\t\t: {mhz:.3f}")
         lines.append(f"flags\t\t: fpu sse sse2 {flags}")
@@ -38,6 +39,15 @@ def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_p
         (cpuinfo(4, flags="avx avx2 fma", threads_per_core=2), {0, 1, 2, 3}, dict(cores=2, peak_gmacs_per_s=76.8)),
         # an affinity mask of one CPU: one core
         (cpuinfo(4, flags="avx avx2 fma"), {2}, dict(cores=1, peak_gmacs_per_s=38.4)),
+        # AMD Zen 4 (family 19h, model 11h, this project's CI machine): AVX-512 registers on a 256-bit
+        # datapath, 2 × 8 × 2 × 2.596 = 83.1, which an XLA GEMM reached there (not 166)
+        (cpuinfo(2, flags="avx avx2 fma avx512f", mhz=2596.146, vendor="AuthenticAMD", family=25, model=17), {0, 1},
+         dict(lanes=8, peak_gmacs_per_s=83.1)),
+        # Zen 1 (family 17h, model 01h): AVX2 on a 128-bit datapath; Zen 2 (model 31h): 256-bit
+        (cpuinfo(2, flags="avx avx2 fma", vendor="AuthenticAMD", family=23, model=1), {0, 1}, dict(lanes=4)),
+        (cpuinfo(2, flags="avx avx2 fma", vendor="AuthenticAMD", family=23, model=49), {0, 1}, dict(lanes=8)),
+        # Zen 5 (family 1Ah): a 512-bit datapath, as the registers
+        (cpuinfo(2, flags="avx avx2 fma avx512f", vendor="AuthenticAMD", family=26, model=17), {0, 1}, dict(lanes=16)),
         # AVX without FMA: one multiply-add per lane per cycle
         (cpuinfo(2, flags="avx"), {0, 1}, dict(lanes=8, fma_units_per_core=1, peak_gmacs_per_s=38.4)),
     ],
@@ -63,6 +73,16 @@ def test_cpu_peak_clock_fallback_and_unknown():
     assert unknown["peak_gmacs_per_s"] is None
     assert peak.fraction_of_peak(10.0, 1e9, unknown) is None
     assert peak.fraction_of_peak(10.0, 1e9, {"peak_gmacs_per_s": 100.0}) == pytest.approx(0.1)
+
+
+def test_peak_check_warns_when_a_gemm_beats_the_derivation():
+    machine = peak.cpu_peak(cpuinfo(2, flags="avx avx2 fma avx512f", mhz=2596.146), {0, 1}, cpu_max="max 100000")
+    assert machine["peak_gmacs_per_s"] == pytest.approx(166.2)  # 16 lanes: an Intel core's two 512-bit units
+    assert peak.peak_check(machine, {"gemm_gmacs_per_s": 150.0, "n": 2048}) is None
+    warning = peak.peak_check(machine, {"gemm_gmacs_per_s": 180.0, "n": 2048})
+    assert "180.0" in warning and "166.2" in warning and "overstated" in warning
+    gemm = peak.measured_gemm(n=128, repeats=1)
+    assert gemm["gemm_gmacs_per_s"] > 0 and gemm["n"] == 128
 
 
 def test_this_machine_has_a_peak():

@@ -13,6 +13,11 @@ On one device, for the harmonic family on one 2-s window through pretrained Basi
 the same for the harmonic-reliance probe (``harmonic_swap`` of the window's sounding keys scored
 with ``key_drop`` per key; one forward per draw, so the same multiply-adds per draw).
 
+``gemm_gmacs_per_s`` is a 2048² float32 matmul under XLA here (:func:`amt_jax.bench.peak.measured_gemm`),
+the empirical check of the derived peak: ``*_fraction_of_gemm`` are the same rates over it (no
+kernel passes the true peak, so these are upper bounds of the true fractions; a GEMM above the
+derived peak is printed as a warning).
+
 ``engine_over_limit`` (goal >= 0.9) and ``engine_over_naive`` (goal >= 1.0 on CPU) are
 ratios of medians over ``--repeats`` interleaved repetitions. ``engine_fraction_of_peak`` and
 ``limit_fraction_of_peak`` are draws/s times the model's multiply-adds per draw (its
@@ -177,6 +182,7 @@ def _reliance_figures(n_draws: int, chunk_size: int, repeats: int) -> dict:
     med = {k: statistics.median(v) for k, v in rates.items()}
     macs, machine = sum(peak.basic_pitch_macs(bp.config, x.shape[-1]).values()), peak.cpu_peak()  # one forward a draw
     return {"reliance_engine_draws_per_s": med["engine"], "reliance_limit_draws_per_s": med["limit"],
+            "reliance_macs_per_draw": macs,
             "reliance_engine_over_limit": med["engine"] / med["limit"],
             "reliance_engine_fraction_of_peak": peak.fraction_of_peak(med["engine"], macs, machine),
             "reliance_limit_fraction_of_peak": peak.fraction_of_peak(med["limit"], macs, machine)}
@@ -224,6 +230,11 @@ def main(argv=None) -> int:
     small, large = args.rss_draws
     rss_small, rss_large = _peak_rss(small, args.rss_chunk_size), _peak_rss(large, args.rss_chunk_size)
     result.update({"rss_draws": [small, large], "peak_rss_kib": [rss_small, rss_large], "rss_ratio": rss_large / rss_small})
+    gemm = peak.measured_gemm()
+    gmacs = gemm["gemm_gmacs_per_s"]
+    result.update(gemm, peak_warning=peak.peak_check(result["peak"], gemm),
+                  engine_fraction_of_gemm=result["engine_draws_per_s"] * result["macs_per_draw"] / (gmacs * 1e9),
+                  reliance_engine_fraction_of_gemm=result["reliance_engine_draws_per_s"] * result["reliance_macs_per_draw"] / (gmacs * 1e9))
 
     def pct(f):
         return "unknown" if f is None else f"{100 * f:.1f}%"
@@ -236,6 +247,11 @@ def main(argv=None) -> int:
           f"({pct(result['reliance_engine_fraction_of_peak'])} of peak), model-only limit "
           f"{result['reliance_limit_draws_per_s']:.1f} ({pct(result['reliance_limit_fraction_of_peak'])}), "
           f"engine_over_limit {result['reliance_engine_over_limit']:.2f}")
+    print(f"peak {result['peak']['peak_gmacs_per_s']} G multiply-adds/s ({result['peak']['derivation']}); "
+          f"a {result['n']}² GEMM here {result['gemm_gmacs_per_s']} ({pct(result['gemm_gmacs_per_s'] / result['peak']['peak_gmacs_per_s']) if result['peak']['peak_gmacs_per_s'] else 'unknown'} of peak); "
+          f"reliance engine {pct(result['reliance_engine_fraction_of_gemm'])} of that GEMM")
+    if result["peak_warning"]:
+        print(f"warning: {result['peak_warning']}")
     print(json.dumps(result))
     return 0
 

@@ -6,7 +6,10 @@ Peak = cores × SIMD lanes × FMA units per core × clock, read from this machin
   core (hyper-threads share their core's FMA units; ``physical id``/``core id`` in /proc/cpuinfo),
   at most a cgroup CPU quota (/sys/fs/cgroup/cpu.max, a container's limit);
 - lanes: float32 lanes of the widest vector unit the CPU flags announce (avx512f 16, avx/avx2 8,
-  sse 4; asimd/neon 4);
+  sse 4; asimd/neon 4), at most the lanes of the FMA datapath where the vendor, family and model
+  in /proc/cpuinfo name a core whose datapath is narrower than its registers (:data:`_NARROW_DATAPATH`:
+  AMD Zen/Zen+ split 256-bit operations in two 128-bit halves, Zen 4 splits AVX-512 in two
+  256-bit halves, so a Zen 4 core does 16 float32 multiply-adds a cycle, not 32);
 - FMA units per core: 2 where the flags announce FMA (fma, avx512f, asimd), 1 multiply-add
   otherwise. /proc/cpuinfo cannot tell 1 from 2 (some AVX-512 Xeons have one 512-bit FMA
   unit), so this is an assumption, stated in the result;
@@ -30,6 +33,16 @@ from pathlib import Path
 _VECTOR_FLAGS = (("avx512f", 16), ("avx2", 8), ("avx", 8), ("sse2", 4), ("asimd", 4), ("neon", 4))
 _FMA_FLAGS = ("fma", "avx512f", "asimd")
 _FMA_UNITS = 2  # per core where the flags announce FMA (Haswell and later, Zen 2 and later, most Xeons)
+# (vendor_id, cpu family, first model, last model, float32 lanes of one FMA datapath, the cores):
+# where the registers are wider than the units that compute on them (AMD's optimisation guides for
+# families 17h and 19h). A 2048² float32 matmul under XLA on a family-19h model-11h EPYC (Zen 4,
+# avx512f) ran at 83 G multiply-adds/s on 2 cores at 2596 MHz: 1.0 of 2 × 8 × 2 × 2.596, 0.5 of
+# the 16-lane figure, which no GEMM reaches.
+_NARROW_DATAPATH = (
+    ("AuthenticAMD", 0x17, 0x00, 0x2F, 4, "Zen/Zen+: 128-bit datapath"),
+    ("AuthenticAMD", 0x17, 0x30, 0xFF, 8, "Zen 2: 256-bit datapath"),
+    ("AuthenticAMD", 0x19, 0x00, 0xFF, 8, "Zen 3/Zen 4: 256-bit datapath (AVX-512 in two halves)"),
+)
 
 
 def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
@@ -43,6 +56,17 @@ def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
         if fields:
             blocks.append(fields)
     return blocks
+
+
+def _datapath(block: dict[str, str]) -> tuple[int, str] | None:
+    """(float32 lanes, which cores) of the FMA datapath of the CPU ``block`` names, where it is
+    narrower than its registers (:data:`_NARROW_DATAPATH`); None otherwise."""
+    try:
+        vendor, family, model = block.get("vendor_id"), int(block.get("cpu family", "")), int(block.get("model", ""))
+    except ValueError:
+        return None
+    return next(((lanes, cores) for v, f, lo, hi, lanes, cores in _NARROW_DATAPATH
+                 if v == vendor and f == family and lo <= model <= hi), None)
 
 
 def _read(path: str) -> str | None:
@@ -78,6 +102,9 @@ def cpu_peak(
     blocks = [b for b in _cpuinfo_blocks(cpuinfo) if "processor" in b and int(b["processor"]) in cpus]
     flags = set((blocks[0].get("flags") or blocks[0].get("Features") or "").split()) if blocks else set()
     lanes, vector = next(((n, flag) for flag, n in _VECTOR_FLAGS if flag in flags), (1, "scalar"))
+    narrow = _datapath(blocks[0]) if blocks else None
+    if narrow and narrow[0] < lanes:
+        lanes, vector = narrow[0], f"{vector} registers, {narrow[1]}"
     fma = next((flag for flag in _FMA_FLAGS if flag in flags), None)
     fma_units = _FMA_UNITS if fma else 1
     physical = {(b.get("physical id", "0"), b["core id"]) for b in blocks if "core id" in b}
@@ -144,6 +171,42 @@ class OtherLoad:
         if self._start and end and wall > 0:
             self.cores = max(0.0, (end[0] - self._start[0]) - (end[1] - self._start[1])) / wall
         return False
+
+
+def measured_gemm(n: int = 2048, repeats: int = 5) -> dict:
+    """A float32 ``[n, n] @ [n, n]`` under XLA on the default device: the multiply-adds per second a
+    dense kernel reaches here (median of ``repeats``), the empirical check of :func:`cpu_peak`.
+
+    No kernel exceeds the true peak, so a GEMM above the derived peak says the derivation is wrong
+    for this CPU (a datapath or clock it does not know); a tuned GEMM usually reaches 0.8-0.95 of it.
+
+    Returns:
+        ``{"gemm_gmacs_per_s", "n", "repeats"}``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    matmul(a, b).block_until_ready()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).block_until_ready()
+        seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    return {"gemm_gmacs_per_s": round(n**3 / seconds[len(seconds) // 2] / 1e9, 1), "n": n, "repeats": repeats}
+
+
+def peak_check(machine: dict, gemm: dict) -> str | None:
+    """A warning when the measured GEMM beats the derived peak by more than 5 % (the derivation
+    is wrong for this CPU, or its clock boosts above the nominal one); None otherwise."""
+    derived, measured = machine.get("peak_gmacs_per_s"), gemm.get("gemm_gmacs_per_s")
+    if derived and measured and measured > 1.05 * derived:
+        return (f"a {gemm['n']}² float32 GEMM ran at {measured} G multiply-adds/s, above the derived peak "
+                f"{derived} ({machine['derivation']}): fractions of peak here are overstated")
+    return None
 
 
 def fraction_of_peak(items_per_s: float, macs_per_item: float, peak: dict) -> float | None:
