@@ -414,3 +414,97 @@ def test_the_example_cell_shows_the_models_own_outputs_on_the_clip_and_its_chose
     summary = json.loads(found[0].with_suffix(".json").read_text())["result"]
     assert summary["output_l1"] == np.max(arrays["output_l1"]) == arrays["output_l1"][summary["draw"]]
     np.testing.assert_allclose(summary["output_l1"], np.mean(np.abs(arrays["y_perm"] - arrays["y"])), rtol=1e-5)
+
+
+def _timed_compute(monkeypatch, events: list, *, after_s: float = 0.3, fail: str | None = None):
+    """Wrap the runner's per-cell compute: record (event, cell id, time) for its start, its first
+    finished chunk and its end; sleep ``after_s`` after it (estimator work); raise in cell ``fail``."""
+    import threading
+
+    from amt_jax.sweep import runner
+
+    original, lock = runner._compute, threading.Lock()
+
+    def note(what, cell_id):
+        with lock:
+            events.append((what, cell_id, time.perf_counter()))
+
+    def compute(cell, inputs, config, env, progress, paired_n=None, on_chunk=None):
+        note("start", cell.id)
+        if cell.id == fail:
+            raise RuntimeError(f"planted failure in {cell.id}")
+        first = [True]
+
+        def chunk_done():
+            if first[0]:
+                first[0] = False
+                note("compiled", cell.id)
+            on_chunk()
+
+        out = original(cell, inputs, config, env, progress, paired_n, chunk_done)
+        time.sleep(after_s)
+        note("end", cell.id)
+        return out
+
+    monkeypatch.setattr(runner, "_compute", compute)
+
+
+def test_two_cells_at_once_overlap_but_never_compile_together(tmp_path, monkeypatch):
+    """With 2 cells at once, a cell starts only once every cell under way has finished its first
+    chunk (compiled its programs), cells do overlap, and the lines come in the sweep's order."""
+    events, lines = [], []
+    _timed_compute(monkeypatch, events)
+    config = small_config(families=("harmonic", "microtonal", "random_spectral"), bands=((0, 12),))
+    statuses = sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lines.append, cells_at_once=2)
+    ids = [s.cell.id for s in statuses]
+    assert ids == [c.id for c in sweep.expand(config)] and len(ids) >= 5
+    assert [line.split(":")[0] for line in lines] == [f"[{n}/{len(ids)}] {i}" for n, i in enumerate(ids, 1)]
+    when = {(what, cell): t for what, cell, t in events}
+    for cell in ids:
+        start = when[("start", cell)]
+        under_way = [c for c in ids if c != cell and when[("start", c)] < start < when[("end", c)]]
+        assert len(under_way) <= 1, (cell, under_way)  # two at once at most
+        for other in under_way:  # ... and the other one had compiled
+            assert when[("compiled", other)] <= start, (cell, other)
+    overlapping = [c for c in ids[1:] if any(when[("start", c)] < when[("end", o)] for o in ids[: ids.index(c)])]
+    assert overlapping, "no cell started while another was under way"
+
+
+def test_cells_at_once_give_the_numbers_of_one_at_a_time(tmp_path):
+    from amt_jax.bench.side_by_side import compare_cells
+
+    config = small_config(families=("harmonic", "microtonal", "random_spectral"), bands=((0, 12),))
+    lines = {}
+    for n in (1, 2):
+        said = []
+        sweep.run_sweep(config, workdir=tmp_path / str(n), progress=False, log=said.append, cells_at_once=n)
+        lines[n] = [line.rsplit(" (", 1)[0] for line in said]  # without the seconds
+    assert lines[1] == lines[2]
+    same = compare_cells(tmp_path / "2", tmp_path / "1")
+    assert same["agree"] and same["n_compared"] == len(sweep.expand(config)), same
+
+
+def test_a_failing_cell_stops_the_sweep_and_keeps_the_finished_ones(tmp_path, monkeypatch):
+    import threading
+
+    config = small_config(families=("harmonic", "microtonal", "random_spectral"), bands=((0, 12),))
+    ids = [c.id for c in sweep.expand(config)]
+    events = []
+    _timed_compute(monkeypatch, events, fail=ids[2])
+    with pytest.raises(RuntimeError, match=f"planted failure in {ids[2]}"):
+        sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lambda _: None, cells_at_once=2)
+    assert {ids[0], ids[1]} <= {p.stem for p in (tmp_path / "run" / "cells").glob("*.json")}
+    assert not any(what == "start" and cell in ids[4:] for what, cell, _ in events)  # none started after it
+    assert_no_partial_results(tmp_path / "run")
+    assert not [t for t in threading.enumerate() if t.name.startswith("cell")]  # the pool is gone
+    monkeypatch.undo()
+    statuses = sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lambda _: None)  # a rerun resumes
+    assert [s.status for s in statuses[:2]] == ["skipped", "skipped"] and {s.status for s in statuses[2:]} == {"done"}
+
+
+def test_cells_at_once_is_validated(tmp_path, capsys):
+    with pytest.raises(ValueError, match="cells_at_once must be an integer >= 1, got 0"):
+        sweep.run_sweep(small_config(), workdir=tmp_path / "a", progress=False, cells_at_once=0)
+    assert main(["sweep", "tiny", "--workdir", str(tmp_path / "b"), "--cells-at-once", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--cells-at-once" in err and "0" in err

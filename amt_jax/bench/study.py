@@ -220,7 +220,8 @@ def profile_sweep(config, *, workdir, data_dir=None) -> dict:
     ]
     start = time.perf_counter()
     try:
-        statuses = runner.run_sweep(config, workdir=workdir, data_dir=data_dir, progress=False, log=lambda s: None)
+        statuses = runner.run_sweep(config, workdir=workdir, data_dir=data_dir, progress=False, log=lambda s: None,
+                                   cells_at_once=1)  # the phases are a stack: one cell at a time
     finally:
         for u in reversed(undo):
             u()

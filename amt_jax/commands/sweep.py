@@ -1,4 +1,4 @@
-"""``python -m amt_jax sweep CONFIG --workdir DIR [--shard I/N] [--data-dir DIR] [--config.FIELD=VALUE ...]``:
+"""``python -m amt_jax sweep CONFIG --workdir DIR [--shard I/N] [--data-dir DIR] [--cells-at-once N] [--config.FIELD=VALUE ...]``:
 run or resume a sweep."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="0/1", help="run every N-th cell starting at I, as I/N (job arrays; default %(default)s)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory, for configs on a built dataset")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (one line per cell only)")
+    parser.add_argument("--cells-at-once", type=int, default=None, metavar="N",
+                        help="cells computed at the same time (default: 2 on one CPU device, else 1; the numbers "
+                             "do not depend on it)")
     config_args.add_override_argument(parser)
 
 
@@ -25,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
     from amt_jax import sweep
 
     shard = sweep.parse_shard(args.shard, "--shard")
+    if args.cells_at_once is not None and args.cells_at_once < 1:
+        raise ValueError(f"--cells-at-once must be >= 1, got {args.cells_at_once}")
     config = sweep.load_config(args.config, args.config_overrides)
-    statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress)
+    statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress,
+                               cells_at_once=args.cells_at_once)
     counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis", "unsupported")}
     seconds = sum(st.seconds for st in statuses)
     print(

@@ -9,12 +9,24 @@ Multi-host (``jax.distributed.initialize()`` first): every process runs every ce
 (an importance cell's draws are sharded over all hosts' devices) and only process 0 writes files;
 the workdir must be one shared path (a bucket) all hosts see alike.
 
+Cells at once (``cells_at_once``; default :func:`default_cells_at_once`: 2 on one CPU device, else
+1): on a CPU, XLA compiles a cell's programs on one core, so the next cell is started in a second
+thread once the running one has finished its first chunk of draws (its programs compiled): one
+cell compiles (or runs its numpy estimators) while the other computes, and two cells never compile
+at once (a cell that shares the running one's program finds it compiled). Each cell's numbers are
+those it gives alone (the same programs on the same inputs); cells are saved as they finish and
+their lines printed in the sweep's order. One at a time under adaptive stopping (a control cell
+draws as many draws as its target took), with a device mesh or several processes (every process
+must run the cells in the same order).
+
 SIGINT/SIGTERM under :func:`amt_jax.interrupt.deferred` (the CLI) stop a sweep between cells or
-between a cell's chunks of draws; the cell under way is dropped, the finished ones are kept.
+between a cell's chunks of draws; the cells under way are dropped, the finished ones are kept.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -73,9 +85,46 @@ def _paired_n(cell: Cell, config: SweepConfig, records: dict[str, dict]) -> int 
     return None if target is None else int(target["result"]["n_permutations"])
 
 
+def default_cells_at_once() -> int:
+    """Cells computed at once by default: 2 on a single CPU device in a single process (one cell's
+    compilation uses one core while the other cell computes), 1 otherwise (an accelerator runs one
+    program at a time and its memory is sized for one cell's chunk; a mesh or several processes
+    need the same cell order everywhere)."""
+    import jax
+
+    return 2 if jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1 else 1
+
+
+class _Stopped(Exception):
+    """A cell under way stopped because another one failed or the sweep was interrupted."""
+
+
+class _Gate:
+    """At most one cell between its start and its first finished chunk of draws (where its programs
+    are traced and compiled): :meth:`enter` waits for the gate; the returned callable opens it
+    again (idempotent; also called when the cell ends)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def enter(self, stop: threading.Event) -> Callable[[], None]:
+        while not self._lock.acquire(timeout=0.2):
+            if stop.is_set():
+                raise _Stopped()
+        held = [True]
+
+        def open_gate() -> None:
+            if held[0]:
+                held[0] = False
+                self._lock.release()
+
+        return open_gate
+
+
 def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progress: bool,
-             paired_n: int | None = None) -> tuple[dict, dict, float]:
-    """``(record, arrays, seconds)`` of one cell, with a draw-level progress bar."""
+             paired_n: int | None = None, on_chunk: Callable[[], None] | None = None) -> tuple[dict, dict, float]:
+    """``(record, arrays, seconds)`` of one cell, with a draw-level progress bar; ``on_chunk`` is
+    called after every chunk of draws (on the host), before the safe-point check."""
     import jax
     from jax.sharding import Mesh
     from tqdm.auto import tqdm
@@ -86,6 +135,8 @@ def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progres
         def progress(done: int, planned: int) -> None:  # on the host between chunks: a safe point to stop
             bar.total = planned
             bar.update(done - bar.n)
+            if on_chunk is not None:
+                on_chunk()
             interrupt.check()
 
         ctx = Context(config.chunk_size, mesh, progress,
@@ -108,16 +159,25 @@ def run_sweep(
     data_dir=None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    cells_at_once: int | None = None,
 ) -> list[CellStatus]:
     """Run (or resume) this shard's cells of ``config`` into ``workdir``; returns their statuses.
 
     Models and data are loaded only for models with cells in this shard (a finished cell's
     inputs fingerprint is checked against them before it is reused; ValueError if it differs).
-    Only process 0 writes files (multi-host: see the module docstring).
+    Only process 0 writes files (multi-host: see the module docstring). ``cells_at_once``: cells
+    computed at the same time (None: :func:`default_cells_at_once`; see the module docstring).
     """
     import jax
     from tqdm.auto import tqdm
 
+    if cells_at_once is not None and (isinstance(cells_at_once, bool) or not isinstance(cells_at_once, int)
+                                      or cells_at_once < 1):
+        raise ValueError(f"cells_at_once must be an integer >= 1, got {cells_at_once!r}")
+    if cells_at_once is None:
+        cells_at_once = default_cells_at_once()
+    if config.mc_fraction is not None or jax.device_count() > 1 or jax.process_count() > 1:
+        cells_at_once = 1  # a control pairs with its finished target; every process runs cells in one order
     workdir = epath.Path(workdir)
     cells = expand(config)
     mine = shard_cells(cells, shard)
@@ -138,29 +198,70 @@ def run_sweep(
         store.write_manifest(workdir, config, cells)
         store.remove_stale_temporaries(workdir, mine)
     env = store.cell_environment()
-    statuses = []
+    statuses: list[CellStatus] = []
     bar = tqdm(mine, desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
+    gate, stop = _Gate(), threading.Event()
+
+    def run_cell(cell: Cell, cell_inputs: Inputs, prefix: str) -> CellStatus:  # in a worker thread when concurrent
+        if stop.is_set():
+            raise _Stopped()
+        interrupt.check()
+        open_gate = gate.enter(stop) if cells_at_once > 1 else (lambda: None)
+
+        def on_chunk() -> None:
+            open_gate()  # its programs are compiled: the next cell may start
+            if stop.is_set():
+                raise _Stopped()
+
+        try:
+            record, arrays, seconds = _compute(cell, cell_inputs, config, env, progress,
+                                               _paired_n(cell, config, finished), on_chunk)
+        except BaseException:
+            stop.set()  # at once: no other cell starts, the one under way stops at its next chunk
+            raise
+        finally:
+            open_gate()
+        finished[cell.id] = record  # a control later in this shard pairs with it
+        if writer:
+            store.save_cell(workdir, cell, record, arrays)
+        return CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)")
+
+    pool = concurrent.futures.ThreadPoolExecutor(cells_at_once, thread_name_prefix="cell") if cells_at_once > 1 else None
+    pending: list[CellStatus | concurrent.futures.Future] = []
+
+    def report(entry) -> None:
+        statuses.append(entry.result() if isinstance(entry, concurrent.futures.Future) else entry)
+        bar.update(1)
+        bar.set_postfix_str(statuses[-1].cell.id, refresh=True)
+        (bar.write if progress else log)(statuses[-1].line)
+
     try:
-        for n, cell in enumerate(bar, 1):
+        for n, cell in enumerate(mine, 1):
             interrupt.check()  # between cells: the finished ones are saved, nothing of this one is
-            bar.set_postfix_str(cell.id, refresh=True)
             prefix = f"[{n}/{len(mine)}] {cell.id}:"
             if cell.id in finished:
-                statuses.append(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
+                entry = CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}")
             elif cell.probe.missing(inputs_of(cell.model).model):
                 missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
-                statuses.append(CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
-                                                                     f"capability, skipped"))
+                entry = CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
+                                                             f"capability, skipped")
             elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
-                statuses.append(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
+                entry = CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped")
+            elif pool is None:
+                entry = run_cell(cell, inputs_of(cell.model), prefix)
             else:
-                record, arrays, seconds = _compute(cell, inputs_of(cell.model), config, env, progress,
-                                                   _paired_n(cell, config, finished))
-                finished[cell.id] = record  # a control later in this shard pairs with it
-                if writer:
-                    store.save_cell(workdir, cell, record, arrays)
-                statuses.append(CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)"))
-            (bar.write if progress else log)(statuses[-1].line)
+                entry = pool.submit(run_cell, cell, inputs_of(cell.model), prefix)
+            pending.append(entry)
+            while pending and (pool is None or not isinstance(pending[0], concurrent.futures.Future)
+                               or pending[0].done() or len(pending) > cells_at_once):
+                report(pending.pop(0))  # in the sweep's order
+        while pending:
+            report(pending.pop(0))
+    except BaseException:
+        stop.set()  # the other cells under way stop at their next chunk; none starts
+        raise
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return statuses
