@@ -40,7 +40,7 @@ def cpuinfo(n_logical: int, *, flags: str, mhz: float | None = 2400.0, threads_p
         # an affinity mask of one CPU: one core
         (cpuinfo(4, flags="avx avx2 fma"), {2}, dict(cores=1, peak_gmacs_per_s=38.4)),
         # AMD Zen 4 (family 19h, model 11h, this project's CI machine): AVX-512 registers on a 256-bit
-        # datapath, 2 × 8 × 2 × 2.596 = 83.1, which an XLA GEMM reached there (not 166)
+        # datapath, 2 × 8 × 2 × 2.596 = 83.1 at the nominal clock (not 166)
         (cpuinfo(2, flags="avx avx2 fma avx512f", mhz=2596.146, vendor="AuthenticAMD", family=25, model=17), {0, 1},
          dict(lanes=8, peak_gmacs_per_s=83.1)),
         # Zen 1 (family 17h, model 01h): AVX2 on a 128-bit datapath; Zen 2 (model 31h): 256-bit

@@ -416,9 +416,11 @@ def test_the_example_cell_shows_the_models_own_outputs_on_the_clip_and_its_chose
     np.testing.assert_allclose(summary["output_l1"], np.mean(np.abs(arrays["y_perm"] - arrays["y"])), rtol=1e-5)
 
 
-def _timed_compute(monkeypatch, events: list, *, after_s: float = 0.3, fail: str | None = None):
+def _timed_compute(monkeypatch, events: list, *, after_s: float = 0.3, fail: str | None = None,
+                   chunk_s: float = 0.0, on_first_chunk=None):
     """Wrap the runner's per-cell compute: record (event, cell id, time) for its start, its first
-    finished chunk and its end; sleep ``after_s`` after it (estimator work); raise in cell ``fail``."""
+    finished chunk, its end and an exception leaving it; sleep ``after_s`` after it (estimator work)
+    and ``chunk_s`` after each chunk; raise in cell ``fail``; call ``on_first_chunk(cell_id)``."""
     import threading
 
     from amt_jax.sweep import runner
@@ -435,13 +437,20 @@ def _timed_compute(monkeypatch, events: list, *, after_s: float = 0.3, fail: str
             raise RuntimeError(f"planted failure in {cell.id}")
         first = [True]
 
-        def chunk_done():
+        def chunk_done(*done_planned):
+            time.sleep(chunk_s)
             if first[0]:
                 first[0] = False
                 note("compiled", cell.id)
-            on_chunk()
+                if on_first_chunk is not None:
+                    on_first_chunk(cell.id)
+            on_chunk(*done_planned)
 
-        out = original(cell, inputs, config, env, progress, paired_n, chunk_done)
+        try:
+            out = original(cell, inputs, config, env, progress, paired_n, chunk_done)
+        except BaseException as exc:
+            note(type(exc).__name__, cell.id)
+            raise
         time.sleep(after_s)
         note("end", cell.id)
         return out
@@ -508,3 +517,47 @@ def test_cells_at_once_is_validated(tmp_path, capsys):
     assert main(["sweep", "tiny", "--workdir", str(tmp_path / "b"), "--cells-at-once", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--cells-at-once" in err and "0" in err
+
+
+def test_a_failing_cell_stops_the_one_under_way_and_its_error_is_raised(tmp_path, monkeypatch):
+    """A later cell fails while an earlier one is midway (16 draws in chunks of 2): the earlier one
+    stops at its next chunk and is not saved, and the sweep raises the failure, not the stop."""
+    config = small_config(families=("harmonic", "microtonal"), n_permutations=16, n_permutations_semitone=8, chunk_size=2)
+    ids = [c.id for c in sweep.expand(config)]
+    events = []
+    _timed_compute(monkeypatch, events, fail=ids[1], chunk_s=0.3)
+    with pytest.raises(RuntimeError, match=f"planted failure in {ids[1]}"):
+        sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lambda _: None, cells_at_once=2)
+    assert ("_Stopped", ids[0]) in [(what, cell) for what, cell, _ in events]  # stopped midway ...
+    assert not (tmp_path / "run" / "cells" / f"{ids[0]}.json").exists()  # ... and dropped
+    assert_no_partial_results(tmp_path / "run")
+
+
+def test_an_interrupt_seen_by_a_cell_under_way_stops_the_sweep_as_interrupted(tmp_path, monkeypatch):
+    """SIGINT's flag seen in the second cell's first chunk (a worker thread): the sweep raises
+    Interrupted (the CLI's exit 130), not the stop of the first cell; a rerun resumes."""
+    import signal as signals
+
+    from amt_jax import interrupt
+
+    config = small_config(families=("harmonic", "microtonal"), n_permutations=16, n_permutations_semitone=8, chunk_size=2)
+    ids = [c.id for c in sweep.expand(config)]
+
+    def flag(cell_id):
+        if cell_id == ids[1]:
+            interrupt._received.append(signals.SIGINT)
+
+    events = []
+    _timed_compute(monkeypatch, events, chunk_s=0.4, on_first_chunk=flag)
+    try:
+        with pytest.raises(interrupt.Interrupted) as stopped:
+            sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lambda _: None, cells_at_once=2)
+    finally:
+        interrupt._received.clear()
+    assert stopped.value.exit_status == 130
+    assert ("_Stopped", ids[0]) not in [(what, cell) for what, cell, _ in events]  # it saw the interrupt itself
+    assert not any(what == "start" and cell in ids[2:] for what, cell, _ in events)
+    assert_no_partial_results(tmp_path / "run")
+    monkeypatch.undo()
+    statuses = sweep.run_sweep(config, workdir=tmp_path / "run", progress=False, log=lambda _: None)
+    assert all(s.status in ("done", "skipped") for s in statuses) and len(statuses) == len(ids)

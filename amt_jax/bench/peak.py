@@ -34,10 +34,14 @@ _VECTOR_FLAGS = (("avx512f", 16), ("avx2", 8), ("avx", 8), ("sse2", 4), ("asimd"
 _FMA_FLAGS = ("fma", "avx512f", "asimd")
 _FMA_UNITS = 2  # per core where the flags announce FMA (Haswell and later, Zen 2 and later, most Xeons)
 # (vendor_id, cpu family, first model, last model, float32 lanes of one FMA datapath, the cores):
-# where the registers are wider than the units that compute on them (AMD's optimisation guides for
-# families 17h and 19h). A 2048² float32 matmul under XLA on a family-19h model-11h EPYC (Zen 4,
-# avx512f) ran at 83 G multiply-adds/s on 2 cores at 2596 MHz: 1.0 of 2 × 8 × 2 × 2.596, 0.5 of
-# the 16-lane figure, which no GEMM reaches.
+# where the registers are wider than the units that compute on them (AMD's software optimisation
+# guides for families 17h and 19h: Zen/Zen+ execute 256-bit operations as two 128-bit halves,
+# Zen 4 executes AVX-512 as two 256-bit halves). Consistent with it: a 2048² float32 GEMM under XLA
+# on a family-19h model-11h EPYC (2 cores, 2596 MHz nominal in the VM) ran at 83-99 G multiply-adds/s,
+# 0.5-0.6 of the 16-lane figure and 1.0-1.2 of the 8-lane one at the nominal clock (the clock boosts
+# above the nominal; no GEMM reaches the true peak, see measured_gemm). Not listed (their peak is
+# taken from the registers, possibly 2x high): Hygon (family 18h, Zen-based) and mobile Zen 5
+# (family 1Ah, 256-bit AVX-512 datapath on some models).
 _NARROW_DATAPATH = (
     ("AuthenticAMD", 0x17, 0x00, 0x2F, 4, "Zen/Zen+: 128-bit datapath"),
     ("AuthenticAMD", 0x17, 0x30, 0xFF, 8, "Zen 2: 256-bit datapath"),
@@ -201,7 +205,8 @@ def measured_gemm(n: int = 2048, repeats: int = 5) -> dict:
 
 def peak_check(machine: dict, gemm: dict) -> str | None:
     """A warning when the measured GEMM beats the derived peak by more than 5 % (the derivation
-    is wrong for this CPU, or its clock boosts above the nominal one); None otherwise."""
+    is wrong for this CPU, or its clock boosts above the nominal one /proc/cpuinfo gives on a VM);
+    None otherwise."""
     derived, measured = machine.get("peak_gmacs_per_s"), gemm.get("gemm_gmacs_per_s")
     if derived and measured and measured > 1.05 * derived:
         return (f"a {gemm['n']}² float32 GEMM ran at {measured} G multiply-adds/s, above the derived peak "

@@ -31,12 +31,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cells_at_once is not None and args.cells_at_once < 1:
         raise ValueError(f"--cells-at-once must be >= 1, got {args.cells_at_once}")
     config = sweep.load_config(args.config, args.config_overrides)
+    import time
+
+    start = time.perf_counter()
     statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress,
                                cells_at_once=args.cells_at_once)
     counts = {s: sum(st.status == s for st in statuses) for s in ("done", "skipped", "out_of_axis", "unsupported")}
     seconds = sum(st.seconds for st in statuses)
     print(
-        f"sweep {config.name} shard {shard[0]}/{shard[1]}: {counts['done']} cells computed ({seconds:.1f} s), "
+        f"sweep {config.name} shard {shard[0]}/{shard[1]}: {counts['done']} cells computed "
+        f"({time.perf_counter() - start:.1f} s wall, {seconds:.1f} s summed over cells), "
         f"{counts['skipped']} finished earlier, {counts['out_of_axis']} out of axis, "
         f"{counts['unsupported']} unsupported by their model; results in {args.workdir}"
     )

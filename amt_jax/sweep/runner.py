@@ -9,15 +9,19 @@ Multi-host (``jax.distributed.initialize()`` first): every process runs every ce
 (an importance cell's draws are sharded over all hosts' devices) and only process 0 writes files;
 the workdir must be one shared path (a bucket) all hosts see alike.
 
-Cells at once (``cells_at_once``; default :func:`default_cells_at_once`: 2 on one CPU device, else
-1): on a CPU, XLA compiles a cell's programs on one core, so the next cell is started in a second
-thread once the running one has finished its first chunk of draws (its programs compiled): one
-cell compiles (or runs its numpy estimators) while the other computes, and two cells never compile
-at once (a cell that shares the running one's program finds it compiled). Each cell's numbers are
-those it gives alone (the same programs on the same inputs); cells are saved as they finish and
-their lines printed in the sweep's order. One at a time under adaptive stopping (a control cell
-draws as many draws as its target took), with a device mesh or several processes (every process
-must run the cells in the same order).
+Cells at once (``cells_at_once``; default :func:`default_cells_at_once`: 2 on one CPU device with
+at least 2 usable cores, else 1): on a CPU, XLA compiles a cell's programs on one core, so the next
+cell is started in a second thread once the running one has finished its first chunk of draws (its
+first programs compiled): one cell compiles (or runs its numpy estimators) while the other
+computes, and two cells do not start compiling together (a cell that shares the running one's
+first program finds it compiled; programs a cell compiles later, such as a reliance cell's sham
+comb, and a model loaded for a later cell may still overlap). Each cell's numbers are those it
+gives alone (the same programs on the same inputs); cells are saved as they finish and their lines
+printed in the sweep's order. Host memory holds two cells' chunks. One at a time under adaptive
+stopping (a control cell draws as many draws as its target took), with a device mesh or several
+processes (every process must run the cells in the same order). When a cell fails or the sweep
+is interrupted, no other cell starts and the one under way stops at its next chunk (unless that
+was its last: it is saved); the failure (or :class:`~amt_jax.interrupt.Interrupted`) is raised.
 
 SIGINT/SIGTERM under :func:`amt_jax.interrupt.deferred` (the CLI) stop a sweep between cells or
 between a cell's chunks of draws; the cells under way are dropped, the finished ones are kept.
@@ -90,9 +94,13 @@ def default_cells_at_once() -> int:
     compilation uses one core while the other cell computes), 1 otherwise (an accelerator runs one
     program at a time and its memory is sized for one cell's chunk; a mesh or several processes
     need the same cell order everywhere)."""
+    import os
+
     import jax
 
-    return 2 if jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1 else 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    single_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1
+    return 2 if single_cpu and cores >= 2 else 1
 
 
 class _Stopped(Exception):
@@ -111,6 +119,9 @@ class _Gate:
         while not self._lock.acquire(timeout=0.2):
             if stop.is_set():
                 raise _Stopped()
+        if stop.is_set():  # the gate opened because a cell failed: start nothing
+            self._lock.release()
+            raise _Stopped()
         held = [True]
 
         def open_gate() -> None:
@@ -122,9 +133,9 @@ class _Gate:
 
 
 def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progress: bool,
-             paired_n: int | None = None, on_chunk: Callable[[], None] | None = None) -> tuple[dict, dict, float]:
-    """``(record, arrays, seconds)`` of one cell, with a draw-level progress bar; ``on_chunk`` is
-    called after every chunk of draws (on the host), before the safe-point check."""
+             paired_n: int | None = None, on_chunk: Callable[[int, int], None] | None = None) -> tuple[dict, dict, float]:
+    """``(record, arrays, seconds)`` of one cell, with a draw-level progress bar; ``on_chunk(done,
+    planned)`` is called after every chunk of draws (on the host), before the safe-point check."""
     import jax
     from jax.sharding import Mesh
     from tqdm.auto import tqdm
@@ -136,7 +147,7 @@ def _compute(cell: Cell, inputs: Inputs, config: SweepConfig, env: dict, progres
             bar.total = planned
             bar.update(done - bar.n)
             if on_chunk is not None:
-                on_chunk()
+                on_chunk(done, planned)
             interrupt.check()
 
         ctx = Context(config.chunk_size, mesh, progress,
@@ -176,8 +187,11 @@ def run_sweep(
         raise ValueError(f"cells_at_once must be an integer >= 1, got {cells_at_once!r}")
     if cells_at_once is None:
         cells_at_once = default_cells_at_once()
-    if config.mc_fraction is not None or jax.device_count() > 1 or jax.process_count() > 1:
-        cells_at_once = 1  # a control pairs with its finished target; every process runs cells in one order
+    if cells_at_once > 1 and (config.mc_fraction is not None or jax.device_count() > 1 or jax.process_count() > 1):
+        why = ("adaptive stopping (a control pairs with its finished target)" if config.mc_fraction is not None
+               else "several devices or processes (every process runs the cells in one order)")
+        log(f"cells_at_once={cells_at_once}: one cell at a time under {why}")
+        cells_at_once = 1
     workdir = epath.Path(workdir)
     cells = expand(config)
     mine = shard_cells(cells, shard)
@@ -199,8 +213,9 @@ def run_sweep(
         store.remove_stale_temporaries(workdir, mine)
     env = store.cell_environment()
     statuses: list[CellStatus] = []
-    bar = tqdm(mine, desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
+    bar = tqdm(total=len(mine), desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
     gate, stop = _Gate(), threading.Event()
+    failure: list[BaseException] = []  # the first failure or interrupt of a cell (not a _Stopped)
 
     def run_cell(cell: Cell, cell_inputs: Inputs, prefix: str) -> CellStatus:  # in a worker thread when concurrent
         if stop.is_set():
@@ -208,32 +223,45 @@ def run_sweep(
         interrupt.check()
         open_gate = gate.enter(stop) if cells_at_once > 1 else (lambda: None)
 
-        def on_chunk() -> None:
-            open_gate()  # its programs are compiled: the next cell may start
-            if stop.is_set():
+        def on_chunk(done: int, planned: int) -> None:
+            interrupt.check()  # (raising here sets ``stop`` before the gate opens: nothing starts after it)
+            if stop.is_set() and done < planned:  # another cell failed: drop this one (a finished one is kept)
                 raise _Stopped()
+            open_gate()  # its programs are compiled: the next cell may start
 
         try:
             record, arrays, seconds = _compute(cell, cell_inputs, config, env, progress,
                                                _paired_n(cell, config, finished), on_chunk)
-        except BaseException:
+            finished[cell.id] = record  # a control later in this shard pairs with it
+            if writer:
+                store.save_cell(workdir, cell, record, arrays)
+            return CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)")
+        except BaseException as exc:
+            if not isinstance(exc, _Stopped) and not failure:
+                failure.append(exc)
             stop.set()  # at once: no other cell starts, the one under way stops at its next chunk
             raise
         finally:
             open_gate()
-        finished[cell.id] = record  # a control later in this shard pairs with it
-        if writer:
-            store.save_cell(workdir, cell, record, arrays)
-        return CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)")
 
     pool = concurrent.futures.ThreadPoolExecutor(cells_at_once, thread_name_prefix="cell") if cells_at_once > 1 else None
     pending: list[CellStatus | concurrent.futures.Future] = []
 
     def report(entry) -> None:
-        statuses.append(entry.result() if isinstance(entry, concurrent.futures.Future) else entry)
+        if isinstance(entry, concurrent.futures.Future):
+            try:
+                entry = entry.result()
+            except _Stopped:  # stopped because of another cell: raise what stopped it
+                if failure:
+                    raise failure[0] from None
+                raise
+        statuses.append(entry)
         bar.update(1)
-        bar.set_postfix_str(statuses[-1].cell.id, refresh=True)
-        (bar.write if progress else log)(statuses[-1].line)
+        bar.set_postfix_str(entry.cell.id, refresh=True)
+        (bar.write if progress else log)(entry.line)
+
+    def ready(entry) -> bool:
+        return not isinstance(entry, concurrent.futures.Future) or entry.done()
 
     try:
         for n, cell in enumerate(mine, 1):
@@ -252,9 +280,9 @@ def run_sweep(
             else:
                 entry = pool.submit(run_cell, cell, inputs_of(cell.model), prefix)
             pending.append(entry)
-            while pending and (pool is None or not isinstance(pending[0], concurrent.futures.Future)
-                               or pending[0].done() or len(pending) > cells_at_once):
-                report(pending.pop(0))  # in the sweep's order
+            # in the sweep's order; wait for the first only when more cells are queued than run at once
+            while pending and (ready(pending[0]) or sum(not ready(e) for e in pending) > cells_at_once):
+                report(pending.pop(0))
         while pending:
             report(pending.pop(0))
     except BaseException:
