@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+import warnings
 import zipfile
 
 import librosa
@@ -186,15 +187,57 @@ def test_parallel_export_gives_the_serial_outcomes_in_order():
     """Spawned workers export ahead; what comes out, and in what order, is what this process gives."""
     names = chorales_mod.chorale_names()[:5]
     serial = list(chorales_mod.exported_in_order("voiced", names, workers=0))
-    exports = chorales_mod.exported_in_order("voiced", names, workers=2)
-    first = [next(exports) for _ in range(3)]
-    exports.close()  # the workers of the pieces not taken stop
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        exports = chorales_mod.exported_in_order("voiced", names, workers=2)
+        first = [next(exports) for _ in range(3)]
+        exports.close()  # the workers of the pieces not taken stop
+    assert not [w for w in said if "export workers failed" in str(w.message)]  # the workers did it
     assert [n for n, _ in first] == names[:3] == [n for n, _ in serial[:3]]
     for (_, (notes, voice)), (_, (ref_notes, ref_voice)) in zip(first, serial):
         for field in ("onset_s", "offset_s", "pitch", "velocity"):
             np.testing.assert_array_equal(getattr(notes, field), getattr(ref_notes, field))
         np.testing.assert_array_equal(voice, ref_voice)
     assert chorales_mod.export_workers(chorales_mod.PARALLEL_EXPORT_MIN_PIECES - 1) == 0
+
+
+class _BreakingPool:
+    """An executor that runs exports here, until its ``break_at``-th submit: that submit raises
+    BrokenProcessPool (``where="submit"``) or its future does (``where="result"``)."""
+
+    def __init__(self, break_at: int, where: str):
+        import concurrent.futures
+
+        self.break_at, self.where, self.n, self.futures = break_at, where, 0, concurrent.futures
+        self.shut = False
+
+    def submit(self, fn, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.n += 1
+        future = self.futures.Future()
+        if self.n >= self.break_at:
+            if self.where == "submit":
+                raise BrokenProcessPool("planted: the pool broke at submit")
+            future.set_exception(BrokenProcessPool("planted: a worker died"))
+        else:
+            future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, **_):
+        self.shut = True
+
+
+@pytest.mark.parametrize("break_at, where", [(2, "result"), (5, "submit"), (1, "submit")])
+def test_export_falls_back_in_order_when_the_pool_breaks(break_at, where):
+    """A pool broken at a result, at a refill submit or at the first submit: every piece still
+    comes out once, in order, as this process exports it, with one warning."""
+    names = chorales_mod.chorale_names()[:6]
+    serial = [(n, o[0].pitch.tolist()) for n, o in chorales_mod.exported_in_order("notes", names, workers=0)]
+    pool = _BreakingPool(break_at, where)
+    with pytest.warns(UserWarning, match="export workers failed .*planted"):
+        got = [(n, o[0].pitch.tolist()) for n, o in chorales_mod.exported_in_order("notes", names, workers=2, pool=pool)]
+    assert got == serial and pool.shut
 
 
 def test_chorales_rejects_too_few_pieces(tmp_path):
@@ -214,7 +257,7 @@ def test_load_errors_name_the_problem(tmp_path):
     unfinished = tmp_path / "chorales" / "tinysoundfont" / f"incomplete.X1_{version}"  # tfds's leftover: no version
     unfinished.mkdir()
     (unfinished / "dataset_info.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match=rf"only as version 1\.0\.0 \(this amt_jax reads {version}\).*data build chorales"):
+    with pytest.raises(FileNotFoundError, match=rf"only as version 1\.0\.0 \(this amt_jax reads {version}; the older build's folder .* may be deleted\).*data build chorales"):
         data.load("chorales", "test", data_dir=tmp_path)
 
 

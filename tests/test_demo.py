@@ -1,6 +1,8 @@
 """The demo's findings: one sentence per model and setting (a control model never hides the model
 it controls), and the architecture-vs-learning verdict follows the sizes."""
 
+from pathlib import Path
+
 import pytest
 
 from amt_jax.commands import demo
@@ -136,7 +138,7 @@ def test_beside_runs_a_function_in_another_process_and_returns_or_raises_its_out
     import os
     import time
 
-    from amt_jax.commands.demo import Beside
+    from amt_jax.commands.beside import Beside
 
     with Beside(os.getpid) as beside:
         assert beside.result() != os.getpid()  # another process ran it
@@ -164,3 +166,48 @@ def test_an_interrupt_in_the_beside_process_is_raised_here_as_that_interrupt():
 
     again = pickle.loads(pickle.dumps(interrupt.Interrupted(signal.SIGINT)))
     assert isinstance(again, interrupt.Interrupted) and again.exit_status == 130 and again.name == "SIGINT"
+
+
+class _NotBack(Exception):
+    """Pickles, but does not unpickle (its __init__ needs two arguments, its args hold one)."""
+
+    def __init__(self, a, b):
+        super().__init__(a)
+
+
+def test_steps_4_and_5_report_the_step_that_failed_with_what_came_before(monkeypatch, capsys):
+    """Step 5 fails in the other process: step 4's printout is shown at step 4, step 5's partial
+    printout at step 5, and the error (with the child's traceback as a note) is raised there."""
+    import amt_jax.__main__ as cli
+    from amt_jax.commands import demo
+
+    monkeypatch.setattr(cli, "set_matmul_precision", lambda: None)
+    monkeypatch.setattr(cli, "set_compilation_cache", lambda: None)
+    monkeypatch.setattr(demo, "_probe_keys", lambda out, progress: print("probe tones said this") or {})
+
+    def real(out, progress):
+        print("building the real split")
+        raise FileExistsError("planted in step 5")
+
+    monkeypatch.setattr(demo, "_real_recordings", real)
+    said = demo._model_only_steps(Path("unused"))
+    assert said.failed_step == 5 and said.real == []
+    said.show(4)
+    assert capsys.readouterr().out == "probe tones said this\n"
+    with pytest.raises(FileExistsError, match="planted in step 5") as raised:
+        said.show(5)
+    assert capsys.readouterr().out == "building the real split\n"
+    assert "in the process beside" in "".join(raised.value.__notes__)
+    assert ", in real\n" in "".join(raised.value.__notes__)  # the child's traceback
+
+
+def test_an_exception_that_does_not_come_back_from_a_pickle_crosses_as_its_text():
+    import pickle
+
+    from amt_jax.commands.beside import portable as _portable
+
+    kept = _portable(ValueError("plain"))
+    assert isinstance(pickle.loads(pickle.dumps(kept)), ValueError)
+    text = _portable(_NotBack("a", "b"))
+    assert isinstance(text, RuntimeError) and "_NotBack" in str(text)
+    assert isinstance(pickle.loads(pickle.dumps(text)), RuntimeError)

@@ -22,6 +22,7 @@ interruption resumes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from amt_jax import interrupt, validate
 from amt_jax.commands import console
+from amt_jax.commands.beside import Beside, portable
 from amt_jax.sweep.findings import fmt
 
 SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
@@ -43,6 +45,7 @@ PROBE_LEVELS = (-40.0, -20.0)
 PROBE_REPEATS = 4  # per timbre: intervals over repetitions (phases, noise), conditional on the timbre
 N_STEPS = 7
 REAL_SWEEP_CONFIG = "demo_real"
+PROBE_FILE = "probe_keys_basic-pitch.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +99,7 @@ def _probe_keys(out: Path, progress: bool) -> dict:
     from amt_jax import tones as probe_tones
     from amt_jax.models import registry
 
-    path = out / "probe_keys_basic-pitch.json"
+    path = out / PROBE_FILE
     if not path.exists():
         model = registry.load("basic-pitch")
         total = len(PROBE_TIMBRES) * len(PROBE_LEVELS) * model.layout.n_pitches * PROBE_REPEATS
@@ -143,9 +146,28 @@ def _real_recordings(out: Path, progress: bool) -> list[str]:
     return lines + [_real_reliance(load_results(workdir))]
 
 
-def _model_only_steps(out: Path) -> tuple[dict, list[str], str, str]:
+@dataclasses.dataclass
+class Said:
+    """What steps 4 and 5 did in the other process: their printouts, step 5's sentences for step 7,
+    and the exception of the step that failed (None: both ran). The probe tones are read from their
+    JSON (written atomically), not sent: the pipe would hold the child until the parent reads."""
+
+    step_4: str = ""
+    step_5: str = ""
+    real: list[str] = dataclasses.field(default_factory=list)
+    failed_step: int | None = None
+    error: BaseException | None = None
+
+    def show(self, step: int) -> None:
+        """Print step ``step``'s printout; raise the exception if that step failed."""
+        print(self.step_4 if step == 4 else self.step_5, end="", flush=True)
+        if self.failed_step == step:
+            raise self.error
+
+
+def _model_only_steps(out: Path) -> Said:
     """Steps 4 and 5 (they need Basic Pitch and the real split, not the corpus or the sweep) as the
-    CLI runs them, printing nothing: ``(probe, real sentences, step 4's printout, step 5's)``."""
+    CLI runs them, printing nothing (see :class:`Said`)."""
     import contextlib
     import io
 
@@ -153,68 +175,20 @@ def _model_only_steps(out: Path) -> tuple[dict, list[str], str, str]:
 
     set_matmul_precision()
     set_compilation_cache()
-    said = [io.StringIO(), io.StringIO()]
+    said, buffers = Said(), [io.StringIO(), io.StringIO()]
     with interrupt.deferred():  # a Ctrl-C reaches this process too: it stops at its own safe points
-        with contextlib.redirect_stdout(said[0]), contextlib.redirect_stderr(said[0]):
-            probe = _probe_keys(out / "probe_keys", progress=False)
-        with contextlib.redirect_stdout(said[1]), contextlib.redirect_stderr(said[1]):
-            real = _real_recordings(out, progress=False)
-    return probe, real, said[0].getvalue(), said[1].getvalue()
-
-
-def _send_outcome(send, target, args) -> None:
-    try:
-        send.send(("ok", target(*args)))
-    except BaseException as exc:  # noqa: BLE001 (the parent raises it)
         try:
-            send.send(("error", exc))
-        except Exception:  # an exception that does not pickle: its text instead
-            import traceback
-
-            send.send(("error", RuntimeError("".join(traceback.format_exception(exc)).strip())))
-
-
-STOP_GRACE_S = 10.0  # how long a stopped Beside process may take to reach a safe point
-
-
-class Beside:
-    """``target(*args)`` in a spawned process while this one goes on (the demo: steps 4 and 5 while
-    it builds, evaluates and sweeps, filling the core the sweep leaves idle while it traces and
-    compiles each cell's program). :meth:`result` waits for its return value or raises what it
-    raised; leaving the ``with`` block on an exception (an interrupt, an error) stops the process
-    (results are written atomically, so a rerun resumes). ``target`` must be importable (spawn)."""
-
-    def __init__(self, target, *args):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # not fork: this process holds JAX's threads
-        self._receive, self._send = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_send_outcome, args=(self._send, target, args), name=f"amt_jax {target.__name__}")
-        self._received = False
-
-    def __enter__(self) -> "Beside":
-        self._process.start()
-        self._send.close()  # the child holds its own copy: a child that dies unheard gives EOFError, not a hang
-        return self
-
-    def result(self):
-        try:
-            kind, value = self._receive.recv()
-            self._received = True
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(f"{self._process.name} ended without a result (exit code {self._process.exitcode})") from None
-        if kind == "error":
-            raise value
-        return value
-
-    def __exit__(self, *exc) -> None:
-        if not self._received and self._process.is_alive():  # an exception, or a result never asked for
-            self._process.terminate()  # SIGTERM: it stops at its next safe point (amt_jax.interrupt) ...
-            self._process.join(STOP_GRACE_S)
-            if self._process.is_alive():
-                self._process.kill()  # ... or now (its results are written atomically)
-        self._process.join()
+            said.failed_step = 4
+            with contextlib.redirect_stdout(buffers[0]), contextlib.redirect_stderr(buffers[0]):
+                _probe_keys(out / "probe_keys", progress=False)
+            said.failed_step = 5
+            with contextlib.redirect_stdout(buffers[1]), contextlib.redirect_stderr(buffers[1]):
+                said.real = _real_recordings(out, progress=False)
+            said.failed_step = None
+        except BaseException as exc:  # noqa: BLE001 (the parent raises it at its step)
+            said.error = portable(exc)
+    said.step_4, said.step_5 = buffers[0].getvalue(), buffers[1].getvalue()
+    return said
 
 
 def _real_reliance(results) -> str:
@@ -341,10 +315,11 @@ def run(args: argparse.Namespace) -> int:
                                    log=lambda line: print(line, flush=True))
         print(f"{sum(s.status == 'done' for s in statuses)} cells computed, {sum(s.status == 'skipped' for s in statuses)} finished earlier")
         _step(4, f"probe tones on every key -> {probe_dir}")
-        probe, real, said_4, said_5 = beside.result()
-        print(said_4, end="", flush=True)
+        said = beside.result()
+        said.show(4)
         _step(5, f"real recordings: build, Basic Pitch per recording, the reliance finding there -> {out / 'sweep_real'}")
-        print(said_5, end="", flush=True)
+        said.show(5)
+    probe, real = json.loads((probe_dir / PROBE_FILE).read_text()), said.real
     _step(6, f"figures and summary -> {workdir / 'figures'}")
     written = report.write_report(workdir)
     print(f"drew {', '.join(written.figures)}" + (f"; not drawn: {', '.join(written.missing)}" if written.missing else ""))

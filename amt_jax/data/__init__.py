@@ -128,7 +128,9 @@ def build(
 
 
 class Source:
-    """Random access to one split: ``len(source)``, ``source[i]`` → example dict (see module doc)."""
+    """Random access to one split: ``len(source)``, ``source[i]`` → example dict (see module doc).
+    Its ``audio``, ``frames`` and ``onsets`` are read-only views of the stored bytes (copy before
+    writing into them)."""
 
     def __init__(self, data_source, name: str, split: str):
         self._source = data_source
@@ -177,7 +179,8 @@ def load(name: str, split: str, *, data_dir: str | os.PathLike) -> Source:
         older = sorted((v for v in (os.listdir(parent) if os.path.isdir(parent) else ())  # not tfds's incomplete.*
                         if tfds.core.Version.is_valid(v) and os.path.isfile(os.path.join(parent, v, "dataset_info.json"))),
                        key=tfds.core.Version)
-        state = (f"built in {data_dir} only as version {', '.join(older)} (this amt_jax reads {probe.version})"
+        state = (f"built in {data_dir} only as version {', '.join(older)} (this amt_jax reads {probe.version}; "
+                 f"the older build's folder under {parent} may be deleted)"
                  if older else f"not built in {data_dir}")
         raise FileNotFoundError(
             f"dataset {name!r} is {state}; "

@@ -180,7 +180,6 @@ def run_sweep(
     computed at the same time (None: :func:`default_cells_at_once`; see the module docstring).
     """
     import jax
-    from tqdm.auto import tqdm
 
     if cells_at_once is not None and (isinstance(cells_at_once, bool) or not isinstance(cells_at_once, int)
                                       or cells_at_once < 1):
@@ -212,16 +211,89 @@ def run_sweep(
         store.write_manifest(workdir, config, cells)
         store.remove_stale_temporaries(workdir, mine)
     env = store.cell_environment()
-    statuses: list[CellStatus] = []
-    bar = tqdm(total=len(mine), desc=f"sweep {config.name} {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
-    gate, stop = _Gate(), threading.Event()
-    failure: list[BaseException] = []  # the first failure or interrupt of a cell (not a _Stopped)
+    with _Cells(config, env, workdir if writer else None, finished, progress=progress, log=log, cells_at_once=cells_at_once,
+                n_cells=len(mine), desc=f"sweep {config.name} {shard[0]}/{shard[1]}") as run:
+        for n, cell in enumerate(mine, 1):
+            interrupt.check()  # between cells: the finished ones are saved, nothing of this one is
+            prefix = f"[{n}/{len(mine)}] {cell.id}:"
+            if cell.id in finished:
+                run.add(CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}"))
+            elif cell.probe.missing(inputs_of(cell.model).model):
+                missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
+                run.add(CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
+                                                             f"capability, skipped"))
+            elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
+                run.add(CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped"))
+            else:
+                run.compute(cell, inputs_of(cell.model), prefix)
+        run.finish()
+    return run.statuses
 
-    def run_cell(cell: Cell, cell_inputs: Inputs, prefix: str) -> CellStatus:  # in a worker thread when concurrent
+
+class _Cells:
+    """This shard's cells, computed ``cells_at_once`` at a time (see the module docstring), their
+    statuses reported (``log`` or the progress bar) and kept in ``statuses``, in the sweep's order.
+    ``workdir``: where cells are saved (None: not by this process). Leaving the ``with`` block on
+    an exception stops the cells under way at their next chunk and starts none."""
+
+    def __init__(self, config: SweepConfig, env: dict, workdir: epath.Path | None, finished: dict, *, progress: bool,
+                 log: Callable[[str], None], cells_at_once: int, n_cells: int, desc: str):
+        from tqdm.auto import tqdm
+
+        self.config, self.env, self.workdir, self.finished = config, env, workdir, finished
+        self.progress, self.log, self.cells_at_once = progress, log, cells_at_once
+        self.statuses: list[CellStatus] = []
+        self.bar = tqdm(total=n_cells, desc=desc, unit="cell", disable=not progress)
+        self.gate, self.stop = _Gate(), threading.Event()
+        self.failure: list[BaseException] = []  # the first failure or interrupt of a cell (not a _Stopped)
+        self.pool = (concurrent.futures.ThreadPoolExecutor(cells_at_once, thread_name_prefix="cell")
+                     if cells_at_once > 1 else None)
+        self.pending: list[CellStatus | concurrent.futures.Future] = []
+
+    def __enter__(self) -> "_Cells":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is not None:
+            self.stop.set()  # the other cells under way stop at their next chunk; none starts
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.bar.close()
+
+    def compute(self, cell: Cell, inputs: Inputs, prefix: str) -> None:
+        """Compute ``cell`` here (one at a time) or in a worker thread."""
+        self.add(self._run(cell, inputs, prefix) if self.pool is None else self.pool.submit(self._run, cell, inputs, prefix))
+
+    def add(self, entry) -> None:
+        """Queue a status (or a cell's future); report those ready at the head, waiting for the head
+        only when more cells are under way than run at once."""
+        self.pending.append(entry)
+        while self.pending and (_ready(self.pending[0]) or sum(not _ready(e) for e in self.pending) > self.cells_at_once):
+            self._report(self.pending.pop(0))
+
+    def finish(self) -> None:
+        while self.pending:
+            self._report(self.pending.pop(0))
+
+    def _report(self, entry) -> None:
+        if isinstance(entry, concurrent.futures.Future):
+            try:
+                entry = entry.result()
+            except _Stopped:  # stopped because of another cell: raise what stopped it
+                if self.failure:
+                    raise self.failure[0] from None
+                raise
+        self.statuses.append(entry)
+        self.bar.update(1)
+        self.bar.set_postfix_str(entry.cell.id, refresh=True)
+        (self.bar.write if self.progress else self.log)(entry.line)
+
+    def _run(self, cell: Cell, inputs: Inputs, prefix: str) -> CellStatus:  # in a worker thread when concurrent
+        stop = self.stop
         if stop.is_set():
             raise _Stopped()
         interrupt.check()
-        open_gate = gate.enter(stop) if cells_at_once > 1 else (lambda: None)
+        open_gate = self.gate.enter(stop) if self.cells_at_once > 1 else (lambda: None)
 
         def on_chunk(done: int, planned: int) -> None:
             interrupt.check()  # (raising here sets ``stop`` before the gate opens: nothing starts after it)
@@ -230,66 +302,20 @@ def run_sweep(
             open_gate()  # its programs are compiled: the next cell may start
 
         try:
-            record, arrays, seconds = _compute(cell, cell_inputs, config, env, progress,
-                                               _paired_n(cell, config, finished), on_chunk)
-            finished[cell.id] = record  # a control later in this shard pairs with it
-            if writer:
-                store.save_cell(workdir, cell, record, arrays)
+            record, arrays, seconds = _compute(cell, inputs, self.config, self.env, self.progress,
+                                               _paired_n(cell, self.config, self.finished), on_chunk)
+            self.finished[cell.id] = record  # a control later in this shard pairs with it
+            if self.workdir is not None:
+                store.save_cell(self.workdir, cell, record, arrays)
             return CellStatus(cell, "done", seconds, f"{prefix} {summary_line(cell, record)} ({seconds:.1f} s)")
         except BaseException as exc:
-            if not isinstance(exc, _Stopped) and not failure:
-                failure.append(exc)
+            if not isinstance(exc, _Stopped) and not self.failure:
+                self.failure.append(exc)
             stop.set()  # at once: no other cell starts, the one under way stops at its next chunk
             raise
         finally:
             open_gate()
 
-    pool = concurrent.futures.ThreadPoolExecutor(cells_at_once, thread_name_prefix="cell") if cells_at_once > 1 else None
-    pending: list[CellStatus | concurrent.futures.Future] = []
 
-    def report(entry) -> None:
-        if isinstance(entry, concurrent.futures.Future):
-            try:
-                entry = entry.result()
-            except _Stopped:  # stopped because of another cell: raise what stopped it
-                if failure:
-                    raise failure[0] from None
-                raise
-        statuses.append(entry)
-        bar.update(1)
-        bar.set_postfix_str(entry.cell.id, refresh=True)
-        (bar.write if progress else log)(entry.line)
-
-    def ready(entry) -> bool:
-        return not isinstance(entry, concurrent.futures.Future) or entry.done()
-
-    try:
-        for n, cell in enumerate(mine, 1):
-            interrupt.check()  # between cells: the finished ones are saved, nothing of this one is
-            prefix = f"[{n}/{len(mine)}] {cell.id}:"
-            if cell.id in finished:
-                entry = CellStatus(cell, "skipped", 0.0, f"{prefix} finished earlier — {summary_line(cell, finished[cell.id])}")
-            elif cell.probe.missing(inputs_of(cell.model).model):
-                missing = ", ".join(cell.probe.missing(inputs_of(cell.model).model))
-                entry = CellStatus(cell, "unsupported", 0.0, f"{prefix} model {cell.model!r} has no {missing} "
-                                                             f"capability, skipped")
-            elif not cell.probe.in_axis(cell, inputs_of(cell.model)):
-                entry = CellStatus(cell, "out_of_axis", 0.0, f"{prefix} outside the model's axis, skipped")
-            elif pool is None:
-                entry = run_cell(cell, inputs_of(cell.model), prefix)
-            else:
-                entry = pool.submit(run_cell, cell, inputs_of(cell.model), prefix)
-            pending.append(entry)
-            # in the sweep's order; wait for the first only when more cells are queued than run at once
-            while pending and (ready(pending[0]) or sum(not ready(e) for e in pending) > cells_at_once):
-                report(pending.pop(0))
-        while pending:
-            report(pending.pop(0))
-    except BaseException:
-        stop.set()  # the other cells under way stop at their next chunk; none starts
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
-    return statuses
+def _ready(entry) -> bool:
+    return not isinstance(entry, concurrent.futures.Future) or entry.done()

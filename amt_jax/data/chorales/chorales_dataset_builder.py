@@ -119,40 +119,53 @@ def _export_or_bad(kind: str, name: str):
         return exc
 
 
-def exported_in_order(kind: str, names, *, workers: int = 0):
+def exported_in_order(kind: str, names, *, workers: int = 0, pool=None):
     """Yield ``(name, (notes, voice) or BadPiece)`` for ``names`` in their order, each exported by
     :func:`export`. ``workers`` > 0: that many spawned processes export ahead (at most ``2·workers``
     pieces in flight; the music21 export is pure Python, most of a chorale build's time); closing
-    the generator stops them. The outcome does not depend on ``workers``."""
+    the generator stops them. When the workers cannot start or die (``BrokenProcessPool``), the
+    rest is exported here, in order, with a warning. The outcome does not depend on ``workers``.
+    ``pool``: an executor to use instead of spawning one (tests)."""
     if workers <= 0:
         for name in names:
             yield name, _export_or_bad(kind, name)
         return
     # spawn, not fork: the caller may hold JAX's or TensorFlow's threads
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = pool or ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     pending, upcoming = collections.deque(), iter(names)
-    try:
-        for name in upcoming:
+    broken: list[BaseException] = []
+
+    def submit_next() -> None:
+        nonlocal upcoming
+        name = next(upcoming, None)
+        if name is None:
+            return
+        try:
             pending.append((name, pool.submit(_export_or_bad, kind, name)))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
+        except BrokenProcessPool as exc:  # it stays ahead of the rest
+            upcoming = itertools.chain([name], upcoming)
+            broken.append(exc)
+
+    try:
+        while len(pending) < 2 * workers and not broken:
+            before = len(pending)
+            submit_next()
+            if len(pending) == before:
+                break  # no more names (or the pool broke)
+        while pending and not broken:
             name, future = pending[0]
-            nxt = None
             try:
                 outcome = future.result()
-                nxt = next(upcoming, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(_export_or_bad, kind, nxt)))
             except BrokenProcessPool as exc:  # e.g. a __main__ spawn cannot re-import (a script on stdin)
-                if nxt is not None:  # its submit failed: it stays ahead of the rest
-                    upcoming = itertools.chain([nxt], upcoming)
-                warnings.warn(f"chorales: export workers failed ({exc}); exporting in this process", stacklevel=2)
+                broken.append(exc)
                 break
             pending.popleft()
+            submit_next()
             yield name, outcome
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    if broken:
+        warnings.warn(f"chorales: export workers failed ({broken[0]}); exporting in this process", stacklevel=2)
     for name in [n for n, _ in pending] + list(upcoming):  # after a broken pool: the rest, in order, here
         yield name, _export_or_bad(kind, name)
 
