@@ -5,6 +5,10 @@ survive pickling)."""
 
 from __future__ import annotations
 
+import signal
+
+from amt_jax import interrupt
+
 
 def portable(exc: BaseException) -> BaseException:
     """``exc`` with its traceback as a note, if it survives pickling; else a RuntimeError of its text."""
@@ -63,8 +67,9 @@ class Beside:
 
     def __exit__(self, exc_type, *_) -> None:
         if not self._received and self._process.is_alive():  # an exception, or a result never asked for
-            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):  # Ctrl-C reached it too:
-                self._process.join(STOP_GRACE_S)  # let it stop at its own safe point (a 2nd signal kills it)
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and interrupt.requested() == signal.SIGINT:
+                self._process.join(STOP_GRACE_S)  # Ctrl-C reached its whole process group: let it stop at its own
+                # safe point (a SIGTERM may have reached this process alone; a 2nd signal would kill the child)
         if not self._received and self._process.is_alive():
             self._process.terminate()  # SIGTERM: it stops at its next safe point (amt_jax.interrupt) ...
             self._process.join(STOP_GRACE_S)

@@ -20,8 +20,9 @@ gives alone (the same programs on the same inputs); cells are saved as they fini
 printed in the sweep's order. Host memory holds two cells' chunks. One at a time under adaptive
 stopping (a control cell draws as many draws as its target took), with a device mesh or several
 processes (every process must run the cells in the same order). When a cell fails or the sweep
-is interrupted, no other cell starts and the one under way stops at its next chunk (unless that
-was its last: it is saved); the failure (or :class:`~amt_jax.interrupt.Interrupted`) is raised.
+is interrupted, no other cell starts and the one under way stops between its chunks (one that
+another cell's failure meets after the last chunk of its last run of draws is finished and saved);
+the failure (or :class:`~amt_jax.interrupt.Interrupted`) is raised.
 
 SIGINT/SIGTERM under :func:`amt_jax.interrupt.deferred` (the CLI) stop a sweep between cells or
 between a cell's chunks of draws; the cells under way are dropped, the finished ones are kept.
@@ -99,6 +100,12 @@ def default_cells_at_once() -> int:
     import jax
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:  # a container's CPU limit (cgroup v2: "QUOTA PERIOD" or "max PERIOD")
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cores = min(cores, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
     single_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1
     return 2 if single_cpu and cores >= 2 else 1
 
