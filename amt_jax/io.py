@@ -5,7 +5,7 @@ parameters that identify inputs, used by every command.
 (``.<name>.<uuid>.tmp``) and a rename, on any path ``etils.epath`` opens (local or a bucket);
 the temporary is removed when the write fails. ``environment()`` records what numbers depend
 on: Python and package versions, the JAX device kind/platform/count and the default matmul
-precision.
+precision; ``cpu_quota()`` the CPU limit of a container (cgroup v2).
 """
 
 from __future__ import annotations
@@ -79,6 +79,23 @@ def environment(packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
         "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
         "host": platform.node(),
     }
+
+
+def cpu_quota(cpu_max: str | None = None) -> float | None:
+    """This process's cgroup v2 CPU limit in cores (``cpu.max``: "QUOTA PERIOD", or "max PERIOD"
+    for none); None when unlimited or unreadable. ``cpu_max``: that text (read from
+    /sys/fs/cgroup/cpu.max when None)."""
+    if cpu_max is None:
+        try:
+            with open("/sys/fs/cgroup/cpu.max") as f:
+                cpu_max = f.read()
+        except OSError:
+            return None
+    quota, _, period = cpu_max.strip().partition(" ")
+    try:
+        return None if quota in ("max", "") else int(quota) / int(period)
+    except ValueError:  # no period, or not numbers
+        return None
 
 
 def array_digest(*arrays) -> str:

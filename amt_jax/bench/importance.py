@@ -233,8 +233,11 @@ def main(argv=None) -> int:
     gemm = peak.measured_gemm()
     gmacs = gemm["gemm_gmacs_per_s"]
     result.update(gemm_gmacs_per_s=gmacs, gemm_n=gemm["n"], gemm_repeats=gemm["repeats"], peak_warning=peak.peak_check(result["peak"], gemm),
-                  engine_fraction_of_gemm=result["engine_draws_per_s"] * result["macs_per_draw"] / (gmacs * 1e9),
-                  reliance_engine_fraction_of_gemm=result["reliance_engine_draws_per_s"] * result["reliance_macs_per_draw"] / (gmacs * 1e9))
+                  engine_fraction_of_gemm=peak.fraction_of_peak(result["engine_draws_per_s"], result["macs_per_draw"],
+                                                                {"peak_gmacs_per_s": gmacs}),
+                  reliance_engine_fraction_of_gemm=peak.fraction_of_peak(result["reliance_engine_draws_per_s"],
+                                                                         result["reliance_macs_per_draw"],
+                                                                         {"peak_gmacs_per_s": gmacs}))
 
     def pct(f):
         return "unknown" if f is None else f"{100 * f:.1f}%"

@@ -29,6 +29,8 @@ import platform
 import time
 from pathlib import Path
 
+from amt_jax.io import cpu_quota
+
 # (flag, float32 lanes), widest first
 _VECTOR_FLAGS = (("avx512f", 16), ("avx2", 8), ("avx", 8), ("sse2", 4), ("asimd", 4), ("neon", 4))
 _FMA_FLAGS = ("fma", "avx512f", "asimd")
@@ -114,9 +116,9 @@ def cpu_peak(
     physical = {(b.get("physical id", "0"), b["core id"]) for b in blocks if "core id" in b}
     cores = len(physical) if physical else len(cpus)
     core_source = f"{cores} physical cores ({len(cpus)} usable logical CPUs)"
-    quota, _, period = (cpu_max if cpu_max is not None else _read("/sys/fs/cgroup/cpu.max") or "max").partition(" ")
-    if quota.strip() not in ("max", "") and period.strip() and int(quota) / int(period) < cores:
-        cores = int(quota) / int(period)
+    quota = cpu_quota(cpu_max)
+    if quota is not None and quota < cores:
+        cores = quota
         core_source += f", capped by the cgroup quota to {cores:g}"
     mhz = [float(b["cpu MHz"]) for b in blocks if "cpu MHz" in b]
     if mhz:

@@ -4,7 +4,9 @@ run or resume a sweep."""
 from __future__ import annotations
 
 import argparse
+import time
 
+from amt_jax import validate
 from amt_jax.commands import config_args
 
 SAFE_POINTS = True  # Ctrl-C / SIGTERM stop it between units of work (amt_jax.interrupt)
@@ -28,11 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from amt_jax import sweep
 
     shard = sweep.parse_shard(args.shard, "--shard")
-    if args.cells_at_once is not None and args.cells_at_once < 1:
-        raise ValueError(f"--cells-at-once must be >= 1, got {args.cells_at_once}")
+    if args.cells_at_once is not None:
+        validate.at_least("--cells-at-once", args.cells_at_once, 1)
     config = sweep.load_config(args.config, args.config_overrides)
-    import time
-
     start = time.perf_counter()
     statuses = sweep.run_sweep(config, workdir=args.workdir, shard=shard, data_dir=args.data_dir, progress=not args.no_progress,
                                cells_at_once=args.cells_at_once)

@@ -39,7 +39,8 @@ from typing import Callable
 import numpy as np
 from etils import epath
 
-from amt_jax import interrupt
+from amt_jax import interrupt, validate
+from amt_jax.io import cpu_quota
 from amt_jax.sweep import store
 from amt_jax.sweep.cells import Cell
 from amt_jax.sweep.config import SweepConfig
@@ -100,12 +101,7 @@ def default_cells_at_once() -> int:
     import jax
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:  # a container's CPU limit (cgroup v2: "QUOTA PERIOD" or "max PERIOD")
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
-        if quota != "max":
-            cores = min(cores, int(quota) / int(period))
-    except (OSError, ValueError):
-        pass
+    cores = min(cores, cpu_quota() or cores)  # a container's CPU limit
     single_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1
     return 2 if single_cpu and cores >= 2 else 1
 
@@ -188,9 +184,8 @@ def run_sweep(
     """
     import jax
 
-    if cells_at_once is not None and (isinstance(cells_at_once, bool) or not isinstance(cells_at_once, int)
-                                      or cells_at_once < 1):
-        raise ValueError(f"cells_at_once must be an integer >= 1, got {cells_at_once!r}")
+    if cells_at_once is not None:
+        validate.at_least("cells_at_once", cells_at_once, 1)
     if cells_at_once is None:
         cells_at_once = default_cells_at_once()
     if cells_at_once > 1 and (config.mc_fraction is not None or jax.device_count() > 1 or jax.process_count() > 1):

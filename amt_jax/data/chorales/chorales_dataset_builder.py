@@ -135,23 +135,23 @@ def exported_in_order(kind: str, names, *, workers: int = 0, pool=None):
     pending, upcoming = collections.deque(), iter(names)
     broken: list[BaseException] = []
 
-    def submit_next() -> None:
+    def submit_next() -> bool:
+        """Submit the next name; False when none is left or the pool broke (the name stays ahead)."""
         nonlocal upcoming
         name = next(upcoming, None)
         if name is None:
-            return
+            return False
         try:
             pending.append((name, pool.submit(_export_or_bad, kind, name)))
-        except BrokenProcessPool as exc:  # it stays ahead of the rest
+            return True
+        except BrokenProcessPool as exc:
             upcoming = itertools.chain([name], upcoming)
             broken.append(exc)
+            return False
 
     try:
-        while len(pending) < 2 * workers and not broken:
-            before = len(pending)
-            submit_next()
-            if len(pending) == before:
-                break  # no more names (or the pool broke)
+        while len(pending) < 2 * workers and submit_next():
+            pass
         while pending and not broken:
             name, future = pending[0]
             try:
