@@ -137,7 +137,9 @@ def test_a_frame_normalising_model_gets_a_baseline_ig_can_integrate_from(corpus,
     from amt_jax.sweep.inputs import model_keys
 
     _, basic_pitch_record = result  # Basic Pitch's auto baseline on this corpus's first window
-    assert basic_pitch_record["inputs"]["model_spec"] == "basic-pitch"
+    assert basic_pitch_record["inputs"]["model_spec"] == "basic-pitch" and basic_pitch_record["config"]["baseline"] == "auto"
+    kept = basic_pitch_record["inputs"]["baseline"]  # silence because its logits move, not as a fallback
+    assert kept["frame_offset_sensitivity"] >= baselines.OFFSET_INVARIANT and "degenerate" not in kept
     clips = cross_method.balanced_windows("chorales:train", data_dir=corpus / "data", per_piece=1)
     model = registry.load("pesto")
     frontend = model.frontend_on(SAMPLE_RATE, HOP_LENGTH, "test")

@@ -100,20 +100,26 @@ def test_train_sigint_stops_after_a_step_and_resumes_to_the_uninterrupted_weight
     proc = subprocess.Popen(_train_cmd(resumed, data_dir), cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     status, err = _signal_when(proc, lambda: (resumed / "checkpoints" / "4").is_dir(), signal.SIGINT)
-    # the uninterrupted run starts once the train step is compiled (it reads it from the run's cache)
-    whole = subprocess.Popen(_train_cmd(tmp_path / "whole", data_dir), cwd=REPO, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
     _assert_stopped_cleanly(status, err, signal.SIGINT, "train")
     saved = sorted(int(p.name) for p in (resumed / "checkpoints").iterdir() if p.name.isdigit())
     assert not [p.name for p in (resumed / "checkpoints").iterdir() if not p.name.isdigit()], "a partial checkpoint"
     assert not (resumed / "eval.json").exists() and 4 <= saved[-1] < 12, saved
     for line in (resumed / "metrics.jsonl").read_text().splitlines():
         json.loads(line)  # whole records only
-    rerun = subprocess.run(_train_cmd(resumed, data_dir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT_S)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"resumed from step {saved[-1]}" in rerun.stderr  # the interrupted step's checkpoint: no step lost
-    assert "12/12" in rerun.stderr and "test frame" in rerun.stdout and "test frame" not in rerun.stderr  # bar / results
-    out, err = whole.communicate(timeout=WAIT_S)
+    # the uninterrupted run starts once the train step is compiled (it reads that from the run's cache)
+    whole = subprocess.Popen(_train_cmd(tmp_path / "whole", data_dir), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        rerun = subprocess.run(_train_cmd(resumed, data_dir), cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=WAIT_S)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert f"resumed from step {saved[-1]}" in rerun.stderr  # the interrupted step's checkpoint: no step lost
+        assert "12/12" in rerun.stderr and "test frame" in rerun.stdout and "test frame" not in rerun.stderr  # bar / results
+        out, err = whole.communicate(timeout=WAIT_S)
+    finally:
+        if whole.poll() is None:  # a failed assertion above: no orphan left training
+            whole.kill()
+            whole.communicate()
     assert whole.returncode == 0, err[-3000:]
     with caplog.at_level("INFO"):
         a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(resumed)
