@@ -5,7 +5,8 @@ parameters that identify inputs, used by every command.
 (``.<name>.<uuid>.tmp``) and a rename, on any path ``etils.epath`` opens (local or a bucket);
 the temporary is removed when the write fails. ``environment()`` records what numbers depend
 on: Python and package versions, the JAX device kind/platform/count and the default matmul
-precision; ``cpu_quota()`` the CPU limit of a container (cgroup v2).
+precision; ``usable_cpus()`` the CPUs this process may run on, ``cpu_quota()`` the CPU limit of a
+container (cgroup v2).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import uuid
 from importlib import metadata
@@ -79,6 +81,12 @@ def environment(packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
         "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
         "host": platform.node(),
     }
+
+
+def usable_cpus() -> int:
+    """The logical CPUs this process may run on (its affinity mask; ``os.cpu_count()`` where the
+    platform has none). A container's CPU limit is :func:`cpu_quota`."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cpu_quota(cpu_max: str | None = None) -> float | None:

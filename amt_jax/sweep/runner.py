@@ -40,7 +40,7 @@ import numpy as np
 from etils import epath
 
 from amt_jax import interrupt, validate
-from amt_jax.io import cpu_quota
+from amt_jax.io import cpu_quota, usable_cpus
 from amt_jax.sweep import store
 from amt_jax.sweep.cells import Cell
 from amt_jax.sweep.config import SweepConfig
@@ -96,11 +96,9 @@ def default_cells_at_once() -> int:
     compilation uses one core while the other cell computes), 1 otherwise (an accelerator runs one
     program at a time and its memory is sized for one cell's chunk; a mesh or several processes
     need the same cell order everywhere)."""
-    import os
-
     import jax
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cpus()
     cores = min(cores, cpu_quota() or cores)  # a container's CPU limit
     single_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1 and jax.process_count() == 1
     return 2 if single_cpu and cores >= 2 else 1

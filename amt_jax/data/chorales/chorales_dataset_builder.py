@@ -51,6 +51,7 @@ from amt_jax.data.builder import MIN_PIECES, TranscriptionBuilder
 from amt_jax.data.examples import SPLITS, BadPiece, make_example, read_voiced_midi
 
 from amt_jax.data.programs import PROGRAMS  # noqa: E402  (the programs pieces get in turn)
+from amt_jax.io import usable_cpus
 
 
 def chorale_names() -> list[str]:
@@ -99,7 +100,7 @@ def export_workers(n_pieces: int) -> int:
     else the CPUs this process may use, at most :data:`MAX_EXPORT_WORKERS` and ``n_pieces``."""
     if n_pieces < PARALLEL_EXPORT_MIN_PIECES:
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     return min(cpus, MAX_EXPORT_WORKERS, n_pieces) if cpus > 1 else 0
 
 
