@@ -227,11 +227,12 @@ def test_real_sham_and_matched_combs_of_every_h_share_one_compiled_program():
         return out, (after[0] - before[0], after[1] - before[1])
 
     combs = ({}, {"comb": "sham"}, {"matched": True})
+    # moved_draws runs blocks of a fixed size: an earlier test of this file may have compiled it (0)
     _, count = compiles([swap(key_weights=weights, **kw) for kw in combs])
-    assert count == (1, 1)
+    assert count[0] == 1 and count[1] <= 1, count
     padded, count = compiles([permutations.harmonic_swap(layout=LAYOUT, n_harmonics=h, key_weights=weights,
                                                          max_harmonics=H + 1, **kw) for h in (2, H) for kw in combs])
-    assert count == (1, 1)
+    assert count[0] == 1 and count[1] <= 1, count
     for (h, kw), (res, out) in zip([(h, kw) for h in (2, H) for kw in combs], padded):
         alone, out_alone = reliance(harmonic_reader, 6.0, permutations.harmonic_swap(
             layout=LAYOUT, n_harmonics=h, key_weights=weights, **kw), n=16)
@@ -324,8 +325,9 @@ def test_replacements_come_from_frames_where_the_key_is_silent():
     fam = permutations.key_replacement(layout=LAYOUT, n_harmonics=H, part="both", silent_from=DATA.targets,
                                        key_weights=key_weights_from_targets(DATA.targets, per_clip=True))
     checked = 0
+    perturb = jax.jit(fam.perturb)  # once: a jit made anew in the loop would compile anew
     for draw in range(8):
-        xp, q = jax.jit(fam.perturb)(jax.random.fold_in(jax.random.key(3), draw), jnp.asarray(x), draw)
+        xp, q = perturb(jax.random.fold_in(jax.random.key(3), draw), jnp.asarray(x), draw)
         xp, q = np.asarray(xp), np.asarray(q)
         for c in range(n_clips):
             if DATA.targets[c, q[c]].all():

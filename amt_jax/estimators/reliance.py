@@ -78,6 +78,9 @@ def _root_key(result: ImportanceResult, key):
     return jax.random.wrap_key_data(np.asarray(result.config["key"], np.uint32))
 
 
+MOVED_BLOCK = 64  # draws per call of _moved_draws
+
+
 @functools.partial(jax.jit, static_argnames="family")
 def _moved_draws(key, draws, data, *, family):
     """``(moved [n, (C,) F] bool, groups)`` of draws ``draws``: a permutation's moved bins, or a
@@ -95,8 +98,11 @@ def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> n
     draw i of a permutation family moved (recomputed from its key; ValueError if the recomputed
     groups differ from ``groups``, the run's)."""
     data, static = pytree.split(family)
-    moved, got = _moved_draws(key, np.arange(n_draws, dtype=np.int32), data, family=static)
-    if groups is not None and not np.array_equal(np.asarray(got), groups):
+    # in blocks of MOVED_BLOCK draws (the last padded), so every n_draws shares one compiled program
+    ids = np.arange(-(-n_draws // MOVED_BLOCK) * MOVED_BLOCK, dtype=np.int32).reshape(-1, MOVED_BLOCK)
+    parts = [_moved_draws(key, block, data, family=static) for block in ids]
+    moved, got = (np.concatenate([np.asarray(p[i]) for p in parts])[:n_draws] for i in (0, 1))
+    if groups is not None and not np.array_equal(got, groups):
         raise ValueError("the family and key do not reproduce the run's draws (other family arguments, or a key "
                          "that is not the run's: pass key=)")
     return np.asarray(moved)

@@ -7,6 +7,8 @@ key's semitone lies whole on the axis (:func:`layout`).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from amt_jax import validate
@@ -35,6 +37,8 @@ def cqt_kwargs(bins_per_semitone: int) -> dict:
     )
 
 
+@functools.partial(jax.jit, static_argnames=("bins_per_semitone",))
 def frontend(audio, *, bins_per_semitone: int) -> jax.Array:
-    """NormalizedLog CQT of audio [..., n_samples] (22,050 Hz) → X [..., 103·B, n_samples // 256 + 1]."""
+    """NormalizedLog CQT of audio [..., n_samples] (22,050 Hz) → X [..., 103·B, n_samples // 256 + 1]
+    (jitted: compiled once per input shape and B, not op by op when called eagerly)."""
     return features.normalized_log(cqt.cqt(audio, **cqt_kwargs(bins_per_semitone)))

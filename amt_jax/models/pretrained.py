@@ -25,8 +25,8 @@ from amt_jax.frontend.cqt2010 import CQT2010Config, cqt2010
 from amt_jax.frontend.features import normalized_log
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import params_digest
-from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig
-from amt_jax.models.bp_model import network_model
+from amt_jax.models.basic_pitch import BasicPitchConfig
+from amt_jax.models.bp_model import apply_fn, network_model
 from amt_jax.models.model import DEFAULT_FRAME_THRESHOLD, Inverse, Model
 
 
@@ -41,8 +41,10 @@ class Pretrained(NamedTuple):
     layout: FrequencyLayout  # key p on bin 3p (the CQT starts at A0 = 27.5 Hz)
 
 
+@functools.partial(jax.jit, static_argnames=("config",))
 def basic_pitch_frontend(audio, *, config: CQT2010Config = CQT2010Config()) -> jax.Array:
-    """Basic Pitch's input features: NormalizedLog of the CQT2010v2 magnitude.
+    """Basic Pitch's input features: NormalizedLog of the CQT2010v2 magnitude (jitted: compiled
+    once per input shape and config, not op by op when called eagerly).
 
     Args:
         audio: [..., n_samples] float32 at ``config.sr`` Hz (one model window = 43,844 samples).
@@ -92,10 +94,9 @@ def basic_pitch() -> Pretrained:
     """Basic Pitch ICASSP 2022 (basic-pitch 0.4.0's nmp.onnx), offline; weights cached after first use."""
     config = BasicPitchConfig()
     variables = jax.tree.map(jnp.asarray, basic_pitch_variables(onnx_weights.load(), config))
-    model = BasicPitch(config)
     return Pretrained(
         frontend=basic_pitch_frontend,
-        apply=model.apply,
+        apply=apply_fn(config),
         params=variables,
         config=config,
         frontend_config=CQT2010Config(),

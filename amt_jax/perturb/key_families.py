@@ -126,18 +126,21 @@ class HarmonicSwap(KeyFamily, pytree.Tabled):
         candidates = jnp.asarray(self.partner_offsets, jnp.int32)
         protected = blocks(self.layout, q, protected, self.width)
         starts = blocks(self.layout, q, members, self.width)
-        partners, valid = [], []
-        w, f = self.width, self.n_bins
-        for k, start in enumerate(starts):
-            cand = start + candidates
-            ok = (cand >= 0) & (cand + w <= f) & (start >= 0) & (start + w <= f)
-            ok &= jnp.all(jnp.abs(cand[:, None] - protected[None, :]) >= w, axis=1)
-            for other in partners:
-                ok &= jnp.abs(cand - other) >= w
-            score = jnp.where(ok, bits[k * len(candidates) : (k + 1) * len(candidates)], 0)
-            valid.append(jnp.any(ok))
-            partners.append(jnp.where(valid[-1], cand[jnp.argmax(score)], -10 * f))  # far away: never overlaps
-        return starts, jnp.stack(partners), jnp.stack(valid)
+        w, f, n_cand = self.width, self.n_bins, len(self.partner_offsets)
+        far = jnp.int32(-10 * f)  # where a member has no partner: far away, never overlaps
+        cands = starts[:, None] + candidates[None, :]  # [K, C]
+        ok = (cands >= 0) & (cands + w <= f) & ((starts >= 0) & (starts + w <= f))[:, None]
+        ok &= jnp.all(jnp.abs(cands[:, :, None] - protected[None, None, :]) >= w, axis=2)
+        scores = bits[: len(starts) * n_cand].reshape(len(starts), n_cand)
+
+        def choose(partners, k):  # member k's partner may not overlap an earlier member's
+            free = ok[k] & jnp.all(jnp.abs(cands[k][:, None] - partners[None, :]) >= w, axis=1)
+            valid = jnp.any(free)
+            partner = jnp.where(valid, cands[k][jnp.argmax(jnp.where(free, scores[k], 0))], far)
+            return partners.at[k].set(partner), valid
+
+        partners, valid = jax.lax.scan(choose, jnp.full(len(starts), far), jnp.arange(len(starts)))
+        return starts, partners, valid
 
     def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
         """The permutation ``idx [F]`` moving key q's member blocks to partners chosen by ``bits``.
@@ -151,13 +154,12 @@ class HarmonicSwap(KeyFamily, pytree.Tabled):
         other = self.plan(q, bits, t["other_members"], t["other_protected"])[2]
         capped = valid & (jnp.cumsum(valid) <= jnp.minimum(valid.sum(), other.sum()))
         valid = jnp.where(t["capped"], capped, valid)
-        idx = jnp.arange(self.n_bins, dtype=jnp.int32)
         lane = jnp.arange(self.width)
-        for start, partner, ok in zip(starts, partners, valid):
-            src, dst = start + lane, partner + lane
-            idx = idx.at[jnp.where(ok, src, self.n_bins)].set(dst, mode="drop")
-            idx = idx.at[jnp.where(ok, dst, self.n_bins)].set(src, mode="drop")
-        return idx
+        src, dst = (starts[:, None] + lane).ravel(), (partners[:, None] + lane).ravel()
+        ok = jnp.repeat(valid, self.width)
+        # one scatter: the blocks and their partners never overlap (plan), so no bin is written twice
+        where = jnp.where(jnp.concatenate([ok, ok]), jnp.concatenate([src, dst]), self.n_bins)
+        return jnp.arange(self.n_bins, dtype=jnp.int32).at[where].set(jnp.concatenate([dst, src]), mode="drop")
 
 
 @pytree.register("layout", "width", "stratified")

@@ -139,7 +139,14 @@ def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
         _, acts = module.apply(params, rows, capture=True)
         return {n: acts[n].reshape(lead + (t, -1)) for n in names}
 
-    return frame_wise(apply), frame_wise(logits), intermediates  # every frame on its own (network.py)
+    names_static = jax.jit(intermediates, static_argnames=("names",))
+
+    def intermediates_jitted(params, x, names):
+        acts = names_static(params, x, tuple(names))
+        return {n: acts[n] for n in names}  # in the order asked (a jitted dict comes back sorted)
+
+    # every frame on its own (network.py); jitted, so an eager call compiles once per input shape
+    return frame_wise(jax.jit(apply)), frame_wise(jax.jit(logits)), intermediates_jitted
 
 
 def _init_fn(module: network.PestoNet):
