@@ -59,10 +59,11 @@ def test_sweep_sigint_then_sigterm_then_resume_equals_uninterrupted(tiny_sweep, 
     reference, _ = tiny_sweep
     env = cli_env(jax_cache)
     workdir = tmp_path / "sweep"
-    ids = [c.id for c in sweep.expand(sweep.load_config("tiny"))]
+    shard = ("--shard", "1/2")  # 18 of the 37 cells (test_sweep's SIGKILL test resumes the other shard)
+    ids = [c.id for c in sweep.shard_cells(sweep.expand(sweep.load_config("tiny")), (1, 2))]
     done = 0
     for sig in (signal.SIGINT, signal.SIGTERM):  # each after at least one more cell than before
-        proc = subprocess.Popen(sweep_cmd(workdir), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(sweep_cmd(workdir, *shard), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         status, err = _signal_when(proc, lambda: n_committed(workdir) > done, sig)
         _assert_stopped_cleanly(status, err, sig, "sweep")
@@ -70,9 +71,11 @@ def test_sweep_sigint_then_sigterm_then_resume_equals_uninterrupted(tiny_sweep, 
         assert not [p for p in (workdir / "cells").iterdir() if p.name.startswith(".")], "a temporary was left"
         assert done < n_committed(workdir) < len(ids)
         done = n_committed(workdir)
-    rerun = subprocess.run(sweep_cmd(workdir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    rerun = subprocess.run(sweep_cmd(workdir, *shard), cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=WAIT_S)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"{done} finished earlier" in rerun.stdout
+    assert all(sweep.is_done(workdir, i) for i in ids)
     for cell_id in ids:
         _, ref_arrays = sweep.load_cell(reference, cell_id)
         _, arrays = sweep.load_cell(workdir, cell_id)

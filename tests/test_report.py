@@ -2,7 +2,9 @@
 row per importance cell, piece-level tests against controls, effect sizes for divergences,
 Benjamini–Hochberg within questions."""
 
+import contextlib
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -29,9 +31,18 @@ def tiny_workdir(tiny_sweep):
     return tiny_sweep[0]
 
 
-def test_figures_command_writes_every_figure_and_summary(tiny_workdir, capsys):
-    assert main(["figures", "--workdir", str(tiny_workdir)]) == 0
-    assert "not drawn" not in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def figures_out(tiny_workdir):
+    """What ``figures`` printed, run once on the tiny workdir (drawing every figure takes ~6 s): the
+    tests that read its figures and summaries share it."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["figures", "--workdir", str(tiny_workdir)]) == 0
+    return out.getvalue()
+
+
+def test_figures_command_writes_every_figure_and_summary(tiny_workdir, figures_out):
+    assert "not drawn" not in figures_out
     for name in FIGURES:
         pdf, png = tiny_workdir / "figures" / f"{name}.pdf", tiny_workdir / "figures" / f"{name}.png"
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, name
@@ -41,8 +52,7 @@ def test_figures_command_writes_every_figure_and_summary(tiny_workdir, capsys):
     assert not [p for p in (tiny_workdir / "figures").iterdir() if p.name.startswith(".")]
 
 
-def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir):
-    report.write_report(tiny_workdir)
+def test_summary_has_a_row_per_importance_cell_with_control_tests(tiny_workdir, figures_out):
     with open(tiny_workdir / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     cells = [c for c in sweep.expand(sweep.load_config("tiny")) if c.probe.row]
@@ -96,7 +106,7 @@ def test_every_interval_in_the_summary_is_centred_on_the_estimate_reported_with_
     assert checked >= 3 * len(rows)
 
 
-def test_register_and_instrument_tables_adjust_within_themselves(tiny_workdir):
+def test_register_and_instrument_tables_adjust_within_themselves(tiny_workdir, figures_out):
     from amt_jax.report.results import load_results
     from amt_jax.report.summary import by_register
 
@@ -108,7 +118,6 @@ def test_register_and_instrument_tables_adjust_within_themselves(tiny_workdir):
     for kind in ("harmonic_swap", "factorial"):  # one BH family per kind
         tested = [r for r in rows if r["p"] is not None and r["kind"] == kind]
         np.testing.assert_allclose([r["q"] for r in tested], stats.benjamini_hochberg(np.array([r["p"] for r in tested])))
-    report.write_report(tiny_workdir)
     md = (tiny_workdir / "summary.md").read_text()
     assert "## By register" in md and (tiny_workdir / "figures" / "registers.png").exists()
 

@@ -49,11 +49,14 @@ def tiny_runs(tmp_path_factory, tiny_sweep, jax_cache):
     """(reference workdir from two concurrent shards, workdir killed midway and resumed, info)."""
     base = tmp_path_factory.mktemp("sweep")
     env = cli_env(jax_cache)
-    n_cells = len(sweep.expand(sweep.load_config("tiny")))
+    # the killed and resumed run computes shard 0/2 (19 of the 37 cells): the reference's cells of it
+    shard = ("--shard", "0/2")
+    n_cells = len(sweep.shard_cells(sweep.expand(sweep.load_config("tiny")), (0, 2)))
     reference, shard_stdout = tiny_sweep
 
     resumed = base / "resumed"
-    proc = subprocess.Popen(sweep_cmd(resumed), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(sweep_cmd(resumed, *shard), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while n_committed(resumed) == 0:
         assert proc.poll() is None and time.monotonic() < deadline, "sweep ended before a cell finished"
@@ -62,7 +65,7 @@ def tiny_runs(tmp_path_factory, tiny_sweep, jax_cache):
     proc.wait()
     done_at_kill = n_committed(resumed)
     assert_no_partial_results(resumed)
-    rerun = subprocess.run(sweep_cmd(resumed), cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    rerun = subprocess.run(sweep_cmd(resumed, *shard), cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert rerun.returncode == 0, rerun.stderr
     return reference, resumed, {"n_cells": n_cells, "done_at_kill": done_at_kill, "rerun_stdout": rerun.stdout,
                                 "shard_stdout": shard_stdout}
@@ -76,7 +79,8 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_runs):
     # twin instance of the shard could still be writing it), see test_only_old_temporaries_are_removed
     leftover = [p for p in cell_files(resumed) if p.name.startswith(".")]
     assert all(time.time() - p.stat().st_mtime < sweep.STALE_TEMPORARY_SECONDS for p in leftover)
-    ids = [c.id for c in sweep.expand(sweep.load_config("tiny"))]
+    ids = [c.id for c in sweep.shard_cells(sweep.expand(sweep.load_config("tiny")), (0, 2))]
+    assert len(ids) == info["n_cells"] and all(sweep.is_done(resumed, i) for i in ids)
     for cell_id in ids:
         ref_record, ref_arrays = sweep.load_cell(reference, cell_id)
         record, arrays = sweep.load_cell(resumed, cell_id)
@@ -104,10 +108,10 @@ def test_shards_split_cells_into_one_workdir(tiny_runs):
 
 
 def test_rerun_skips_finished_cells(tiny_runs):
-    reference, _, info = tiny_runs
+    reference, _, _ = tiny_runs
     before = {p.name: p.stat().st_mtime_ns for p in cell_files(reference)}
     statuses = sweep.run_sweep(sweep.load_config("tiny"), workdir=reference, progress=False, log=lambda _: None)
-    assert [s.status for s in statuses] == ["skipped"] * info["n_cells"]
+    assert [s.status for s in statuses] == ["skipped"] * len(sweep.expand(sweep.load_config("tiny")))
     assert {p.name: p.stat().st_mtime_ns for p in cell_files(reference)} == before
 
 
