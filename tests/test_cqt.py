@@ -120,3 +120,16 @@ def test_validation(kwargs, y, match):
     kw = {**SETTINGS["16k-12bpo"], **kwargs}
     with pytest.raises(ValueError, match=match):
         cqt.cqt(y, **kw)
+
+
+def test_the_jitted_model_frontends_refuse_non_finite_audio_on_a_direct_call():
+    """Basic Pitch's and the trained variants' frontends run one jitted program, which cannot look
+    at values: the check of the audio happens before it (a NaN would otherwise give finite features)."""
+    from amt_jax.frontend import variants
+    from amt_jax.models.pretrained import basic_pitch_frontend
+
+    audio = np.zeros((1, 4096), np.float32)
+    audio[0, 100] = np.nan
+    for call in (basic_pitch_frontend, lambda a: variants.frontend(a, bins_per_semitone=1)):
+        with pytest.raises(ValueError, match="audio contains 1 non-finite value"):
+            call(audio)

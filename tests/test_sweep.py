@@ -1,6 +1,7 @@
 """Sweep runner: grid expansion, shards, config registry, atomic files, and the preemption
-test — a ``tiny`` sweep SIGKILLed midway and resumed gives the same per-draw results as an
-uninterrupted run (here split into two shards running concurrently into one workdir)."""
+test — shard 0/2 of the ``tiny`` sweep SIGKILLed midway and resumed gives the same per-draw
+results as an uninterrupted run (the whole sweep, split into two shards running concurrently
+into one workdir)."""
 
 import json
 import os
@@ -80,7 +81,7 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_runs):
     leftover = [p for p in cell_files(resumed) if p.name.startswith(".")]
     assert all(time.time() - p.stat().st_mtime < sweep.STALE_TEMPORARY_SECONDS for p in leftover)
     ids = [c.id for c in sweep.shard_cells(sweep.expand(sweep.load_config("tiny")), (0, 2))]
-    assert len(ids) == info["n_cells"] and all(sweep.is_done(resumed, i) for i in ids)
+    assert all(sweep.is_done(resumed, i) for i in ids)
     for cell_id in ids:
         ref_record, ref_arrays = sweep.load_cell(reference, cell_id)
         record, arrays = sweep.load_cell(resumed, cell_id)

@@ -99,7 +99,7 @@ def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> n
     groups differ from ``groups``, the run's)."""
     data, static = pytree.split(family)
     # in blocks of MOVED_BLOCK draws (the last padded), so every n_draws shares one compiled program
-    ids = np.arange(-(-n_draws // MOVED_BLOCK) * MOVED_BLOCK, dtype=np.int32).reshape(-1, MOVED_BLOCK)
+    ids = np.arange(max(-(-n_draws // MOVED_BLOCK), 1) * MOVED_BLOCK, dtype=np.int32).reshape(-1, MOVED_BLOCK)
     parts = [_moved_draws(key, block, data, family=static) for block in ids]
     moved, got = (np.concatenate([np.asarray(p[i]) for p in parts])[:n_draws] for i in (0, 1))
     if groups is not None and not np.array_equal(got, groups):

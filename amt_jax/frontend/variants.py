@@ -37,8 +37,13 @@ def cqt_kwargs(bins_per_semitone: int) -> dict:
     )
 
 
-@functools.partial(jax.jit, static_argnames=("bins_per_semitone",))
 def frontend(audio, *, bins_per_semitone: int) -> jax.Array:
-    """NormalizedLog CQT of audio [..., n_samples] (22,050 Hz) → X [..., 103·B, n_samples // 256 + 1]
-    (jitted: compiled once per input shape and B, not op by op when called eagerly)."""
+    """NormalizedLog CQT of audio [..., n_samples] (22,050 Hz) → X [..., 103·B, n_samples // 256 + 1],
+    computed by one jitted program per input shape and B (called eagerly, not op by op)."""
+    validate.finite("audio", audio)  # here: the jitted program cannot look at values (skipped under a trace)
+    return _frontend(audio, bins_per_semitone=bins_per_semitone)
+
+
+@functools.partial(jax.jit, static_argnames=("bins_per_semitone",))
+def _frontend(audio, *, bins_per_semitone: int) -> jax.Array:
     return features.normalized_log(cqt.cqt(audio, **cqt_kwargs(bins_per_semitone)))

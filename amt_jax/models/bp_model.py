@@ -75,7 +75,8 @@ def intermediates_fn(config: BasicPitchConfig) -> Callable:
     jitted = jax.jit(intermediates, static_argnames=("names",))  # see apply_fn
 
     def call(variables, x, names):
-        out = jitted(variables, x, tuple(names))
+        names = tuple(names)
+        out = jitted(variables, x, names)
         return {n: out[n] for n in names}  # in the order asked (a jitted dict comes back sorted)
 
     return call
@@ -92,19 +93,35 @@ def init_fn(config: BasicPitchConfig) -> Callable:
 
 @functools.lru_cache(maxsize=None)
 def network(config: BasicPitchConfig) -> BasicPitch:
-    """One ``BasicPitch(config)`` per config, so models of one architecture (pretrained, its random-
-    weights control, trained variants of one shape) share one ``apply``: a jitted program that takes it
-    as a static argument compiles once for all of them (a new module's bound method compares unequal)."""
+    """One ``BasicPitch(config)`` per config (the module :func:`apply_fn` jits)."""
     return BasicPitch(config)
 
 
 @functools.lru_cache(maxsize=None)
 def apply_fn(config: BasicPitchConfig) -> Callable:
-    """``apply(variables, X [..., F, T]) -> {"note", "onset", "contour"}``: ``network(config).apply``
-    jitted, one per config. Called eagerly (a script, a reference in a test) it compiles once per
-    input shape instead of op by op (Basic Pitch's ~175 ops: about 0.5 s instead of 5 s on 2 CPU
-    cores); inside a jitted caller it is inlined."""
-    return jax.jit(network(config).apply)
+    """``apply(variables, X [..., F, T]) -> {"note": [..., P, T], "onset": [..., P, T], "contour": [...,
+    config.n_contour_bins, T]}``: ``BasicPitch(config).apply`` as one jitted program, one function per config.
+
+    - One per config: models of one architecture (pretrained, its random-weights control, trained
+      variants of one shape) share it, so a jitted program that takes it as a static argument
+      compiles once for all of them.
+    - Jitted: called eagerly (a script, a test's reference) it compiles once per input shape
+      instead of op by op (Basic Pitch's ~175 ops: ~0.5 s instead of ~5 s on 2 CPU cores); inside
+      a jitted caller it is inlined (the same program as before). Direct calls round like any
+      compiled program, within float32 rounding of the op-by-op result.
+    - Flax's keyword arguments (``train=``, ``mutable=``, ``method=``) go to the module's own apply.
+    """
+    module = network(config)
+    jitted = jax.jit(module.apply)
+    names = tuple(o.name for o in OUTPUTS)
+
+    def apply(variables, x, **flax_kwargs):
+        if flax_kwargs:
+            return module.apply(variables, x, **flax_kwargs)
+        out = jitted(variables, x)
+        return {n: out[n] for n in names}  # in the module's order (a jitted dict comes back sorted)
+
+    return apply
 
 
 def network_model(spec: str, *, config: BasicPitchConfig, params: Any, frontend: Callable, layout: FrequencyLayout,

@@ -24,6 +24,7 @@ from amt_jax.models import onnx_weights
 from amt_jax.frontend.cqt2010 import CQT2010Config, cqt2010
 from amt_jax.frontend.features import normalized_log
 from amt_jax.frontend.layout import FrequencyLayout
+from amt_jax import validate
 from amt_jax.io import params_digest
 from amt_jax.models.basic_pitch import BasicPitchConfig
 from amt_jax.models.bp_model import apply_fn, network_model
@@ -41,10 +42,9 @@ class Pretrained(NamedTuple):
     layout: FrequencyLayout  # key p on bin 3p (the CQT starts at A0 = 27.5 Hz)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
 def basic_pitch_frontend(audio, *, config: CQT2010Config = CQT2010Config()) -> jax.Array:
-    """Basic Pitch's input features: NormalizedLog of the CQT2010v2 magnitude (jitted: compiled
-    once per input shape and config, not op by op when called eagerly).
+    """Basic Pitch's input features: NormalizedLog of the CQT2010v2 magnitude, computed by one jitted
+    program per input shape and config (called eagerly, not op by op).
 
     Args:
         audio: [..., n_samples] float32 at ``config.sr`` Hz (one model window = 43,844 samples).
@@ -52,6 +52,12 @@ def basic_pitch_frontend(audio, *, config: CQT2010Config = CQT2010Config()) -> j
     Returns:
         X [..., n_bins, n_frames] in [0, 1] (309 × 172 for one window).
     """
+    validate.finite("audio", audio)  # here: the jitted program cannot look at values (skipped under a trace)
+    return _basic_pitch_frontend(audio, config=config)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _basic_pitch_frontend(audio, *, config: CQT2010Config) -> jax.Array:
     return normalized_log(
         cqt2010(
             audio,

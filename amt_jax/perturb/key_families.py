@@ -139,7 +139,7 @@ class HarmonicSwap(KeyFamily, pytree.Tabled):
             partner = jnp.where(valid, cands[k][jnp.argmax(jnp.where(free, scores[k], 0))], far)
             return partners.at[k].set(partner), valid
 
-        partners, valid = jax.lax.scan(choose, jnp.full(len(starts), far), jnp.arange(len(starts)))
+        partners, valid = jax.lax.scan(choose, jnp.full(len(starts), far), jnp.arange(len(starts)), unroll=True)
         return starts, partners, valid
 
     def swap(self, q: jax.Array, bits: jax.Array) -> jax.Array:
@@ -157,7 +157,8 @@ class HarmonicSwap(KeyFamily, pytree.Tabled):
         lane = jnp.arange(self.width)
         src, dst = (starts[:, None] + lane).ravel(), (partners[:, None] + lane).ravel()
         ok = jnp.repeat(valid, self.width)
-        # one scatter: the blocks and their partners never overlap (plan), so no bin is written twice
+        # one scatter: no bin is written twice (the member blocks never overlap, harmonic_swap checks it;
+        # a partner never overlaps a member or another partner, plan)
         where = jnp.where(jnp.concatenate([ok, ok]), jnp.concatenate([src, dst]), self.n_bins)
         return jnp.arange(self.n_bins, dtype=jnp.int32).at[where].set(jnp.concatenate([dst, src]), mode="drop")
 
@@ -239,8 +240,14 @@ def harmonic_swap(*, layout: FrequencyLayout, n_harmonics: int, key_weights=None
             raise ValueError(f"comb='sham': the sham block at +{clash[0][0]} bins overlaps the harmonic at +{clash[0][1]} "
                              f"with width={width}; use a smaller width or n_harmonics")
     make = HarmonicAttenuation if manipulation == "attenuate" else HarmonicSwap
-    return make(layout, int(n_harmonics), check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
-                int(width), bool(stratified), comb, bool(matched), max_harmonics)
+    family = make(layout, int(n_harmonics), check_weights(key_weights, layout.n_pitches), bool(include_fundamental),
+                  int(width), bool(stratified), comb, bool(matched), max_harmonics)
+    moved = sorted(family.member_offsets)
+    close = [(a, b) for a, b in zip(moved, moved[1:]) if b - a < width]
+    if manipulation == "swap" and close:  # high harmonics crowd together on a log axis
+        raise ValueError(f"n_harmonics={n_harmonics}: the {comb} comb's blocks at +{close[0][0]} and +{close[0][1]} bins "
+                         f"overlap with width={width} (a swap moves each block whole); use a smaller n_harmonics or width")
+    return family
 
 
 @pytree.register("layout", "width", "stratified")

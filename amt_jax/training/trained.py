@@ -12,7 +12,7 @@ import jax
 
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.frontend.variants import frontend, layout
-from amt_jax.models.basic_pitch import BasicPitch
+from amt_jax.models.bp_model import apply_fn
 from amt_jax.models.model import Model
 from amt_jax.models.trained import Checkpoint, model_from, read_checkpoint
 from amt_jax.training.config import TrainConfig
@@ -39,7 +39,7 @@ def model_of(config: TrainConfig, state: TrainState) -> Trained:
     """The :class:`Trained` model of a state (inference mode: running batch statistics)."""
     return Trained(
         frontend=functools.partial(frontend, bins_per_semitone=config.model.bins_per_semitone),
-        apply=BasicPitch(config.model).apply,
+        apply=apply_fn(config.model),
         params={"params": state.params, "batch_stats": state.batch_stats},
         config=config,
         step=int(state.step),
@@ -51,7 +51,7 @@ def load_trained(workdir: str | os.PathLike) -> Trained:
     checkpoint = read_checkpoint(workdir, target=lambda config: abstract_state(TrainConfig.from_dict(config)))
     config = TrainConfig.from_dict(checkpoint.config)
     return Trained(functools.partial(frontend, bins_per_semitone=config.model.bins_per_semitone),
-                   BasicPitch(config.model).apply, checkpoint.variables, config, checkpoint.step)
+                   apply_fn(config.model), checkpoint.variables, config, checkpoint.step)
 
 
 def as_model(trained: Trained, spec: str, **identity) -> Model:

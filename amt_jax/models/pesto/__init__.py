@@ -142,11 +142,18 @@ def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
     names_static = jax.jit(intermediates, static_argnames=("names",))
 
     def intermediates_jitted(params, x, names):
-        acts = names_static(params, x, tuple(names))
+        names = tuple(names)
+        acts = names_static(params, x, names)
         return {n: acts[n] for n in names}  # in the order asked (a jitted dict comes back sorted)
 
+    apply_jitted = jax.jit(apply)
+
+    def apply_in_order(params, x):
+        out = apply_jitted(params, x)
+        return {n: out[n] for n in ("keys", "pitch", "confidence")}  # apply's order (a jitted dict comes back sorted)
+
     # every frame on its own (network.py); jitted, so an eager call compiles once per input shape
-    return frame_wise(jax.jit(apply)), frame_wise(jax.jit(logits)), intermediates_jitted
+    return frame_wise(apply_in_order), frame_wise(jax.jit(logits)), intermediates_jitted
 
 
 def _init_fn(module: network.PestoNet):
