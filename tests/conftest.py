@@ -13,12 +13,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Commands called in-process (``main([...])``) keep no compilation cache in the user's home; CLI
 # subprocesses get the run's own cache (cli_env below).
 os.environ.setdefault("AMT_JAX_COMPILATION_CACHE", "off")
-# Under pytest-xdist (./run.sh test: one worker per CPU) each worker's XLA would also run its own pool
-# of threads, one per CPU: twice as many busy threads as cores. One thread per worker (and per CLI
-# subprocess, which inherits it) does the same work in ~15 % less time on 2 cores. Floats may round
-# differently from a multi-threaded run; the tests compare them to stated tolerances.
-if os.environ.get("PYTEST_XDIST_WORKER") and "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amt_jax import stats
+from amt_jax import stats, validate
 from amt_jax.perturb import pytree
 from amt_jax.perturb.key_families import HarmonicSwap, key_replacement
 from amt_jax.perturb.keys import key_weights_from_targets
@@ -97,6 +97,7 @@ def moved_bins(family, n_draws: int, key, groups: np.ndarray | None = None) -> n
     """``[n_draws, F]`` bool (``[n_draws, n_clips, F]`` for a family with a key per clip): the bins
     draw i of a permutation family moved (recomputed from its key; ValueError if the recomputed
     groups differ from ``groups``, the run's)."""
+    validate.at_least("n_draws", n_draws, 0)
     data, static = pytree.split(family)
     # in blocks of MOVED_BLOCK draws (the last padded), so every n_draws shares one compiled program
     ids = np.arange(max(-(-n_draws // MOVED_BLOCK), 1) * MOVED_BLOCK, dtype=np.int32).reshape(-1, MOVED_BLOCK)

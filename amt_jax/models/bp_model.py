@@ -109,7 +109,8 @@ def apply_fn(config: BasicPitchConfig) -> Callable:
       instead of op by op (Basic Pitch's ~175 ops: ~0.5 s instead of ~5 s on 2 CPU cores); inside
       a jitted caller it is inlined (the same program as before). Direct calls round like any
       compiled program, within float32 rounding of the op-by-op result.
-    - Flax's keyword arguments (``train=``, ``mutable=``, ``method=``) go to the module's own apply.
+    - Flax's keyword arguments (``train=``, ``mutable=``, ``method=``) go to the module's own apply
+      (op by op, as before: jit that call yourself).
     """
     module = network(config)
     jitted = jax.jit(module.apply)
