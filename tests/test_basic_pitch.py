@@ -42,8 +42,9 @@ def test_harmonic_stack_conv_equals_lax_conv_of_the_stack(harmonics, bins_per_oc
     x = rng.uniform(size=(2, 7, f)).astype(np.float32)
     w = rng.standard_normal((*kernel, len(harmonics), 5)).astype(np.float32)
     shifts = features.harmonic_shifts(harmonics, bins_per_octave)
-    ours = basic_pitch.harmonic_stack_conv(x, w, shifts=shifts, n_bins=n_bins, block=block)
-    expected = reference_harmonic_conv(x, w, harmonics, bins_per_octave, n_bins)
+    # jitted: one compile per case instead of one per op (the values are compared within float rounding)
+    ours = jax.jit(lambda x, w: basic_pitch.harmonic_stack_conv(x, w, shifts=shifts, n_bins=n_bins, block=block))(x, w)
+    expected = jax.jit(lambda x, w: reference_harmonic_conv(x, w, harmonics, bins_per_octave, n_bins))(x, w)
     assert ours.shape == expected.shape == (2, 7, n_bins, 5)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(expected), atol=2e-5 * np.abs(expected).max())
 
@@ -134,13 +135,15 @@ def test_captured_intermediates_keep_the_batch_as_one_axis(small_model):
     """Capturing layers bypasses the inference loop: every layer's output has the whole batch, and
     the outputs equal the loop's (a scan would stack its chunks' captures, or drop them)."""
     model, variables, x = small_model
-    y, state = model.apply(variables, x, mutable=["intermediates"], capture_intermediates=True)
+    # jitted: one compile each instead of one per op (the outputs are compared within float rounding)
+    y, state = jax.jit(lambda v, x: model.apply(v, x, mutable=["intermediates"], capture_intermediates=True))(variables, x)
     inter = state["intermediates"]
     assert inter["note_out"]["__call__"][0].shape[0] == x.shape[0]
     assert inter["contour_conv"]["__call__"][0].shape[0] == x.shape[0]
-    direct = model.apply(variables, x, method=BasicPitch.network)
+    direct = jax.jit(lambda v, x: model.apply(v, x, method=BasicPitch.network))(variables, x)
+    looped = jax.jit(model.apply)(variables, x)
     for key in y:
-        np.testing.assert_allclose(np.asarray(y[key]), np.asarray(model.apply(variables, x)[key]), atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(np.asarray(y[key]), np.asarray(looped[key]), atol=1e-6, err_msg=key)
         np.testing.assert_allclose(np.asarray(y[key]), np.asarray(direct[key]), atol=1e-6, err_msg=key)
 
 
