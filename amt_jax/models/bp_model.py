@@ -18,7 +18,7 @@ from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.models.basic_pitch import CONV_LAYERS, BasicPitch, BasicPitchConfig
 from amt_jax.models.bp_lrp import BasicPitchLRP
 from amt_jax.models.bp_stack import BasicPitchStack
-from amt_jax.models.model import Inverse, Model, Output
+from amt_jax.models.model import Inverse, Model, Output, jit_intermediates, jit_outputs
 
 LAYERS = ("harmonic_stack", *CONV_LAYERS)  # input → output; conv layers before their nonlinearity
 OUTPUTS = (Output("note"), Output("onset"), Output("contour"))
@@ -72,14 +72,7 @@ def intermediates_fn(config: BasicPitchConfig) -> Callable:
             out[name] = h.reshape(h.shape[0], h.shape[1], -1)
         return out
 
-    jitted = jax.jit(intermediates, static_argnames=("names",))  # see apply_fn
-
-    def call(variables, x, names):
-        names = tuple(names)
-        out = jitted(variables, x, names)
-        return {n: out[n] for n in names}  # in the order asked (a jitted dict comes back sorted)
-
-    return call
+    return jit_intermediates(intermediates)  # jitted: see apply_fn
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,14 +106,10 @@ def apply_fn(config: BasicPitchConfig) -> Callable:
       (op by op, as before: jit that call yourself).
     """
     module = network(config)
-    jitted = jax.jit(module.apply)
-    names = tuple(o.name for o in OUTPUTS)
+    jitted = jit_outputs(module.apply, tuple(o.name for o in OUTPUTS))
 
     def apply(variables, x, **flax_kwargs):
-        if flax_kwargs:
-            return module.apply(variables, x, **flax_kwargs)
-        out = jitted(variables, x)
-        return {n: out[n] for n in names}  # in the module's order (a jitted dict comes back sorted)
+        return module.apply(variables, x, **flax_kwargs) if flax_kwargs else jitted(variables, x)
 
     return apply
 

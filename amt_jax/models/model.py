@@ -69,6 +69,35 @@ def is_frame_wise(fn) -> bool:
         return False
 
 
+def jit_outputs(fn: Callable, names: tuple[str, ...]) -> Callable:
+    """``fn(params, X) -> {name: array}`` as one jitted program (an eager call compiles once per
+    input shape, not op by op), its dict in the order ``names`` (a jitted dict comes back sorted)."""
+    import jax
+
+    jitted = jax.jit(fn)
+
+    def call(params, x):
+        out = jitted(params, x)
+        return {n: out[n] for n in names}
+
+    return call
+
+
+def jit_intermediates(fn: Callable) -> Callable:
+    """``fn(params, X, names) -> {name: array}`` (an ``intermediates`` capability) as one jitted
+    program per tuple of names, its dict in the order asked."""
+    import jax
+
+    jitted = jax.jit(fn, static_argnames=("names",))
+
+    def call(params, x, names):
+        names = tuple(names)
+        out = jitted(params, x, names)
+        return {n: out[n] for n in names}
+
+    return call
+
+
 @dataclasses.dataclass(frozen=True)
 class Output:
     """One output of a model.

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 
 from amt_jax.frontend.layout import FrequencyLayout
 from amt_jax.io import params_digest
-from amt_jax.models.model import Model, Output, frame_wise
+from amt_jax.models.model import Model, Output, frame_wise, jit_intermediates, jit_outputs
 from amt_jax.models.pesto import checkpoint, network, vqt
 from amt_jax.models.pesto.keys import (BINS_PER_SEMITONE, N_OUTPUT_BINS, key_bins, key_contrast,  # noqa: F401  (the package's API)
                                      key_contrast_matrix, key_log_odds, key_mass)
@@ -139,21 +139,9 @@ def _apply_fn(module: network.PestoNet, layout: FrequencyLayout):
         _, acts = module.apply(params, rows, capture=True)
         return {n: acts[n].reshape(lead + (t, -1)) for n in names}
 
-    names_static = jax.jit(intermediates, static_argnames=("names",))
-
-    def intermediates_jitted(params, x, names):
-        names = tuple(names)
-        acts = names_static(params, x, names)
-        return {n: acts[n] for n in names}  # in the order asked (a jitted dict comes back sorted)
-
-    apply_jitted = jax.jit(apply)
-
-    def apply_in_order(params, x):
-        out = apply_jitted(params, x)
-        return {n: out[n] for n in ("keys", "pitch", "confidence")}  # apply's order (a jitted dict comes back sorted)
-
     # every frame on its own (network.py); jitted, so an eager call compiles once per input shape
-    return frame_wise(apply_in_order), frame_wise(jax.jit(logits)), intermediates_jitted
+    return (frame_wise(jit_outputs(apply, ("keys", "pitch", "confidence"))), frame_wise(jax.jit(logits)),
+            jit_intermediates(intermediates))
 
 
 def _init_fn(module: network.PestoNet):
