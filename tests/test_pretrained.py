@@ -1,5 +1,9 @@
 """Pretrained Basic Pitch (frontend + Flax model) against onnxruntime on the wheel's nmp.onnx."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +12,7 @@ import pytest
 from amt_jax.models import onnx_weights, pretrained
 from amt_jax.constants import SAMPLE_RATE, WINDOW_FRAMES, WINDOW_SAMPLES
 from amt_jax.models.basic_pitch import BasicPitch, BasicPitchConfig, freq_blocked_conv
+from conftest import REPO, SUITE_XLA_FLAGS
 
 OUTPUT_BINS = {"note": 88, "onset": 88, "contour": 264}
 
@@ -101,6 +106,36 @@ def test_outputs_match_onnxruntime(bp, transcribe, case):
         err = np.abs(np.asarray(ours[key]) - reference[key]).max(axis=(1, 2))
         bad = {n: float(e) for n, e, tol in zip(names, err, tolerances) if not e <= tol}
         assert not bad, f"{key}: max abs error above tolerance for {bad}"
+
+
+XLA_DEFAULTS_SCRIPT = """
+import sys
+import jax
+import numpy as np
+from amt_jax.models import pretrained
+bp = pretrained.basic_pitch()
+out = jax.jit(lambda params, audio: bp.apply(params, bp.frontend(audio)))(bp.params, np.load(sys.argv[1]))
+np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in out.items()})
+"""
+
+
+@pytest.mark.skipif(not SUITE_XLA_FLAGS, reason="the suite already runs with XLA's default compiler flags")
+def test_the_suites_xla_flags_give_the_outputs_of_xlas_defaults(bp, transcribe, case, tmp_path):
+    """The suite compiles with its own XLA flags (tests/conftest.py: SUITE_XLA_FLAGS), the CLI with
+    XLA's defaults: Basic Pitch's frontend and network, compiled each way, agree to float rounding on
+    every window (far inside the tolerances against onnxruntime above)."""
+    names, audio, _, _ = case
+    np.save(tmp_path / "audio.npy", audio)
+    flags = os.environ["XLA_FLAGS"].replace(SUITE_XLA_FLAGS, "").strip()
+    assert SUITE_XLA_FLAGS not in flags, flags
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", XLA_DEFAULTS_SCRIPT, str(tmp_path / "audio.npy"), str(tmp_path / "out.npz")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    defaults, ours = np.load(tmp_path / "out.npz"), transcribe(bp.params, audio)
+    for key in OUTPUT_BINS:
+        err = np.abs(np.asarray(ours[key]) - defaults[key]).max(axis=(1, 2))
+        assert np.all(err <= 1e-5), (key, dict(zip(names, err)))
 
 
 def test_frontend_matches_onnxruntime(bp, case):
