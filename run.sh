@@ -32,6 +32,10 @@ setup() {
     "$PY" -m pip install --disable-pip-version-check -q --upgrade pip
     "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
     "$PY" -m pip install --disable-pip-version-check -q --no-deps "${NODEPS[@]}"
+    # librosa's numba kernels compile on their first import (~20 s on 2 cores) into numba's cache in the
+    # venv; compile them here, once, as pip compiles the .pyc files, not in the first command or test that imports them
+    "$PY" -c "import librosa.core.pitch, librosa.core.spectrum, librosa.filters, librosa.util" \
+      || echo "run.sh: could not precompile librosa's numba kernels; they compile on first use" >&2
     echo "$want" > "$VENV/.amt_jax_requirements"
   fi
   # the package itself, editable (no copy: edits here take effect), so `import amt_jax` and the README's
