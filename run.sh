@@ -32,9 +32,9 @@ setup() {
     "$PY" -m pip install --disable-pip-version-check -q --upgrade pip
     "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
     "$PY" -m pip install --disable-pip-version-check -q --no-deps "${NODEPS[@]}"
-    # librosa's numba kernels compile on their first import (~20 s on 2 cores) into numba's cache in the
+    # librosa's numba kernels compile on first import or call (~20 s on 2 cores) into numba's cache in the
     # venv; compile them here, once, as pip compiles the .pyc files, not in the first command or test that imports them
-    "$PY" -c "import librosa.core.pitch, librosa.core.spectrum, librosa.filters, librosa.util" \
+    "$PY" -W ignore -c "import numpy, librosa, librosa.core.pitch, librosa.util; librosa.icqt(librosa.cqt(numpy.zeros(4096), sr=22050), sr=22050)" \
       || echo "run.sh: could not precompile librosa's numba kernels; they compile on first use" >&2
     echo "$want" > "$VENV/.amt_jax_requirements"
   fi

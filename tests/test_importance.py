@@ -169,7 +169,7 @@ print(json.dumps({{"importances": r.importances.tolist(), "groups": r.group_ids.
 def test_same_draws_on_four_devices(features, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, features)
-    env = {**os.environ, "XLA_FLAGS": f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     fixed = run(tanh_apply, W, features, HARM, n=16)
     target = float((fixed.ci_high - fixed.ci_low) / 2 / 2)  # adaptive stopping: needs ≈ 4x the draws

@@ -91,7 +91,7 @@ def free_port() -> int:
 def start_pair(workdirs: tuple[Path, Path], config_path: Path, *, importance_cell: bool) -> list[subprocess.Popen]:
     """Processes 0 and 1 of a 2-process job; process i runs the sweep shard into ``workdirs[i]`` (the
     pairs share a persistent compilation cache beside the config)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count=2",
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
            "JAX_COMPILATION_CACHE_DIR": str(config_path.parent / "jax-cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
     port = str(free_port())
