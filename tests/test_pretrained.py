@@ -115,26 +115,25 @@ import numpy as np
 from amt_jax.models import pretrained
 jax.config.update("jax_default_matmul_precision", "highest")  # as the CLI and the suite
 sys.path.insert(0, sys.argv[3])
-from test_pretrained import outputs_and_gradients
-out, grads = outputs_and_gradients(pretrained.basic_pitch(), np.load(sys.argv[1]))
+from test_pretrained import gradients
+bp, audio = pretrained.basic_pitch(), np.load(sys.argv[1])
+out = jax.jit(lambda params, x: bp.apply(params, bp.frontend(x)))(bp.params, audio)
+grads = gradients(bp, audio)
 np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in out.items()}, **{f"grad {k}": v for k, v in grads.items()})
 """
 
 
-def outputs_and_gradients(bp, audio: np.ndarray) -> tuple[dict, dict]:
-    """Basic Pitch's outputs on ``audio`` [N, 43844] (frontend and network, one jitted program), and
-    the gradient of their sum over the first two windows with respect to every parameter array
-    ({"layer/kernel": array})."""
-    outputs = jax.jit(lambda params, x: bp.apply(params, bp.frontend(x)))(bp.params, audio)
+def gradients(bp, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradient of the sum of Basic Pitch's outputs on the first two windows of ``audio``
+    [N, 43844] with respect to every parameter array ({"layer/kernel": array})."""
     features = jax.jit(bp.frontend)(audio[:2])
     grads = jax.jit(jax.grad(lambda params: sum(jnp.sum(v) for v in bp.apply(params, features).values())))(bp.params)
-    flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)
+    return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)
             for path, v in jax.tree_util.tree_flatten_with_path(grads)[0]}
-    return {k: np.asarray(v) for k, v in outputs.items()}, flat
 
 
 @pytest.mark.skipif(not SUITE_XLA_FLAGS, reason="the suite already runs with XLA's default compiler flags")
-def test_the_suites_xla_flags_give_the_outputs_and_gradients_of_xlas_defaults(bp, case, tmp_path):
+def test_the_suites_xla_flags_give_the_outputs_and_gradients_of_xlas_defaults(bp, transcribe, case, tmp_path):
     """The suite compiles with its own XLA flags (tests/conftest.py: SUITE_XLA_FLAGS), users' runs with
     XLA's defaults: Basic Pitch's outputs on every window, compiled each way, agree to a few float32
     ulps, and its parameter gradients to 1e-5 of each array's largest (measured here: both bitwise;
@@ -146,9 +145,9 @@ def test_the_suites_xla_flags_give_the_outputs_and_gradients_of_xlas_defaults(bp
                           str(REPO / "tests")], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     defaults = np.load(tmp_path / "out.npz")
-    outputs, grads = outputs_and_gradients(bp, audio)
+    outputs, grads = transcribe(bp.params, audio), gradients(bp, audio)  # the program the script compiles
     for key in OUTPUT_BINS:
-        err = np.abs(outputs[key] - defaults[key]).max(axis=(1, 2))
+        err = np.abs(np.asarray(outputs[key]) - defaults[key]).max(axis=(1, 2))
         assert np.all(err <= 1e-6), (key, dict(zip(names, err)))
     assert sorted(f"grad {k}" for k in grads) == sorted(k for k in defaults if k.startswith("grad "))
     for name, g in grads.items():
