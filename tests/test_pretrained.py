@@ -114,6 +114,7 @@ import jax
 import numpy as np
 from amt_jax.models import pretrained
 jax.config.update("jax_default_matmul_precision", "highest")  # as the CLI and the suite
+jax.devices()  # XLA reads XLA_FLAGS here; importing test_pretrained runs conftest, which appends the suite's flags
 sys.path.insert(0, sys.argv[3])
 from test_pretrained import gradients
 bp, audio = pretrained.basic_pitch(), np.load(sys.argv[1])
@@ -136,8 +137,8 @@ def gradients(bp, audio: np.ndarray) -> dict[str, np.ndarray]:
 def test_the_suites_xla_flags_give_the_outputs_and_gradients_of_xlas_defaults(bp, transcribe, case, tmp_path):
     """The suite compiles with its own XLA flags (tests/conftest.py: SUITE_XLA_FLAGS), users' runs with
     XLA's defaults: Basic Pitch's outputs on every window, compiled each way, agree to a few float32
-    ulps, and its parameter gradients to 1e-5 of each array's largest (measured here: both bitwise;
-    the gradients of the tiny training config's model differ by ~1e-7 relative)."""
+    ulps, and its parameter gradients to 1e-5 of each array's largest (measured here: outputs bitwise,
+    gradients up to 6.2e-8 of the largest)."""
     names, audio, _, _ = case
     np.save(tmp_path / "audio.npy", audio)
     env = {**os.environ, "XLA_FLAGS": USER_XLA_FLAGS, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
